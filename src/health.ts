@@ -1,0 +1,91 @@
+// The one HTTP health prober. It talks HTTP (undici) over a channel that the app host's sshd
+// opens to 127.0.0.1:PORT on that host, so it works where app ports are firewalled and open
+// to nginx alone. It never opens a TCP connection from the runner to an app host.
+import { Client } from 'undici';
+import type { Duplex } from 'node:stream';
+import { errorText } from './errors.ts';
+
+export interface HealthSpec {
+  path: string;
+  status: number;
+  body: string;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** what was seen, for logs: `200 {"status":"UP"}` or an error */
+  detail: string;
+}
+
+export type ChannelOpener = () => Promise<Duplex>;
+
+/** Decides whether one response passes. Pure. */
+export function judge(spec: HealthSpec, status: number, body: string): ProbeResult {
+  const shown = `${status} ${body.replace(/\s+/g, ' ').slice(0, 120)}`.trim();
+  if (status !== spec.status) return { ok: false, detail: `${shown} (expected status ${spec.status})` };
+  if (spec.body !== '' && !body.includes(spec.body)) return { ok: false, detail: `${shown} (body lacks '${spec.body}')` };
+  return { ok: true, detail: shown };
+}
+
+export class HealthProber {
+  private client: Client;
+  private spec: HealthSpec;
+
+  constructor(open: ChannelOpener, spec: HealthSpec, port: number) {
+    this.spec = spec;
+    this.client = new Client(`http://127.0.0.1:${port}`, {
+      connect: (_opts, cb) => {
+        open().then(
+          (ch) => cb(null, ch as never),
+          (e) => cb(e as Error, null),
+        );
+      },
+      keepAliveTimeout: 10_000,
+      pipelining: 1,
+    });
+  }
+
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    try {
+      const res = await this.client.request({
+        method: 'GET',
+        path: this.spec.path,
+        headers: { 'user-agent': 'jar-bluegreen-deploy health check' },
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      let body = '';
+      for await (const chunk of res.body) {
+        if (body.length < 65536) body += chunk.toString();
+      }
+      return judge(this.spec, res.statusCode, body);
+    } catch (e) {
+      return { ok: false, detail: shortError(e) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.destroy().catch(() => undefined);
+  }
+}
+
+function shortError(e: unknown): string {
+  const msg = errorText(e);
+  if (/Connection refused|ECONNREFUSED|open failed|Connect failed/i.test(msg)) return 'connection refused (not listening yet)';
+  if (/aborted|timeout/i.test(msg)) return 'no answer in time';
+  return msg;
+}
+
+/** GET a URL directly from the runner (verify-url through nginx). */
+export async function fetchStatus(url: string, timeoutMs: number): Promise<ProbeResult> {
+  const { request } = await import('undici');
+  try {
+    const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const body = await res.body.text();
+    const ok = res.statusCode >= 200 && res.statusCode < 400;
+    return { ok, detail: `${res.statusCode} ${body.replace(/\s+/g, ' ').slice(0, 120)}` };
+  } catch (e) {
+    return { ok: false, detail: shortError(e) };
+  }
+}

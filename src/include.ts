@@ -1,0 +1,178 @@
+// The nginx include file: parse the live port out of it, render it pointing at another port.
+// Pure. Everything in the file that is not an address the action manages is kept byte for byte.
+//
+// Two forms (see design.md):
+//   set $service_url http://10.0.0.5:8080;          (one app host, included inside server {})
+//   upstream app { server 10.0.0.5:8080; ... }      (several app hosts, included at http {})
+
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface SetForm {
+  kind: 'set';
+  variable: string;
+  host: string;
+  port: number;
+  /** where `host:port` sits in the text */
+  addr: Span;
+}
+
+export interface UpstreamServer {
+  host: string;
+  port: number;
+  addr: Span;
+}
+
+export interface UpstreamForm {
+  kind: 'upstream';
+  name: string;
+  servers: UpstreamServer[];
+  /** index of the block's closing brace */
+  close: number;
+  /** indentation of the first server line, reused for added ones */
+  indent: string;
+}
+
+export type IncludeForm = SetForm | UpstreamForm;
+
+export class IncludeError extends Error {}
+
+/** Replaces comments with spaces so offsets stay valid while regexes see only directives. */
+function maskComments(text: string): string {
+  let out = '';
+  let inComment = false;
+  let quote: string | null = null;
+  for (const c of text) {
+    if (inComment) {
+      if (c === '\n') {
+        inComment = false;
+        out += c;
+      } else out += ' '.repeat(c.length);
+      continue;
+    }
+    if (quote) {
+      if (c === quote) quote = null;
+      out += c;
+      continue;
+    }
+    if (c === '#') {
+      inComment = true;
+      out += ' ';
+    } else {
+      if (c === '"' || c === "'") quote = c;
+      out += c;
+    }
+  }
+  return out;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
+  if (!m) return undefined;
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+/** Parses the include. Returns null for an empty file (nothing deployed yet). */
+export function parseInclude(text: string): IncludeForm | null {
+  const masked = maskComments(text);
+  if (masked.trim() === '') return null;
+
+  const sets: SetForm[] = [];
+  const setRe = /(^|[\s;{}])set\s+\$([A-Za-z_][A-Za-z0-9_]*)\s+(["']?)https?:\/\/(\[[^\]]+\]:\d+|[^\s:/;"'[\]]+:\d+|[^\s/;"']+)\/?\3\s*;/g;
+  for (let m = setRe.exec(masked); m; m = setRe.exec(masked)) {
+    const addrText = m[4];
+    const hp = splitHostPort(addrText);
+    if (!hp) throw new IncludeError(`'set $${m[2]}' names '${addrText}' without a port; expected http://HOST:PORT`);
+    const start = m.index + m[0].indexOf(addrText, m[1].length);
+    sets.push({ kind: 'set', variable: m[2], host: hp.host, port: hp.port, addr: { start, end: start + addrText.length } });
+  }
+
+  const ups: UpstreamForm[] = [];
+  const upRe = /(^|[\s;{}])upstream\s+([A-Za-z0-9_.-]+)\s*\{/g;
+  for (let m = upRe.exec(masked); m; m = upRe.exec(masked)) {
+    const bodyStart = m.index + m[0].length;
+    const close = masked.indexOf('}', bodyStart);
+    if (close < 0) throw new IncludeError(`upstream ${m[2]}: no closing '}'`);
+    const body = masked.slice(bodyStart, close);
+    if (body.includes('{')) throw new IncludeError(`upstream ${m[2]}: unexpected '{' inside the block`);
+    const servers: UpstreamServer[] = [];
+    let indent = '    ';
+    const srvRe = /(^|[\s;])server\s+([^\s;]+)([^;]*);/g;
+    for (let s = srvRe.exec(body); s; s = srvRe.exec(body)) {
+      const addrText = s[2];
+      const hp = splitHostPort(addrText);
+      if (!hp) {
+        throw new IncludeError(
+          `upstream ${m[2]}: 'server ${addrText}' has no port (or is a unix socket); expected 'server HOST:PORT;'`,
+        );
+      }
+      const start = bodyStart + s.index + s[0].indexOf(addrText, s[1].length + 'server'.length);
+      if (servers.length === 0) {
+        const lineStart = masked.lastIndexOf('\n', bodyStart + s.index + s[1].length) + 1;
+        const lead = /^[ \t]*/.exec(masked.slice(lineStart))![0];
+        if (lineStart > bodyStart) indent = lead;
+      }
+      servers.push({ host: hp.host, port: hp.port, addr: { start, end: start + addrText.length } });
+    }
+    if (servers.length === 0) throw new IncludeError(`upstream ${m[2]} has no 'server HOST:PORT;' line`);
+    ups.push({ kind: 'upstream', name: m[2], servers, close, indent });
+    upRe.lastIndex = close;
+  }
+
+  if (sets.length + ups.length === 0) {
+    throw new IncludeError("has neither a 'set $var http://HOST:PORT;' line nor an 'upstream NAME { server HOST:PORT; }' block");
+  }
+  if (sets.length > 0 && ups.length > 0) {
+    throw new IncludeError("has both a 'set $var http://...' line and an upstream block; the action manages one form per file");
+  }
+  if (sets.length > 1) throw new IncludeError(`has ${sets.length} 'set $var http://...' lines; the action manages exactly one`);
+  if (ups.length > 1) throw new IncludeError(`has ${ups.length} upstream blocks (${ups.map((u) => u.name).join(', ')}); the action manages exactly one`);
+  return sets[0] ?? ups[0];
+}
+
+export function formAddresses(form: IncludeForm): { host: string; port: number }[] {
+  return form.kind === 'set' ? [{ host: form.host, port: form.port }] : form.servers;
+}
+
+function fmt(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Renders the include with every managed address pointing at `port` on `targets`.
+ * Existing entries keep their position and parameters; targets missing from an upstream block
+ * are added before its closing brace. `form` null: a new file.
+ */
+export function renderInclude(text: string, form: IncludeForm | null, targets: string[], port: number): string {
+  if (form === null) {
+    const head = '# Managed by the jar blue/green deploy action: it rewrites the addresses below.\n';
+    if (targets.length === 1) return `${text.trim() === '' ? '' : text}${head}set $service_url http://${fmt(targets[0], port)};\n`;
+    const lines = targets.map((t) => `    server ${fmt(t, port)};\n`).join('');
+    return `${text.trim() === '' ? '' : text}${head}upstream app {\n${lines}}\n`;
+  }
+  const edits: { span: Span; text: string }[] = [];
+  if (form.kind === 'set') {
+    if (targets.length !== 1) throw new IncludeError(`the 'set $${form.variable}' form points at one host; ${targets.length} app hosts need the upstream form`);
+    edits.push({ span: form.addr, text: fmt(targets[0], port) });
+  } else {
+    for (const s of form.servers) edits.push({ span: s.addr, text: fmt(s.host, port) });
+    const present = new Set(form.servers.map((s) => s.host));
+    const added = targets.filter((t) => !present.has(t));
+    if (added.length > 0) {
+      const lineStart = text.lastIndexOf('\n', form.close - 1) + 1;
+      const beforeBrace = text.slice(lineStart, form.close);
+      const insertAt = /^[ \t]*$/.test(beforeBrace) ? lineStart : form.close;
+      const prefix = insertAt === lineStart ? '' : '\n';
+      edits.push({
+        span: { start: insertAt, end: insertAt },
+        text: prefix + added.map((t) => `${form.indent}server ${fmt(t, port)};\n`).join(''),
+      });
+    }
+  }
+  edits.sort((a, b) => b.span.start - a.span.start);
+  let out = text;
+  for (const e of edits) out = out.slice(0, e.span.start) + e.text + out.slice(e.span.end);
+  return out;
+}

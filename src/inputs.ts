@@ -1,0 +1,293 @@
+// Inputs -> a typed, validated Config. Pure: the caller passes a reader for input values.
+// Every bad value raises an InputError that names the input and says what would be valid.
+import { InputError } from './errors.ts';
+import { type AppHost, type SshAddress, parseAppHost, parseSshAddress, parsePort, splitList, isValidHost } from './hosts.ts';
+import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
+import { splitWords, WordSplitError } from './quote.ts';
+
+export interface Config {
+  nginxHost: SshAddress;
+  appHosts: AppHost[];
+  jumpHost?: SshAddress;
+  sshUser: string;
+  sshKey: string;
+  sshKeyPassphrase?: string;
+  knownHosts: KnownHostEntry[];
+  insecureSkipHostKeyCheck: boolean;
+  artifact: string;
+  ports: [number, number];
+  remoteDir: string;
+  java: string;
+  javaOpts: string[];
+  appArgs: string[];
+  env: [string, string][];
+  includeFile: string;
+  nginxTestCommand: string[];
+  nginxReloadCommand: string[];
+  sudo: boolean;
+  healthPath: string;
+  healthStatus: number;
+  healthBody: string;
+  healthTimeoutMs: number;
+  healthIntervalMs: number;
+  healthPasses: number;
+  verifyUrl?: string;
+  drainTimeoutMs: number;
+  stopTimeoutMs: number;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  lockTimeoutMs: number;
+  keepReleases: number;
+  release?: string;
+}
+
+export type InputReader = (name: string) => string;
+
+const BOOL_TRUE = ['true', 'True', 'TRUE'];
+const BOOL_FALSE = ['false', 'False', 'FALSE'];
+
+function bool(get: InputReader, name: string, dflt: boolean): boolean {
+  const v = get(name).trim();
+  if (v === '') return dflt;
+  if (BOOL_TRUE.includes(v)) return true;
+  if (BOOL_FALSE.includes(v)) return false;
+  throw new InputError(name, `'${v}' is not a boolean: use true or false`);
+}
+
+function required(get: InputReader, name: string): string {
+  const v = get(name);
+  if (v.trim() === '') throw new InputError(name, 'is required and was not given');
+  return v;
+}
+
+function seconds(get: InputReader, name: string, dflt: number, min: number, max: number): number {
+  const v = get(name).trim();
+  if (v === '') return dflt * 1000;
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new InputError(name, `'${v}' is not a number of seconds (e.g. ${dflt})`);
+  const n = Number(v);
+  if (n < min || n > max) throw new InputError(name, `${v} is out of range: use ${min} to ${max} seconds`);
+  return Math.round(n * 1000);
+}
+
+function integer(get: InputReader, name: string, dflt: number, min: number, max: number): number {
+  const v = get(name).trim();
+  if (v === '') return dflt;
+  if (!/^\d+$/.test(v)) throw new InputError(name, `'${v}' is not a whole number (e.g. ${dflt})`);
+  const n = Number(v);
+  if (n < min || n > max) throw new InputError(name, `${v} is out of range: use ${min} to ${max}`);
+  return n;
+}
+
+function words(get: InputReader, name: string, dflt: string): string[] {
+  const v = get(name).trim() || dflt;
+  try {
+    return splitWords(v);
+  } catch (e) {
+    if (e instanceof WordSplitError) throw new InputError(name, `${e.message} in '${v}' (quote words with ' or ")`);
+    throw e;
+  }
+}
+
+function absolutePath(get: InputReader, name: string, dflt: string): string {
+  let v = get(name).trim() || dflt;
+  if (!v.startsWith('/')) throw new InputError(name, `'${v}' must be an absolute path (starting with /)`);
+  if (/[\0\n\r]/.test(v)) throw new InputError(name, 'must not contain newlines or NUL characters');
+  if (v.split('/').some((seg) => seg === '..' || seg === '.')) {
+    throw new InputError(name, `'${v}' must not contain '.' or '..' segments`);
+  }
+  v = v.replace(/\/+/g, '/');
+  if (v.length > 1) v = v.replace(/\/$/, '');
+  if (v === '/') throw new InputError(name, "must not be '/'");
+  return v;
+}
+
+export function parsePorts(text: string): [number, number] {
+  const parts = text.split(/[\s,]+/).filter((s) => s !== '');
+  if (parts.length !== 2) throw new InputError('ports', `'${text}' must be exactly two ports, e.g. 8080,8081`);
+  const ps = parts.map((p) => {
+    const n = parsePort(p);
+    if (n === undefined) throw new InputError('ports', `'${p}' is not a port (1-65535)`);
+    return n;
+  });
+  if (ps[0] === ps[1]) throw new InputError('ports', `the two ports must differ (got ${ps[0]} twice)`);
+  return [ps[0], ps[1]];
+}
+
+export function parseEnv(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  const seen = new Set<string>();
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '' || line.trim().startsWith('#')) return;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? line.trim() : line.slice(0, eq).trim();
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new InputError('env', `line ${i + 1} must be KEY=VALUE with KEY made of letters, digits and _ (not starting with a digit)`);
+    }
+    if (seen.has(key)) throw new InputError('env', `line ${i + 1}: ${key} is set twice`);
+    if (line.includes('\0')) throw new InputError('env', `line ${i + 1}: NUL characters are not allowed`);
+    seen.add(key);
+    out.push([key, line.slice(eq + 1)]);
+  });
+  return out;
+}
+
+export function looksLikePrivateKey(text: string): boolean {
+  return /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text);
+}
+
+export function readConfig(get: InputReader): Config {
+  const sshPort = parsePort(get('ssh-port').trim() || '22');
+  if (sshPort === undefined) throw new InputError('ssh-port', `'${get('ssh-port')}' is not a port (1-65535)`);
+
+  const nginx = parseSshAddress(required(get, 'nginx-host'), sshPort);
+  if (typeof nginx === 'string') throw new InputError('nginx-host', `${nginx}; expected host or host:port`);
+
+  const entries = splitList(required(get, 'app-hosts'));
+  if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');
+  const appHosts: AppHost[] = [];
+  for (const e of entries) {
+    const h = parseAppHost(e, sshPort);
+    if (typeof h === 'string') throw new InputError('app-hosts', `${h}; expected host, host:port or host:port=proxy-address`);
+    if (appHosts.some((o) => o.ssh.host === h.ssh.host && o.ssh.port === h.ssh.port)) {
+      throw new InputError('app-hosts', `'${e}' is listed twice`);
+    }
+    if (appHosts.some((o) => o.target === h.target)) {
+      throw new InputError('app-hosts', `two entries give nginx the same address '${h.target}'`);
+    }
+    appHosts.push(h);
+  }
+  if (appHosts.length > 64) throw new InputError('app-hosts', `${appHosts.length} hosts: at most 64 are supported`);
+
+  let jumpHost: SshAddress | undefined;
+  const jump = get('jump-host').trim();
+  if (jump !== '') {
+    const j = parseSshAddress(jump, sshPort);
+    if (typeof j === 'string') throw new InputError('jump-host', `${j}; expected host or host:port`);
+    jumpHost = j;
+  }
+
+  const sshUser = required(get, 'ssh-user').trim();
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(sshUser)) {
+    throw new InputError('ssh-user', `'${sshUser}' is not a valid user name (letters, digits, '.', '_', '-')`);
+  }
+  const sshKey = required(get, 'ssh-key').replace(/\r\n/g, '\n').trim() + '\n';
+  if (!looksLikePrivateKey(sshKey)) {
+    throw new InputError('ssh-key', 'is not a private key: paste the whole key text, from -----BEGIN ... PRIVATE KEY----- to the END line');
+  }
+  const passphrase = get('ssh-key-passphrase');
+
+  const insecure = bool(get, 'insecure-skip-host-key-check', false);
+  const khText = get('known-hosts');
+  let knownHosts: KnownHostEntry[] = [];
+  if (khText.trim() !== '') {
+    const parsed = parseKnownHosts(khText);
+    if (typeof parsed === 'string') throw new InputError('known-hosts', parsed);
+    knownHosts = parsed;
+  } else if (!insecure) {
+    throw new InputError(
+      'known-hosts',
+      'is required: give the known_hosts lines of every host (e.g. the output of `ssh-keyscan HOST`, checked out of band), ' +
+        'or set insecure-skip-host-key-check: true to connect without verifying host keys',
+    );
+  }
+
+  const artifact = required(get, 'artifact').trim();
+  const ports = parsePorts(get('ports').trim() || '8080,8081');
+  const remoteDir = absolutePath(get, 'remote-dir', '/opt/app');
+  const java = get('java').trim() || 'java';
+  if (/[\0\n\r]/.test(java)) throw new InputError('java', 'must be one command (no newlines)');
+  const javaOpts = words(get, 'java-opts', '');
+  const appArgs = words(get, 'app-args', '');
+  const env = parseEnv(get('env'));
+
+  const includeFile = absolutePath(get, 'include-file', '/etc/nginx/conf.d/service_url.inc');
+  const nginxTestCommand = words(get, 'nginx-test-command', 'nginx -t');
+  if (nginxTestCommand.length === 0) throw new InputError('nginx-test-command', 'must not be empty');
+  const nginxReloadCommand = words(get, 'nginx-reload-command', 'nginx -s reload');
+  if (nginxReloadCommand.length === 0) throw new InputError('nginx-reload-command', 'must not be empty');
+  const sudo = bool(get, 'sudo', false);
+
+  const healthPath = get('health-path').trim() || '/actuator/health';
+  if (!/^\/[\x21-\x7e]*$/.test(healthPath)) {
+    throw new InputError('health-path', `'${healthPath}' must be a URL path starting with / without spaces, e.g. /actuator/health`);
+  }
+  const healthStatus = integer(get, 'health-status', 200, 100, 599);
+  const healthBody = get('health-body') === '' ? 'UP' : get('health-body');
+  const healthTimeoutMs = seconds(get, 'health-timeout', 120, 1, 3600);
+  const healthIntervalMs = seconds(get, 'health-interval', 1, 0.05, 60);
+  const healthPasses = integer(get, 'health-passes', 2, 1, 20);
+
+  let verifyUrl: string | undefined;
+  const vu = get('verify-url').trim();
+  if (vu !== '') {
+    let u: URL;
+    try {
+      u = new URL(vu);
+    } catch {
+      throw new InputError('verify-url', `'${vu}' is not a URL, e.g. https://example.com/actuator/health`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('verify-url', `'${vu}' must be an http:// or https:// URL`);
+    verifyUrl = u.toString();
+  }
+
+  const drainTimeoutMs = seconds(get, 'drain-timeout', 30, 0, 3600);
+  const stopTimeoutMs = seconds(get, 'stop-timeout', 30, 0, 3600);
+  const commandTimeoutMs = seconds(get, 'command-timeout', 60, 1, 3600);
+  const connectTimeoutMs = seconds(get, 'connect-timeout', 20, 1, 600);
+  const lockTimeoutMs = seconds(get, 'lock-timeout', 0, 0, 3600);
+  const keepReleases = integer(get, 'keep-releases', 3, 1, 100);
+
+  let release: string | undefined = get('release').trim();
+  if (release === '') release = undefined;
+  else if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(release)) {
+    throw new InputError('release', `'${release}' may hold only letters, digits, '.', '_' and '-' (at most 100, not starting with '.' or '-')`);
+  }
+
+  // Cross-checks.
+  for (const h of appHosts) {
+    if (!isValidHost(h.target)) throw new InputError('app-hosts', `'${h.target}' is not a valid address`);
+  }
+
+  return {
+    nginxHost: nginx,
+    appHosts,
+    jumpHost,
+    sshUser,
+    sshKey,
+    sshKeyPassphrase: passphrase === '' ? undefined : passphrase,
+    knownHosts,
+    insecureSkipHostKeyCheck: insecure,
+    artifact,
+    ports,
+    remoteDir,
+    java,
+    javaOpts,
+    appArgs,
+    env,
+    includeFile,
+    nginxTestCommand,
+    nginxReloadCommand,
+    sudo,
+    healthPath,
+    healthStatus,
+    healthBody,
+    healthTimeoutMs,
+    healthIntervalMs,
+    healthPasses,
+    verifyUrl,
+    drainTimeoutMs,
+    stopTimeoutMs,
+    commandTimeoutMs,
+    connectTimeoutMs,
+    lockTimeoutMs,
+    keepReleases,
+    release,
+  };
+}
+
+/** The app's argv on a given port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
+export function appCommand(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs'>, port: number, jar: string): string[] {
+  const sub = (w: string) => w.split('{port}').join(String(port));
+  return [cfg.java, `-Dserver.port=${port}`, ...cfg.javaOpts.map(sub), '-jar', jar, ...cfg.appArgs.map(sub)];
+}

@@ -1,0 +1,78 @@
+// Finishing a rollback from the post step, when the main step died mid-deploy (the runner
+// killed it after a cancel, or the process crashed). It works only from the saved state and
+// what it reads on the servers.
+import type { Config } from './inputs.ts';
+import type { RecoveryState, Ui } from './deploy.ts';
+import { hostPort } from './hosts.ts';
+import { Remote } from './ssh.ts';
+import * as R from './remote.ts';
+import { errorText } from './errors.ts';
+
+export function needsRecovery(s: RecoveryState): boolean {
+  return s.phase === 'started' || s.phase === 'switching' || s.phase === 'switched';
+}
+
+export async function recover(cfg: Config, s: RecoveryState, ui: Ui): Promise<string[]> {
+  const problems: string[] = [];
+  const o = (sudo: boolean): R.CmdOptions => ({ sudo: sudo && cfg.sudo, timeoutSec: cfg.commandTimeoutMs / 1000 });
+  const connect = (addr: { host: string; port: number }) =>
+    Remote.connect(addr, {
+      user: cfg.sshUser,
+      privateKey: cfg.sshKey,
+      passphrase: cfg.sshKeyPassphrase,
+      knownHosts: cfg.knownHosts,
+      insecure: cfg.insecureSkipHostKeyCheck,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      jump: cfg.jumpHost,
+      warn: (m) => ui.warn(m),
+    });
+  const nginx = await connect(cfg.nginxHost).catch((e) => {
+    problems.push(`cannot reach the nginx host: ${errorText(e)}`);
+    return undefined;
+  });
+  try {
+    if (s.phase === 'switched') {
+      ui.warn('the main step died after the switch: the new version serves; the old process may still be running on the old port');
+    } else {
+      if (nginx) {
+        const out = await nginx.run(R.readInclude(cfg.includeFile, o(true)), cfg.commandTimeoutMs);
+        const nl = out.stdout.indexOf('\n');
+        const present = out.stdout.startsWith('present');
+        const now = present ? out.stdout.slice(nl + 1) : null;
+        if (now !== null && now === s.includeNew && now !== s.includeOld) {
+          const restore = s.includeOld === null ? R.removeInclude(cfg.includeFile, o(true)) : R.writeInclude(cfg.includeFile, s.includeOld, o(true));
+          const w = await nginx.run(restore, cfg.commandTimeoutMs);
+          if (w.code !== 0) problems.push(`could not restore ${cfg.includeFile}: ${w.stderr.trim()}`);
+          const t = await nginx.run(R.runArgv('nginx -t', cfg.nginxTestCommand, o(true)), cfg.commandTimeoutMs);
+          if (t.code === 0) {
+            const r = await nginx.run(R.runArgv('reload nginx', cfg.nginxReloadCommand, o(true)), cfg.commandTimeoutMs);
+            if (r.code !== 0) problems.push(`nginx reload failed: ${r.stderr.trim()}`);
+            else ui.info(`restored ${cfg.includeFile} and reloaded nginx`);
+          } else if (s.includeOld !== null) {
+            problems.push(`restored ${cfg.includeFile} but nginx -t fails: ${t.stderr.trim()}`);
+          }
+        } else {
+          ui.info(`${cfg.includeFile} was not switched; nothing to restore there`);
+        }
+      }
+      for (const st of s.started) {
+        const host = cfg.appHosts.find((h) => hostPort(h.ssh.host, h.ssh.port) === st.host);
+        if (!host) continue;
+        try {
+          const sameAsNginx = nginx && nginx.label === st.host;
+          const r = sameAsNginx ? nginx : await connect(host.ssh);
+          const res = await r.run(R.stopProcess(st.pid, 10, `${cfg.remoteDir}/run/${st.port}.pid`, { ...o(true), timeoutSec: 40 }), 45_000);
+          if (res.code === 0) ui.info(`${st.host}: stopped the new process pid ${st.pid} (${res.stdout.trim()})`);
+          else problems.push(`${st.host}: could not stop pid ${st.pid}: ${res.stderr.trim()}`);
+          if (!sameAsNginx) r.dispose();
+        } catch (e) {
+          problems.push(`${st.host}: ${errorText(e)}`);
+        }
+      }
+    }
+    if (nginx && s.lock) await nginx.run(R.releaseLock(s.lock.dir, s.lock.info, o(true)), cfg.commandTimeoutMs);
+  } finally {
+    nginx?.dispose();
+  }
+  return problems;
+}

@@ -1,0 +1,327 @@
+// Every command the action runs on a server, built as data. Pure: nothing here connects.
+//
+// Each command is a fixed POSIX sh script (a constant below) run as `sh -c SCRIPT sh ARGS...`,
+// with every value passed as a quoted positional argument, wrapped in `timeout` so nothing can
+// hang the deploy, and prefixed with `sudo -n` where the command needs privileges and the user
+// asked for sudo.
+import { join, script } from './quote.ts';
+
+export interface Cmd {
+  /** the command line to send */
+  line: string;
+  /** what it does, for logs and error messages */
+  what: string;
+  /** bytes to feed on stdin */
+  stdin?: string;
+}
+
+export interface CmdOptions {
+  sudo?: boolean;
+  /** remote-side limit in seconds (the runner also enforces its own) */
+  timeoutSec: number;
+}
+
+function wrap(what: string, body: string, args: (string | number)[], o: CmdOptions, stdin?: string): Cmd {
+  const inner = script(body, args);
+  const limited = `timeout -k 5 ${Math.max(1, Math.ceil(o.timeoutSec))} ${inner}`;
+  return { what, line: o.sudo ? `sudo -n ${limited}` : limited, stdin };
+}
+
+// ---------------------------------------------------------------- app hosts
+
+/** Layout under remote-dir on every app host. */
+export function layout(remoteDir: string, release: string, port?: number) {
+  const rel = `${remoteDir}/releases/${release}`;
+  return {
+    releaseDir: rel,
+    jar: `${rel}/app.jar`,
+    pidFile: port === undefined ? '' : `${remoteDir}/run/${port}.pid`,
+    log: port === undefined ? '' : `${remoteDir}/logs/${release}.${port}.log`,
+  };
+}
+
+const PREPARE = `
+set -e
+dir=$1 rel=$2 sum=$3
+mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
+jar="$dir/releases/$rel/app.jar"
+if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
+for f in "$dir"/releases/*/app.jar.sha256; do
+  [ -f "$f" ] || continue
+  src=\${f%.sha256}
+  if [ "$src" != "$jar" ] && [ -f "$src" ] && [ "$(cat -- "$f")" = "$sum" ]; then
+    tmp="$jar.part-$$"
+    ln -f -- "$src" "$tmp" 2>/dev/null || cp -- "$src" "$tmp"
+    mv -f -- "$tmp" "$jar"
+    printf '%s\\n' "$sum" > "$jar.sha256"
+    echo "copied $src"
+    exit 0
+  fi
+done
+echo need
+`;
+
+/** Creates the directories; says `have` (jar already there), `copied PATH` (from an identical release) or `need`. */
+export function prepareRelease(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256], o);
+}
+
+const COMMIT_UPLOAD = `
+part=$1 jar=$2 sum=$3
+got=$(sha256sum -- "$part" | cut -d' ' -f1)
+if [ "$got" != "$sum" ]; then rm -f -- "$part"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
+mv -f -- "$part" "$jar" && printf '%s\\n' "$sum" > "$jar.sha256"
+`;
+
+/** Checks the uploaded temp file's checksum and moves it into place (removing it on mismatch). */
+export function commitUpload(part: string, jar: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('verify and install the uploaded jar', COMMIT_UPLOAD, [part, jar, sha256], o);
+}
+
+export function removeFile(path: string, o: CmdOptions): Cmd {
+  return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
+}
+
+const PORT_STATE = `
+port=$1 pidfile=$2
+out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
+ours=$(cat -- "$pidfile" 2>/dev/null || true)
+echo "ours=$ours"
+[ -z "$out" ] && { echo free; exit 0; }
+pid=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
+echo "pid=$pid"
+if [ -n "$pid" ]; then
+  cmd=$(tr '\\000' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-300)
+  echo "cmd=$cmd"
+fi
+`;
+
+export interface PortState {
+  free: boolean;
+  /** pid listening, when the user can see it */
+  pid?: number;
+  cmd?: string;
+  /** pid recorded by this action for this port */
+  ours?: number;
+}
+
+/** Who listens on a TCP port, and which pid this action recorded for it. */
+export function portState(port: number, pidFile: string, o: CmdOptions): Cmd {
+  return wrap(`inspect port ${port}`, PORT_STATE, [port, pidFile], o);
+}
+
+export function parsePortState(stdout: string): PortState | string {
+  const lines = stdout.split('\n');
+  if (lines[0]?.startsWith('ss-failed')) return `could not list listening sockets with ss (iproute2): ${lines[0].slice(10)}`;
+  const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  const num = (s: string | undefined) => (s && /^\d+$/.test(s.trim()) ? Number(s.trim()) : undefined);
+  return { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
+}
+
+const START = `
+dir=$1 rel=$2 port=$3 pidfile=$4 log=$5 n=$6
+shift 6
+i=0
+while [ "$i" -lt "$n" ]; do export "$1"; shift; i=$((i + 1)); done
+cd "$dir/releases/$rel" || exit 1
+setsid nohup "$@" >"$log" 2>&1 </dev/null &
+pid=$!
+printf '%s\\n' "$pid" > "$pidfile"
+echo "$pid"
+`;
+
+/** Starts argv fully detached (setsid nohup, all fds redirected), records and prints its pid. */
+export function startApp(
+  remoteDir: string,
+  release: string,
+  port: number,
+  env: [string, string][],
+  argv: string[],
+  o: CmdOptions,
+): Cmd {
+  const l = layout(remoteDir, release, port);
+  return wrap(
+    `start the app on port ${port}`,
+    START,
+    [remoteDir, release, port, l.pidFile, l.log, env.length, ...env.map(([k, v]) => `${k}=${v}`), ...argv],
+    o,
+  );
+}
+
+const PROC_STATE = `
+pid=$1 port=$2
+st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
+if [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]; then echo dead; exit 0; fi
+echo alive
+[ "$port" = 0 ] && exit 0
+out=$(ss -Htlnp "sport = :$port" 2>/dev/null)
+lp=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
+echo "listener=$lp"
+p=$lp
+while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+  [ "$p" = "$pid" ] && { echo owns-port; exit 0; }
+  p=$(sed -n 's/^[0-9]* (.*) [A-Z] \\([0-9]*\\) .*/\\1/p' "/proc/$p/stat" 2>/dev/null)
+done
+`;
+
+/**
+ * Is pid alive, and (port > 0) is the process listening on port that pid or one of its
+ * descendants? Prints `dead`, or `alive` + `listener=PID` [+ `owns-port`].
+ */
+export function procState(pid: number, port: number, o: CmdOptions): Cmd {
+  return wrap(`check process ${pid}`, PROC_STATE, [pid, port], o);
+}
+
+const STOP = `
+pid=$1 wait=$2 pidfile=$3
+alive() {
+  st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+if ! alive; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
+kill -TERM "$pid" 2>/dev/null || { alive && { echo "cannot signal $pid" >&2; exit 4; }; }
+end=$(( $(date +%s) * 10 + wait * 10 ))
+while alive; do
+  if [ "$(( $(date +%s%N) / 100000000 ))" -ge "$end" ]; then
+    kill -KILL "$pid" 2>/dev/null
+    i=0; while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    alive && { echo "process $pid survived SIGKILL" >&2; exit 5; }
+    echo killed; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0
+  fi
+  sleep 0.1
+done
+echo terminated
+[ -n "$pidfile" ] && rm -f -- "$pidfile"
+exit 0
+`;
+
+/** SIGTERM, then SIGKILL after waitSec. Prints gone | terminated | killed. Removes pidFile if given. */
+export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions): Cmd {
+  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile], o);
+}
+
+export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, lines], o);
+}
+
+/** Number of established TCP connections whose local port is `port`. */
+export function connectionCount(port: number, o: CmdOptions): Cmd {
+  return wrap(`count connections on port ${port}`, 'ss -Htn state established "sport = :$1" | wc -l', [port], o);
+}
+
+const PRUNE = `
+dir=$1 keep=$2
+shift 2
+cd "$dir/releases" 2>/dev/null || exit 0
+n=0
+for r in $(ls -1t); do
+  n=$((n + 1))
+  [ "$n" -le "$keep" ] && continue
+  for p in "$@"; do [ "$r" = "$p" ] && continue 2; done
+  for f in "$dir"/run/*.release; do [ -f "$f" ] && [ "$(cat -- "$f")" = "$r" ] && continue 2; done
+  rm -rf -- "./$r" && echo "$r"
+done
+`;
+
+/** Removes all but the newest `keep` releases, never the protected ones. Prints removed names. */
+export function pruneReleases(remoteDir: string, keep: number, protect: string[], o: CmdOptions): Cmd {
+  return wrap('remove old releases', PRUNE, [remoteDir, keep, ...protect], o);
+}
+
+export function recordRelease(remoteDir: string, port: number, release: string, o: CmdOptions): Cmd {
+  return wrap('record the release', 'printf "%s\\n" "$2" > "$1"', [`${remoteDir}/run/${port}.release`, release], o);
+}
+
+// ---------------------------------------------------------------- nginx host
+
+const READ_INCLUDE = `
+if [ -e "$1" ]; then echo present; cat -- "$1"; else
+  d=$(dirname -- "$1")
+  if [ -d "$d" ]; then echo absent; else echo "nodir $d"; fi
+fi
+`;
+
+/** Prints `present` then the file, `absent`, or `nodir DIR`. */
+export function readInclude(path: string, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, READ_INCLUDE, [path], o);
+}
+
+const WRITE_INCLUDE = `
+f=$1
+d=$(dirname -- "$f")
+tmp="$d/.$(basename -- "$f").deploy-$$"
+if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
+if [ -e "$f" ]; then
+  chmod --reference="$f" -- "$tmp" 2>/dev/null
+  chown --reference="$f" -- "$tmp" 2>/dev/null
+else
+  chmod 644 -- "$tmp"
+fi
+mv -f -- "$tmp" "$f" || { rm -f -- "$tmp"; exit 1; }
+`;
+
+/** Writes stdin to path atomically (temp file in the same directory, then mv). */
+export function writeInclude(path: string, content: string, o: CmdOptions): Cmd {
+  return wrap(`write ${path}`, WRITE_INCLUDE, [path], o, content);
+}
+
+export function removeInclude(path: string, o: CmdOptions): Cmd {
+  return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
+}
+
+/** Runs a user-given command (argv, never through a shell string of theirs). */
+export function runArgv(what: string, argv: string[], o: CmdOptions): Cmd {
+  return wrap(what, '"$@"', argv, o);
+}
+
+/** Lists nginx worker processes: `PID shutting|serving` per line. */
+export function nginxWorkers(o: CmdOptions): Cmd {
+  return wrap(
+    'list nginx workers',
+    `ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" { print $1, ($0 ~ /shutting down/ ? "shutting" : "serving") }'`,
+    [],
+    o,
+  );
+}
+
+export function parseWorkers(stdout: string): { pid: number; shutting: boolean }[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => /^\d+$/.test(f[0] ?? ''))
+    .map((f) => ({ pid: Number(f[0]), shutting: f[1] === 'shutting' }));
+}
+
+const LOCK = `
+lock=$1 info=$2 stale=$3
+mkdir -p -- "$(dirname -- "$lock")" || exit 1
+if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo acquired; exit 0; fi
+now=$(date +%s)
+since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")
+age=$((now - since))
+owner=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
+if [ "$stale" -gt 0 ] && [ "$age" -ge "$stale" ]; then
+  rm -rf -- "$lock"
+  if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo "recovered $age $owner"; exit 0; fi
+fi
+echo "held $age $owner"
+`;
+
+/** mkdir-based lock. Prints `acquired`, `recovered AGE OWNER` (stale lock replaced) or `held AGE OWNER`. */
+export function acquireLock(lockDir: string, info: string, staleSec: number, o: CmdOptions): Cmd {
+  return wrap('take the deploy lock', LOCK, [lockDir, info.replace(/\n/g, ' '), Math.ceil(staleSec)], o);
+}
+
+const UNLOCK = `
+lock=$1 info=$2
+[ "$(cat -- "$lock/owner" 2>/dev/null | head -n 1)" = "$info" ] && rm -rf -- "$lock"
+exit 0
+`;
+
+export function releaseLock(lockDir: string, info: string, o: CmdOptions): Cmd {
+  return wrap('release the deploy lock', UNLOCK, [lockDir, info.replace(/\n/g, ' ')], o);
+}
+
+export function describe(argv: string[]): string {
+  return join(argv);
+}

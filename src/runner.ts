@@ -1,0 +1,25 @@
+// Glue to the GitHub Actions runner shared by the main and post steps.
+import * as core from '@actions/core';
+import type { Ui } from './deploy.ts';
+
+export function actionsUi(): Ui {
+  return {
+    info: (m) => core.info(m),
+    warn: (m) => core.warning(m),
+    group: (title, fn) => core.group(title, fn),
+    saveState: (s) => core.saveState('recovery', JSON.stringify(s)),
+  };
+}
+
+/** Masks the key and passphrase (line by line too, since the runner matches single lines). */
+export function maskSecrets(): void {
+  for (const name of ['ssh-key', 'ssh-key-passphrase']) {
+    const v = core.getInput(name);
+    if (!v) continue;
+    core.setSecret(v);
+    for (const line of v.split(/\r?\n/)) {
+      const t = line.trim();
+      if (t.length >= 8 && !t.startsWith('-----')) core.setSecret(t);
+    }
+  }
+}

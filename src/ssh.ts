@@ -1,0 +1,180 @@
+// The one SSH layer: a reused connection per host, host key checking, timeouts, exit codes,
+// upload, and forwarded channels for health checks. Nothing else in the action opens SSH.
+import { NodeSSH } from 'node-ssh';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { DeployError, errorText } from './errors.ts';
+import { checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from './knownhosts.ts';
+import type { SshAddress } from './hosts.ts';
+import type { Cmd } from './remote.ts';
+import { hostPort } from './hosts.ts';
+
+export interface SshOptions {
+  user: string;
+  privateKey: string;
+  passphrase?: string;
+  knownHosts: KnownHostEntry[];
+  insecure: boolean;
+  connectTimeoutMs: number;
+  jump?: SshAddress;
+  /** called with a warning to show the user (insecure mode) */
+  warn: (msg: string) => void;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function hostKeyConfig(
+  addr: SshAddress,
+  o: SshOptions,
+  onReject: (reason: string) => void,
+): Pick<ConnectConfig, 'hostVerifier' | 'algorithms'> {
+  if (o.insecure) {
+    return {
+      hostVerifier: () => {
+        o.warn(`HOST KEY NOT VERIFIED for ${hostPort(addr.host, addr.port)} (insecure-skip-host-key-check: true): anyone on the path can intercept this deploy`);
+        return true;
+      },
+    };
+  }
+  const algos = hostKeyAlgorithms(o.knownHosts, addr.host, addr.port);
+  return {
+    ...(algos ? { algorithms: { serverHostKey: algos as never } } : {}),
+    hostVerifier: (key: Buffer): boolean => {
+      const v = checkHostKey(o.knownHosts, addr.host, addr.port, key);
+      if (!v.ok) onReject(v.reason);
+      return v.ok;
+    },
+  };
+}
+
+async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<NodeSSH> {
+  const ssh = new NodeSSH();
+  let rejected: string | undefined;
+  try {
+    await ssh.connect({
+      host: addr.host,
+      port: addr.port,
+      sock: sock as never,
+      username: o.user,
+      privateKey: o.privateKey,
+      passphrase: o.passphrase,
+      readyTimeout: o.connectTimeoutMs,
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
+      tryKeyboard: false,
+      ...hostKeyConfig(addr, o, (r) => (rejected = r)),
+    });
+  } catch (e) {
+    ssh.dispose();
+    throw new Error(rejected ?? explainConnectError(errorText(e), o));
+  }
+  return ssh;
+}
+
+function explainConnectError(msg: string, o: SshOptions): string {
+  if (/All configured authentication methods failed/i.test(msg)) {
+    return `authentication failed for user '${o.user}': the server did not accept ssh-key (is its public key in ~${o.user}/.ssh/authorized_keys?)`;
+  }
+  if (/Timed out while waiting for handshake/i.test(msg)) return `no SSH answer within ${o.connectTimeoutMs / 1000}s (connect-timeout)`;
+  if (/ECONNREFUSED/.test(msg)) return 'connection refused: is sshd running on that port?';
+  if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return 'host unreachable';
+  if (/Encrypted private OpenSSH key detected, but no passphrase given|bad passphrase|Bad passphrase/i.test(msg)) {
+    return 'cannot decrypt ssh-key: set ssh-key-passphrase to the key\'s passphrase';
+  }
+  return msg;
+}
+
+export class Remote {
+  readonly label: string;
+  private ssh: NodeSSH;
+  private jump?: NodeSSH;
+
+  private constructor(label: string, ssh: NodeSSH, jump?: NodeSSH) {
+    this.label = label;
+    this.ssh = ssh;
+    this.jump = jump;
+  }
+
+  static async connect(addr: SshAddress, o: SshOptions): Promise<Remote> {
+    const label = hostPort(addr.host, addr.port);
+    if (!o.jump) return new Remote(label, await open(addr, o));
+    let jump: NodeSSH;
+    try {
+      jump = await open(o.jump, o);
+    } catch (e) {
+      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+    }
+    try {
+      const sock = await jump.forwardOut('127.0.0.1', 0, addr.host, addr.port);
+      return new Remote(label, await open(addr, o, sock as unknown as Duplex), jump);
+    } catch (e) {
+      jump.dispose();
+      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+    }
+  }
+
+  /** Runs a command; never throws for a non-zero exit. code null: killed, timed out or connection lost. */
+  async run(cmd: Cmd, timeoutMs: number): Promise<RunResult & { timedOut: boolean }> {
+    let channel: ClientChannel | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      channel?.close();
+    }, timeoutMs + 3000);
+    try {
+      const r = await this.ssh.execCommand(cmd.line, {
+        stdin: cmd.stdin,
+        noTrim: true,
+        onChannel: (ch) => (channel = ch),
+      });
+      return { code: typeof r.code === 'number' ? r.code : null, stdout: r.stdout, stderr: r.stderr, timedOut };
+    } catch (e) {
+      return { code: null, stdout: '', stderr: errorText(e), timedOut };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs a command that must succeed; throws a DeployError naming host, step and cause otherwise. */
+  async must(step: string, cmd: Cmd, timeoutMs: number): Promise<string> {
+    const r = await this.run(cmd, timeoutMs);
+    if (r.code === 0) return r.stdout;
+    throw new DeployError(step, this.label, `${cmd.what} failed: ${failureText(r, timeoutMs)}`);
+  }
+
+  /** Streams a local file to a temp name next to `remotePath`; returns that temp path. */
+  async uploadTemp(localPath: string, remotePath: string): Promise<string> {
+    const part = `${remotePath}.part-${randomBytes(4).toString('hex')}`;
+    await this.ssh.putFile(localPath, part, null, { concurrency: 64, chunkSize: 32768 });
+    return part;
+  }
+
+  /** A TCP channel from the remote host to 127.0.0.1:port on that host. */
+  async forward(port: number): Promise<Duplex> {
+    return (await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port)) as unknown as Duplex;
+  }
+
+  get connected(): boolean {
+    return this.ssh.isConnected();
+  }
+
+  dispose(): void {
+    this.ssh.dispose();
+    this.jump?.dispose();
+  }
+}
+
+export function failureText(r: RunResult & { timedOut?: boolean }, timeoutMs: number): string {
+  const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n');
+  if (r.timedOut || r.code === 124) return `timed out after ${Math.round(timeoutMs / 1000)}s${out ? `: ${out}` : ''}`;
+  if (r.code === null) return `the SSH connection was lost${out ? `: ${out}` : ''}`;
+  if (/sudo: a (terminal|password) is required/.test(out)) {
+    return `sudo needs a password; allow the command without one for this user (NOPASSWD in sudoers): ${out}`;
+  }
+  return `exit code ${r.code}${out ? `: ${out}` : ''}`;
+}

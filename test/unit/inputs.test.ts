@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readConfig, appCommand } from '../../src/inputs.ts';
+import { InputError } from '../../src/errors.ts';
+
+const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+const kh = 'h ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+
+const base: Record<string, string> = {
+  'nginx-host': '203.0.113.10',
+  'app-hosts': '10.0.1.5',
+  'ssh-user': 'deploy',
+  'ssh-key': key,
+  'known-hosts': kh,
+  artifact: 'build/libs/*.jar',
+};
+const read = (over: Record<string, string> = {}) => readConfig((n) => ({ ...base, ...over })[n] ?? '');
+
+test('defaults match the contract', () => {
+  const c = read();
+  assert.deepEqual(c.ports, [8080, 8081]);
+  assert.equal(c.remoteDir, '/opt/app');
+  assert.equal(c.includeFile, '/etc/nginx/conf.d/service_url.inc');
+  assert.deepEqual(c.nginxTestCommand, ['nginx', '-t']);
+  assert.deepEqual(c.nginxReloadCommand, ['nginx', '-s', 'reload']);
+  assert.equal(c.healthPath, '/actuator/health');
+  assert.equal(c.healthStatus, 200);
+  assert.equal(c.healthBody, 'UP');
+  assert.equal(c.healthTimeoutMs, 120_000);
+  assert.equal(c.healthIntervalMs, 1000);
+  assert.equal(c.drainTimeoutMs, 30_000);
+  assert.equal(c.stopTimeoutMs, 30_000);
+  assert.equal(c.sudo, false);
+  assert.deepEqual(c.nginxHost, { host: '203.0.113.10', port: 22 });
+  assert.deepEqual(c.appHosts, [{ ssh: { host: '10.0.1.5', port: 22 }, target: '10.0.1.5', label: '10.0.1.5' }]);
+});
+
+test('hosts: lists, ports, proxy addresses, IPv6', () => {
+  const c = read({ 'app-hosts': 'a.example:2222=10.0.1.5, 10.0.1.6\n[fd00::7]:22\n', 'ssh-port': '2200', 'nginx-host': 'nginx.example' });
+  assert.deepEqual(c.appHosts.map((h) => [h.ssh.host, h.ssh.port, h.target]), [
+    ['a.example', 2222, '10.0.1.5'],
+    ['10.0.1.6', 2200, '10.0.1.6'],
+    ['fd00::7', 22, 'fd00::7'],
+  ]);
+  assert.equal(c.nginxHost.port, 2200);
+});
+
+test('java-opts, app-args and env keep metacharacters as data; {port} substituted', () => {
+  const c = read({ 'java-opts': `-Xmx256m "-Dgreeting=hello world" '-Dx=$(touch /tmp/pwn)' -Dp={port}`, 'app-args': `--name="a;b" '--q=\`id\`'`, env: 'A=1\nB = x y \n# c\n\nC=$(id)' });
+  assert.deepEqual(appCommand(c, 8081, '/opt/app/releases/r/app.jar'), [
+    'java', '-Dserver.port=8081', '-Xmx256m', '-Dgreeting=hello world', '-Dx=$(touch /tmp/pwn)', '-Dp=8081', '-jar', '/opt/app/releases/r/app.jar', '--name=a;b', '--q=`id`',
+  ]);
+  assert.deepEqual(c.env, [['A', '1'], ['B', ' x y '], ['C', '$(id)']]);
+});
+
+// Every bad value gets its own message naming the input.
+const bad: [string, Record<string, string>, RegExp][] = [
+  ['nginx-host', { 'nginx-host': '' }, /is required/],
+  ['nginx-host', { 'nginx-host': 'bad host!' }, /not a valid host/],
+  ['nginx-host', { 'nginx-host': 'h:99999' }, /not a port/],
+  ['app-hosts', { 'app-hosts': ' , \n' }, /lists no host|is required/],
+  ['app-hosts', { 'app-hosts': '10.0.1.5,10.0.1.5' }, /listed twice/],
+  ['app-hosts', { 'app-hosts': '10.0.1.999' }, /not a valid host/],
+  ['app-hosts', { 'app-hosts': 'a=' }, /nothing after '='/],
+  ['app-hosts', { 'app-hosts': 'a=b:80' }, /not a valid host/],
+  ['app-hosts', { 'app-hosts': 'fd00::1' }, /IPv6/],
+  ['ssh-user', { 'ssh-user': 'root; rm' }, /not a valid user/],
+  ['ssh-key', { 'ssh-key': 'ssh-ed25519 AAAA public' }, /not a private key/],
+  ['ssh-port', { 'ssh-port': '0' }, /not a port/],
+  ['known-hosts', { 'known-hosts': '' }, /is required/],
+  ['known-hosts', { 'known-hosts': 'h ssh-ed25519' }, /line 1/],
+  ['insecure-skip-host-key-check', { 'insecure-skip-host-key-check': 'yes' }, /not a boolean/],
+  ['artifact', { artifact: ' ' }, /is required/],
+  ['ports', { ports: '8080' }, /exactly two ports/],
+  ['ports', { ports: '8080,8080' }, /must differ/],
+  ['ports', { ports: '8080,70000' }, /not a port/],
+  ['ports', { ports: '8080,abc' }, /not a port/],
+  ['remote-dir', { 'remote-dir': 'opt/app' }, /absolute path/],
+  ['remote-dir', { 'remote-dir': '/opt/../etc' }, /'\.\.'/],
+  ['remote-dir', { 'remote-dir': '/' }, /must not be '\/'/],
+  ['java-opts', { 'java-opts': '-Da="unterminated' }, /unterminated double quote/],
+  ['app-args', { 'app-args': "'x" }, /unterminated single quote/],
+  ['env', { env: 'NOEQUALS' }, /line 1 must be KEY=VALUE/],
+  ['env', { env: '1A=x' }, /KEY=VALUE/],
+  ['env', { env: 'A=1\nA=2' }, /set twice/],
+  ['include-file', { 'include-file': 'service_url.inc' }, /absolute path/],
+  ['nginx-test-command', { 'nginx-test-command': '"' }, /unterminated/],
+  ['sudo', { sudo: 'maybe' }, /not a boolean/],
+  ['health-path', { 'health-path': 'actuator/health' }, /starting with \//],
+  ['health-path', { 'health-path': '/a b' }, /without spaces/],
+  ['health-status', { 'health-status': '2OO' }, /not a whole number/],
+  ['health-status', { 'health-status': '700' }, /out of range/],
+  ['health-timeout', { 'health-timeout': 'ten' }, /not a number of seconds/],
+  ['health-timeout', { 'health-timeout': '0' }, /out of range/],
+  ['health-interval', { 'health-interval': '-1' }, /not a number/],
+  ['health-passes', { 'health-passes': '0' }, /out of range/],
+  ['verify-url', { 'verify-url': 'not a url' }, /not a URL/],
+  ['verify-url', { 'verify-url': 'ftp://x/' }, /http/],
+  ['drain-timeout', { 'drain-timeout': '1m' }, /not a number of seconds/],
+  ['stop-timeout', { 'stop-timeout': '99999' }, /out of range/],
+  ['command-timeout', { 'command-timeout': '0' }, /out of range/],
+  ['keep-releases', { 'keep-releases': '0' }, /out of range/],
+  ['release', { release: '../evil' }, /may hold only/],
+  ['release', { release: 'a b' }, /may hold only/],
+  ['jump-host', { 'jump-host': 'x y' }, /not a valid host/],
+];
+
+for (const [input, over, msg] of bad) {
+  test(`bad ${input}: ${JSON.stringify(Object.values(over)[0])}`, () => {
+    assert.throws(
+      () => read(over),
+      (e: unknown) => e instanceof InputError && e.input === input && msg.test(e.message) && e.message.startsWith(`input '${input}'`),
+    );
+  });
+}
+
+test('insecure mode needs no known-hosts', () => {
+  const c = read({ 'known-hosts': '', 'insecure-skip-host-key-check': 'true' });
+  assert.equal(c.insecureSkipHostKeyCheck, true);
+});

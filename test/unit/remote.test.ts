@@ -1,0 +1,126 @@
+// The remote scripts run for real here, in a local sh, against a temp directory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as R from '../../src/remote.ts';
+
+const o = { timeoutSec: 20 };
+function run(cmd: R.Cmd): { code: number; out: string } {
+  try {
+    const out = execFileSync('sh', ['-c', cmd.line], { input: cmd.stdin ?? '' }).toString();
+    return { code: 0, out };
+  } catch (e) {
+    const err = e as { status: number; stdout: Buffer; stderr: Buffer };
+    return { code: err.status, out: err.stdout.toString() + err.stderr.toString() };
+  }
+}
+
+test('writeInclude replaces the file atomically and keeps its mode', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const f = path.join(d, 'service_url.inc');
+  writeFileSync(f, 'old\n', { mode: 0o640 });
+  const content = "set $service_url http://10.0.0.5:8081;\n# it's $(not run)\n";
+  assert.equal(run(R.writeInclude(f, content, o)).code, 0);
+  assert.equal(readFileSync(f, 'utf8'), content);
+  assert.equal(execFileSync('stat', ['-c', '%a', f]).toString().trim(), '640');
+  assert.deepEqual(readdirSync(d), ['service_url.inc']);
+});
+
+test('readInclude: present / absent / nodir', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  writeFileSync(path.join(d, 'a.inc'), 'x\ny');
+  assert.equal(run(R.readInclude(path.join(d, 'a.inc'), o)).out, 'present\nx\ny');
+  assert.equal(run(R.readInclude(path.join(d, 'b.inc'), o)).out.trim(), 'absent');
+  assert.match(run(R.readInclude(path.join(d, 'no/b.inc'), o)).out, /^nodir /);
+});
+
+test('prepareRelease: need, then have, then copied from an identical release', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  assert.equal(run(R.prepareRelease(d, 'r1', 'abc', o)).out.trim(), 'need');
+  writeFileSync(path.join(d, 'releases/r1/app.jar.part-1'), 'JAR');
+  const sum = execFileSync('sha256sum', [path.join(d, 'releases/r1/app.jar.part-1')]).toString().split(' ')[0];
+  assert.equal(run(R.commitUpload(path.join(d, 'releases/r1/app.jar.part-1'), path.join(d, 'releases/r1/app.jar'), sum, o)).code, 0);
+  assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'have');
+  assert.match(run(R.prepareRelease(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
+  assert.equal(readFileSync(path.join(d, 'releases/r2/app.jar'), 'utf8'), 'JAR');
+});
+
+test('commitUpload removes a corrupt upload', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  writeFileSync(path.join(d, 'x.part'), 'bad');
+  const r = run(R.commitUpload(path.join(d, 'x.part'), path.join(d, 'x'), '0'.repeat(64), o));
+  assert.equal(r.code, 3);
+  assert.match(r.out, /checksum mismatch/);
+  assert.equal(existsSync(path.join(d, 'x.part')), false);
+  assert.equal(existsSync(path.join(d, 'x')), false);
+});
+
+test('startApp passes env and argv intact and detaches; stopProcess stops it', async () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const argv = ['sh', '-c', 'printf "%s\\n" "$APP_X" "$@" > out.txt; exec sleep 30', 'zero', 'a b', '$(id)', "it's"];
+  const r = run(R.startApp(d, 'r1', 9999, [['APP_X', 'v;$(touch pwn) w']], argv, o));
+  assert.equal(r.code, 0);
+  const pid = Number(r.out.trim());
+  assert.equal(readFileSync(path.join(d, 'run/9999.pid'), 'utf8').trim(), String(pid));
+  let out = '';
+  for (let i = 0; i < 50 && !out; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    out = existsSync(path.join(d, 'releases/r1/out.txt')) ? readFileSync(path.join(d, 'releases/r1/out.txt'), 'utf8') : '';
+  }
+  assert.equal(out, "v;$(touch pwn) w\na b\n$(id)\nit's\n");
+  assert.equal(existsSync(path.join(d, 'releases/r1/pwn')), false);
+  assert.equal(run(R.procState(pid, 0, o)).out.trim(), 'alive');
+  assert.equal(run(R.stopProcess(pid, 5, path.join(d, 'run/9999.pid'), o)).out.trim(), 'terminated');
+  assert.equal(run(R.procState(pid, 0, o)).out.trim(), 'dead');
+  assert.equal(existsSync(path.join(d, 'run/9999.pid')), false);
+});
+
+test('stopProcess escalates to SIGKILL for a process that ignores SIGTERM', async () => {
+  const child = spawn('sh', ['-c', 'trap "" TERM; while :; do sleep 0.1; done'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  await new Promise((r) => setTimeout(r, 100));
+  const res = await new Promise<string>((resolve) => {
+    const p = spawn('sh', ['-c', R.stopProcess(child.pid!, 1, '', o).line]);
+    let s = '';
+    p.stdout.on('data', (c) => (s += c));
+    p.on('close', () => resolve(s));
+  });
+  assert.equal(res.trim(), 'killed');
+});
+
+test('lock: acquired, held (with owner and age), stale lock recovered, released only by its owner', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const lock = path.join(d, 'deploy.lock');
+  assert.equal(run(R.acquireLock(lock, 'run=A', 1800, o)).out.trim(), 'acquired');
+  assert.match(run(R.acquireLock(lock, 'run=B', 1800, o)).out.trim(), /^held \d+ run=A$/);
+  run(R.releaseLock(lock, 'run=B', o));
+  assert.equal(existsSync(lock), true);
+  const old = Date.now() / 1000 - 4000;
+  utimesSync(lock, old, old);
+  assert.match(run(R.acquireLock(lock, 'run=C', 1800, o)).out.trim(), /^recovered \d+ run=A$/);
+  run(R.releaseLock(lock, 'run=C', o));
+  assert.equal(existsSync(lock), false);
+});
+
+test('pruneReleases keeps the newest and the protected ones', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  for (const [i, r] of ['r1', 'r2', 'r3', 'r4'].entries()) {
+    run(R.prepareRelease(d, r, 'x', o));
+    const t = Date.now() / 1000 - 100 + i;
+    utimesSync(path.join(d, 'releases', r), t, t);
+  }
+  writeFileSync(path.join(d, 'run/8080.release'), 'r1\n');
+  const removed = run(R.pruneReleases(d, 2, ['r4'], o)).out.trim().split('\n');
+  assert.deepEqual(removed, ['r2']);
+  assert.deepEqual(readdirSync(path.join(d, 'releases')).sort(), ['r1', 'r3', 'r4']);
+});
+
+test('parseWorkers and parsePortState', () => {
+  assert.deepEqual(R.parseWorkers('12 serving\n13 shutting\n'), [{ pid: 12, shutting: false }, { pid: 13, shutting: true }]);
+  assert.deepEqual(R.parsePortState('ours=\nfree\n'), { free: true, pid: undefined, cmd: undefined, ours: undefined });
+  assert.deepEqual(R.parsePortState('ours=41\npid=41\ncmd=java -jar x\n'), { free: false, pid: 41, cmd: 'java -jar x', ours: 41 });
+});
