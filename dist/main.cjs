@@ -68548,7 +68548,7 @@ ${lines}}
       const lineStart = text.lastIndexOf("\n", form.close - 1) + 1;
       const beforeBrace = text.slice(lineStart, form.close);
       const insertAt = /^[ \t]*$/.test(beforeBrace) ? lineStart : form.close;
-      const prefix = insertAt === form.close ? "\n" : "";
+      const prefix = insertAt === lineStart ? "" : "\n";
       edits.push({
         span: { start: insertAt, end: insertAt },
         text: prefix + added.map((t) => `${form.indent}server ${fmt(t, port)};
@@ -69735,7 +69735,7 @@ async function open2(addr, o, sock) {
     });
   } catch (e) {
     ssh.dispose();
-    throw new Error(rejected ?? explainConnectError(errorText(e), o));
+    throw new Error(rejected ?? explainConnectError(errorText(e), o), { cause: e });
   }
   return ssh;
 }
@@ -69767,14 +69767,14 @@ var Remote = class _Remote {
     try {
       jump = await open2(o.jump, o);
     } catch (e) {
-      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
     try {
       const sock = await jump.forwardOut("127.0.0.1", 0, addr.host, addr.port);
       return new _Remote(label, await open2(addr, o, sock), jump);
     } catch (e) {
       jump.dispose();
-      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
   }
   /** Runs a command; never throws for a non-zero exit. code null: killed, timed out or connection lost. */
@@ -70213,7 +70213,7 @@ ${t}` : "";
     const deadline = Date.now() + cfg.healthTimeoutMs;
     const reqTimeout = Math.min(1e4, Math.max(2e3, cfg.healthIntervalMs));
     let passes = 0;
-    let last = "";
+    let last;
     try {
       for (; ; ) {
         this.checkpoint();
@@ -70293,7 +70293,7 @@ ${t}` : "";
     this.ui.info(`nginx now sends traffic to port ${plan.idlePort} (${this.oldWorkers.length} old workers finishing)`);
     if (cfg.verifyUrl) {
       const vDeadline = Date.now() + Math.min(3e4, cfg.healthTimeoutMs);
-      let last = "";
+      let last;
       for (; ; ) {
         const r = await fetchStatus(cfg.verifyUrl, 5e3);
         last = r.detail;
@@ -70312,7 +70312,6 @@ ${t}` : "";
     const livePort = plan.livePort;
     const deadline = Date.now() + cfg.drainTimeoutMs;
     const old = this.apps.filter((a) => plan.liveHosts.includes(a.host));
-    let remaining = "";
     for (; ; ) {
       const workersLeft = (await this.workers()).filter((w) => this.oldWorkers.includes(w.pid)).length;
       const conns = await Promise.all(
@@ -70320,7 +70319,7 @@ ${t}` : "";
       );
       const connsLeft = conns.reduce((x, y) => x + y, 0);
       if (workersLeft === 0 && connsLeft === 0) break;
-      remaining = `${workersLeft} old nginx worker(s), ${connsLeft} connection(s) to port ${livePort}`;
+      const remaining = `${workersLeft} old nginx worker(s), ${connsLeft} connection(s) to port ${livePort}`;
       if (Date.now() >= deadline) {
         this.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1e3}s) reached with ${remaining} left; stopping the old version anyway`);
         break;

@@ -42634,7 +42634,7 @@ async function open2(addr, o, sock) {
     });
   } catch (e) {
     ssh.dispose();
-    throw new Error(rejected ?? explainConnectError(errorText(e), o));
+    throw new Error(rejected ?? explainConnectError(errorText(e), o), { cause: e });
   }
   return ssh;
 }
@@ -42666,14 +42666,14 @@ var Remote = class _Remote {
     try {
       jump = await open2(o.jump, o);
     } catch (e) {
-      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
     try {
       const sock = await jump.forwardOut("127.0.0.1", 0, addr.host, addr.port);
       return new _Remote(label, await open2(addr, o, sock), jump);
     } catch (e) {
       jump.dispose();
-      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
   }
   /** Runs a command; never throws for a non-zero exit. code null: killed, timed out or connection lost. */

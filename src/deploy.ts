@@ -409,7 +409,7 @@ export class Deployment {
     const deadline = Date.now() + cfg.healthTimeoutMs;
     const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
     let passes = 0;
-    let last = '';
+    let last: string | undefined;
     try {
       for (;;) {
         this.checkpoint();
@@ -499,7 +499,7 @@ export class Deployment {
 
     if (cfg.verifyUrl) {
       const vDeadline = Date.now() + Math.min(30_000, cfg.healthTimeoutMs);
-      let last = '';
+      let last: string;
       for (;;) {
         const r = await fetchStatus(cfg.verifyUrl, 5000);
         last = r.detail;
@@ -520,7 +520,6 @@ export class Deployment {
     const livePort = plan.livePort;
     const deadline = Date.now() + cfg.drainTimeoutMs;
     const old = this.apps.filter((a) => plan.liveHosts.includes(a.host));
-    let remaining = '';
     for (;;) {
       const workersLeft = (await this.workers()).filter((w) => this.oldWorkers.includes(w.pid)).length;
       const conns = await Promise.all(
@@ -528,7 +527,7 @@ export class Deployment {
       );
       const connsLeft = conns.reduce((x, y) => x + y, 0);
       if (workersLeft === 0 && connsLeft === 0) break;
-      remaining = `${workersLeft} old nginx worker(s), ${connsLeft} connection(s) to port ${livePort}`;
+      const remaining = `${workersLeft} old nginx worker(s), ${connsLeft} connection(s) to port ${livePort}`;
       if (Date.now() >= deadline) {
         this.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1000}s) reached with ${remaining} left; stopping the old version anyway`);
         break;

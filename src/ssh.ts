@@ -71,7 +71,7 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
     });
   } catch (e) {
     ssh.dispose();
-    throw new Error(rejected ?? explainConnectError(errorText(e), o));
+    throw new Error(rejected ?? explainConnectError(errorText(e), o), { cause: e });
   }
   return ssh;
 }
@@ -107,14 +107,14 @@ export class Remote {
     try {
       jump = await open(o.jump, o);
     } catch (e) {
-      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
     try {
       const sock = await jump.forwardOut('127.0.0.1', 0, addr.host, addr.port);
       return new Remote(label, await open(addr, o, sock as unknown as Duplex), jump);
     } catch (e) {
       jump.dispose();
-      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`);
+      throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
   }
 

@@ -1,0 +1,195 @@
+// Tiny test HTTP server standing in for a Spring Boot jar (JDK only, no dependencies).
+// Built by test/testbed/testbed.ts (javac + jar). Behaviour is driven by system properties:
+//   server.port (8080), app.version (else version.txt resource), start.delay.ms (0),
+//   health.mode = up | down | wrongbody | flap | crash-after:N, ignore.sigterm=true|false.
+// Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+public class App {
+    static String version;
+    static int port;
+    static long pid;
+    static String[] mainArgs;
+    static String healthMode;
+    static final AtomicLong healthCount = new AtomicLong();
+    static final AtomicInteger inflight = new AtomicInteger();
+
+    public static void main(String[] args) throws Exception {
+        mainArgs = args;
+        pid = ProcessHandle.current().pid();
+        port = Integer.parseInt(System.getProperty("server.port", "8080"));
+        version = System.getProperty("app.version");
+        if (version == null) version = readVersionResource();
+        healthMode = System.getProperty("health.mode", "up");
+        long delay = Long.parseLong(System.getProperty("start.delay.ms", "0"));
+        boolean ignoreTerm = Boolean.parseBoolean(System.getProperty("ignore.sigterm", "false"));
+
+        if (ignoreTerm) {
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> {
+                System.out.println("ignoring SIGTERM version=" + version + " port=" + port);
+                System.out.flush();
+            });
+        }
+        if (delay > 0) {
+            System.out.println("starting (delay " + delay + " ms) version=" + version + " port=" + port);
+            System.out.flush();
+            Thread.sleep(delay);
+        }
+
+        HttpServer server = HttpServer.create(new InetSocketAddress("0.0.0.0", port), 1024);
+        ExecutorService pool = Executors.newFixedThreadPool(64);
+        server.setExecutor(pool);
+        server.createContext("/", App::handle);
+        server.start();
+        if (!ignoreTerm) {
+            // Graceful stop on SIGTERM, like Spring Boot's server.shutdown=graceful: stop accepting,
+            // let in-flight requests finish (at most 10 s), then exit. JDK 17's HttpServer.stop(d)
+            // always waits the full d seconds when nothing is in flight (JDK-8304065), so it runs in
+            // a daemon thread and the hook itself waits only for the in-flight count to reach 0.
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                System.out.println("stopping version=" + version + " port=" + port + " inflight=" + inflight.get());
+                System.out.flush();
+                Thread stopper = new Thread(() -> server.stop(10));
+                stopper.setDaemon(true);
+                stopper.start();
+                long deadline = System.currentTimeMillis() + 10_000;
+                try {
+                    Thread.sleep(50);
+                    while (inflight.get() > 0 && System.currentTimeMillis() < deadline) Thread.sleep(10);
+                    Thread.sleep(20);
+                } catch (InterruptedException ignored) { }
+                System.out.println("stopped version=" + version + " port=" + port + " inflight=" + inflight.get());
+                System.out.flush();
+            }));
+        }
+        System.out.println("started version=" + version + " port=" + port + " pid=" + pid);
+        System.out.flush();
+    }
+
+    static String readVersionResource() throws IOException {
+        try (InputStream in = App.class.getResourceAsStream("/version.txt")) {
+            if (in == null) return "unknown";
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
+        }
+    }
+
+    static void handle(HttpExchange ex) throws IOException {
+        inflight.incrementAndGet();
+        try {
+            String path = ex.getRequestURI().getPath();
+            String query = ex.getRequestURI().getRawQuery();
+            switch (path) {
+                case "/actuator/health":
+                case "/health":
+                    health(ex);
+                    break;
+                case "/":
+                case "/version":
+                    send(ex, 200, "text/plain", "version=" + version + " port=" + port + " pid=" + pid);
+                    break;
+                case "/slow": {
+                    long ms = 1000;
+                    if (query != null) {
+                        for (String kv : query.split("&")) {
+                            if (kv.startsWith("ms=")) ms = Long.parseLong(kv.substring(3));
+                        }
+                    }
+                    try { Thread.sleep(ms); } catch (InterruptedException ignored) { }
+                    send(ex, 200, "text/plain", "slow-done version=" + version);
+                    break;
+                }
+                case "/info":
+                    send(ex, 200, "text/plain", info());
+                    break;
+                default:
+                    send(ex, 404, "text/plain", "not found");
+            }
+        } catch (RuntimeException e) {
+            send(ex, 500, "text/plain", "error " + e);
+        } finally {
+            ex.close();
+            inflight.decrementAndGet();
+        }
+    }
+
+    static void health(HttpExchange ex) throws IOException {
+        long n = healthCount.incrementAndGet();
+        String mode = healthMode;
+        if (mode.startsWith("crash-after:")) {
+            long limit = Long.parseLong(mode.substring("crash-after:".length()));
+            if (n > limit) {
+                System.out.println("crashing after " + limit + " health requests");
+                System.out.flush();
+                Runtime.getRuntime().halt(137);
+            }
+            mode = "up";
+        }
+        switch (mode) {
+            case "down":
+                send(ex, 503, "application/json", "{\"status\":\"DOWN\"}");
+                break;
+            case "wrongbody":
+                send(ex, 200, "application/json", "{\"status\":\"OUT_OF_SERVICE\"}");
+                break;
+            case "flap":
+                if (n % 2 == 1) send(ex, 200, "application/json", "{\"status\":\"UP\"}");
+                else send(ex, 503, "application/json", "{\"status\":\"DOWN\"}");
+                break;
+            default:
+                send(ex, 200, "application/json", "{\"status\":\"UP\"}");
+        }
+    }
+
+    // One item per line, "key=value"; backslash, CR and LF in values are escaped as \\, \r, \n.
+    static String info() {
+        StringBuilder sb = new StringBuilder();
+        line(sb, "version", version);
+        line(sb, "port", String.valueOf(port));
+        line(sb, "pid", String.valueOf(pid));
+        line(sb, "cwd", System.getProperty("user.dir"));
+        List<String> jvm = ManagementFactory.getRuntimeMXBean().getInputArguments();
+        line(sb, "jvmArgCount", String.valueOf(jvm.size()));
+        for (int i = 0; i < jvm.size(); i++) line(sb, "jvmArg[" + i + "]", jvm.get(i));
+        line(sb, "argCount", String.valueOf(mainArgs.length));
+        for (int i = 0; i < mainArgs.length; i++) line(sb, "arg[" + i + "]", mainArgs[i]);
+        Map<String, String> env = new TreeMap<>(System.getenv());
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            if (e.getKey().startsWith("APP_")) line(sb, "env." + e.getKey(), e.getValue());
+        }
+        return sb.toString();
+    }
+
+    static void line(StringBuilder sb, String key, String value) {
+        sb.append(key).append('=').append(escape(value)).append('\n');
+    }
+
+    static String escape(String s) {
+        return s.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n");
+    }
+
+    static void send(HttpExchange ex, int status, String type, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", type + "; charset=utf-8");
+        ex.getResponseHeaders().set("X-App-Version", version);
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream os = ex.getResponseBody()) {
+            os.write(bytes);
+        }
+    }
+}

@@ -1,0 +1,909 @@
+/**
+ * End-to-end testbed: real sshd, real nginx, real JVMs, each "host" in its own Linux network
+ * namespace on a private subnet with no route out. Needs root. No Docker.
+ *
+ *   const tb = await createTestbed({ appHosts: 2, form: 'upstream' });
+ *   try { ... } finally { await tb.teardown(); }
+ *
+ * Topology (N = opts.subnet, default 7; P = opts.prefix, default `zddtb${N}`):
+ *   `${P}-sw`      switch namespace, a bridge `br0`; every host has a veth into it
+ *   `${P}-runner`  10.213.N.10   where the action runs (no sshd, no mount namespace of its own)
+ *   `${P}-nginx`   10.213.N.20   sshd + nginx (listens on .20:80 and 127.0.0.1:80)
+ *   `${P}-appI`    10.213.N.(30+I), I = 1..appHosts   sshd; nft: TCP 1024-65535 only from
+ *                  nginx, 127.0.0.0/8 and itself (the runner reaches app ports only via SSH)
+ *
+ * Every host except the runner is started as
+ *   nsenter --net=/run/netns/NS unshare --mount --pid --fork --mount-proc --propagation private
+ *     sh -c 'mount --bind ...; exec sshd -D'
+ * so each host has its own network, mount AND pid namespace; sshd is PID 1 there (it reaps
+ * orphans, e.g. `setsid nohup java &`). Per host, `${host.dir}/opt` is bound over /opt and
+ * `${host.dir}/tmp` over /tmp (the testbed dir stays visible at its own path); on the nginx host
+ * also `${dir}/etc-nginx` over /etc/nginx and `${dir}/log-nginx` over /var/log/nginx. nginx's pid
+ * file is `${nginx.dir}/run/nginx.pid`, named in nginx.conf, so `nginx -s reload` / `nginx -t`
+ * run over SSH act on the testbed nginx. `ps`, `ss -p`, `lsof`, `kill` over SSH (or via
+ * `exec`) see only that host's processes and use that host's pid numbers.
+ *
+ * API (all async functions are bounded in time):
+ *   createTestbed(opts?: TestbedOptions): Promise<Testbed>
+ *   cleanupStale(prefix?: string): Promise<string[]>   kill + delete leftover `${prefix}-*` ns/dirs
+ *   buildAppClasses(): Promise<string>                 javac once, cached in test/app/build/<hash>
+ *   parseInfo(body): Record<string,string>             parses the app's /info answer
+ *   nsPids(ns): Promise<number[]>                      root-ns PIDs of all processes in netns NS
+ *   Testbed:
+ *     dir, prefix, subnet, form, runner, nginx, apps, hosts, sshUser, privateKey, privateKeyPath,
+ *     publicKey, encryptedKey?, knownHosts, knownHostsHashed, knownHostsPath, knownHostsHashedPath
+ *     exec(host, argv, {timeoutMs?, input?, env?})  → {code, stdout, stderr, timedOut}
+ *         argv runs as root inside that host's namespaces (the same ones its sshd uses); no shell
+ *         unless you pass ['sh','-c',...]. On the runner: only its network namespace.
+ *     runInRunner(argv, {env, timeoutMs, cwd?, input?}) → {code, stdout, stderr, timedOut}
+ *         env is the WHOLE environment (PATH is added if missing).
+ *     spawnInRunner(argv, {env?, cwd?, stdio?}): ChildProcess   killed by teardown if still alive
+ *     get(path, {timeoutMs?, headers?}) → {status, body}  GET http://NGINX_IP<path> from the runner
+ *         with curl; status 0 (body = curl's error) when no HTTP answer came.
+ *     makeJar(version): Promise<string>   local jar path (visible at the same path on every host)
+ *     startSeedApp(host, port, version, javaOpts?, {waitMs?, appArgs?, env?, jarName?})
+ *         copies the jar to /opt/app/<jarName> (default `app-<port>.jar`) and runs
+ *         `setsid nohup java <javaOpts> -Dserver.port=<port> -jar JAR >/opt/app/app-<port>.log
+ *         2>&1 </dev/null &` from /opt/app; waits until the port listens (waitMs, default 15 s;
+ *         0 = don't wait); returns the pid (in that host's pid namespace).
+ *     pidOnPort(host, port): Promise<number|null>   LISTEN socket owner via `ss -Htlnp`
+ *     readInclude(): Promise<string|null>; writeInclude(text)   /etc/nginx/conf.d/service_url.inc
+ *     startNginx(); reloadNginx(); nginxTest()   → exec results (startNginx throws on failure)
+ *     localPath(host, remotePath): string   a host's /opt, /tmp, /etc/nginx, /var/log/nginx file
+ *     teardown(): Promise<void>   idempotent; kills every process in our namespaces by PID
+ *         (SIGTERM, then SIGKILL), deletes the namespaces and the temp dir.
+ *
+ * Gotchas:
+ *  - The PIDs returned by exec/startSeedApp/pidOnPort are in the host's pid namespace, as the
+ *    action sees them over SSH; signal them with tb.exec(host, ['kill', ...]).
+ *  - `initialInclude: false` writes nginx.conf but no include and does not start nginx; write
+ *    the include (or let the action do it) and call startNginx().
+ *  - createTestbed refuses to run if namespaces with its prefix exist: call cleanupStale(prefix).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface TestbedOptions {
+  /** namespace name prefix, [a-z0-9]{1,16}; default `zddtb${subnet}` */
+  prefix?: string;
+  /** third octet of 10.213.N.0/24, 1..254; default 7 */
+  subnet?: number;
+  /** number of app hosts, 1..8; default 1 */
+  appHosts?: number;
+  /** include form; default 'set' */
+  form?: 'set' | 'upstream';
+  /** write the include and start nginx; default true */
+  initialInclude?: boolean;
+  /** also provide a passphrase-encrypted copy of the client key with this passphrase */
+  keyPassphrase?: string;
+  /** print setup steps to stderr */
+  verbose?: boolean;
+}
+
+export interface Host {
+  name: string;
+  ns: string;
+  ip: string;
+  /** local per-host directory (sshd config, logs, and the dirs bound over /opt, /tmp, ...) */
+  dir: string;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface RunOptions {
+  env: Record<string, string>;
+  timeoutMs: number;
+  cwd?: string;
+  input?: string;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  stdio?: StdioOptions;
+}
+
+export interface SeedAppOptions {
+  /** wait until the port listens; default 15000, 0 = return right after starting */
+  waitMs?: number;
+  /** arguments after the jar */
+  appArgs?: string[];
+  /** extra environment for the JVM */
+  env?: Record<string, string>;
+  /** file name under /opt/app; default `app-<port>.jar` */
+  jarName?: string;
+}
+
+export interface Testbed {
+  dir: string;
+  prefix: string;
+  subnet: number;
+  form: 'set' | 'upstream';
+  runner: Host;
+  nginx: Host;
+  apps: Host[];
+  /** nginx + apps (the hosts running sshd) */
+  hosts: Host[];
+  sshUser: 'root';
+  privateKey: string;
+  privateKeyPath: string;
+  publicKey: string;
+  encryptedKey?: { key: string; passphrase: string; path: string };
+  knownHosts: string;
+  knownHostsHashed: string;
+  knownHostsPath: string;
+  knownHostsHashedPath: string;
+  exec(host: Host, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  runInRunner(argv: string[], opts: RunOptions): Promise<ExecResult>;
+  spawnInRunner(argv: string[], opts?: SpawnOptions): ChildProcess;
+  get(urlPath: string, opts?: { timeoutMs?: number; headers?: Record<string, string> }): Promise<{ status: number; body: string }>;
+  makeJar(version: string): Promise<string>;
+  startSeedApp(host: Host, port: number, version: string, javaOpts?: string[], opts?: SeedAppOptions): Promise<number>;
+  pidOnPort(host: Host, port: number): Promise<number | null>;
+  readInclude(): Promise<string | null>;
+  writeInclude(text: string): Promise<void>;
+  startNginx(): Promise<ExecResult>;
+  reloadNginx(): Promise<ExecResult>;
+  nginxTest(): Promise<ExecResult>;
+  localPath(host: Host, remotePath: string): string;
+  teardown(): Promise<void>;
+}
+
+const IP = '/usr/sbin/ip';
+const NSENTER = '/usr/bin/nsenter';
+const UNSHARE = '/usr/bin/unshare';
+const SSHD = '/usr/sbin/sshd';
+const NGINX = '/usr/sbin/nginx';
+const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const INCLUDE_REMOTE = '/etc/nginx/conf.d/service_url.inc';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const APP_SRC = path.resolve(HERE, '../app/App.java');
+const APP_BUILD = path.resolve(HERE, '../app/build');
+
+// ---------------------------------------------------------------------------------------------
+// small process helpers
+
+interface RawRun {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeoutMs?: number;
+}
+
+/** Runs argv (no shell) in its own process group; on timeout kills the whole group. */
+function run(argv: string[], opts: RawRun = {}): Promise<ExecResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0], argv.slice(1), {
+        env: opts.env ?? { PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8' },
+        cwd: opts.cwd,
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      resolve({ code: 127, stdout: '', stderr: String(e), timedOut: false });
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let settled = false;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      setTimeout(() => killGroup('SIGKILL'), 500).unref();
+      // if a grandchild keeps our pipes open, do not wait for 'close' forever
+      setTimeout(() => finish(child.exitCode ?? 124), 1500).unref();
+    }, timeoutMs);
+    const finish = (code: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    };
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      err.push(Buffer.from(String(e)));
+      finish(127);
+    });
+    child.on('close', (code, signal) => {
+      finish(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : -1));
+    });
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+async function must(argv: string[], opts: RawRun = {}): Promise<string> {
+  const r = await run(argv, opts);
+  if (r.code !== 0) {
+    throw new Error(`command failed (${r.code}${r.timedOut ? ', timed out' : ''}): ${argv.join(' ')}\n${r.stderr}${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// namespaces and processes
+
+/** PIDs (root pid namespace) of every process whose network namespace is /run/netns/NS. */
+export async function nsPids(ns: string): Promise<number[]> {
+  let st: fs.Stats;
+  try {
+    st = await fsp.stat(`/run/netns/${ns}`);
+  } catch {
+    return [];
+  }
+  const entries = await fsp.readdir('/proc');
+  const pids: number[] = [];
+  await Promise.all(
+    entries.map(async (e) => {
+      if (!/^\d+$/.test(e)) return;
+      try {
+        const s = await fsp.stat(`/proc/${e}/ns/net`);
+        if (s.ino === st.ino && s.dev === st.dev) pids.push(Number(e));
+      } catch {
+        /* exited or zombie */
+      }
+    }),
+  );
+  return pids;
+}
+
+async function killNamespaceProcs(namespaces: string[], graceMs = 1500): Promise<void> {
+  const all = async () => (await Promise.all(namespaces.map(nsPids))).flat();
+  const signal = (pids: number[], sig: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  let pids = await all();
+  if (pids.length === 0) return;
+  signal(pids, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(50);
+    pids = await all();
+    if (pids.length === 0) return;
+  }
+  for (let i = 0; i < 40; i++) {
+    signal(pids, 'SIGKILL');
+    await sleep(50);
+    pids = await all();
+    if (pids.length === 0) return;
+  }
+  throw new Error(`processes survived SIGKILL in ${namespaces.join(',')}: ${pids.join(' ')}`);
+}
+
+async function listNamespaces(): Promise<string[]> {
+  const r = await run([IP, 'netns', 'list']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter(Boolean);
+}
+
+function ourNsRegex(prefix: string): RegExp {
+  return new RegExp(`^${prefix}-(sw|runner|nginx|app\\d+)$`);
+}
+
+function mountPointsUnder(dir: string): string[] {
+  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')));
+}
+
+async function removeDir(dir: string): Promise<void> {
+  const mounts = mountPointsUnder(dir);
+  if (mounts.length) throw new Error(`refusing to delete ${dir}: mount points inside: ${mounts.join(' ')}`);
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+function checkPrefix(prefix: string): void {
+  if (!/^[a-z0-9]{1,16}$/.test(prefix)) throw new Error(`bad testbed prefix ${JSON.stringify(prefix)}: use [a-z0-9]{1,16}`);
+}
+
+/**
+ * Removes what a crashed run with this prefix left: kills every process in `${prefix}-*`
+ * namespaces (by PID), deletes those namespaces and `${tmpdir}/zdd-tb-${prefix}-*` dirs.
+ * Returns the names of the namespaces it deleted.
+ */
+export async function cleanupStale(prefix = 'zddtb7'): Promise<string[]> {
+  checkPrefix(prefix);
+  const re = ourNsRegex(prefix);
+  const stale = (await listNamespaces()).filter((n) => re.test(n));
+  await killNamespaceProcs(stale);
+  for (const ns of stale) await run([IP, 'netns', 'del', ns]);
+  const dirRe = new RegExp(`^zdd-tb-${prefix}-[A-Za-z0-9]{6}$`);
+  for (const e of await fsp.readdir(os.tmpdir())) {
+    if (dirRe.test(e)) await removeDir(path.join(os.tmpdir(), e));
+  }
+  return stale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Java app
+
+let classesPromise: Promise<string> | undefined;
+
+/** Compiles test/app/App.java once (cached by content hash); returns the classes directory. */
+export function buildAppClasses(): Promise<string> {
+  classesPromise ??= (async () => {
+    const src = await fsp.readFile(APP_SRC);
+    const hash = createHash('sha256').update(src).digest('hex').slice(0, 12);
+    const dest = path.join(APP_BUILD, hash);
+    if (fs.existsSync(path.join(dest, 'App.class'))) return dest;
+    await fsp.mkdir(APP_BUILD, { recursive: true });
+    const tmp = await fsp.mkdtemp(path.join(APP_BUILD, 'tmp-'));
+    try {
+      await must(['javac', '-nowarn', '--release', '17', '-d', tmp, APP_SRC], { timeoutMs: 60_000 });
+      try {
+        await fsp.rename(tmp, dest);
+      } catch (e) {
+        if (!fs.existsSync(path.join(dest, 'App.class'))) throw e; // lost a race: fine
+      }
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+    return dest;
+  })();
+  classesPromise.catch(() => {
+    classesPromise = undefined;
+  });
+  return classesPromise;
+}
+
+/** Parses the app's /info answer (`key=value` lines, \n \r \\ escaped) into a record. */
+export function parseInfo(body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of body.split('\n')) {
+    const i = line.indexOf('=');
+    if (i < 0) continue;
+    out[line.slice(0, i)] = line.slice(i + 1).replace(/\\(.)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// config text
+
+function sshdConfig(h: Host, authorizedKeys: string): string {
+  return [
+    `ListenAddress ${h.ip}:22`,
+    `ListenAddress 127.0.0.1:22`,
+    `HostKey ${h.dir}/ssh_host_ed25519_key`,
+    `PidFile ${h.dir}/sshd.pid`,
+    `AuthorizedKeysFile ${authorizedKeys}`,
+    `PermitRootLogin prohibit-password`,
+    `PubkeyAuthentication yes`,
+    `PasswordAuthentication no`,
+    `KbdInteractiveAuthentication no`,
+    `UsePAM no`,
+    `StrictModes no`,
+    `MaxSessions 50`,
+    `MaxStartups 100`,
+    `LoginGraceTime 20`,
+    `PrintMotd no`,
+    `UseDNS no`,
+    `AllowTcpForwarding yes`,
+    `X11Forwarding no`,
+    `Subsystem sftp /usr/lib/openssh/sftp-server`,
+    '',
+  ].join('\n');
+}
+
+function nginxConf(nginxHost: Host, form: 'set' | 'upstream'): string {
+  const d = nginxHost.dir;
+  return `# zdd testbed nginx (runs as root inside the ${nginxHost.ns} namespaces)
+user root;
+worker_processes 2;
+worker_rlimit_nofile 16384;
+pid ${d}/run/nginx.pid;
+error_log /var/log/nginx/error.log info;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /var/log/nginx/access.log;
+    client_body_temp_path ${d}/var/client_body;
+    proxy_temp_path ${d}/var/proxy;
+    fastcgi_temp_path ${d}/var/fastcgi;
+    uwsgi_temp_path ${d}/var/uwsgi;
+    scgi_temp_path ${d}/var/scgi;
+${form === 'upstream' ? `\n    include ${INCLUDE_REMOTE};\n` : ''}
+    server {
+        listen ${nginxHost.ip}:80;
+        listen 127.0.0.1:80;
+        server_name _;
+${form === 'set' ? `\n        include ${INCLUDE_REMOTE};\n` : ''}
+        location / {
+            proxy_pass ${form === 'set' ? '$service_url' : 'http://app'};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }
+    }
+}
+`;
+}
+
+export function initialIncludeText(form: 'set' | 'upstream', apps: Host[], port = 8080): string {
+  if (form === 'set') return `set $service_url http://${apps[0].ip}:${port};\n`;
+  return `upstream app {\n${apps.map((a) => `    server ${a.ip}:${port};\n`).join('')}}\n`;
+}
+
+function appFirewall(app: Host, nginxIp: string): string {
+  return `table inet zddtb {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        ct state established,related accept
+        iif "lo" accept
+        tcp dport 22 accept
+        ip saddr { ${nginxIp}, 127.0.0.0/8, ${app.ip} } tcp dport 1024-65535 accept
+        tcp dport 1024-65535 drop
+    }
+}
+`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
+  const subnet = opts.subnet ?? 7;
+  if (!Number.isInteger(subnet) || subnet < 1 || subnet > 254) throw new Error(`bad subnet ${subnet}`);
+  const prefix = opts.prefix ?? `zddtb${subnet}`;
+  checkPrefix(prefix);
+  const appCount = opts.appHosts ?? 1;
+  if (!Number.isInteger(appCount) || appCount < 1 || appCount > 8) throw new Error(`appHosts must be 1..8, got ${appCount}`);
+  const form = opts.form ?? 'set';
+  const initialInclude = opts.initialInclude ?? true;
+  const log = (m: string) => {
+    if (opts.verbose) process.stderr.write(`[testbed ${prefix}] ${m}\n`);
+  };
+  const t0 = Date.now();
+
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new Error('the testbed needs root');
+  const re = ourNsRegex(prefix);
+  const existing = (await listNamespaces()).filter((n) => re.test(n));
+  if (existing.length) {
+    throw new Error(`namespaces ${existing.join(', ')} already exist: another testbed runs with prefix ${prefix}, or a crashed one left them (cleanupStale('${prefix}'))`);
+  }
+
+  const classes = buildAppClasses(); // runs in parallel with the namespace setup
+  classes.catch(() => {});
+
+  // --- tracked state, so teardown works whatever point setup reached
+  const createdNs: string[] = [];
+  const children = new Set<ChildProcess>();
+  let dir = '';
+  let tornDown: Promise<void> | undefined;
+
+  const teardown = (): Promise<void> => {
+    tornDown ??= (async () => {
+      const errors: string[] = [];
+      for (const c of children) {
+        if (c.exitCode === null && c.signalCode === null && c.pid) {
+          try {
+            process.kill(c.pid, 'SIGTERM');
+          } catch {
+            /* gone */
+          }
+        }
+      }
+      try {
+        await killNamespaceProcs([...createdNs]);
+      } catch (e) {
+        errors.push(String(e));
+      }
+      for (const c of children) {
+        if (c.exitCode === null && c.signalCode === null && c.pid) {
+          try {
+            process.kill(c.pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+      }
+      for (const ns of [...createdNs].reverse()) {
+        const r = await run([IP, 'netns', 'del', ns]);
+        if (r.code !== 0 && fs.existsSync(`/run/netns/${ns}`)) errors.push(`ip netns del ${ns}: ${r.stderr}`);
+      }
+      if (dir) {
+        try {
+          await removeDir(dir);
+        } catch (e) {
+          errors.push(String(e));
+        }
+      }
+      log(`teardown done${errors.length ? ' with errors' : ''}`);
+      if (errors.length) throw new Error(`testbed teardown: ${errors.join('\n')}`);
+    })();
+    return tornDown;
+  };
+
+  try {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), `zdd-tb-${prefix}-`));
+    const net = `10.213.${subnet}`;
+    const mkHost = (name: string, ip: string): Host => ({ name, ns: `${prefix}-${name}`, ip, dir: path.join(dir, 'hosts', name) });
+    const runner = mkHost('runner', `${net}.10`);
+    const nginx = mkHost('nginx', `${net}.20`);
+    const apps = Array.from({ length: appCount }, (_, i) => mkHost(`app${i + 1}`, `${net}.${31 + i}`));
+    const sshHosts = [nginx, ...apps];
+    const all = [runner, ...sshHosts];
+    for (const h of all) {
+      for (const sub of ['opt', 'tmp', 'run', 'var']) await fsp.mkdir(path.join(h.dir, sub), { recursive: true });
+    }
+    await fsp.mkdir(path.join(nginx.dir, 'etc-nginx', 'conf.d'), { recursive: true });
+    await fsp.mkdir(path.join(nginx.dir, 'log-nginx'), { recursive: true });
+    await fsp.mkdir(path.join(dir, 'jars'), { recursive: true });
+    await fsp.mkdir('/run/sshd', { recursive: true });
+
+    // --- network
+    const sw = `${prefix}-sw`;
+    const addNs = async (ns: string) => {
+      await must([IP, 'netns', 'add', ns]);
+      createdNs.push(ns);
+      await must([IP, '-n', ns, 'link', 'set', 'lo', 'up']);
+    };
+    await addNs(sw);
+    await must([IP, '-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+    await must([IP, '-n', sw, 'link', 'set', 'br0', 'up']);
+    for (const h of all) await addNs(h.ns);
+    await Promise.all(
+      all.map(async (h) => {
+        const v = `v-${h.name}`;
+        await must([IP, '-n', sw, 'link', 'add', v, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns]);
+        await must([IP, '-n', sw, 'link', 'set', v, 'master', 'br0']);
+        await must([IP, '-n', sw, 'link', 'set', v, 'up']);
+        await must([IP, '-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
+        await must([IP, '-n', h.ns, 'link', 'set', 'eth0', 'up']);
+      }),
+    );
+    log(`network up (${Date.now() - t0} ms)`);
+
+    // --- keys
+    const keysDir = path.join(dir, 'keys');
+    await fsp.mkdir(keysDir);
+    const privateKeyPath = path.join(keysDir, 'id_ed25519');
+    const keygen = (file: string, comment: string) => must(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+    await Promise.all([
+      keygen(privateKeyPath, 'zdd-testbed-client'),
+      ...sshHosts.map((h) => keygen(path.join(h.dir, 'ssh_host_ed25519_key'), `zdd-testbed-${h.name}`)),
+    ]);
+    await fsp.chmod(privateKeyPath, 0o600);
+    const privateKey = await fsp.readFile(privateKeyPath, 'utf8');
+    const publicKey = await fsp.readFile(`${privateKeyPath}.pub`, 'utf8');
+    const authorizedKeys = path.join(keysDir, 'authorized_keys');
+    await fsp.writeFile(authorizedKeys, publicKey, { mode: 0o600 });
+    let encryptedKey: Testbed['encryptedKey'];
+    if (opts.keyPassphrase !== undefined) {
+      const encPath = path.join(keysDir, 'id_ed25519_enc');
+      await fsp.copyFile(privateKeyPath, encPath);
+      await fsp.chmod(encPath, 0o600);
+      await must(['ssh-keygen', '-q', '-p', '-P', '', '-N', opts.keyPassphrase, '-f', encPath]);
+      encryptedKey = { key: await fsp.readFile(encPath, 'utf8'), passphrase: opts.keyPassphrase, path: encPath };
+    }
+    let knownHosts = '';
+    for (const h of sshHosts) {
+      const pub = (await fsp.readFile(path.join(h.dir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/);
+      knownHosts += `${h.ip} ${pub[0]} ${pub[1]}\n`;
+    }
+    const knownHostsPath = path.join(keysDir, 'known_hosts');
+    const knownHostsHashedPath = path.join(keysDir, 'known_hosts_hashed');
+    await fsp.writeFile(knownHostsPath, knownHosts);
+    await fsp.writeFile(knownHostsHashedPath, knownHosts);
+    await must(['ssh-keygen', '-q', '-H', '-f', knownHostsHashedPath]);
+    await fsp.rm(`${knownHostsHashedPath}.old`, { force: true });
+    const knownHostsHashed = await fsp.readFile(knownHostsHashedPath, 'utf8');
+
+    // --- configs
+    for (const h of sshHosts) await fsp.writeFile(path.join(h.dir, 'sshd_config'), sshdConfig(h, authorizedKeys));
+    const etcNginx = path.join(nginx.dir, 'etc-nginx');
+    await fsp.copyFile('/etc/nginx/mime.types', path.join(etcNginx, 'mime.types'));
+    await fsp.writeFile(path.join(etcNginx, 'nginx.conf'), nginxConf(nginx, form));
+    if (initialInclude) await fsp.writeFile(path.join(etcNginx, 'conf.d', 'service_url.inc'), initialIncludeText(form, apps));
+    await Promise.all(
+      apps.map(async (a) => {
+        const f = path.join(a.dir, 'firewall.nft');
+        await fsp.writeFile(f, appFirewall(a, nginx.ip));
+        await must([NSENTER, `--net=/run/netns/${a.ns}`, '--', 'nft', '-f', f]);
+      }),
+    );
+
+    // --- start sshd per host, each in its own mount + pid namespace
+    const initPid = new Map<string, number>();
+    const tmpRel = path.relative('/tmp', dir);
+    const underTmp = !tmpRel.startsWith('..') && !path.isAbsolute(tmpRel);
+    await Promise.all(
+      sshHosts.map(async (h) => {
+        const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`];
+        if (h === nginx) {
+          binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
+          binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);
+        }
+        if (underTmp) {
+          // a private /tmp that still shows the testbed dir at its own path
+          const keep = path.join(h.dir, 'tmp', tmpRel);
+          await fsp.mkdir(keep, { recursive: true });
+          binds.push(`mount --bind ${shq(dir)} ${shq(keep)}`);
+          binds.push(`mount --rbind ${shq(h.dir + '/tmp')} /tmp`);
+        } else {
+          binds.push(`mount --bind ${shq(h.dir + '/tmp')} /tmp`);
+        }
+        const script = `set -e\n${binds.join('\n')}\nexec ${SSHD} -D -e -f ${shq(h.dir + '/sshd_config')}\n`;
+        const logFd = fs.openSync(path.join(h.dir, 'sshd.log'), 'a');
+        let child: ChildProcess;
+        try {
+          child = spawn(
+            NSENTER,
+            [`--net=/run/netns/${h.ns}`, '--', UNSHARE, '--mount', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', '--propagation', 'private', '/bin/sh', '-c', script],
+            { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8' } },
+          );
+        } finally {
+          fs.closeSync(logFd);
+        }
+        children.add(child);
+        child.unref();
+        child.on('error', () => {});
+        // find the pid-namespace init (sh, which execs sshd): the child of unshare
+        const deadline = Date.now() + 5000;
+        let pid = 0;
+        while (!pid) {
+          if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+            throw new Error(`sshd for ${h.name} did not start:\n${await fsp.readFile(path.join(h.dir, 'sshd.log'), 'utf8').catch(() => '')}`);
+          }
+          try {
+            const kids = (await fsp.readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim();
+            if (kids) pid = Number(kids.split(/\s+/)[0]);
+          } catch {
+            /* not yet */
+          }
+          if (!pid) await sleep(10);
+        }
+        initPid.set(h.ns, pid);
+        // wait for both listen sockets
+        for (;;) {
+          const r = await run([NSENTER, `--net=/run/netns/${h.ns}`, '--', 'ss', '-Htln', 'sport = :22']);
+          if (r.stdout.includes(`${h.ip}:22`) && r.stdout.includes('127.0.0.1:22')) break;
+          if (child.exitCode !== null || Date.now() > deadline) {
+            throw new Error(`sshd for ${h.name} is not listening:\n${await fsp.readFile(path.join(h.dir, 'sshd.log'), 'utf8').catch(() => '')}`);
+          }
+          await sleep(20);
+        }
+      }),
+    );
+    log(`sshd up on ${sshHosts.length} hosts (${Date.now() - t0} ms)`);
+
+    // --- the testbed object
+    const hostEnv = (extra?: Record<string, string>) => ({ PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8', USER: 'root', LOGNAME: 'root', ...extra });
+    const enterArgs = (host: Host): string[] => {
+      if (host.ns === runner.ns) return [NSENTER, `--net=/run/netns/${host.ns}`, '--'];
+      const pid = initPid.get(host.ns);
+      if (!pid) throw new Error(`unknown host ${host.name}`);
+      return [NSENTER, `--target=${pid}`, '--mount', '--net', '--pid', '--wd=/', '--'];
+    };
+    const exec = (host: Host, argv: string[], o: ExecOptions = {}): Promise<ExecResult> => {
+      if (tornDown) return Promise.reject(new Error('testbed is torn down'));
+      return run([...enterArgs(host), ...argv], { env: hostEnv(o.env), input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
+    };
+    const runnerEnv = (env: Record<string, string> | undefined) => ({ PATH: SYS_PATH, ...(env ?? {}) });
+    const runInRunner = (argv: string[], o: RunOptions): Promise<ExecResult> => {
+      if (tornDown) return Promise.reject(new Error('testbed is torn down'));
+      return run([...enterArgs(runner), ...argv], { env: runnerEnv(o.env), cwd: o.cwd, input: o.input, timeoutMs: o.timeoutMs });
+    };
+    const spawnInRunner = (argv: string[], o: SpawnOptions = {}): ChildProcess => {
+      if (tornDown) throw new Error('testbed is torn down');
+      const c = spawn(NSENTER, [`--net=/run/netns/${runner.ns}`, '--', ...argv], {
+        env: runnerEnv(o.env),
+        cwd: o.cwd,
+        stdio: o.stdio ?? ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(c);
+      c.on('exit', () => children.delete(c));
+      return c;
+    };
+    const get = async (urlPath: string, o: { timeoutMs?: number; headers?: Record<string, string> } = {}) => {
+      const timeoutMs = o.timeoutMs ?? 5000;
+      const marker = '\n__zdd_status__';
+      const argv = ['curl', '-sS', '--noproxy', '*', '--max-time', String(timeoutMs / 1000), '-w', `${marker}%{http_code}`];
+      for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
+      argv.push(`http://${nginx.ip}${urlPath.startsWith('/') ? '' : '/'}${urlPath}`);
+      const r = await runInRunner(argv, { env: {}, timeoutMs: timeoutMs + 2000 });
+      const i = r.stdout.lastIndexOf(marker);
+      if (r.code !== 0 || i < 0) return { status: 0, body: (r.stderr || r.stdout).trim() };
+      return { status: Number(r.stdout.slice(i + marker.length)), body: r.stdout.slice(0, i) };
+    };
+    const jars = new Map<string, Promise<string>>();
+    let jarSeq = 0;
+    const makeJar = (version: string): Promise<string> => {
+      let p = jars.get(version);
+      if (!p) {
+        p = (async () => {
+          const cls = await classes;
+          const n = ++jarSeq;
+          const stage = path.join(dir, 'jars', `stage-${n}`);
+          await fsp.cp(cls, stage, { recursive: true });
+          await fsp.writeFile(path.join(stage, 'version.txt'), `${version}\n`);
+          const safe = version.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
+          const jarPath = path.join(dir, 'jars', `app-${safe}-${n}.jar`);
+          await must(['jar', '--create', '--file', jarPath, '--main-class', 'App', '-C', stage, '.'], { timeoutMs: 60_000 });
+          await fsp.rm(stage, { recursive: true, force: true });
+          return jarPath;
+        })();
+        jars.set(version, p);
+        p.catch(() => jars.delete(version));
+      }
+      return p;
+    };
+    const pidOnPort = async (host: Host, port: number): Promise<number | null> => {
+      const r = await exec(host, ['ss', '-Htlnp', `sport = :${port}`], { timeoutMs: 5000 });
+      const m = /pid=(\d+)/.exec(r.stdout);
+      return m ? Number(m[1]) : null;
+    };
+    const startSeedApp = async (host: Host, port: number, version: string, javaOpts: string[] = [], o: SeedAppOptions = {}): Promise<number> => {
+      const jar = await makeJar(version);
+      const jarName = o.jarName ?? `app-${port}.jar`;
+      const dest = `/opt/app/${jarName}`;
+      const envPrefix = Object.entries(o.env ?? {})
+        .map(([k, v]) => `${k}=${shq(v)} `)
+        .join('');
+      const cmd = [
+        'mkdir -p /opt/app',
+        `cp ${shq(jar)} ${shq(dest)}`,
+        'cd /opt/app',
+        `${envPrefix}setsid nohup java ${javaOpts.map(shq).join(' ')} -Dserver.port=${port} -jar ${shq(dest)} ${(o.appArgs ?? []).map(shq).join(' ')} > /opt/app/app-${port}.log 2>&1 < /dev/null &`,
+        'echo $!',
+      ].join('\n');
+      const r = await exec(host, ['sh', '-c', cmd], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw new Error(`startSeedApp on ${host.name}: ${r.stderr}`);
+      const pid = Number(r.stdout.trim());
+      const waitMs = o.waitMs ?? 15_000;
+      if (waitMs > 0) {
+        const deadline = Date.now() + waitMs;
+        for (;;) {
+          const owner = await pidOnPort(host, port);
+          if (owner === pid) break;
+          const alive = await exec(host, ['kill', '-0', String(pid)], { timeoutMs: 5000 });
+          if (alive.code !== 0 || Date.now() > deadline) {
+            const logText = await fsp.readFile(path.join(host.dir, 'opt', 'app', `app-${port}.log`), 'utf8').catch(() => '');
+            throw new Error(`seed app ${version} on ${host.name}:${port} (pid ${pid}) did not listen${owner ? ` (port held by pid ${owner})` : ''}:\n${logText}`);
+          }
+          await sleep(50);
+        }
+      }
+      return pid;
+    };
+    const includeLocal = path.join(etcNginx, 'conf.d', 'service_url.inc');
+    const readInclude = async () => {
+      try {
+        return await fsp.readFile(includeLocal, 'utf8');
+      } catch {
+        return null;
+      }
+    };
+    const writeInclude = async (text: string) => {
+      const tmp = `${includeLocal}.tb-tmp`;
+      await fsp.writeFile(tmp, text);
+      await fsp.rename(tmp, includeLocal);
+    };
+    const nginxTest = () => exec(nginx, [NGINX, '-t'], { timeoutMs: 10_000 });
+    const reloadNginx = () => exec(nginx, [NGINX, '-s', 'reload'], { timeoutMs: 10_000 });
+    const startNginx = async () => {
+      const r = await exec(nginx, [NGINX], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const s = await exec(nginx, ['ss', '-Htln', 'sport = :80'], { timeoutMs: 5000 });
+        if (s.stdout.includes(`${nginx.ip}:80`)) break;
+        if (Date.now() > deadline) throw new Error('nginx is not listening on :80');
+        await sleep(20);
+      }
+      return r;
+    };
+    const localPath = (host: Host, remotePath: string): string => {
+      const p = path.posix.normalize(remotePath);
+      const map: [string, string][] = [
+        ['/opt', 'opt'],
+        ['/tmp', 'tmp'],
+      ];
+      if (host.ns === nginx.ns) map.push(['/etc/nginx', 'etc-nginx'], ['/var/log/nginx', 'log-nginx']);
+      for (const [remote, local] of map) {
+        if (p === remote || p.startsWith(remote + '/')) return path.join(host.dir, local, p.slice(remote.length));
+      }
+      throw new Error(`${remotePath} is not a per-host path on ${host.name}`);
+    };
+
+    if (initialInclude) await startNginx();
+    await classes;
+    log(`ready (${Date.now() - t0} ms)`);
+
+    return {
+      dir,
+      prefix,
+      subnet,
+      form,
+      runner,
+      nginx,
+      apps,
+      hosts: sshHosts,
+      sshUser: 'root',
+      privateKey,
+      privateKeyPath,
+      publicKey,
+      encryptedKey,
+      knownHosts,
+      knownHostsHashed,
+      knownHostsPath,
+      knownHostsHashedPath,
+      exec,
+      runInRunner,
+      spawnInRunner,
+      get,
+      makeJar,
+      startSeedApp,
+      pidOnPort,
+      readInclude,
+      writeInclude,
+      startNginx,
+      reloadNginx,
+      nginxTest,
+      localPath,
+      teardown,
+    };
+  } catch (e) {
+    try {
+      await teardown();
+    } catch (e2) {
+      process.stderr.write(`testbed teardown after failed setup: ${String(e2)}\n`);
+    }
+    throw e;
+  }
+}
