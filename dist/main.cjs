@@ -70443,7 +70443,7 @@ async function main() {
   const started = Date.now();
   let cfg;
   try {
-    cfg = readConfig((n) => getInput(n));
+    cfg = readConfig((n) => getInput(n, { trimWhitespace: false }));
   } catch (e) {
     setFailed(errorText(e));
     return;

@@ -42900,7 +42900,7 @@ async function post() {
   maskSecrets();
   warning(`the deploy step ended during '${state.phase}': finishing its rollback`);
   try {
-    const cfg = readConfig((n) => getInput(n));
+    const cfg = readConfig((n) => getInput(n, { trimWhitespace: false }));
     const problems = await recover(cfg, state, actionsUi());
     if (problems.length > 0) setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join("; ")}`);
   } catch (e) {

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   let cfg;
   try {
-    cfg = readConfig((n) => core.getInput(n));
+    cfg = readConfig((n) => core.getInput(n, { trimWhitespace: false }));
   } catch (e) {
     core.setFailed(errorText(e));
     return;

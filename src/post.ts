@@ -14,7 +14,7 @@ async function post(): Promise<void> {
   maskSecrets();
   core.warning(`the deploy step ended during '${state.phase}': finishing its rollback`);
   try {
-    const cfg = readConfig((n) => core.getInput(n));
+    const cfg = readConfig((n) => core.getInput(n, { trimWhitespace: false }));
     const problems = await recover(cfg, state, actionsUi());
     if (problems.length > 0) core.setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join('; ')}`);
   } catch (e) {

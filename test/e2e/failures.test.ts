@@ -1,0 +1,91 @@
+// A deploy that cannot succeed leaves production exactly as it was.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
+import { baseInputs, runAction, explain } from './harness.ts';
+
+let tb: Testbed;
+before(async () => {
+  await cleanupStale('zdde2e4');
+  tb = await createTestbed({ prefix: 'zdde2e4', subnet: 44, appHosts: 1, form: 'set' });
+  await tb.startSeedApp(tb.apps[0], 8080, 'v0');
+});
+after(async () => {
+  await tb?.teardown();
+});
+
+async function snapshot() {
+  return {
+    include: await tb.readInclude(),
+    pid8080: await tb.pidOnPort(tb.apps[0], 8080),
+    pid8081: await tb.pidOnPort(tb.apps[0], 8081),
+    served: (await tb.get('/version')).body,
+  };
+}
+
+async function assertUnchanged(before: Awaited<ReturnType<typeof snapshot>>) {
+  const now = await snapshot();
+  assert.equal(now.include, before.include, 'include byte-identical');
+  assert.equal(now.pid8080, before.pid8080, 'old process still serving');
+  assert.equal(now.pid8081, null, 'no new process left behind');
+  assert.equal(now.served, before.served);
+}
+
+test('an app that never becomes healthy: step fails, old version still served, new process gone', async () => {
+  const s = await snapshot();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('bad'), { 'java-opts': '-Dhealth.mode=down', 'health-timeout': '3' }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /\[health check\] 10\.213\.44\.31:22: not healthy after 3s \(health-timeout\).*503/);
+  await assertUnchanged(s);
+});
+
+test('an app that exits at once: fails fast with its log', async () => {
+  const s = await snapshot();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('bad2'), { 'java-opts': '-Xmx1k', 'health-timeout': '60' }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /exited before becoming healthy/);
+  assert.match(r.stdout, /heap|Error occurred during initialization|Too small/i);
+  await assertUnchanged(s);
+});
+
+test('nginx -t fails (a broken file elsewhere): include restored, nginx not reloaded', async () => {
+  const s = await snapshot();
+  const conf = tb.localPath(tb.nginx, '/etc/nginx/nginx.conf');
+  const good = readFileSync(conf, 'utf8');
+  writeFileSync(conf, good.replace('http {', 'http {\n    this_is_not_a_directive on;'));
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1')));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /\[switch\] nginx host 10\.213\.44\.20:22: nginx-test-command \(nginx -t\) rejected.*this_is_not_a_directive/);
+  } finally {
+    writeFileSync(conf, good);
+  }
+  await assertUnchanged(s);
+});
+
+test('a host key not in known-hosts is refused before anything changes', async () => {
+  const s = await snapshot();
+  const onlyNginx = tb.knownHosts.split('\n').filter((l) => l.startsWith(tb.nginx.ip + ' ')).join('\n');
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'known-hosts': onlyNginx }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /\[connect\] app host 10\.213\.44\.31:22: 10\.213\.44\.31 is not in known-hosts \(it offered ssh-ed25519 SHA256:/);
+  assert.doesNotMatch(r.stdout, /Upload and start/);
+  await assertUnchanged(s);
+  // A key that does not match is refused with a louder message.
+  const wrong = tb.knownHosts.replace(new RegExp(`^${tb.apps[0].ip.replaceAll('.', '\\.')} (\\S+) (\\S+)`, 'm'), (_m, t) => `${tb.apps[0].ip} ${t} ${tb.knownHosts.split('\n').find((l) => l.startsWith(tb.nginx.ip + ' '))!.split(' ')[2]}`);
+  const r2 = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'known-hosts': wrong }));
+  assert.equal(r2.code, 1, explain(r2));
+  assert.match(r2.error, /HOST KEY MISMATCH for 10\.213\.44\.31/);
+  await assertUnchanged(s);
+});
+
+test('bad inputs are refused before any server is touched', async () => {
+  const s = await snapshot();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ports: '8080,8080' }));
+  assert.equal(r.code, 1);
+  assert.match(r.error, /input 'ports': the two ports must differ/);
+  const r2 = await runAction(tb, baseInputs(tb, tb.dir + '/jars/*.jar'));
+  assert.match(r2.error, /input 'artifact': .* matches \d+ files/);
+  await assertUnchanged(s);
+});
