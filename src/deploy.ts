@@ -2,6 +2,7 @@
 //   connect -> lock -> plan -> upload + start (all hosts) -> wait healthy -> switch -> drain -> stop old
 // and every step that changes a server has its mirror in rollback().
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { Config } from './inputs.ts';
 import { appCommand } from './inputs.ts';
 import type { AppHost, SshAddress } from './hosts.ts';
@@ -10,7 +11,7 @@ import { DeployError, errorText } from './errors.ts';
 import { planSwitch, PlanError, type SwitchPlan } from './plan.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from './artifact.ts';
 import * as R from './remote.ts';
-import { Remote } from './ssh.ts';
+import { Remote, failureText } from './ssh.ts';
 import { HealthProber, fetchStatus } from './health.ts';
 
 export interface Ui {
@@ -58,6 +59,8 @@ interface AppRun {
   /** pid listening on the live port before the switch (the old version) */
   oldPid?: number;
   newPid?: number;
+  /** the start command was sent (its pid may be unknown if the connection died) */
+  startAttempted?: boolean;
 }
 
 const PARALLEL = 16;
@@ -358,13 +361,12 @@ export class Deployment {
     const prep = (await a.remote.must(step, R.prepareRelease(cfg.remoteDir, this.release, art.sha256, this.o()), timeout)).trim();
     if (prep === 'need') {
       const s = Date.now();
-      let part: string | undefined;
+      const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
       try {
-        part = await a.remote.uploadTemp(art.path, paths.jar);
+        await a.remote.upload(art.path, part);
         await a.remote.must(step, R.commitUpload(part, paths.jar, art.sha256, this.o(false, 600)), 600_000);
       } catch (e) {
-        if (part) await a.remote.run(R.removeFile(part, this.o()), timeout);
-        else await a.remote.run(R.removeFile(`${paths.jar}.part-*`, this.o()), timeout).catch(() => undefined);
+        await a.remote.run(R.removeFile(part, this.o()), timeout);
         const msg = errorText(e);
         throw e instanceof DeployError ? e : new DeployError(step, a.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC|Failure/i.test(msg) ? `${msg} (is the disk under ${cfg.remoteDir} full?)` : msg}`);
       }
@@ -377,6 +379,7 @@ export class Deployment {
     this.checkpoint();
 
     const argv = appCommand(cfg, plan.idlePort, paths.jar);
+    a.startAttempted = true;
     const out = await a.remote.must(step, R.startApp(cfg.remoteDir, this.release, plan.idlePort, cfg.env, argv, this.o()), timeout);
     const pid = Number(out.trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, a.remote.label, `start printed no pid: '${out.trim()}'`);
@@ -472,9 +475,16 @@ export class Deployment {
     this.checkpoint();
     this.state('switching');
     this.includeWritten = true;
-    await nginx.must(step, R.writeInclude(cfg.includeFile, plan.newText, this.o(true)), cfg.commandTimeoutMs).catch((e) => {
-      throw new DeployError(step, `nginx host ${nginx.label}`, `${errorText(e)}${cfg.sudo ? '' : ' (if the directory is root-owned, set sudo: true)'}`);
-    });
+    const w = await nginx.run(R.writeInclude(cfg.includeFile, plan.newText, this.o(true)), cfg.commandTimeoutMs);
+    if (w.code !== 0) {
+      // A clean non-zero exit means the mv did not happen; a lost connection leaves it unknown.
+      if (w.code !== null && !w.timedOut) this.includeWritten = false;
+      throw new DeployError(
+        step,
+        `nginx host ${nginx.label}`,
+        `could not write ${cfg.includeFile}: ${failureText(w, cfg.commandTimeoutMs)}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`,
+      );
+    }
     const test = await nginx.run(R.runArgv('nginx -t', cfg.nginxTestCommand, this.o(true)), cfg.commandTimeoutMs);
     if (test.code !== 0) {
       throw new DeployError(step, `nginx host ${nginx.label}`, `nginx-test-command (${R.describe(cfg.nginxTestCommand)}) rejected the new configuration, so nginx was not reloaded: ${(test.stderr || test.stdout).trim()}`);
@@ -567,6 +577,12 @@ export class Deployment {
     const cfg = this.cfg;
     this.ui.warn(`rolling back: ${errorText(cause)}`);
     const problems: string[] = [];
+    // A connection lost mid-deploy is opened again for the rollback.
+    await Promise.all(
+      [...this.remotes.values()].map((r) =>
+        r.connected ? undefined : r.reconnect().then(() => this.ui.info(`reconnected to ${r.label} for the rollback`), () => undefined),
+      ),
+    );
     if (this.includeWritten && this.plan && this.nginx) {
       const nginx = this.nginx;
       const o = this.o(true);
@@ -589,9 +605,16 @@ export class Deployment {
     }
     await Promise.all(
       this.apps
-        .filter((a) => a.newPid !== undefined)
+        .filter((a) => a.newPid !== undefined || a.startAttempted)
         .map(async (a) => {
           const pidFile = R.layout(cfg.remoteDir, this.release, this.plan!.idlePort).pidFile;
+          if (a.newPid === undefined) {
+            // The start command was cut off: its pid file (pid + start time) says what it started.
+            const st = await a.remote.run(R.portState(this.plan!.idlePort, pidFile, this.o(true)), cfg.commandTimeoutMs);
+            const ps = R.parsePortState(st.stdout);
+            if (typeof ps === 'string' || ps.ours === undefined) return;
+            a.newPid = ps.ours;
+          }
           const r = await a.remote.run(R.stopProcess(a.newPid!, Math.min(10, cfg.stopTimeoutMs / 1000), pidFile, this.o(true, 40)), 45_000);
           if (r.code === 0) this.ui.info(`${a.remote.label}: stopped the new process (pid ${a.newPid}): ${r.stdout.trim()}`);
           else problems.push(`${a.remote.label}: could not stop the new process pid ${a.newPid}: ${r.stderr.trim() || 'connection lost'}`);

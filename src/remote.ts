@@ -82,11 +82,14 @@ export function removeFile(path: string, o: CmdOptions): Cmd {
   return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
 }
 
+const STARTTIME = `starttime() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }`;
+
 const PORT_STATE = `
 port=$1 pidfile=$2
+${STARTTIME}
 out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
-ours=$(cat -- "$pidfile" 2>/dev/null || true)
-echo "ours=$ours"
+read -r opid ostart < "$pidfile" 2>/dev/null || true
+if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ]; then echo "ours=$opid"; else echo "ours="; fi
 [ -z "$out" ] && { echo free; exit 0; }
 pid=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
 echo "pid=$pid"
@@ -121,12 +124,13 @@ export function parsePortState(stdout: string): PortState | string {
 const START = `
 dir=$1 rel=$2 port=$3 pidfile=$4 log=$5 n=$6
 shift 6
+${STARTTIME}
 i=0
 while [ "$i" -lt "$n" ]; do export "$1"; shift; i=$((i + 1)); done
 cd "$dir/releases/$rel" || exit 1
 setsid nohup "$@" >"$log" 2>&1 </dev/null &
 pid=$!
-printf '%s\\n' "$pid" > "$pidfile"
+printf '%s %s\\n' "$pid" "$(starttime "$pid")" > "$pidfile"
 echo "$pid"
 `;
 

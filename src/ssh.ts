@@ -3,7 +3,6 @@
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { DeployError, errorText } from './errors.ts';
 import { checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from './knownhosts.ts';
 import type { SshAddress } from './hosts.ts';
@@ -94,15 +93,32 @@ export class Remote {
   private ssh: NodeSSH;
   private jump?: NodeSSH;
 
-  private constructor(label: string, ssh: NodeSSH, jump?: NodeSSH) {
+  private addr: SshAddress;
+  private opts: SshOptions;
+
+  private constructor(label: string, addr: SshAddress, opts: SshOptions, ssh: NodeSSH, jump?: NodeSSH) {
     this.label = label;
+    this.addr = addr;
+    this.opts = opts;
     this.ssh = ssh;
     this.jump = jump;
   }
 
   static async connect(addr: SshAddress, o: SshOptions): Promise<Remote> {
-    const label = hostPort(addr.host, addr.port);
-    if (!o.jump) return new Remote(label, await open(addr, o));
+    const c = await Remote.open(addr, o);
+    return new Remote(hostPort(addr.host, addr.port), addr, o, c.ssh, c.jump);
+  }
+
+  /** Opens the connection again (after it was lost). */
+  async reconnect(): Promise<void> {
+    this.dispose();
+    const c = await Remote.open(this.addr, this.opts);
+    this.ssh = c.ssh;
+    this.jump = c.jump;
+  }
+
+  private static async open(addr: SshAddress, o: SshOptions): Promise<{ ssh: NodeSSH; jump?: NodeSSH }> {
+    if (!o.jump) return { ssh: await open(addr, o) };
     let jump: NodeSSH;
     try {
       jump = await open(o.jump, o);
@@ -111,7 +127,7 @@ export class Remote {
     }
     try {
       const sock = await jump.forwardOut('127.0.0.1', 0, addr.host, addr.port);
-      return new Remote(label, await open(addr, o, sock as unknown as Duplex), jump);
+      return { ssh: await open(addr, o, sock as unknown as Duplex), jump };
     } catch (e) {
       jump.dispose();
       throw new Error(`via jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
@@ -147,11 +163,9 @@ export class Remote {
     throw new DeployError(step, this.label, `${cmd.what} failed: ${failureText(r, timeoutMs)}`);
   }
 
-  /** Streams a local file to a temp name next to `remotePath`; returns that temp path. */
-  async uploadTemp(localPath: string, remotePath: string): Promise<string> {
-    const part = `${remotePath}.part-${randomBytes(4).toString('hex')}`;
-    await this.ssh.putFile(localPath, part, null, { concurrency: 64, chunkSize: 32768 });
-    return part;
+  /** Streams a local file to remotePath over SFTP (parallel requests; mkdir -p on demand). */
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    await this.ssh.putFile(localPath, remotePath, null, { concurrency: 64, chunkSize: 32768 });
   }
 
   /** A TCP channel from the remote host to 127.0.0.1:port on that host. */

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from '../testbed/testbed.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,11 +57,18 @@ export function baseInputs(tb: Testbed, jar: string, extra: Record<string, strin
   };
 }
 
-export async function runAction(
+export interface StartedAction {
+  /** the node process (signal it like the runner does on cancel) */
+  child: ChildProcess;
+  done: Promise<ActionRun>;
+}
+
+/** Starts `node dist/main.cjs` in the runner namespace; `done` also runs the post step. */
+export function startAction(
   tb: Testbed,
   inputs: Record<string, string>,
   opts: { post?: boolean; timeoutMs?: number; env?: Record<string, string> } = {},
-): Promise<ActionRun> {
+): StartedAction {
   const dir = mkdtempSync(path.join(tb.dir, 'run-'));
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STEP_SUMMARY: 'summary', GITHUB_STATE: 'state' };
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNNER_TEMP: dir, GITHUB_SHA: 'c0ffee1234567890' };
@@ -70,25 +78,42 @@ export async function runAction(
   }
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   Object.assign(env, opts.env ?? {});
-  const r = await tb.runInRunner([NODE, path.join(ROOT, 'dist/main.cjs')], { env, timeoutMs: opts.timeoutMs ?? 120_000, cwd: ROOT });
-  const read = (f: string) => (existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), 'utf8') : '');
-  const state = parseCommandFile(read('state'));
-  const run: ActionRun = {
-    code: r.code,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    outputs: parseCommandFile(read('output')),
-    summary: read('summary'),
-    state,
-    error: r.stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n'),
-  };
-  if (opts.post !== false) {
-    const penv = { ...env };
-    for (const [k, v] of Object.entries(state)) penv[`STATE_${k}`] = v;
-    const p = await tb.runInRunner([NODE, path.join(ROOT, 'dist/post.cjs')], { env: penv, timeoutMs: 60_000, cwd: ROOT });
-    run.post = { code: p.code, stdout: p.stdout + p.stderr };
-  }
-  return run;
+  const child = tb.spawnInRunner([NODE, path.join(ROOT, 'dist/main.cjs')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c) => (stdout += c));
+  child.stderr?.on('data', (c) => (stderr += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
+  const done = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)))).then(async (code) => {
+    clearTimeout(timer);
+    const read = (f: string) => (existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), 'utf8') : '');
+    const state = parseCommandFile(read('state'));
+    const run: ActionRun = {
+      code,
+      stdout,
+      stderr,
+      outputs: parseCommandFile(read('output')),
+      summary: read('summary'),
+      state,
+      error: stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n'),
+    };
+    if (opts.post !== false) {
+      const penv = { ...env };
+      for (const [k, v] of Object.entries(state)) penv[`STATE_${k}`] = v;
+      const p = await tb.runInRunner([NODE, path.join(ROOT, 'dist/post.cjs')], { env: penv, timeoutMs: 90_000, cwd: ROOT });
+      run.post = { code: p.code, stdout: p.stdout + p.stderr };
+    }
+    return run;
+  });
+  return { child, done };
+}
+
+export function runAction(
+  tb: Testbed,
+  inputs: Record<string, string>,
+  opts: { post?: boolean; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<ActionRun> {
+  return startAction(tb, inputs, opts).done;
 }
 
 /** Explains a failed run in an assertion message. */

@@ -592,6 +592,10 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       await must([IP, 'netns', 'add', ns]);
       createdNs.push(ns);
       await must([IP, '-n', ns, 'link', 'set', 'lo', 'up']);
+      // Sustained Connection: close load makes nginx open a new upstream connection per request;
+      // without reuse of TIME_WAIT ports the namespace runs out of ephemeral ports after
+      // ~30k requests and nginx answers 502 (a load-generator artifact, not a deploy fault).
+      await must([IP, 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65000']);
     };
     await addNs(sw);
     await must([IP, '-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);

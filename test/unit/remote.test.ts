@@ -65,7 +65,7 @@ test('startApp passes env and argv intact and detaches; stopProcess stops it', a
   const r = run(R.startApp(d, 'r1', 9999, [['APP_X', 'v;$(touch pwn) w']], argv, o));
   assert.equal(r.code, 0);
   const pid = Number(r.out.trim());
-  assert.equal(readFileSync(path.join(d, 'run/9999.pid'), 'utf8').trim(), String(pid));
+  assert.match(readFileSync(path.join(d, "run/9999.pid"), "utf8"), new RegExp(`^${pid} \\d+\\n$`));
   let out = '';
   for (let i = 0; i < 50 && !out; i++) {
     await new Promise((res) => setTimeout(res, 50));
@@ -123,4 +123,24 @@ test('parseWorkers and parsePortState', () => {
   assert.deepEqual(R.parseWorkers('12 serving\n13 shutting\n'), [{ pid: 12, shutting: false }, { pid: 13, shutting: true }]);
   assert.deepEqual(R.parsePortState('ours=\nfree\n'), { free: true, pid: undefined, cmd: undefined, ours: undefined });
   assert.deepEqual(R.parsePortState('ours=41\npid=41\ncmd=java -jar x\n'), { free: false, pid: 41, cmd: 'java -jar x', ours: 41 });
+});
+
+test('portState: a recorded pid counts as ours only while it is the same process (pid + start time)', async () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const argv = [process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1')`];
+  const pid = Number(run(R.startApp(d, 'r1', port, [], argv, o)).out.trim());
+  const pidFile = path.join(d, `run/${port}.pid`);
+  let st: R.PortState | string = { free: true };
+  for (let i = 0; i < 100; i++) {
+    st = R.parsePortState(run(R.portState(port, pidFile, o)).out);
+    if (typeof st !== 'string' && !st.free) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(typeof st !== 'string' && [st.free, st.pid, st.ours], [false, pid, pid]);
+  writeFileSync(pidFile, `${pid} 1\n`); // same pid, another start time: a reused pid
+  const st2 = R.parsePortState(run(R.portState(port, pidFile, o)).out);
+  assert.deepEqual(typeof st2 !== 'string' && [st2.pid, st2.ours], [pid, undefined]);
+  run(R.stopProcess(pid, 5, pidFile, o));
 });

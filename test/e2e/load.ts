@@ -1,0 +1,38 @@
+// Bounded load through nginx from the runner namespace, for "0 5xx during the whole attempt".
+import type { Testbed } from '../testbed/testbed.ts';
+
+export interface LoadResult {
+  requests: number;
+  non2xx: number;
+  socketErrors: number;
+  raw: string;
+}
+
+/**
+ * Starts wrk (new connection per request: `Connection: close`) against nginx for at most
+ * maxSeconds; stop() ends it early (SIGINT makes wrk print its totals) and parses them.
+ */
+export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version') {
+  const p = tb.spawnInRunner(['wrk', '-t1', '-c4', `-d${maxSeconds}s`, '--timeout', '10s', '-H', 'Connection: close', `http://${tb.nginx.ip}${path}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  p.stdout?.on('data', (c) => (out += c));
+  p.stderr?.on('data', (c) => (out += c));
+  const closed = new Promise<void>((r) => p.on('close', () => r()));
+  return {
+    async stop(): Promise<LoadResult> {
+      if (p.exitCode === null) p.kill('SIGINT');
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+      if (p.exitCode === null) p.kill('SIGKILL');
+      const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+      const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      return {
+        requests: num(/(\d+) requests in/),
+        non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+        socketErrors: se ? se.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0,
+        raw: out,
+      };
+    },
+  };
+}
