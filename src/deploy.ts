@@ -61,6 +61,7 @@ interface AppRun {
   newPid?: number;
   /** the start command was sent (its pid may be unknown if the connection died) */
   startAttempted?: boolean;
+  healthyAt?: number;
 }
 
 const PARALLEL = 16;
@@ -194,7 +195,8 @@ export class Deployment {
     );
     const healthyAt = await this.step('Wait until healthy', async () => {
       await mapLimit(this.apps, PARALLEL, (a) => this.waitHealthy(a, plan.idlePort));
-      return Date.now();
+      // The moment the last host passed its last health check.
+      return Math.max(...this.apps.map((a) => a.healthyAt ?? 0));
     });
     const switchedAt = await this.step(`Switch nginx to port ${plan.idlePort}`, () => this.switchTraffic(plan));
     this.committed = true;
@@ -328,9 +330,12 @@ export class Deployment {
     const paths = R.layout(cfg.remoteDir, this.release, plan.idlePort);
     const timeout = cfg.commandTimeoutMs;
 
+    // Both ports at once (two channels on the one connection).
+    const hasLive = plan.livePort !== null && plan.liveHosts.includes(a.host);
+    const [live, idle] = await Promise.all([hasLive ? this.inspect(a, plan.livePort!, step) : undefined, this.inspect(a, plan.idlePort, step)]);
+
     // The live process must be one we can signal later; find out now, before anything changes.
-    if (plan.livePort !== null && plan.liveHosts.includes(a.host)) {
-      const live = await this.inspect(a, plan.livePort, step);
+    if (live) {
       if (!live.free && live.pid === undefined) {
         throw new DeployError(step, a.remote.label, `port ${plan.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
       }
@@ -340,7 +345,6 @@ export class Deployment {
     }
 
     // Free the idle port: only a process this action left there may be stopped.
-    const idle = await this.inspect(a, plan.idlePort, step);
     if (!idle.free) {
       if (idle.pid === undefined) {
         throw new DeployError(step, a.remote.label, `port ${plan.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or set sudo: true so the action can identify it`);
@@ -380,13 +384,22 @@ export class Deployment {
 
     const argv = appCommand(cfg, plan.idlePort, paths.jar);
     a.startAttempted = true;
-    const out = await a.remote.must(step, R.startApp(cfg.remoteDir, this.release, plan.idlePort, cfg.env, argv, this.o()), timeout);
+    const out = await a.remote.must(step, R.startApp(cfg.remoteDir, this.release, plan.idlePort, cfg.env, argv, this.guardSec(), this.o()), timeout);
     const pid = Number(out.trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, a.remote.label, `start printed no pid: '${out.trim()}'`);
     a.newPid = pid;
     a.report.newPid = pid;
     this.state('started');
     this.ui.info(`${a.remote.label}: started pid ${pid} on port ${plan.idlePort} (log ${paths.log})`);
+  }
+
+  /**
+   * How long a started process may live undisarmed: the longest a healthy start can take to be
+   * confirmed (health-timeout, one more probe, the ownership check) plus a margin.
+   */
+  private guardSec(): number {
+    const c = this.cfg;
+    return Math.ceil((c.healthTimeoutMs + 10_000 + 2 * c.commandTimeoutMs + c.connectTimeoutMs) / 1000) + 10;
   }
 
   private async inspect(a: AppRun, port: number, step: string): Promise<R.PortState> {
@@ -413,6 +426,7 @@ export class Deployment {
     const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
     let passes = 0;
     let last: string | undefined;
+    let owner: Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> | undefined;
     try {
       for (;;) {
         this.checkpoint();
@@ -421,9 +435,17 @@ export class Deployment {
         last = r.detail;
         if (r.ok) {
           passes++;
-          if (passes >= cfg.healthPasses) break;
+          // Ask who owns the port while the remaining checks run, so it costs no extra round trip.
+          if (passes === Math.max(1, cfg.healthPasses - 1)) {
+            owner = a.remote.run(R.procState(pid, port, this.o(true), R.layout(cfg.remoteDir, this.release, port).pidFile), cfg.commandTimeoutMs);
+          }
+          if (passes >= cfg.healthPasses) {
+            a.healthyAt = Date.now();
+            break;
+          }
         } else {
           passes = 0;
+          owner = undefined;
           const st = await a.remote.run(R.procState(pid, 0, this.o(true)), cfg.commandTimeoutMs);
           if (st.code === 0 && st.stdout.trim() === 'dead') {
             throw new DeployError(step, a.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await this.logTail(a, port)}`);
@@ -444,7 +466,9 @@ export class Deployment {
       await prober.close();
     }
     // The answer must come from the process we started, not from something else on the port.
-    const st = await a.remote.must(step, R.procState(pid, port, this.o(true)), cfg.commandTimeoutMs);
+    const res = await owner!;
+    if (res.code !== 0) throw new DeployError(step, a.remote.label, `checking which process owns port ${port} failed: ${failureText(res, cfg.commandTimeoutMs)}`);
+    const st = res.stdout;
     if (!st.includes('owns-port')) {
       const listener = /listener=(\d*)/.exec(st)?.[1];
       throw new DeployError(
@@ -471,38 +495,35 @@ export class Deployment {
     const cfg = this.cfg;
     const nginx = this.nginx!;
     const step = 'switch';
-    this.oldWorkers = (await this.workers()).map((w) => w.pid);
+    const where = `nginx host ${nginx.label}`;
     this.checkpoint();
     this.state('switching');
     this.includeWritten = true;
-    const w = await nginx.run(R.writeInclude(cfg.includeFile, plan.newText, this.o(true)), cfg.commandTimeoutMs);
-    if (w.code !== 0) {
-      // A clean non-zero exit means the mv did not happen; a lost connection leaves it unknown.
-      if (w.code !== null && !w.timedOut) this.includeWritten = false;
-      throw new DeployError(
-        step,
-        `nginx host ${nginx.label}`,
-        `could not write ${cfg.includeFile}: ${failureText(w, cfg.commandTimeoutMs)}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`,
-      );
+    const limits = { waitSec: 15, commandSec: cfg.commandTimeoutMs / 1000 };
+    const cmd = R.switchInclude(cfg.includeFile, plan.newText, cfg.nginxTestCommand, cfg.nginxReloadCommand, limits, this.o(true, 2 * limits.commandSec + 30));
+    const r = await nginx.run(cmd, 2 * cfg.commandTimeoutMs + 30_000);
+    const res = R.parseSwitch(r.stdout);
+    this.oldWorkers = res.oldWorkers;
+    // A clean "write-failed" means the mv did not happen; a lost connection leaves it unknown.
+    if (!res.written && res.outcome?.kind === 'write-failed') this.includeWritten = false;
+    const o = res.outcome;
+    if (r.code !== 0 || !o) {
+      throw new DeployError(step, where, `the switch command failed: ${failureText(r, cfg.commandTimeoutMs)}`);
     }
-    const test = await nginx.run(R.runArgv('nginx -t', cfg.nginxTestCommand, this.o(true)), cfg.commandTimeoutMs);
-    if (test.code !== 0) {
-      throw new DeployError(step, `nginx host ${nginx.label}`, `nginx-test-command (${R.describe(cfg.nginxTestCommand)}) rejected the new configuration, so nginx was not reloaded: ${(test.stderr || test.stdout).trim()}`);
+    if (o.kind === 'write-failed') {
+      throw new DeployError(step, where, `could not write ${cfg.includeFile}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`);
     }
-    const reload = await nginx.run(R.runArgv('reload nginx', cfg.nginxReloadCommand, this.o(true)), cfg.commandTimeoutMs);
-    if (reload.code !== 0) {
-      throw new DeployError(step, `nginx host ${nginx.label}`, `nginx-reload-command (${R.describe(cfg.nginxReloadCommand)}) failed: ${(reload.stderr || reload.stdout).trim() || `exit code ${reload.code}`}`);
+    const why = (x: { code: number; detail: string }) =>
+      x.code === 124 ? `timed out after ${limits.commandSec}s (command-timeout)${x.detail ? `: ${x.detail}` : ''}` : x.detail || `exit code ${x.code}, no output`;
+    if (o.kind === 'test-failed') {
+      throw new DeployError(step, where, `nginx-test-command (${R.describe(cfg.nginxTestCommand)}) did not pass, so nginx was not reloaded: ${why(o)}`);
     }
-    // The reload is only a signal: it is done when workers that were not there before serve.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const now = await this.workers();
-      if (now.some((w) => !w.shutting && !this.oldWorkers.includes(w.pid))) break;
-      if (this.oldWorkers.length === 0 && now.length === 0) break; // nginx runs no separate workers (e.g. master_process off)
-      if (Date.now() > deadline) {
-        throw new DeployError(step, `nginx host ${nginx.label}`, 'nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)');
-      }
-      await sleep(20);
+    if (o.kind === 'reload-failed') {
+      throw new DeployError(step, where, `nginx-reload-command (${R.describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`);
+    }
+    if (o.kind === 'not-applied') {
+      // The reload is only a signal: without new workers the new configuration is not live.
+      throw new DeployError(step, where, 'nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)');
     }
     const switchedAt = Date.now();
     this.ui.info(`nginx now sends traffic to port ${plan.idlePort} (${this.oldWorkers.length} old workers finishing)`);
@@ -531,10 +552,11 @@ export class Deployment {
     const deadline = Date.now() + cfg.drainTimeoutMs;
     const old = this.apps.filter((a) => plan.liveHosts.includes(a.host));
     for (;;) {
-      const workersLeft = (await this.workers()).filter((w) => this.oldWorkers.includes(w.pid)).length;
-      const conns = await Promise.all(
-        old.map(async (a) => Number((await a.remote.run(R.connectionCount(livePort, this.o()), cfg.commandTimeoutMs)).stdout.trim()) || 0),
-      );
+      const [workers, conns] = await Promise.all([
+        this.workers(),
+        Promise.all(old.map(async (a) => Number((await a.remote.run(R.connectionCount(livePort, this.o()), cfg.commandTimeoutMs)).stdout.trim()) || 0)),
+      ]);
+      const workersLeft = workers.filter((w) => this.oldWorkers.includes(w.pid)).length;
       const connsLeft = conns.reduce((x, y) => x + y, 0);
       if (workersLeft === 0 && connsLeft === 0) break;
       const remaining = `${workersLeft} old nginx worker(s), ${connsLeft} connection(s) to port ${livePort}`;

@@ -121,39 +121,64 @@ export function parsePortState(stdout: string): PortState | string {
   return { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
 }
 
+// The guard: unless the deploy disarms it (it does once the new process passed its health
+// checks, right before the switch), it stops the new process after $1 seconds. So a runner
+// that dies, or a host cut off from the runner, never leaves a half-deployed process running.
+const GUARD = `
+end=$(( $(date +%s) + $1 )) pid=$2 start=$3
+while [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
+same() { [ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)" = "$start" ]; }
+same || exit 0
+kill -TERM "$pid" 2>/dev/null
+i=0
+while same && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+same && kill -KILL "$pid" 2>/dev/null
+exit 0
+`;
+
 const START = `
-dir=$1 rel=$2 port=$3 pidfile=$4 log=$5 n=$6
-shift 6
+dir=$1 rel=$2 port=$3 pidfile=$4 log=$5 guard=$6 n=$7
+shift 7
 ${STARTTIME}
 i=0
 while [ "$i" -lt "$n" ]; do export "$1"; shift; i=$((i + 1)); done
 cd "$dir/releases/$rel" || exit 1
 setsid nohup "$@" >"$log" 2>&1 </dev/null &
 pid=$!
-printf '%s %s\\n' "$pid" "$(starttime "$pid")" > "$pidfile"
+st=$(starttime "$pid")
+printf '%s %s\\n' "$pid" "$st" > "$pidfile"
+if [ "$guard" -gt 0 ]; then
+  setsid nohup sh -c "$GUARD_SCRIPT" guard "$guard" "$pid" "$st" >/dev/null 2>&1 </dev/null &
+  printf '%s\\n' "$!" > "$pidfile.guard"
+fi
 echo "$pid"
 `;
 
-/** Starts argv fully detached (setsid nohup, all fds redirected), records and prints its pid. */
+/**
+ * Starts argv fully detached (setsid nohup, all fds redirected), records and prints its pid,
+ * and arms a guard that stops it after guardSec unless disarmed (0: no guard).
+ */
 export function startApp(
   remoteDir: string,
   release: string,
   port: number,
   env: [string, string][],
   argv: string[],
+  guardSec: number,
   o: CmdOptions,
 ): Cmd {
   const l = layout(remoteDir, release, port);
   return wrap(
     `start the app on port ${port}`,
-    START,
-    [remoteDir, release, port, l.pidFile, l.log, env.length, ...env.map(([k, v]) => `${k}=${v}`), ...argv],
+    `GUARD_SCRIPT=${join([GUARD])}
+${START}`,
+    [remoteDir, release, port, l.pidFile, l.log, Math.ceil(guardSec), env.length, ...env.map(([k, v]) => `${k}=${v}`), ...argv],
     o,
   );
 }
 
 const PROC_STATE = `
-pid=$1 port=$2
+pid=$1 port=$2 disarm=$3
 st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
 if [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]; then echo dead; exit 0; fi
 echo alive
@@ -163,17 +188,22 @@ lp=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -
 echo "listener=$lp"
 p=$lp
 while [ -n "$p" ] && [ "$p" -gt 1 ]; do
-  [ "$p" = "$pid" ] && { echo owns-port; exit 0; }
+  if [ "$p" = "$pid" ]; then
+    echo owns-port
+    if [ -n "$disarm" ] && read -r w < "$disarm.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$disarm.guard"; echo disarmed; fi
+    exit 0
+  fi
   p=$(sed -n 's/^[0-9]* (.*) [A-Z] \\([0-9]*\\) .*/\\1/p' "/proc/$p/stat" 2>/dev/null)
 done
 `;
 
 /**
  * Is pid alive, and (port > 0) is the process listening on port that pid or one of its
- * descendants? Prints `dead`, or `alive` + `listener=PID` [+ `owns-port`].
+ * descendants? Prints `dead`, or `alive` + `listener=PID` [+ `owns-port`]. When it owns the
+ * port and disarmPidFile is given, the start guard is disarmed (`disarmed`).
  */
-export function procState(pid: number, port: number, o: CmdOptions): Cmd {
-  return wrap(`check process ${pid}`, PROC_STATE, [pid, port], o);
+export function procState(pid: number, port: number, o: CmdOptions, disarmPidFile = ''): Cmd {
+  return wrap(`check process ${pid}`, PROC_STATE, [pid, port, disarmPidFile], o);
 }
 
 const STOP = `
@@ -182,6 +212,7 @@ alive() {
   st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
   [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
+if [ -n "$pidfile" ] && read -r w < "$pidfile.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
 if ! alive; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
 kill -TERM "$pid" 2>/dev/null || { alive && { echo "cannot signal $pid" >&2; exit 4; }; }
 end=$(( $(date +%s) * 10 + wait * 10 ))
@@ -294,6 +325,88 @@ export function parseWorkers(stdout: string): { pid: number; shutting: boolean }
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => /^\d+$/.test(f[0] ?? ''))
     .map((f) => ({ pid: Number(f[0]), shutting: f[1] === 'shutting' }));
+}
+
+const SWITCH = `
+f=$1 wait=$2 ct=$3 nt=$4
+shift 4
+workers() { ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $0 !~ /shutting down/ { print $1 }' | tr '\\n' ' '; }
+# Runs the command made of the first $1 of the remaining arguments.
+run_first() {
+  n=$1; shift
+  total=$#; i=0
+  for a do
+    i=$((i + 1))
+    [ "$i" -le "$n" ] && set -- "$@" "$a"
+  done
+  shift "$total"
+  "$@"
+}
+old=$(workers)
+echo "old-workers $old"
+d=$(dirname -- "$f")
+tmp="$d/.$(basename -- "$f").deploy-$$"
+if ! err=$( { cat > "$tmp"; } 2>&1 ); then rm -f -- "$tmp"; echo "write-failed $err"; exit 0; fi
+if [ -e "$f" ]; then chmod --reference="$f" -- "$tmp" 2>/dev/null; chown --reference="$f" -- "$tmp" 2>/dev/null; else chmod 644 -- "$tmp"; fi
+if ! err=$(mv -f -- "$tmp" "$f" 2>&1); then rm -f -- "$tmp"; echo "write-failed $err"; exit 0; fi
+echo written
+out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1); st=$?
+if [ "$st" -ne 0 ]; then echo "test-failed $st"; printf '%s\\n' "$out"; exit 0; fi
+shift "$nt"
+out=$(timeout -k 5 "$ct" "$@" 2>&1); st=$?
+if [ "$st" -ne 0 ]; then echo "reload-failed $st"; printf '%s\\n' "$out"; exit 0; fi
+echo reloaded
+end=$(( $(date +%s) + wait ))
+while :; do
+  now=$(workers)
+  [ -z "$old" ] && [ -z "$now" ] && { echo switched; exit 0; }
+  for p in $now; do
+    case " $old " in *" $p "*) ;; *) echo switched; exit 0 ;; esac
+  done
+  [ "$(date +%s)" -ge "$end" ] && { echo not-applied; exit 0; }
+  sleep 0.02
+done
+`;
+
+export type SwitchOutcome =
+  | { kind: 'write-failed'; detail: string }
+  | { kind: 'test-failed' | 'reload-failed'; detail: string; code: number }
+  | { kind: 'not-applied' }
+  | { kind: 'switched' };
+
+/**
+ * The switch in one round trip: note the serving nginx workers, write the include atomically
+ * (stdin), run the test command, then the reload command, and wait (up to waitSec) until a
+ * worker that was not there before serves, the sign that the new configuration is live.
+ */
+export function switchInclude(
+  path: string,
+  content: string,
+  test: string[],
+  reload: string[],
+  limits: { waitSec: number; commandSec: number },
+  o: CmdOptions,
+): Cmd {
+  return wrap('switch nginx', SWITCH, [path, limits.waitSec, Math.ceil(limits.commandSec), test.length, ...test, ...reload], o, content);
+}
+
+export function parseSwitch(stdout: string): { oldWorkers: number[]; written: boolean; outcome?: SwitchOutcome } {
+  const lines = stdout.split('\n');
+  const ow = lines.find((l) => l.startsWith('old-workers'));
+  const oldWorkers = (ow ?? '').split(/\s+/).slice(1).filter((x) => /^\d+$/.test(x)).map(Number);
+  const written = lines.includes('written');
+  const wf = lines.find((l) => l.startsWith('write-failed'));
+  if (wf !== undefined) return { oldWorkers, written: false, outcome: { kind: 'write-failed', detail: wf.slice(13).trim() } };
+  for (const k of ['test-failed', 'reload-failed'] as const) {
+    const i = lines.findIndex((l) => l.startsWith(`${k} `));
+    if (i >= 0) {
+      const code = Number(lines[i].slice(k.length + 1));
+      return { oldWorkers, written, outcome: { kind: k, code, detail: lines.slice(i + 1).join('\n').trim() } };
+    }
+  }
+  if (lines.includes('not-applied')) return { oldWorkers, written, outcome: { kind: 'not-applied' } };
+  if (lines.includes('switched')) return { oldWorkers, written, outcome: { kind: 'switched' } };
+  return { oldWorkers, written };
 }
 
 const LOCK = `

@@ -72,6 +72,9 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
     ssh.dispose();
     throw new Error(rejected ?? explainConnectError(errorText(e), o), { cause: e });
   }
+  // ssh2 emits 'error' on the client for a lost connection (e.g. keepalive timeout); without a
+  // listener that would end the process instead of failing the command that is waiting.
+  ssh.connection?.on('error', () => ssh.dispose());
   return ssh;
 }
 

@@ -57,7 +57,7 @@ test('nginx -t fails (a broken file elsewhere): include restored, nginx not relo
   try {
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1')));
     assert.equal(r.code, 1, explain(r));
-    assert.match(r.error, /\[switch\] nginx host 10\.213\.44\.20:22: nginx-test-command \(nginx -t\) rejected.*this_is_not_a_directive/);
+    assert.match(r.error, /\[switch\] nginx host 10\.213\.44\.20:22: nginx-test-command \(nginx -t\) did not pass, so nginx was not reloaded: .*this_is_not_a_directive/);
   } finally {
     writeFileSync(conf, good);
   }

@@ -164,7 +164,7 @@ test('the include directory is not writable', async () => {
   const ro = ['sh', '-c', 'mount --bind /etc/nginx/conf.d /etc/nginx/conf.d && mount -o remount,bind,ro /etc/nginx/conf.d'];
   assert.equal((await tb.exec(tb.nginx, ro)).code, 0);
   try {
-    await failCase({}, new RegExp(`\\[switch\\] nginx host ${NGINX}: could not write /etc/nginx/conf.d/service_url.inc: exit code \\d+: .*Read-only file system`));
+    await failCase({}, new RegExp(`\\[switch\\] nginx host ${NGINX}: could not write /etc/nginx/conf.d/service_url.inc: .*Read-only file system`));
   } finally {
     await tb.exec(tb.nginx, ['umount', '/etc/nginx/conf.d']);
   }
@@ -214,7 +214,7 @@ test('the SSH connection to the app host dies mid-deploy: rollback reconnects an
 });
 
 test('a remote command hangs (a stuck nginx -t): it times out, the include is restored', async () => {
-  await failCase({ 'nginx-test-command': 'sleep 600', 'command-timeout': '2' }, new RegExp(`\\[switch\\] nginx host ${NGINX}: nginx-test-command \\(sleep 600\\) rejected the new configuration.*`));
+  await failCase({ 'nginx-test-command': 'sleep 600', 'command-timeout': '2' }, new RegExp(`\\[switch\\] nginx host ${NGINX}: nginx-test-command \\(sleep 600\\) did not pass, so nginx was not reloaded: timed out after 2s \\(command-timeout\\)`));
 });
 
 // ------------------------------------------------------------------ 7. disk full

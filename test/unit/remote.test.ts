@@ -62,7 +62,7 @@ test('startApp passes env and argv intact and detaches; stopProcess stops it', a
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
   run(R.prepareRelease(d, 'r1', 'x', o));
   const argv = ['sh', '-c', 'printf "%s\\n" "$APP_X" "$@" > out.txt; exec sleep 30', 'zero', 'a b', '$(id)', "it's"];
-  const r = run(R.startApp(d, 'r1', 9999, [['APP_X', 'v;$(touch pwn) w']], argv, o));
+  const r = run(R.startApp(d, 'r1', 9999, [['APP_X', 'v;$(touch pwn) w']], argv, 0, o));
   assert.equal(r.code, 0);
   const pid = Number(r.out.trim());
   assert.match(readFileSync(path.join(d, "run/9999.pid"), "utf8"), new RegExp(`^${pid} \\d+\\n$`));
@@ -130,7 +130,7 @@ test('portState: a recorded pid counts as ours only while it is the same process
   run(R.prepareRelease(d, 'r1', 'x', o));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const argv = [process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1')`];
-  const pid = Number(run(R.startApp(d, 'r1', port, [], argv, o)).out.trim());
+  const pid = Number(run(R.startApp(d, 'r1', port, [], argv, 0, o)).out.trim());
   const pidFile = path.join(d, `run/${port}.pid`);
   let st: R.PortState | string = { free: true };
   for (let i = 0; i < 100; i++) {
@@ -143,4 +143,52 @@ test('portState: a recorded pid counts as ours only while it is the same process
   const st2 = R.parsePortState(run(R.portState(port, pidFile, o)).out);
   assert.deepEqual(typeof st2 !== 'string' && [st2.pid, st2.ours], [pid, undefined]);
   run(R.stopProcess(pid, 5, pidFile, o));
+});
+
+test('switchInclude: writes, tests, reloads in one round trip; reports each failure distinctly', () => {
+  // In a PID namespace of its own, no nginx worker of this machine is visible to the script.
+  const run = (cmd: R.Cmd) => {
+    try {
+      return { out: execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', cmd.line], { input: cmd.stdin ?? '' }).toString() };
+    } catch (e) {
+      return { out: String((e as { stdout: Buffer }).stdout) };
+    }
+  };
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const f = path.join(d, 'service_url.inc');
+  writeFileSync(f, 'old\n');
+  const limits = { waitSec: 2, commandSec: 5 };
+  const ok = R.parseSwitch(run(R.switchInclude(f, 'new\n', ['sh', '-c', 'test "$(cat "$0")" = new', f], ['true'], limits, o)).out);
+  assert.deepEqual([ok.written, ok.outcome], [true, { kind: 'switched' }]);
+  assert.equal(readFileSync(f, 'utf8'), 'new\n');
+  const bad = R.parseSwitch(run(R.switchInclude(f, 'x\n', ['sh', '-c', 'echo "it is $1" >&2; exit 3', 'sh', 'broken; $(id)'], ['true'], limits, o)).out);
+  assert.deepEqual(bad.outcome, { kind: 'test-failed', code: 3, detail: 'it is broken; $(id)' });
+  const rl = R.parseSwitch(run(R.switchInclude(f, 'y\n', ['true'], ['sh', '-c', 'exit 4'], limits, o)).out);
+  assert.deepEqual(rl.outcome, { kind: 'reload-failed', code: 4, detail: '' });
+  const slow = R.parseSwitch(run(R.switchInclude(f, 'z\n', ['sleep', '30'], ['true'], { waitSec: 2, commandSec: 1 }, o)).out);
+  assert.equal(slow.outcome?.kind === 'test-failed' && slow.outcome.code, 124);
+  const nodir = R.parseSwitch(run(R.switchInclude(path.join(d, 'nope/x.inc'), 'z\n', ['true'], ['true'], limits, o)).out);
+  assert.equal(nodir.written, false);
+  assert.equal(nodir.outcome?.kind, 'write-failed');
+  assert.deepEqual(readdirSync(d).sort(), ['service_url.inc']);
+});
+
+test('the start guard stops a process nobody disarmed, and leaves a disarmed one alone', async () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const listen = (p: number) => [process.execPath, '-e', `require('http').createServer().listen(${p}, '127.0.0.1')`];
+  const orphan = Number(run(R.startApp(d, 'r1', port, [], listen(port), 2, o)).out.trim());
+  const kept = Number(run(R.startApp(d, 'r1', port + 1, [], listen(port + 1), 2, o)).out.trim());
+  let disarmed = '';
+  for (let i = 0; i < 40 && !disarmed.includes('disarmed'); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    disarmed = run(R.procState(kept, port + 1, o, path.join(d, `run/${port + 1}.pid`))).out;
+  }
+  assert.match(disarmed, /owns-port\ndisarmed/);
+  await new Promise((r) => setTimeout(r, 4500));
+  assert.equal(run(R.procState(orphan, 0, o)).out.trim(), 'dead', 'undisarmed process stopped by its guard');
+  assert.equal(run(R.procState(kept, 0, o)).out.trim(), 'alive', 'disarmed process kept');
+  assert.equal(run(R.stopProcess(kept, 5, path.join(d, `run/${port + 1}.pid`), o)).out.trim(), 'terminated');
+  assert.equal(execFileSync('sh', ['-c', `pgrep -f '[g]uard 2 ${orphan} ' || true`]).toString().trim(), '', 'no guard left');
 });
