@@ -201,7 +201,13 @@ export class Deployment {
     const switchedAt = await this.step(`Switch nginx to port ${plan.idlePort}`, () => this.switchTraffic(plan));
     this.committed = true;
     this.state('switched');
-    await this.step('Drain and stop the old version', () => this.drainAndStop(plan));
+    await this.step('Drain and stop the old version', () =>
+      this.drainAndStop(plan).catch((e) => {
+        // Past the switch there is nothing to roll back: say what serves and what is left.
+        const d = e instanceof DeployError ? e : new DeployError('stop old', undefined, errorText(e));
+        throw new DeployError(d.step, d.host, `${errorText(d).replace(/^\[[^\]]*\]\s*(\S+:\s)?/, '')} -- nginx already serves the new version on port ${plan.idlePort}; the old process on port ${plan.livePort} may still need stopping`);
+      }),
+    );
     await this.step('Clean up', () => this.cleanup(plan));
     this.state('done');
 
@@ -366,13 +372,13 @@ export class Deployment {
     if (prep === 'need') {
       const s = Date.now();
       const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
-      try {
-        await a.remote.upload(art.path, part);
-        await a.remote.must(step, R.commitUpload(part, paths.jar, art.sha256, this.o(false, 600)), 600_000);
-      } catch (e) {
-        await a.remote.run(R.removeFile(part, this.o()), timeout);
-        const msg = errorText(e);
-        throw e instanceof DeployError ? e : new DeployError(step, a.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC|Failure/i.test(msg) ? `${msg} (is the disk under ${cfg.remoteDir} full?)` : msg}`);
+      const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
+      const r = await a.remote.runWithFile(R.receiveJar(part, paths.jar, art.sha256, this.o(false, limitSec)), art.path, limitSec * 1000);
+      if (r.code !== 0) {
+        // The script removes its temp file itself; after a lost connection, try again.
+        if (r.code === null || r.timedOut) await a.remote.run(R.removeFile(part, this.o()), timeout).catch(() => undefined);
+        const msg = failureText(r, limitSec * 1000);
+        throw new DeployError(step, a.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
       }
       const secs = (Date.now() - s) / 1000;
       a.report.upload = `${(art.size / 1048576).toFixed(1)} MiB in ${secs.toFixed(1)} s`;

@@ -66,16 +66,20 @@ export function prepareRelease(remoteDir: string, release: string, sha256: strin
   return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256], o);
 }
 
-const COMMIT_UPLOAD = `
+const RECEIVE = `
 part=$1 jar=$2 sum=$3
+if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
 got=$(sha256sum -- "$part" | cut -d' ' -f1)
 if [ "$got" != "$sum" ]; then rm -f -- "$part"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
 mv -f -- "$part" "$jar" && printf '%s\\n' "$sum" > "$jar.sha256"
 `;
 
-/** Checks the uploaded temp file's checksum and moves it into place (removing it on mismatch). */
-export function commitUpload(part: string, jar: string, sha256: string, o: CmdOptions): Cmd {
-  return wrap('verify and install the uploaded jar', COMMIT_UPLOAD, [part, jar, sha256], o);
+/**
+ * Receives the jar on stdin into a temp file, checks its checksum and moves it into place, in
+ * one round trip; the temp file is removed on any failure (a full disk, a bad checksum).
+ */
+export function receiveJar(part: string, jar: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('receive the jar', RECEIVE, [part, jar, sha256], o);
 }
 
 export function removeFile(path: string, o: CmdOptions): Cmd {

@@ -2,12 +2,15 @@
 // upload, and forwarded channels for health checks. Nothing else in the action opens SSH.
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
 import { DeployError, errorText } from './errors.ts';
 import { checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from './knownhosts.ts';
 import type { SshAddress } from './hosts.ts';
 import type { Cmd } from './remote.ts';
 import { hostPort } from './hosts.ts';
+
+const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'];
 
 export interface SshOptions {
   user: string;
@@ -54,6 +57,7 @@ function hostKeyConfig(
 async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<NodeSSH> {
   const ssh = new NodeSSH();
   let rejected: string | undefined;
+  const hk = hostKeyConfig(addr, o, (r) => (rejected = r));
   try {
     await ssh.connect({
       host: addr.host,
@@ -66,7 +70,10 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       tryKeyboard: false,
-      ...hostKeyConfig(addr, o, (r) => (rejected = r)),
+      // AES-GCM runs in OpenSSL; ssh2's chacha20-poly1305 is JavaScript without its optional
+      // native add-on: preferring GCM doubles upload throughput on the testbed.
+      algorithms: { cipher: CIPHERS as never, ...hk.algorithms },
+      hostVerifier: hk.hostVerifier,
     });
   } catch (e) {
     ssh.dispose();
@@ -138,7 +145,7 @@ export class Remote {
   }
 
   /** Runs a command; never throws for a non-zero exit. code null: killed, timed out or connection lost. */
-  async run(cmd: Cmd, timeoutMs: number): Promise<RunResult & { timedOut: boolean }> {
+  async run(cmd: Cmd, timeoutMs: number, stdinStream?: Readable): Promise<RunResult & { timedOut: boolean }> {
     let channel: ClientChannel | undefined;
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -147,7 +154,7 @@ export class Remote {
     }, timeoutMs + 3000);
     try {
       const r = await this.ssh.execCommand(cmd.line, {
-        stdin: cmd.stdin,
+        stdin: stdinStream ?? cmd.stdin,
         noTrim: true,
         onChannel: (ch) => (channel = ch),
       });
@@ -166,9 +173,15 @@ export class Remote {
     throw new DeployError(step, this.label, `${cmd.what} failed: ${failureText(r, timeoutMs)}`);
   }
 
-  /** Streams a local file to remotePath over SFTP (parallel requests; mkdir -p on demand). */
-  async upload(localPath: string, remotePath: string): Promise<void> {
-    await this.ssh.putFile(localPath, remotePath, null, { concurrency: 64, chunkSize: 32768 });
+  /**
+   * Streams a local file as stdin of a command (flow-controlled by the SSH window, like scp);
+   * measured faster than SFTP with ssh2 on the testbed.
+   */
+  async runWithFile(cmd: Cmd, localPath: string, timeoutMs: number): Promise<RunResult & { timedOut: boolean }> {
+    const stream = createReadStream(localPath);
+    const r = await this.run({ ...cmd, stdin: undefined }, timeoutMs, stream);
+    stream.destroy();
+    return r;
   }
 
   /** A TCP channel from the remote host to 127.0.0.1:port on that host. */

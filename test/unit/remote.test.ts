@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,25 +38,25 @@ test('readInclude: present / absent / nodir', () => {
   assert.match(run(R.readInclude(path.join(d, 'no/b.inc'), o)).out, /^nodir /);
 });
 
-test('prepareRelease: need, then have, then copied from an identical release', () => {
+test('receiveJar + prepareRelease: need, then have, then copied from an identical release', () => {
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  assert.equal(run(R.prepareRelease(d, 'r1', 'abc', o)).out.trim(), 'need');
-  writeFileSync(path.join(d, 'releases/r1/app.jar.part-1'), 'JAR');
-  const sum = execFileSync('sha256sum', [path.join(d, 'releases/r1/app.jar.part-1')]).toString().split(' ')[0];
-  assert.equal(run(R.commitUpload(path.join(d, 'releases/r1/app.jar.part-1'), path.join(d, 'releases/r1/app.jar'), sum, o)).code, 0);
+  const sum = createHash('sha256').update('JAR').digest('hex');
+  assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'need');
+  const jar = path.join(d, 'releases/r1/app.jar');
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, sum, o), stdin: 'JAR' }).code, 0);
+  assert.equal(readFileSync(jar, 'utf8'), 'JAR');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'have');
   assert.match(run(R.prepareRelease(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
   assert.equal(readFileSync(path.join(d, 'releases/r2/app.jar'), 'utf8'), 'JAR');
+  assert.deepEqual(readdirSync(path.join(d, 'releases/r1')).sort(), ['app.jar', 'app.jar.sha256']);
 });
 
-test('commitUpload removes a corrupt upload', () => {
+test('receiveJar removes a corrupt upload', () => {
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  writeFileSync(path.join(d, 'x.part'), 'bad');
-  const r = run(R.commitUpload(path.join(d, 'x.part'), path.join(d, 'x'), '0'.repeat(64), o));
+  const r = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), '0'.repeat(64), o), stdin: 'bad' });
   assert.equal(r.code, 3);
   assert.match(r.out, /checksum mismatch/);
-  assert.equal(existsSync(path.join(d, 'x.part')), false);
-  assert.equal(existsSync(path.join(d, 'x')), false);
+  assert.deepEqual(readdirSync(d), []);
 });
 
 test('startApp passes env and argv intact and detaches; stopProcess stops it', async () => {
