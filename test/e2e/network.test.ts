@@ -54,3 +54,23 @@ test('an app host cut off before the switch: step fails naming it, include untou
   await waitFor('the guard itself to exit', async () => (await tb.exec(app2, ['sh', '-c', 'pgrep -fc "[g]uard " || true'])).stdout.trim() === '0', 10_000);
   assert.ok(await tb.pidOnPort(app2, 8080), 'the old version still runs on app2');
 });
+
+test('an app host cut off after the switch: the deploy says the new version serves and what is left', async () => {
+  const [app1, app2] = tb.apps;
+  const before = (await tb.readInclude())!;
+  const live = Number(/:(\d+);/.exec(before)![1]);
+  const idle = live === 8080 ? 8081 : 8080;
+  const a = startAction(tb, baseInputs(tb, await tb.makeJar('v-net2'), { 'command-timeout': '3', 'connect-timeout': '2', 'drain-timeout': '5' }));
+  try {
+    await waitFor('the switch', async () => (await tb.readInclude()) !== before, 60_000);
+    await link(app2, 'down');
+    const run = await a.done;
+    assert.equal(run.code, 1, explain(run));
+    assert.match(run.error, new RegExp(`${app2.ip.replaceAll('.', '\\.')}:22: .* -- nginx already serves the new version on port ${idle}; the old process on port ${live} may still need stopping`));
+    assert.equal(await tb.readInclude(), before.replaceAll(`:${live};`, `:${idle};`), 'the switch stands');
+    assert.equal(await tb.pidOnPort(app1, live), null, 'the old process on the reachable host was stopped');
+  } finally {
+    await link(app2, 'up');
+  }
+  assert.match((await tb.get('/version')).body, /version=v-net2/);
+});
