@@ -373,7 +373,7 @@ export class Deployment {
       const s = Date.now();
       const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
       const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-      const r = await a.remote.runWithFile(R.receiveJar(part, paths.jar, art.sha256, this.o(false, limitSec)), art.path, limitSec * 1000);
+      const r = await a.remote.runWithFile(R.receiveJar(part, paths.jar, art.sha256, art.size, this.o(false, limitSec)), art.path, limitSec * 1000);
       if (r.code !== 0) {
         // The script removes its temp file itself; after a lost connection, try again.
         if (r.code === null || r.timedOut) await a.remote.run(R.removeFile(part, this.o()), timeout).catch(() => undefined);

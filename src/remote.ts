@@ -67,9 +67,11 @@ export function prepareRelease(remoteDir: string, release: string, sha256: strin
 }
 
 const RECEIVE = `
-part=$1 jar=$2 sum=$3
-if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
-got=$(sha256sum -- "$part" | cut -d' ' -f1)
+part=$1 jar=$2 sum=$3 size=$4
+# Hash while writing (one pass); tee reports a failed write (a full disk) on stderr.
+got=$(tee -- "$part" | sha256sum | cut -d' ' -f1)
+have=$(wc -c < "$part" 2>/dev/null || echo 0)
+if [ "$have" -ne "$size" ]; then rm -f -- "$part"; echo "wrote $have of $size bytes" >&2; exit 2; fi
 if [ "$got" != "$sum" ]; then rm -f -- "$part"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
 mv -f -- "$part" "$jar" && printf '%s\\n' "$sum" > "$jar.sha256"
 `;
@@ -78,8 +80,8 @@ mv -f -- "$part" "$jar" && printf '%s\\n' "$sum" > "$jar.sha256"
  * Receives the jar on stdin into a temp file, checks its checksum and moves it into place, in
  * one round trip; the temp file is removed on any failure (a full disk, a bad checksum).
  */
-export function receiveJar(part: string, jar: string, sha256: string, o: CmdOptions): Cmd {
-  return wrap('receive the jar', RECEIVE, [part, jar, sha256], o);
+export function receiveJar(part: string, jar: string, sha256: string, size: number, o: CmdOptions): Cmd {
+  return wrap('receive the jar', RECEIVE, [part, jar, sha256, size], o);
 }
 
 export function removeFile(path: string, o: CmdOptions): Cmd {

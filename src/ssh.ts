@@ -82,6 +82,9 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
   // ssh2 emits 'error' on the client for a lost connection (e.g. keepalive timeout); without a
   // listener that would end the process instead of failing the command that is waiting.
   ssh.connection?.on('error', () => ssh.dispose());
+  // ssh2 leaves Nagle's algorithm on: every small command then waits for delayed ACKs
+  // (~90 ms per command on the testbed, ~5 ms without).
+  ssh.connection?.setNoDelay(true);
   return ssh;
 }
 

@@ -668,7 +668,10 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     const underTmp = !tmpRel.startsWith('..') && !path.isAbsolute(tmpRel);
     await Promise.all(
       sshHosts.map(async (h) => {
-        const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`];
+        // A clean /root per host: the machine's own may source slow shell start-up files
+        // (sshd runs every command through the user's shell).
+        fs.mkdirSync(path.join(h.dir, 'home-root'), { recursive: true });
+        const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`, `mount --bind ${shq(h.dir + '/home-root')} /root`];
         if (h === nginx) {
           binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
           binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);

@@ -43,7 +43,7 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
   const sum = createHash('sha256').update('JAR').digest('hex');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'need');
   const jar = path.join(d, 'releases/r1/app.jar');
-  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, sum, o), stdin: 'JAR' }).code, 0);
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, sum, 3, o), stdin: 'JAR' }).code, 0);
   assert.equal(readFileSync(jar, 'utf8'), 'JAR');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'have');
   assert.match(run(R.prepareRelease(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
@@ -53,7 +53,7 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
 
 test('receiveJar removes a corrupt upload', () => {
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  const r = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), '0'.repeat(64), o), stdin: 'bad' });
+  const r = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), '0'.repeat(64), 3, o), stdin: 'bad' });
   assert.equal(r.code, 3);
   assert.match(r.out, /checksum mismatch/);
   assert.deepEqual(readdirSync(d), []);

@@ -1,0 +1,592 @@
+// Benchmark: this action vs the 003 seed script vs a bare nginx reload, under load through nginx,
+// on the network-namespace testbed. Usage (as root):
+//   node bench/bench.ts [--deploys N] [--quick] [--out bench/results/latest.json]
+// Writes the JSON to --out, a markdown report next to it (.md), and prints the report.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createTestbed, cleanupStale, type Testbed } from '../test/testbed/testbed.ts';
+import { ROOT, baseInputs, parseCommandFile } from '../test/e2e/harness.ts';
+import { KINDS, WRK, longRequests, startLoad, type ClientKind, type LoadResult, type LongResult } from './load.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    deploys: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench/results/latest.json' },
+  },
+});
+const Q = opt.quick;
+const N = Q ? 3 : Number(opt.deploys); // action deploys per form (client kinds alternate)
+const SEED_PER_KIND = Q ? 1 : 3;
+const FLOOR_PER_KIND = Q ? 1 : 3;
+const UNLOADED = Q ? 1 : 2; // unloaded deploys for 1 host vs 8 hosts
+const STARTUP_RUNS = Q ? 5 : 10;
+const JAVA_OPTS = '-Dstart.delay.ms=3000';
+const ACTION_INPUTS = { 'health-interval': '0.25', 'java-opts': JAVA_OPTS }; // + harness baseInputs
+// The long requests start when the deployer has seen the new process healthy (action: its
+// `HOST: healthy (...)` line; seed: `> Health Check Success`), i.e. just before it switches nginx.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
+
+// ------------------------------------------------------------------------------------ records
+
+interface Line {
+  t: number;
+  text: string;
+}
+
+interface Run {
+  scenario: 'floor-1host' | 'floor-2hosts' | 'seed' | 'action-1host' | 'action-2hosts';
+  kind: ClientKind;
+  i: number;
+  ok: boolean;
+  /** spawn to exit of the deploy (action: node dist/main.cjs; seed: bash deploy_no_stop.sh) */
+  wallMs: number | null;
+  healthyToSwitchedMs: number | null;
+  load: LoadResult;
+  long: { started: number; ok: number; statuses: number[]; leadMs: number | null };
+  steps?: Record<string, number>;
+  note?: string;
+}
+
+const runs: Run[] = [];
+const errors: string[] = [];
+
+// ------------------------------------------------------------------------------------ action
+
+let MAIN = path.join(ROOT, 'dist/main.cjs');
+
+interface ActionRun {
+  code: number;
+  wallMs: number;
+  lines: Line[];
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+/** `node main.cjs` in the runner namespace like the GitHub runner (see test/e2e/harness.ts), with
+ *  every stdout line timestamped as it arrives. */
+async function runAction(tb: Testbed, inputs: Record<string, string>, onLine?: (l: Line) => void, timeoutMs = 120_000): Promise<ActionRun> {
+  const dir = fs.mkdtempSync(path.join(tb.dir, 'run-'));
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNNER_TEMP: dir, GITHUB_SHA: 'c0ffee1234567890' };
+  for (const f of ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_STATE']) fs.writeFileSync((env[f] = path.join(dir, f)), '');
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  const t0 = Date.now();
+  const child = tb.spawnInRunner([process.execPath, MAIN], { env, cwd: ROOT });
+  const lines: Line[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    const t = Date.now();
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const text of parts) {
+      lines.push({ t, text });
+      onLine?.({ t, text });
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => lines.push({ t: Date.now(), text: `stderr: ${d.toString().trimEnd()}` }));
+  const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+  clearTimeout(timer);
+  const wallMs = Date.now() - t0;
+  return { code, wallMs, lines, outputs: parseCommandFile(fs.readFileSync(env.GITHUB_OUTPUT, 'utf8')), summary: fs.readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8') };
+}
+
+function steps(summary: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  // step names without the release/port, e.g. 'Upload and start', 'Switch nginx'
+  for (const m of summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) out[m[1].replace(/ \S+ on port \d+$| to port \d+$/, '')] = Number(m[2]);
+  return out;
+}
+
+const at = (lines: Line[], re: RegExp) => lines.find((l) => re.test(l.text))?.t;
+
+// ------------------------------------------------------------------------------------ one measured run
+
+/** Runs fn under wrk load of one client kind; fn may start the long requests once. */
+async function underLoad(
+  tb: Testbed,
+  kind: ClientKind,
+  maxSeconds: number,
+  fn: (startLong: () => void) => Promise<Omit<Run, 'scenario' | 'kind' | 'i' | 'load' | 'long'> & { switchAt?: number }>,
+): Promise<Omit<Run, 'scenario' | 'kind' | 'i'>> {
+  const load = startLoad(tb, kind, maxSeconds);
+  let longP: Promise<LongResult> | undefined;
+  try {
+    await sleep(1000);
+    const r = await fn(() => (longP ??= longRequests(tb)));
+    const long = longP ? await longP : undefined;
+    await sleep(500);
+    const { switchAt, ...rest } = r;
+    return {
+      ...rest,
+      load: await load.stop(),
+      long: { started: long?.started ?? 0, ok: long?.ok ?? 0, statuses: long?.statuses ?? [], leadMs: long && switchAt ? switchAt - long.at : null },
+    };
+  } catch (e) {
+    await load.stop().catch(() => undefined);
+    await longP?.catch(() => undefined);
+    throw e;
+  }
+}
+
+async function record(scenario: Run['scenario'], kind: ClientKind, i: number, fn: () => Promise<Omit<Run, 'scenario' | 'kind' | 'i'>>): Promise<void> {
+  try {
+    const r = { scenario, kind, i, ...(await fn()) };
+    runs.push(r);
+    log(`${scenario} #${i} ${kind}: ok=${r.ok} 5xx=${r.load.s5xx} sockErr=${r.load.socketErrors} long=${r.long.ok}/${r.long.started} wall=${r.wallMs} h->s=${r.healthyToSwitchedMs}${r.note ? ` (${r.note})` : ''}`);
+  } catch (e) {
+    errors.push(`${scenario} #${i} ${kind}: ${String(e)}`);
+    log(`ERROR ${scenario} #${i}: ${String(e)}`);
+  }
+}
+
+function floorRun(tb: Testbed, kind: ClientKind) {
+  return underLoad(tb, kind, 20, async (startLong) => {
+    startLong();
+    await sleep(500);
+    const switchAt = Date.now();
+    const r = await tb.reloadNginx();
+    return { ok: r.code === 0, wallMs: null, healthyToSwitchedMs: null, switchAt };
+  });
+}
+
+async function actionDeploy(tb: Testbed, kind: ClientKind, version: string) {
+  const jar = await tb.makeJar(version);
+  return underLoad(tb, kind, 45, async (startLong) => {
+    const a = await runAction(tb, baseInputs(tb, jar, ACTION_INPUTS), (l) => {
+      if (/: healthy \(/.test(l.text)) startLong();
+    });
+    const served = (await tb.get('/version')).body.includes(`version=${version} `);
+    const h2s = /from healthy to switched (\d+) ms/.exec(a.summary);
+    return {
+      ok: a.code === 0 && served,
+      wallMs: a.wallMs,
+      healthyToSwitchedMs: h2s ? Number(h2s[1]) : null,
+      steps: steps(a.summary),
+      switchAt: at(a.lines, /nginx now sends traffic/),
+      note: a.code === 0 ? (served ? undefined : 'new version not served') : a.lines.filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ') || `exit ${a.code}`,
+    };
+  });
+}
+
+// ------------------------------------------------------------------------------------ seed
+
+const SEED_SCRIPT = path.join(ROOT, 'bench/seed/deploy_no_stop.sh');
+
+/** The seed's files on the app host, as its CodeDeploy setup had them (under /opt/app = /home/ubuntu). */
+function setupSeed(tb: Testbed): void {
+  const p = (f: string) => tb.localPath(tb.apps[0], `/opt/app/build/${f}`);
+  fs.mkdirSync(p('build/libs'), { recursive: true });
+  fs.mkdirSync(p('scripts'), { recursive: true });
+  fs.writeFileSync(p('was_ip.env'), `${tb.apps[0].ip}\n`);
+  fs.writeFileSync(p('nginx_ip.env'), `${tb.nginx.ip}\n`);
+  fs.copyFileSync(tb.privateKeyPath, p('build/libs/hype-ec2-key.pem'));
+  fs.chmodSync(p('build/libs/hype-ec2-key.pem'), 0o600);
+  fs.copyFileSync(tb.knownHostsPath, p('known_hosts'));
+  fs.copyFileSync(SEED_SCRIPT, p('scripts/deploy_no_stop.sh'));
+}
+
+async function seedDeploy(tb: Testbed, kind: ClientKind, version: string, i: number) {
+  const jar = await tb.makeJar(version);
+  const p = (f: string) => tb.localPath(tb.apps[0], `/opt/app/build/${f}`);
+  // CodeDeploy's `files:` step, untimed: the new jar at the fixed path (rename: the running JVM keeps its inode)
+  fs.copyFileSync(jar, p('build/libs/pearls-1.0.jar.new'));
+  fs.renameSync(p('build/libs/pearls-1.0.jar.new'), p('build/libs/pearls-1.0.jar'));
+  const logName = `seed-${i}.log`;
+  // Timestamp every output line; stop reading at the sentinel (the java it starts keeps the pipe open).
+  const cmd =
+    `cd /opt/app/build && { bash scripts/deploy_no_stop.sh; echo "__EXIT $?"; } 2>&1 | ` +
+    `while IFS= read -r l; do printf '%s %s\\n' "$(date +%s.%N)" "$l"; case "$l" in "__EXIT "*) break;; esac; done > ${logName}`;
+  return underLoad(tb, kind, 45, async (startLong) => {
+    const t0 = Date.now();
+    const poll = setInterval(() => {
+      if (fs.existsSync(p(logName)) && fs.readFileSync(p(logName), 'utf8').includes('> Health Check Success')) startLong();
+    }, 20);
+    const r = await tb.exec(tb.apps[0], ['bash', '-c', cmd], { timeoutMs: 150_000 });
+    const wallMs = Date.now() - t0;
+    clearInterval(poll);
+    const lines: Line[] = fs
+      .readFileSync(p(logName), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ({ t: Math.round(Number(l.slice(0, l.indexOf(' '))) * 1000), text: l.slice(l.indexOf(' ') + 1) }));
+    const healthy = at(lines, /^> Health Check Success/);
+    const switched = at(lines, /^> kill -15 /); // right after the reload returns (and one lsof)
+    const exit = lines.find((l) => l.text.startsWith('__EXIT '))?.text.slice(7);
+    const served = (await tb.get('/version')).body.includes(`version=${version} `);
+    return {
+      ok: r.code === 0 && exit === '0' && served,
+      wallMs,
+      healthyToSwitchedMs: healthy && switched ? switched - healthy : null,
+      switchAt: switched,
+      note: exit === '0' ? (served ? undefined : 'new version not served') : `exit ${exit}: ${lines.map((l) => l.text).join(' | ').slice(-300)}`,
+    };
+  });
+}
+
+// ------------------------------------------------------------------------------------ extras
+
+interface Upload {
+  bytes: number;
+  scpMs: number[];
+  actionMs: number;
+  actionReported: string;
+  scpMBs: number;
+  actionMBs: number;
+  ratio: number;
+  resolveArtifactS?: number;
+  secondDeploy: string;
+  secondDeployZeroBytes: boolean;
+}
+
+/** A valid jar padded with a 100 MB random stored entry; scp vs the action's upload; redeploy = 0 bytes. */
+async function measureUpload(tb: Testbed): Promise<Upload> {
+  const small = await tb.makeJar('big');
+  const big = path.join(tb.dir, 'jars', 'big.jar');
+  const pad = path.join(tb.dir, 'jars', 'pad.bin');
+  fs.copyFileSync(small, big);
+  const fd = fs.openSync(pad, 'w');
+  for (let i = 0; i < 100; i++) fs.writeSync(fd, randomBytes(1_000_000));
+  fs.closeSync(fd);
+  const z = spawnSync('zip', ['-0', '-q', '-j', big, pad]);
+  if (z.status !== 0) throw new Error(`zip: ${z.stderr}`);
+  fs.rmSync(pad);
+  const bytes = fs.statSync(big).size;
+  const scp = async () => {
+    const t0 = Date.now();
+    const r = await tb.runInRunner(['scp', '-q', '-i', tb.privateKeyPath, '-o', `UserKnownHostsFile=${tb.knownHostsPath}`, big, `root@${tb.apps[0].ip}:/opt/app/scp-test.jar`], { env: {}, timeoutMs: 120_000 });
+    const ms = Date.now() - t0;
+    if (r.code !== 0) throw new Error(`scp: ${r.stderr}`);
+    await tb.exec(tb.apps[0], ['rm', '-f', '/opt/app/scp-test.jar']);
+    return ms;
+  };
+  const scpMs = [await scp()];
+  const a1 = await runAction(tb, baseInputs(tb, big, ACTION_INPUTS));
+  scpMs.push(await scp());
+  const a2 = await runAction(tb, baseInputs(tb, big, ACTION_INPUTS));
+  if (a1.code !== 0 || a2.code !== 0) throw new Error(`big-jar deploy failed: ${[...a1.lines, ...a2.lines].filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ')}`);
+  // the action's upload: from the start of its upload step (port checks, prepare, sftp, remote sha256, mv) to its report line
+  const from = at(a1.lines, /^::group::Upload and start/)!;
+  const jarLine = a1.lines.find((l) => /: jar .*MiB in/.test(l.text))!;
+  const actionMs = jarLine.t - from;
+  const second = a2.lines.find((l) => /: jar /.test(l.text))?.text ?? '';
+  const mbs = (ms: number) => bytes / 1e6 / (ms / 1000);
+  return {
+    bytes,
+    scpMs,
+    actionMs,
+    actionReported: jarLine.text.replace(/^.*: jar /, ''),
+    scpMBs: mbs(mean(scpMs)),
+    actionMBs: mbs(actionMs),
+    ratio: mbs(actionMs) / mbs(mean(scpMs)),
+    resolveArtifactS: steps(a1.summary)['Resolve the artifact'],
+    secondDeploy: second.replace(/^.*: jar /, ''),
+    secondDeployZeroBytes: /already there \(0 bytes\)|copied on host \(0 bytes\)/.test(second),
+  };
+}
+
+async function unloadedDeploys(tb: Testbed, label: string, n: number): Promise<{ wallMs: number[]; steps: Record<string, number>[] }> {
+  const out = { wallMs: [] as number[], steps: [] as Record<string, number>[] };
+  for (let i = 0; i < n; i++) {
+    const a = await runAction(tb, baseInputs(tb, await tb.makeJar(`${label}-${i}`), ACTION_INPUTS));
+    if (a.code !== 0) throw new Error(`${label} deploy ${i} failed: ${a.lines.map((l) => l.text).filter((t) => t.startsWith('::error::')).join(' ')}`);
+    out.wallMs.push(a.wallMs);
+    out.steps.push(steps(a.summary));
+    log(`${label} unloaded deploy ${i}: ${a.wallMs} ms`);
+  }
+  return out;
+}
+
+/** Spawn of `node main.cjs` to the first TCP accept on its nginx-host (a listener, not sshd). */
+async function measureStartup(tb: Testbed, n: number): Promise<number[]> {
+  const js = `const s=require('net').createServer(c=>{process.stdout.write('ACCEPT '+Date.now()+'\\n');c.destroy()});` + `s.listen(2222,'127.0.0.1',()=>process.stdout.write('LISTEN\\n'));setTimeout(()=>process.exit(0),300000);`;
+  const listener = tb.spawnInRunner([process.execPath, '-e', js], { cwd: '/' });
+  const accepts: number[] = [];
+  let ready!: () => void;
+  const listening = new Promise<void>((r) => (ready = r));
+  listener.stdout!.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) {
+      if (l === 'LISTEN') ready();
+      if (l.startsWith('ACCEPT ')) accepts.push(Number(l.slice(7)));
+    }
+  });
+  const out: number[] = [];
+  try {
+    await Promise.race([listening, sleep(5000).then(() => Promise.reject(new Error('listener did not start')))]);
+    const jar = await tb.makeJar('startup');
+    const key = tb.knownHosts.split('\n')[0].split(' ').slice(1).join(' ');
+    const inputs = { ...baseInputs(tb, jar), 'nginx-host': '127.0.0.1:2222', 'app-hosts': '127.0.0.1:2222', 'known-hosts': `[127.0.0.1]:2222 ${key}`, 'connect-timeout': '2' };
+    for (let i = 0; i < n; i++) {
+      accepts.length = 0;
+      const t0 = Date.now();
+      await runAction(tb, inputs, undefined, 15_000); // fails (no sshd there), which is fine
+      if (accepts.length) out.push(accepts[0] - t0);
+    }
+  } finally {
+    listener.kill('SIGTERM');
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ report
+
+function fmt(n: number | null | undefined, d = 0): string {
+  return n === null || n === undefined || Number.isNaN(n) ? '–' : n.toFixed(d);
+}
+
+function report(res: Results): string {
+  const L: string[] = [];
+  L.push(`# Deploy benchmark (${res.meta.date}${Q ? ', --quick' : ''})`, '');
+  L.push(`Load: wrk ${WRK.threads} threads, ${WRK.connections} connections, GET ${WRK.path} through nginx from the runner ns, running from 1 s before to ~0.5 s after each deploy/reload (no rate limit). ` +
+    `3 × GET /slow?ms=4000 started when the deployer sees the new process healthy (floor: 0.5 s before the reload); "lead" = their start → switch. App: ${JAVA_OPTS}. Action: health-interval 0.25, health-passes 2 (default), drain-timeout 10, stop-timeout 10. ` +
+    `close = new connection per request (Connection: close); keepalive = wrk default. Host: ${res.meta.cpus} CPUs, load avg at start ${res.meta.loadavg}, at end ${String(res.meta.loadavgEnd)}. ` +
+    'Testbed: tcp_tw_reuse=1 in every namespace, a clean /root per host (test/testbed/testbed.ts).', '');
+  L.push('## Summary per scenario and client kind', '');
+  L.push('| scenario | clients | runs | ok | 5xx total (max/run) | socket errors/run mean (max) | long ok/started | wall s mean (min–max) | healthy→switched ms mean (max) | req/s |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const s of res.summary) {
+    L.push(`| ${s.scenario} | ${s.kind} | ${s.runs} | ${s.ok} | ${s.s5xx} (${s.s5xxMax}) | ${fmt(s.sockMean, 1)} (${s.sockMax}) | ${s.longOk}/${s.longStarted} | ${s.wallMean === null ? '–' : `${fmt(s.wallMean / 1000, 2)} (${fmt(s.wallMin! / 1000, 2)}–${fmt(s.wallMax! / 1000, 2)})`} | ${fmt(s.h2sMean)} (${fmt(s.h2sMax)}) | ${fmt(s.rps)} |`);
+  }
+  L.push('', '## Every run', '');
+  L.push('| scenario | # | clients | ok | requests | 5xx | connect/read/write/timeout | long ok/started (lead ms) | wall s | healthy→switched ms | note |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of res.runs) {
+    const e = r.load;
+    L.push(`| ${r.scenario} | ${r.i} | ${r.kind} | ${r.ok ? 'yes' : 'NO'} | ${e.requests} | ${e.s5xx} | ${e.connect}/${e.read}/${e.write}/${e.timeout} | ${r.long.ok}/${r.long.started} (${fmt(r.long.leadMs)}) | ${fmt(r.wallMs === null ? null : r.wallMs / 1000, 2)} | ${fmt(r.healthyToSwitchedMs)} | ${r.note ?? ''} |`);
+  }
+  const u = res.upload;
+  L.push('', '## Extras', '');
+  if (u) {
+    L.push(`- Upload of a ${(u.bytes / 1e6).toFixed(1)} MB jar to 1 host: action ${fmt(u.actionMBs, 1)} MB/s (${u.actionMs} ms from its upload step start to its report "${u.actionReported}"), ` +
+      `scp ${fmt(u.scpMBs, 1)} MB/s (${u.scpMs.join(', ')} ms incl. its SSH handshake); ratio ${fmt(u.ratio, 2)}. Hashing the jar on the runner before connecting: ${fmt(u.resolveArtifactS, 2)} s. ` +
+      `Same jar again: "${u.secondDeploy}".`);
+  }
+  if (res.scale) {
+    L.push(`- Unloaded deploy wall time, 1 host: ${res.scale.one.wallMs.join(', ')} ms; 8 hosts: ${res.scale.eight.wallMs.join(', ')} ms; ratio of medians ${fmt(res.scale.ratio, 2)}.`);
+    L.push(`  8-host steps (s): ${JSON.stringify(res.scale.eight.steps.at(-1))}`);
+  }
+  if (res.startupMs.length) L.push(`- Startup, spawn of node main.cjs → first TCP accept on nginx-host: ${res.startupMs.join(', ')} ms; median ${fmt(median(res.startupMs))} ms.`);
+  const actionSteps = res.runs.filter((r) => r.scenario.startsWith('action') && r.steps);
+  if (actionSteps.length) {
+    const names = Object.keys(actionSteps[0].steps!);
+    L.push(`- Action step times under load, mean s: ${names.map((n) => `${n} ${fmt(mean(actionSteps.map((r) => r.steps![n] ?? 0)), 2)}`).join('; ')}.`);
+  }
+  L.push('', '## Targets', '');
+  L.push('| target | measured | limit | result |', '|---|---|---|---|');
+  for (const t of res.targets) L.push(`| ${t.name} | ${t.value} | ${t.limit} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**FAIL**'} |`);
+  if (res.errors.length) L.push('', '## Errors', '', ...res.errors.map((e) => `- ${e.replace(/\n/g, ' ')}`));
+  return L.join('\n') + '\n';
+}
+
+interface Summary {
+  scenario: string;
+  kind: ClientKind;
+  runs: number;
+  ok: number;
+  s5xx: number;
+  s5xxMax: number;
+  sockMean: number;
+  sockMax: number;
+  longOk: number;
+  longStarted: number;
+  wallMean: number | null;
+  wallMin: number | null;
+  wallMax: number | null;
+  h2sMean: number | null;
+  h2sMax: number | null;
+  rps: number;
+}
+
+interface Target {
+  name: string;
+  value: string;
+  limit: string;
+  pass: boolean | null;
+}
+
+interface Results {
+  meta: Record<string, unknown> & { date: string; cpus: number; loadavg: string };
+  summary: Summary[];
+  runs: Run[];
+  upload?: Upload;
+  scale?: { one: { wallMs: number[] }; eight: { wallMs: number[]; steps: Record<string, number>[] }; ratio: number };
+  startupMs: number[];
+  targets: Target[];
+  errors: string[];
+}
+
+function summarize(rs: Run[]): Summary[] {
+  const out: Summary[] = [];
+  for (const scenario of ['floor-1host', 'seed', 'action-1host', 'floor-2hosts', 'action-2hosts'] as const) {
+    for (const kind of KINDS) {
+      const g = rs.filter((r) => r.scenario === scenario && r.kind === kind);
+      if (!g.length) continue;
+      const wall = g.map((r) => r.wallMs).filter((x): x is number => x !== null);
+      const h2s = g.map((r) => r.healthyToSwitchedMs).filter((x): x is number => x !== null);
+      out.push({
+        scenario,
+        kind,
+        runs: g.length,
+        ok: g.filter((r) => r.ok).length,
+        s5xx: g.reduce((s, r) => s + r.load.s5xx, 0),
+        s5xxMax: Math.max(...g.map((r) => r.load.s5xx)),
+        sockMean: mean(g.map((r) => r.load.socketErrors)),
+        sockMax: Math.max(...g.map((r) => r.load.socketErrors)),
+        longOk: g.reduce((s, r) => s + r.long.ok, 0),
+        longStarted: g.reduce((s, r) => s + r.long.started, 0),
+        wallMean: wall.length ? mean(wall) : null,
+        wallMin: wall.length ? Math.min(...wall) : null,
+        wallMax: wall.length ? Math.max(...wall) : null,
+        h2sMean: h2s.length ? mean(h2s) : null,
+        h2sMax: h2s.length ? Math.max(...h2s) : null,
+        rps: mean(g.map((r) => r.load.requests / r.load.seconds)),
+      });
+    }
+  }
+  return out;
+}
+
+function targets(res: Omit<Results, 'targets'>): Target[] {
+  const T: Target[] = [];
+  const of = (s: string) => res.runs.filter((r) => r.scenario === s);
+  for (const s of ['action-1host', 'action-2hosts']) {
+    const g = of(s);
+    const bad = g.reduce((n, r) => n + r.load.s5xx, 0);
+    const clean = bad === 0 && g.every((r) => r.ok);
+    const value = `${bad} 5xx in ${g.length} deploys (${g.filter((r) => r.ok).length} ok)${g.length < 10 ? ', too few deploys to judge' : ''}`;
+    T.push({ name: `0 5xx over consecutive ${s} deploys`, value, limit: '0 over ≥10', pass: g.length === 0 || (clean && g.length < 10) ? null : clean });
+  }
+  for (const form of ['1host', '2hosts']) {
+    for (const kind of KINDS) {
+      const floor = res.runs.filter((r) => r.scenario === `floor-${form}` && r.kind === kind).map((r) => r.load.socketErrors);
+      const act = res.runs.filter((r) => r.scenario === `action-${form}` && r.kind === kind).map((r) => r.load.socketErrors);
+      T.push({ name: `action-${form} socket errors/deploy ≤ floor-${form} (${kind})`, value: `mean ${fmt(mean(act), 1)} (max ${act.length ? Math.max(...act) : '–'})`, limit: `floor mean ${fmt(mean(floor), 1)} (max ${floor.length ? Math.max(...floor) : '–'})`, pass: act.length && floor.length ? mean(act) <= mean(floor) : null });
+    }
+  }
+  const act = res.runs.filter((r) => r.scenario.startsWith('action'));
+  const lo = act.reduce((n, r) => n + r.long.ok, 0);
+  const ls = act.reduce((n, r) => n + r.long.started, 0);
+  T.push({ name: 'every long request completes 200 (action)', value: `${lo}/${ls}`, limit: 'all', pass: ls ? lo === ls : null });
+  const seedWall = mean(of('seed').map((r) => r.wallMs!).filter(Boolean));
+  const actWall = mean(of('action-1host').map((r) => r.wallMs!).filter(Boolean));
+  T.push({ name: 'action wall ≤ 0.4 × seed wall (1 host, under load)', value: `${fmt(actWall / 1000, 2)} s vs ${fmt(seedWall / 1000, 2)} s = ${fmt(actWall / seedWall, 2)}×`, limit: '0.40×', pass: Number.isNaN(actWall / seedWall) ? null : actWall <= 0.4 * seedWall });
+  // for context: the same without load and without long requests to drain (not a target)
+  const quiet = median(res.scale?.one.wallMs ?? []);
+  T.push({ name: '(info) action wall, unloaded and no long requests, vs seed', value: `${fmt(quiet / 1000, 2)} s = ${fmt(quiet / seedWall, 2)}×`, limit: '0.40×', pass: null });
+  const h2s = act.map((r) => r.healthyToSwitchedMs).filter((x): x is number => x !== null);
+  T.push({ name: 'healthy→switched (action, max)', value: `${h2s.length ? Math.max(...h2s) : '–'} ms (mean ${fmt(mean(h2s))})`, limit: '≤ 500 ms', pass: h2s.length ? Math.max(...h2s) <= 500 : null });
+  T.push({ name: 'upload ≥ 0.8 × scp', value: res.upload ? `${fmt(res.upload.ratio, 2)}× (${fmt(res.upload.actionMBs, 1)} vs ${fmt(res.upload.scpMBs, 1)} MB/s)` : '–', limit: '≥ 0.80×', pass: res.upload ? res.upload.ratio >= 0.8 : null });
+  T.push({ name: 'redeploy of the same jar uploads 0 bytes', value: res.upload?.secondDeploy ?? '–', limit: '0 bytes', pass: res.upload ? res.upload.secondDeployZeroBytes : null });
+  T.push({ name: '8 hosts ≤ 1.5 × 1 host (wall, unloaded)', value: res.scale ? `${fmt(res.scale.ratio, 2)}×` : '–', limit: '≤ 1.50×', pass: res.scale ? res.scale.ratio <= 1.5 : null });
+  const sm = median(res.startupMs);
+  T.push({ name: 'startup: spawn → first SSH connect (median)', value: `${fmt(sm)} ms`, limit: '< 300 ms', pass: Number.isNaN(sm) ? null : sm < 300 });
+  return T;
+}
+
+// ------------------------------------------------------------------------------------ main
+
+let current: Testbed | undefined;
+let stopping = false;
+let buildDir = '';
+
+async function withTestbed<T>(prefix: string, subnet: number, appHosts: number, form: 'set' | 'upstream', fn: (tb: Testbed) => Promise<T>): Promise<T | undefined> {
+  if (stopping) return undefined;
+  await cleanupStale(prefix);
+  const tb = await createTestbed({ prefix, subnet, appHosts, form });
+  current = tb;
+  try {
+    // The testbed sets tcp_tw_reuse in every namespace and gives each host a clean /root.
+    await Promise.all(tb.apps.map((a) => tb.startSeedApp(a, 8080, 'v0', [JAVA_OPTS], { waitMs: 30_000 })));
+    return await fn(tb);
+  } catch (e) {
+    errors.push(`${prefix}: ${String(e)}`);
+    log(`ERROR ${prefix}: ${String(e)}`);
+    return undefined;
+  } finally {
+    current = undefined;
+    await tb.teardown();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root (the testbed needs network namespaces)');
+  const t0 = Date.now();
+  buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zdd-bench-dist-'));
+  log(`building the action into ${buildDir} (scripts/build.mjs; dist/ is left alone)`);
+  const b = spawnSync(process.execPath, ['scripts/build.mjs', buildDir], { cwd: ROOT, stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('build failed');
+  MAIN = path.join(buildDir, 'main.cjs');
+  const meta = { date: new Date().toISOString(), cpus: os.cpus().length, loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '), quick: Q, deploysPerForm: N, seedPerKind: SEED_PER_KIND, floorPerKind: FLOOR_PER_KIND, wrk: WRK, javaOpts: JAVA_OPTS, actionInputs: ACTION_INPUTS, nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() };
+  let upload: Upload | undefined;
+  let one: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
+  let eight: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
+  let startupMs: number[] = [];
+  try {
+    await withTestbed('zddbench201', 201, 1, 'set', async (tb) => {
+      log('startup');
+      startupMs = await measureStartup(tb, STARTUP_RUNS);
+      for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-1host', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
+      for (let i = 0; i < N; i++) await record('action-1host', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `one-${i}`));
+      setupSeed(tb);
+      for (let i = 0; i < SEED_PER_KIND * 2; i++) await record('seed', KINDS[i % 2], i, () => seedDeploy(tb, KINDS[i % 2], `seed-${i}`, i));
+      log('upload');
+      upload = await measureUpload(tb).catch((e) => (errors.push(`upload: ${String(e)}`), undefined));
+      one = await unloadedDeploys(tb, '1host', UNLOADED);
+    });
+    await withTestbed('zddbench202', 202, 2, 'upstream', async (tb) => {
+      for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-2hosts', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
+      for (let i = 0; i < N; i++) await record('action-2hosts', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `two-${i}`));
+    });
+    await withTestbed('zddbench203', 203, 8, 'upstream', async (tb) => {
+      eight = await unloadedDeploys(tb, '8hosts', UNLOADED);
+    });
+  } finally {
+    fs.rmSync(buildDir, { recursive: true, force: true });
+  }
+  const partial: Omit<Results, 'targets'> = {
+    meta: { ...meta, loadavgEnd: os.loadavg().map((x) => x.toFixed(2)).join(' '), totalSeconds: Math.round((Date.now() - t0) / 1000) },
+    summary: summarize(runs),
+    runs,
+    upload,
+    scale: one && eight ? { one, eight, ratio: median(eight.wallMs) / median(one.wallMs) } : undefined,
+    startupMs,
+    errors,
+  };
+  const res: Results = { ...partial, targets: targets(partial) };
+  const out = path.resolve(ROOT, opt.out!);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(res, null, 2) + '\n');
+  const md = report(res);
+  fs.writeFileSync(out.replace(/\.json$/, '') + '.md', md);
+  process.stdout.write(md);
+  log(`done in ${res.meta.totalSeconds} s; wrote ${path.relative(ROOT, out)} and .md`);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: tearing down`);
+    stopping = true;
+    void (current?.teardown() ?? Promise.resolve()).finally(() => {
+      if (buildDir) fs.rmSync(buildDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
+main().catch(async (e) => {
+  log(`FAILED: ${e instanceof Error ? e.stack : String(e)}`);
+  await current?.teardown().catch(() => undefined);
+  process.exitCode = 1;
+});

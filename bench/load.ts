@@ -1,0 +1,87 @@
+// Load through nginx from the runner namespace: wrk (bounded by -d, stopped early with SIGINT)
+// and a few long requests (curl /slow) that should stay in flight across a switch.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Testbed } from '../test/testbed/testbed.ts';
+
+const LUA = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lua/status.lua');
+export const WRK = { threads: 2, connections: 20, path: '/version' };
+
+/** close: a new connection per request (Connection: close); keepalive: wrk's default */
+export type ClientKind = 'close' | 'keepalive';
+export const KINDS: ClientKind[] = ['close', 'keepalive'];
+
+export interface LoadResult {
+  requests: number;
+  s5xx: number;
+  non2xx3xx: number;
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  /** connect + read + write + timeout */
+  socketErrors: number;
+  seconds: number;
+  p99Ms: number;
+}
+
+export interface Load {
+  /** SIGINT wrk (it prints its stats and runs done()), wait for it, parse. */
+  stop(): Promise<LoadResult>;
+}
+
+/** Starts wrk against nginx; it stops by itself after maxSeconds at the latest. */
+export function startLoad(tb: Testbed, kind: ClientKind, maxSeconds: number): Load {
+  const argv = ['wrk', `-t${WRK.threads}`, `-c${WRK.connections}`, `-d${Math.ceil(maxSeconds)}s`, '--timeout', '5s', '-s', LUA];
+  if (kind === 'close') argv.push('-H', 'Connection: close');
+  argv.push(`http://${tb.nginx.ip}${WRK.path}`);
+  // nsenter execs wrk without forking, so child.pid is wrk's pid
+  const child = tb.spawnInRunner(argv);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(hard);
+      const m = /^BENCH_WRK (\{.*\})$/m.exec(out);
+      if (!m) throw new Error(`wrk printed no result:\n${out}`);
+      const j = JSON.parse(m[1]) as Record<string, number>;
+      return {
+        requests: j.requests,
+        s5xx: j.s5xx,
+        non2xx3xx: j.non2xx3xx,
+        connect: j.connect,
+        read: j.read,
+        write: j.write,
+        timeout: j.timeout,
+        socketErrors: j.connect + j.read + j.write + j.timeout,
+        seconds: Math.round(j.durationUs / 1e4) / 100,
+        p99Ms: Math.round(j.p99Us / 100) / 10,
+      };
+    },
+  };
+}
+
+export interface LongResult {
+  started: number;
+  ok: number;
+  /** when they were started (Date.now()) */
+  at: number;
+  statuses: number[];
+}
+
+/** n parallel GET /slow?ms=… through nginx (curl, each bounded); resolves when all have ended. */
+export async function longRequests(tb: Testbed, n = 3, ms = 4000): Promise<LongResult> {
+  const at = Date.now();
+  const statuses = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const r = await tb.get(`/slow?ms=${ms}`, { timeoutMs: ms + 11_000 });
+      return r.status;
+    }),
+  );
+  return { started: n, ok: statuses.filter((s) => s === 200).length, at, statuses };
+}
