@@ -11,7 +11,7 @@ import { DeployError, errorText } from './errors.ts';
 import { planSwitch, PlanError, type SwitchPlan } from './plan.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from './artifact.ts';
 import * as R from './remote.ts';
-import { Remote, failureText } from './ssh.ts';
+import { Remote, failureText, type RunResult } from './ssh.ts';
 import { HealthProber, fetchStatus } from './health.ts';
 
 export interface Ui {
@@ -62,6 +62,8 @@ interface AppRun {
   /** the start command was sent (its pid may be unknown if the connection died) */
   startAttempted?: boolean;
   healthyAt?: number;
+  /** the checksum check of a freshly uploaded jar, running alongside the start */
+  verify?: Promise<RunResult & { timedOut: boolean }>;
 }
 
 const PARALLEL = 16;
@@ -373,7 +375,7 @@ export class Deployment {
       const s = Date.now();
       const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
       const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-      const r = await a.remote.runWithFile(R.receiveJar(part, paths.jar, art.sha256, art.size, this.o(false, limitSec)), art.path, limitSec * 1000);
+      const r = await a.remote.runWithFile(R.receiveJar(part, paths.jar, art.size, this.o(false, limitSec)), art.path, limitSec * 1000);
       if (r.code !== 0) {
         // The script removes its temp file itself; after a lost connection, try again.
         if (r.code === null || r.timedOut) await a.remote.run(R.removeFile(part, this.o()), timeout).catch(() => undefined);
@@ -382,6 +384,8 @@ export class Deployment {
       }
       const secs = (Date.now() - s) / 1000;
       a.report.upload = `${(art.size / 1048576).toFixed(1)} MiB in ${secs.toFixed(1)} s`;
+      // Checked while the JVM starts; awaited before the switch.
+      a.verify = a.remote.run(R.verifyJar(paths.jar, art.sha256, this.o(false, 600)), 600_000);
     } else {
       a.report.upload = prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)';
     }
@@ -470,6 +474,10 @@ export class Deployment {
       }
     } finally {
       await prober.close();
+    }
+    if (a.verify) {
+      const v = await a.verify;
+      if (v.code !== 0) throw new DeployError('upload and start', a.remote.label, `the uploaded jar failed its check: ${failureText(v, 600_000)}`);
     }
     // The answer must come from the process we started, not from something else on the port.
     const res = await owner!;

@@ -67,21 +67,33 @@ export function prepareRelease(remoteDir: string, release: string, sha256: strin
 }
 
 const RECEIVE = `
-part=$1 jar=$2 sum=$3 size=$4
-# Hash while writing (one pass); tee reports a failed write (a full disk) on stderr.
-got=$(tee -- "$part" | sha256sum | cut -d' ' -f1)
+part=$1 jar=$2 size=$3
+if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
 have=$(wc -c < "$part" 2>/dev/null || echo 0)
 if [ "$have" -ne "$size" ]; then rm -f -- "$part"; echo "wrote $have of $size bytes" >&2; exit 2; fi
-if [ "$got" != "$sum" ]; then rm -f -- "$part"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
-mv -f -- "$part" "$jar" && printf '%s\\n' "$sum" > "$jar.sha256"
+rm -f -- "$jar.sha256"
+mv -f -- "$part" "$jar"
 `;
 
 /**
- * Receives the jar on stdin into a temp file, checks its checksum and moves it into place, in
- * one round trip; the temp file is removed on any failure (a full disk, a bad checksum).
+ * Receives the jar on stdin into a temp file, checks its size and moves it into place; the temp
+ * file is removed on any failure (a full disk). The checksum is checked by verifyJar, which the
+ * deploy runs while the JVM starts, so the upload streams at link speed.
  */
-export function receiveJar(part: string, jar: string, sha256: string, size: number, o: CmdOptions): Cmd {
-  return wrap('receive the jar', RECEIVE, [part, jar, sha256, size], o);
+export function receiveJar(part: string, jar: string, size: number, o: CmdOptions): Cmd {
+  return wrap('receive the jar', RECEIVE, [part, jar, size], o);
+}
+
+const VERIFY = `
+jar=$1 sum=$2
+got=$(sha256sum -- "$jar" | cut -d' ' -f1)
+if [ "$got" != "$sum" ]; then rm -f -- "$jar"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
+printf '%s\\n' "$sum" > "$jar.sha256"
+`;
+
+/** Checks the jar's sha256 and records it (the record is what later deploys trust); removes a bad jar. */
+export function verifyJar(jar: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('verify the jar checksum', VERIFY, [jar, sha256], o);
 }
 
 export function removeFile(path: string, o: CmdOptions): Cmd {
