@@ -13,6 +13,7 @@ import { type Artifact, defaultRelease, resolveArtifact } from './artifact.ts';
 import * as R from './remote.ts';
 import { Remote, failureText, type RunResult } from './ssh.ts';
 import { HealthProber, fetchStatus } from './health.ts';
+import { restoreInclude } from './restore.ts';
 
 export interface Ui {
   info(msg: string): void;
@@ -457,6 +458,9 @@ export class Deployment {
           passes = 0;
           owner = undefined;
           const st = await a.remote.run(R.procState(pid, 0, this.o(true)), cfg.commandTimeoutMs);
+          if (st.code === null && !a.remote.connected) {
+            throw new DeployError(step, a.remote.label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
+          }
           if (st.code === 0 && st.stdout.trim() === 'dead') {
             throw new DeployError(step, a.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await this.logTail(a, port)}`);
           }
@@ -620,24 +624,9 @@ export class Deployment {
       ),
     );
     if (this.includeWritten && this.plan && this.nginx) {
-      const nginx = this.nginx;
-      const o = this.o(true);
-      const restore = this.plan.oldText === null ? R.removeInclude(cfg.includeFile, o) : R.writeInclude(cfg.includeFile, this.plan.oldText, o);
-      const w = await nginx.run(restore, cfg.commandTimeoutMs);
-      if (w.code !== 0) {
-        problems.push(`could not restore ${cfg.includeFile} on ${nginx.label}: ${w.stderr.trim()} -- MANUAL ACTION NEEDED: nginx may point at port ${this.plan.idlePort}`);
-      } else {
-        const t = await nginx.run(R.runArgv('nginx -t', cfg.nginxTestCommand, o), cfg.commandTimeoutMs);
-        if (t.code === 0) {
-          const r = await nginx.run(R.runArgv('reload nginx', cfg.nginxReloadCommand, o), cfg.commandTimeoutMs);
-          if (r.code !== 0) problems.push(`restored ${cfg.includeFile} but the reload failed: ${r.stderr.trim()}`);
-          else this.ui.info(`restored ${cfg.includeFile} and reloaded nginx`);
-        } else if (this.plan.oldText !== null) {
-          problems.push(`restored ${cfg.includeFile} but nginx -t still fails (the problem is elsewhere in the config): ${t.stderr.trim()}`);
-        } else {
-          this.ui.info(`removed ${cfg.includeFile} (first deploy)`);
-        }
-      }
+      const res = await restoreInclude(this.nginx, cfg, this.plan.oldText, this.plan.idlePort);
+      if (res.problem) problems.push(res.problem);
+      if (res.done) this.ui.info(res.done);
     }
     await Promise.all(
       this.apps

@@ -46,6 +46,19 @@ export class HealthProber {
   }
 
   async probe(timeoutMs: number): Promise<ProbeResult> {
+    // Belt and braces: whatever happens inside the HTTP client, a probe ends in time.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<ProbeResult>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, detail: 'no answer in time' }), timeoutMs + 1000);
+    });
+    try {
+      return await Promise.race([this.attempt(timeoutMs), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async attempt(timeoutMs: number): Promise<ProbeResult> {
     try {
       const res = await this.client.request({
         method: 'GET',

@@ -209,8 +209,12 @@ export function readConfig(get: InputReader): Config {
   const sudo = bool(get, 'sudo', false);
 
   const healthPath = get('health-path').trim() || '/actuator/health';
-  if (!/^\/[\x21-\x7e]*$/.test(healthPath)) {
-    throw new InputError('health-path', `'${healthPath}' must be a URL path starting with / without spaces, e.g. /actuator/health`);
+  // RFC 3986 path and query characters (percent-encode anything else).
+  if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/.test(healthPath)) {
+    throw new InputError(
+      'health-path',
+      `'${healthPath}' must be a URL path starting with /, e.g. /actuator/health, made of URL path characters (no spaces; percent-encode others)`,
+    );
   }
   const healthStatus = integer(get, 'health-status', 200, 100, 599);
   const healthBody = get('health-body') === '' ? 'UP' : get('health-body');

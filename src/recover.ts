@@ -7,6 +7,7 @@ import { hostPort } from './hosts.ts';
 import { Remote } from './ssh.ts';
 import * as R from './remote.ts';
 import { errorText } from './errors.ts';
+import { restoreInclude } from './restore.ts';
 
 export function needsRecovery(s: RecoveryState): boolean {
   return s.phase === 'started' || s.phase === 'switching' || s.phase === 'switched';
@@ -40,17 +41,9 @@ export async function recover(cfg: Config, s: RecoveryState, ui: Ui): Promise<st
         const present = out.stdout.startsWith('present');
         const now = present ? out.stdout.slice(nl + 1) : null;
         if (now !== null && now === s.includeNew && now !== s.includeOld) {
-          const restore = s.includeOld === null ? R.removeInclude(cfg.includeFile, o(true)) : R.writeInclude(cfg.includeFile, s.includeOld, o(true));
-          const w = await nginx.run(restore, cfg.commandTimeoutMs);
-          if (w.code !== 0) problems.push(`could not restore ${cfg.includeFile}: ${w.stderr.trim()}`);
-          const t = await nginx.run(R.runArgv('nginx -t', cfg.nginxTestCommand, o(true)), cfg.commandTimeoutMs);
-          if (t.code === 0) {
-            const r = await nginx.run(R.runArgv('reload nginx', cfg.nginxReloadCommand, o(true)), cfg.commandTimeoutMs);
-            if (r.code !== 0) problems.push(`nginx reload failed: ${r.stderr.trim()}`);
-            else ui.info(`restored ${cfg.includeFile} and reloaded nginx`);
-          } else if (s.includeOld !== null) {
-            problems.push(`restored ${cfg.includeFile} but nginx -t fails: ${t.stderr.trim()}`);
-          }
+          const res = await restoreInclude(nginx, cfg, s.includeOld, s.idlePort);
+          if (res.problem) problems.push(res.problem);
+          if (res.done) ui.info(res.done);
         } else {
           ui.info(`${cfg.includeFile} was not switched; nothing to restore there`);
         }

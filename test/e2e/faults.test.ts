@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, startAction, explain, type ActionRun } from './harness.ts';
@@ -155,6 +155,18 @@ test('an old app that ignores SIGTERM is SIGKILLed after stop-timeout; the deplo
 });
 
 // ------------------------------------------------------------------ 4. nginx faults
+
+test('nginx -t fails (a broken file elsewhere in the config): include restored, no reload', async () => {
+  const conf = tb.localPath(tb.nginx, '/etc/nginx/nginx.conf');
+  const good = readFileSync(conf, 'utf8');
+  writeFileSync(conf, good.replace('http {', 'http {\n    include /etc/nginx/broken.conf;'));
+  writeFileSync(tb.localPath(tb.nginx, '/etc/nginx/broken.conf'), 'proxy_buffers oops;\n');
+  try {
+    await failCase({}, new RegExp(`\\[switch\\] nginx host ${NGINX}: nginx-test-command \\(nginx -t\\) did not pass, so nginx was not reloaded: .*proxy_buffers`));
+  } finally {
+    writeFileSync(conf, good);
+  }
+});
 
 test('the reload command fails: include restored, old version serves', async () => {
   await failCase({ 'nginx-reload-command': 'sh -c "echo reload refused >&2; exit 3"' }, new RegExp(`\\[switch\\] nginx host ${NGINX}: nginx-reload-command \\(sh -c .*\\) failed: reload refused`));

@@ -15,7 +15,7 @@ after(async () => {
   await tb?.teardown();
 });
 
-test('metacharacters in paths, java-opts, app-args, env and release stay data', async () => {
+test('metacharacters in paths, java-opts, app-args, env, release and health-path stay data', async () => {
   const canary = '/tmp/zdd-canary';
   const evil = `$(touch ${canary})`;
   const remoteDir = `/opt/my app/$(touch ${canary});x`;
@@ -27,6 +27,7 @@ test('metacharacters in paths, java-opts, app-args, env and release stay data', 
       'app-args': `--name='x y' '--cmd=\`touch ${canary}\`' --amp=a&&b`,
       env: `APP_EVIL=${evil}; echo pwned\nAPP_SPACES=  two  spaces  `,
       release: 'rel-1.0_a',
+      'health-path': `/health?x=$(touch$IFS${canary});id&y='q'`,
     }),
   );
   assert.equal(r.code, 0, explain(r));
