@@ -11,7 +11,7 @@ import { DeployError, errorText } from './errors.ts';
 import { planSwitch, PlanError, type SwitchPlan } from './plan.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from './artifact.ts';
 import * as R from './remote.ts';
-import { Remote, failureText, type RunResult } from './ssh.ts';
+import { Remote, failureText, sshOptions, type RunResult } from './ssh.ts';
 import { HealthProber, fetchStatus } from './health.ts';
 import { restoreInclude } from './restore.ts';
 
@@ -64,7 +64,7 @@ interface AppRun {
   startAttempted?: boolean;
   healthyAt?: number;
   /** the checksum check of a freshly uploaded jar, running alongside the start */
-  verify?: Promise<RunResult & { timedOut: boolean }>;
+  verify?: Promise<RunResult>;
 }
 
 const PARALLEL = 16;
@@ -233,16 +233,7 @@ export class Deployment {
     const existing = this.remotes.get(key);
     if (existing) return existing;
     try {
-      const r = await Remote.connect(addr, {
-        user: this.cfg.sshUser,
-        privateKey: this.cfg.sshKey,
-        passphrase: this.cfg.sshKeyPassphrase,
-        knownHosts: this.cfg.knownHosts,
-        insecure: this.cfg.insecureSkipHostKeyCheck,
-        connectTimeoutMs: this.cfg.connectTimeoutMs,
-        jump: this.cfg.jumpHost,
-        warn: (m) => this.ui.warn(m),
-      });
+      const r = await Remote.connect(addr, sshOptions(this.cfg, (m) => this.ui.warn(m)));
       this.remotes.set(key, r);
       return r;
     } catch (e) {
@@ -312,13 +303,11 @@ export class Deployment {
 
   private async readPlan(): Promise<SwitchPlan> {
     const nginx = this.nginx!;
-    const out = await nginx.must('read include', R.readInclude(this.cfg.includeFile, this.o(true)), this.cfg.commandTimeoutMs);
-    const nl = out.indexOf('\n');
-    const head = nl < 0 ? out.trim() : out.slice(0, nl);
-    if (head.startsWith('nodir')) {
+    const inc = R.parseReadInclude(await nginx.must('read include', R.readInclude(this.cfg.includeFile, this.o(true)), this.cfg.commandTimeoutMs));
+    if (inc.kind === 'nodir') {
       throw new DeployError('read include', `nginx host ${nginx.label}`, `the directory of include-file ${this.cfg.includeFile} does not exist; fix include-file or create the directory and include it from nginx.conf`);
     }
-    const text = head === 'present' ? out.slice(nl + 1) : null;
+    const text = inc.kind === 'present' ? inc.text : null;
     let plan: SwitchPlan;
     try {
       plan = planSwitch(this.cfg, text);
@@ -423,9 +412,9 @@ export class Deployment {
   // ------------------------------------------------------------ health
 
   private async logTail(a: AppRun, port: number): Promise<string> {
-    const r = await a.remote.run(R.tailLog(R.layout(this.cfg.remoteDir, this.release, port).log, 15, this.o()), this.cfg.commandTimeoutMs);
-    const t = r.stdout.trim();
-    return t ? `\n--- last lines of ${R.layout(this.cfg.remoteDir, this.release, port).log} ---\n${t}` : '';
+    const log = R.layout(this.cfg.remoteDir, this.release, port).log;
+    const t = (await a.remote.run(R.tailLog(log, 15, this.o()), this.cfg.commandTimeoutMs)).stdout.trim();
+    return t ? `\n--- last lines of ${log} ---\n${t}` : '';
   }
 
   private async waitHealthy(a: AppRun, port: number): Promise<void> {
@@ -437,7 +426,7 @@ export class Deployment {
     const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
     let passes = 0;
     let last: string | undefined;
-    let owner: Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> | undefined;
+    let owner: Promise<RunResult> | undefined;
     try {
       for (;;) {
         this.checkpoint();
@@ -503,7 +492,7 @@ export class Deployment {
   // ------------------------------------------------------------ switch
 
   private async workers(): Promise<{ pid: number; shutting: boolean }[]> {
-    const out = await this.nginx!.must('switch', R.nginxWorkers(this.o()), this.cfg.commandTimeoutMs);
+    const out = await this.nginx!.must('drain', R.nginxWorkers(this.o()), this.cfg.commandTimeoutMs);
     return R.parseWorkers(out);
   }
 
@@ -604,8 +593,11 @@ export class Deployment {
 
   private async cleanup(plan: SwitchPlan): Promise<void> {
     await mapLimit(this.apps, PARALLEL, async (a) => {
-      await a.remote.run(R.recordRelease(this.cfg.remoteDir, plan.idlePort, this.release, this.o()), this.cfg.commandTimeoutMs);
-      const r = await a.remote.run(R.pruneReleases(this.cfg.remoteDir, this.cfg.keepReleases, [this.release], this.o()), this.cfg.commandTimeoutMs);
+      // Independent: the release being recorded is also passed to the pruning as protected.
+      const [, r] = await Promise.all([
+        a.remote.run(R.recordRelease(this.cfg.remoteDir, plan.idlePort, this.release, this.o()), this.cfg.commandTimeoutMs),
+        a.remote.run(R.pruneReleases(this.cfg.remoteDir, this.cfg.keepReleases, [this.release], this.o()), this.cfg.commandTimeoutMs),
+      ]);
       const removed = r.stdout.trim().split('\n').filter(Boolean);
       if (removed.length > 0) this.ui.info(`${a.remote.label}: removed old releases ${removed.join(', ')}`);
     });

@@ -1,7 +1,7 @@
 // The one HTTP health prober. It talks HTTP (undici) over a channel that the app host's sshd
 // opens to 127.0.0.1:PORT on that host, so it works where app ports are firewalled and open
 // to nginx alone. It never opens a TCP connection from the runner to an app host.
-import { Client } from 'undici';
+import { Client, request } from 'undici';
 import type { Duplex } from 'node:stream';
 import { errorText } from './errors.ts';
 
@@ -92,7 +92,6 @@ function shortError(e: unknown): string {
 
 /** GET a URL directly from the runner (verify-url through nginx). */
 export async function fetchStatus(url: string, timeoutMs: number): Promise<ProbeResult> {
-  const { request } = await import('undici');
   try {
     const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.body.text();

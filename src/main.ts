@@ -1,8 +1,7 @@
 // Entry point: wires inputs, the orchestrator and the runner's outputs and summary together.
 import * as core from '@actions/core';
-import { readConfig } from './inputs.ts';
 import { Deployment } from './deploy.ts';
-import { actionsUi, maskSecrets } from './runner.ts';
+import { actionsUi, maskSecrets, readInputs } from './runner.ts';
 import { summaryMarkdown } from './summary.ts';
 import { errorText } from './errors.ts';
 import { hostPort } from './hosts.ts';
@@ -12,7 +11,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   let cfg;
   try {
-    cfg = readConfig((n) => core.getInput(n, { trimWhitespace: false }));
+    cfg = readInputs();
   } catch (e) {
     core.setFailed(errorText(e));
     return;

@@ -1,9 +1,8 @@
 // The post step: if the main step died mid-deploy, finish the rollback from its saved state.
 import * as core from '@actions/core';
-import { readConfig } from './inputs.ts';
 import type { RecoveryState } from './deploy.ts';
 import { needsRecovery, recover } from './recover.ts';
-import { actionsUi, maskSecrets } from './runner.ts';
+import { actionsUi, maskSecrets, readInputs } from './runner.ts';
 import { errorText } from './errors.ts';
 
 async function post(): Promise<void> {
@@ -14,7 +13,7 @@ async function post(): Promise<void> {
   maskSecrets();
   core.warning(`the deploy step ended during '${state.phase}': finishing its rollback`);
   try {
-    const cfg = readConfig((n) => core.getInput(n, { trimWhitespace: false }));
+    const cfg = readInputs();
     const problems = await recover(cfg, state, actionsUi());
     if (problems.length > 0) core.setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join('; ')}`);
   } catch (e) {

@@ -4,7 +4,7 @@
 import type { Config } from './inputs.ts';
 import type { RecoveryState, Ui } from './deploy.ts';
 import { hostPort } from './hosts.ts';
-import { Remote } from './ssh.ts';
+import { Remote, sshOptions } from './ssh.ts';
 import * as R from './remote.ts';
 import { errorText } from './errors.ts';
 import { restoreInclude } from './restore.ts';
@@ -16,17 +16,7 @@ export function needsRecovery(s: RecoveryState): boolean {
 export async function recover(cfg: Config, s: RecoveryState, ui: Ui): Promise<string[]> {
   const problems: string[] = [];
   const o = (sudo: boolean): R.CmdOptions => ({ sudo: sudo && cfg.sudo, timeoutSec: cfg.commandTimeoutMs / 1000 });
-  const connect = (addr: { host: string; port: number }) =>
-    Remote.connect(addr, {
-      user: cfg.sshUser,
-      privateKey: cfg.sshKey,
-      passphrase: cfg.sshKeyPassphrase,
-      knownHosts: cfg.knownHosts,
-      insecure: cfg.insecureSkipHostKeyCheck,
-      connectTimeoutMs: cfg.connectTimeoutMs,
-      jump: cfg.jumpHost,
-      warn: (m) => ui.warn(m),
-    });
+  const connect = (addr: { host: string; port: number }) => Remote.connect(addr, sshOptions(cfg, (m) => ui.warn(m)));
   const nginx = await connect(cfg.nginxHost).catch((e) => {
     problems.push(`cannot reach the nginx host: ${errorText(e)}`);
     return undefined;
@@ -36,11 +26,8 @@ export async function recover(cfg: Config, s: RecoveryState, ui: Ui): Promise<st
       ui.warn('the main step died after the switch: the new version serves; the old process may still be running on the old port');
     } else {
       if (nginx) {
-        const out = await nginx.run(R.readInclude(cfg.includeFile, o(true)), cfg.commandTimeoutMs);
-        const nl = out.stdout.indexOf('\n');
-        const present = out.stdout.startsWith('present');
-        const now = present ? out.stdout.slice(nl + 1) : null;
-        if (now !== null && now === s.includeNew && now !== s.includeOld) {
+        const inc = R.parseReadInclude((await nginx.run(R.readInclude(cfg.includeFile, o(true)), cfg.commandTimeoutMs)).stdout);
+        if (inc.kind === 'present' && inc.text === s.includeNew && inc.text !== s.includeOld) {
           const res = await restoreInclude(nginx, cfg, s.includeOld, s.idlePort);
           if (res.problem) problems.push(res.problem);
           if (res.done) ui.info(res.done);

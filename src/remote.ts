@@ -100,11 +100,16 @@ export function removeFile(path: string, o: CmdOptions): Cmd {
   return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
 }
 
-const STARTTIME = `starttime() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }`;
+// Shell helpers over /proc/PID/stat (fields after "pid (comm) ": 1 state, 2 ppid, 20 start time).
+const PROC_FNS = `
+stat_field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
+starttime() { stat_field "$1" 20; }
+alive() { _st=$(stat_field "$1" 1); [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]; }
+`;
 
 const PORT_STATE = `
 port=$1 pidfile=$2
-${STARTTIME}
+${PROC_FNS}
 out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
 read -r opid ostart < "$pidfile" 2>/dev/null || true
 if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ]; then echo "ours=$opid"; else echo "ours="; fi
@@ -144,8 +149,9 @@ export function parsePortState(stdout: string): PortState | string {
 // that dies, or a host cut off from the runner, never leaves a half-deployed process running.
 const GUARD = `
 end=$(( $(date +%s) + $1 )) pid=$2 start=$3
+${PROC_FNS}
 while [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
-same() { [ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)" = "$start" ]; }
+same() { [ "$(starttime "$pid")" = "$start" ]; }
 same || exit 0
 kill -TERM "$pid" 2>/dev/null
 i=0
@@ -157,7 +163,7 @@ exit 0
 const START = `
 dir=$1 rel=$2 port=$3 pidfile=$4 log=$5 guard=$6 n=$7
 shift 7
-${STARTTIME}
+${PROC_FNS}
 i=0
 while [ "$i" -lt "$n" ]; do export "$1"; shift; i=$((i + 1)); done
 cd "$dir/releases/$rel" || exit 1
@@ -197,8 +203,8 @@ ${START}`,
 
 const PROC_STATE = `
 pid=$1 port=$2 disarm=$3
-st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
-if [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]; then echo dead; exit 0; fi
+${PROC_FNS}
+alive "$pid" || { echo dead; exit 0; }
 echo alive
 [ "$port" = 0 ] && exit 0
 out=$(ss -Htlnp "sport = :$port" 2>/dev/null)
@@ -211,7 +217,7 @@ while [ -n "$p" ] && [ "$p" -gt 1 ]; do
     if [ -n "$disarm" ] && read -r w < "$disarm.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$disarm.guard"; echo disarmed; fi
     exit 0
   fi
-  p=$(sed -n 's/^[0-9]* (.*) [A-Z] \\([0-9]*\\) .*/\\1/p' "/proc/$p/stat" 2>/dev/null)
+  p=$(stat_field "$p" 2)
 done
 `;
 
@@ -226,19 +232,16 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
 
 const STOP = `
 pid=$1 wait=$2 pidfile=$3
-alive() {
-  st=$(sed -n 's/^[0-9]* (.*) \\([A-Z]\\) .*/\\1/p' "/proc/$pid/stat" 2>/dev/null)
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
+${PROC_FNS}
 if [ -n "$pidfile" ] && read -r w < "$pidfile.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
-if ! alive; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
-kill -TERM "$pid" 2>/dev/null || { alive && { echo "cannot signal $pid" >&2; exit 4; }; }
+if ! alive "$pid"; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
+kill -TERM "$pid" 2>/dev/null || { alive "$pid" && { echo "cannot signal $pid" >&2; exit 4; }; }
 end=$(( $(date +%s) * 10 + wait * 10 ))
-while alive; do
+while alive "$pid"; do
   if [ "$(( $(date +%s%N) / 100000000 ))" -ge "$end" ]; then
     kill -KILL "$pid" 2>/dev/null
-    i=0; while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    alive && { echo "process $pid survived SIGKILL" >&2; exit 5; }
+    i=0; while alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    alive "$pid" && { echo "process $pid survived SIGKILL" >&2; exit 5; }
     echo killed; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0
   fi
   sleep 0.1
@@ -299,18 +302,33 @@ export function readInclude(path: string, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, READ_INCLUDE, [path], o);
 }
 
-const WRITE_INCLUDE = `
-f=$1
-d=$(dirname -- "$f")
-tmp="$d/.$(basename -- "$f").deploy-$$"
-if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
-if [ -e "$f" ]; then
-  chmod --reference="$f" -- "$tmp" 2>/dev/null
-  chown --reference="$f" -- "$tmp" 2>/dev/null
-else
-  chmod 644 -- "$tmp"
-fi
-mv -f -- "$tmp" "$f" || { rm -f -- "$tmp"; exit 1; }
+export type IncludeState = { kind: 'present'; text: string } | { kind: 'absent' } | { kind: 'nodir' };
+
+export function parseReadInclude(stdout: string): IncludeState {
+  const nl = stdout.indexOf('\n');
+  const head = nl < 0 ? stdout.trim() : stdout.slice(0, nl);
+  if (head === 'present') return { kind: 'present', text: nl < 0 ? '' : stdout.slice(nl + 1) };
+  return head.startsWith('nodir') ? { kind: 'nodir' } : { kind: 'absent' };
+}
+
+// write_atomic FILE: stdin to FILE via a temp file in the same directory and mv, keeping the
+// file's mode and owner; on failure the temp file is removed and the error is on stderr.
+const WRITE_FN = `
+write_atomic() {
+  tmp="$(dirname -- "$1")/.$(basename -- "$1").deploy-$$"
+  if ! cat > "$tmp"; then rm -f -- "$tmp"; return 1; fi
+  if [ -e "$1" ]; then
+    chmod --reference="$1" -- "$tmp" 2>/dev/null
+    chown --reference="$1" -- "$tmp" 2>/dev/null
+  else
+    chmod 644 -- "$tmp"
+  fi
+  mv -f -- "$tmp" "$1" || { rm -f -- "$tmp"; return 1; }
+}
+`;
+
+const WRITE_INCLUDE = `${WRITE_FN}
+write_atomic "$1"
 `;
 
 /** Writes stdin to path atomically (temp file in the same directory, then mv). */
@@ -318,23 +336,20 @@ export function writeInclude(path: string, content: string, o: CmdOptions): Cmd 
   return wrap(`write ${path}`, WRITE_INCLUDE, [path], o, content);
 }
 
-export function removeInclude(path: string, o: CmdOptions): Cmd {
-  return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
-}
-
 /** Runs a user-given command (argv, never through a shell string of theirs). */
 export function runArgv(what: string, argv: string[], o: CmdOptions): Cmd {
   return wrap(what, '"$@"', argv, o);
 }
 
+// nginx_workers: one line per nginx worker process, `PID serving` or `PID shutting`.
+const WORKERS_FN = `
+nginx_workers() { ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" { print $1, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
+`;
+
 /** Lists nginx worker processes: `PID shutting|serving` per line. */
 export function nginxWorkers(o: CmdOptions): Cmd {
-  return wrap(
-    'list nginx workers',
-    `ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" { print $1, ($0 ~ /shutting down/ ? "shutting" : "serving") }'`,
-    [],
-    o,
-  );
+  return wrap('list nginx workers', `${WORKERS_FN}
+nginx_workers`, [], o);
 }
 
 export function parseWorkers(stdout: string): { pid: number; shutting: boolean }[] {
@@ -348,7 +363,9 @@ export function parseWorkers(stdout: string): { pid: number; shutting: boolean }
 const SWITCH = `
 f=$1 wait=$2 ct=$3 nt=$4
 shift 4
-workers() { ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $0 !~ /shutting down/ { print $1 }' | tr '\\n' ' '; }
+${WORKERS_FN}
+${WRITE_FN}
+workers() { nginx_workers | awk '$2 == "serving" { print $1 }' | tr '\\n' ' '; }
 # Runs the command made of the first $1 of the remaining arguments.
 run_first() {
   n=$1; shift
@@ -362,11 +379,7 @@ run_first() {
 }
 old=$(workers)
 echo "old-workers $old"
-d=$(dirname -- "$f")
-tmp="$d/.$(basename -- "$f").deploy-$$"
-if ! err=$( { cat > "$tmp"; } 2>&1 ); then rm -f -- "$tmp"; echo "write-failed $err"; exit 0; fi
-if [ -e "$f" ]; then chmod --reference="$f" -- "$tmp" 2>/dev/null; chown --reference="$f" -- "$tmp" 2>/dev/null; else chmod 644 -- "$tmp"; fi
-if ! err=$(mv -f -- "$tmp" "$f" 2>&1); then rm -f -- "$tmp"; echo "write-failed $err"; exit 0; fi
+if ! err=$( { write_atomic "$f"; } 2>&1 ); then echo "write-failed $err"; exit 0; fi
 echo written
 out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1); st=$?
 if [ "$st" -ne 0 ]; then echo "test-failed $st"; printf '%s\\n' "$out"; exit 0; fi

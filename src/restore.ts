@@ -19,7 +19,7 @@ export async function restoreInclude(
 ): Promise<RestoreResult> {
   const o: R.CmdOptions = { sudo: cfg.sudo, timeoutSec: cfg.commandTimeoutMs / 1000 };
   const f = cfg.includeFile;
-  const w = await nginx.run(oldText === null ? R.removeInclude(f, o) : R.writeInclude(f, oldText, o), cfg.commandTimeoutMs);
+  const w = await nginx.run(oldText === null ? R.removeFile(f, o) : R.writeInclude(f, oldText, o), cfg.commandTimeoutMs);
   if (w.code !== 0) {
     return { problem: `could not restore ${f} on ${nginx.label}: ${w.stderr.trim() || 'connection lost'} -- MANUAL ACTION NEEDED: nginx may point at port ${newPort}` };
   }

@@ -1,6 +1,7 @@
 // Glue to the GitHub Actions runner shared by the main and post steps.
 import * as core from '@actions/core';
 import type { Ui } from './deploy.ts';
+import { type Config, readConfig } from './inputs.ts';
 
 export function actionsUi(): Ui {
   return {
@@ -22,4 +23,9 @@ export function maskSecrets(): void {
       if (t.length >= 8 && !t.startsWith('-----')) core.setSecret(t);
     }
   }
+}
+
+/** The validated config from the step's inputs, read untrimmed (env values keep their spaces). */
+export function readInputs(): Config {
+  return readConfig((n) => core.getInput(n, { trimWhitespace: false }));
 }
