@@ -1,23 +1,39 @@
-// The post step: if the main step died mid-deploy, finish the rollback from its saved state.
+// The post step: if the main step died mid-deploy, finish the rollback from its saved journal.
 import * as core from '@actions/core';
-import type { RecoveryState } from './deploy.ts';
-import { needsRecovery, recover } from './recover.ts';
 import { actionsUi, maskSecrets, readInputs } from './runner.ts';
 import { errorText } from './errors.ts';
+import { Ctx, type RecoveryState } from './strategies/context.ts';
+import { undoJournal } from './strategies/journal.ts';
+import { releaseLock } from './commands/lock.ts';
 
 async function post(): Promise<void> {
   const raw = core.getState('recovery');
   if (!raw) return;
   const state = JSON.parse(raw) as RecoveryState;
-  if (!needsRecovery(state)) return;
+  if (state.done) return;
   maskSecrets();
-  core.warning(`the deploy step ended during '${state.phase}': finishing its rollback`);
+  const ui = actionsUi();
+  let ctx: Ctx | undefined;
   try {
-    const cfg = readInputs();
-    const problems = await recover(cfg, state, actionsUi());
-    if (problems.length > 0) core.setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join('; ')}`);
+    ctx = new Ctx(readInputs(), { ...ui, saveState: () => undefined });
+    if (state.committed) {
+      core.warning('the deploy step died after the switch: the new version serves; the old process may still be running on the old port');
+    } else if (state.journal.length > 0) {
+      core.warning('the deploy step ended before it finished: undoing what it changed');
+      const problems = await undoJournal(ctx, state.journal);
+      if (problems.length > 0) core.setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join('; ')}`);
+      else core.info('rolled back: the previous version keeps serving');
+    }
+    for (const l of state.locks) {
+      const addr = ctx.cfg.nginxHosts.find((n) => `${n.host}:${n.port}` === l.nginx || `[${n.host}]:${n.port}` === l.nginx);
+      if (!addr) continue;
+      const r = await ctx.pool.get(addr, 'nginx host').catch(() => undefined);
+      await r?.run(releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+    }
   } catch (e) {
     core.setFailed(`post-step rollback failed: ${errorText(e)}`);
+  } finally {
+    await ctx?.pool.dispose();
   }
 }
 

@@ -1,7 +1,7 @@
 // Glue to the GitHub Actions runner shared by the main and post steps.
 import * as core from '@actions/core';
-import type { Ui } from './deploy.ts';
-import { type Config, readConfig } from './inputs.ts';
+import type { Ui } from './strategies/context.ts';
+import { type Config, readConfig } from './config/inputs.ts';
 
 export function actionsUi(): Ui {
   return {

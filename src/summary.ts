@@ -1,25 +1,24 @@
 // The job summary: what the deploy did, as markdown. Pure.
-import type { DeployResult } from './deploy.ts';
+import type { DeployResult, Outcome } from './strategies/run.ts';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function summaryMarkdown(r: DeployResult, nginxHost: string): string {
+export function summaryMarkdown(r: DeployResult): string {
   const lines: string[] = [];
-  lines.push(`### Deployed ${esc(r.release)} to port ${r.activePort}`);
+  lines.push(`### Deployed ${esc(r.release)} to port ${r.activePorts.join(',')} (${r.strategy})`);
+  lines.push('');
+  lines.push(`${esc(r.headline)} nginx host${r.nginxHosts.length > 1 ? 's' : ''}: ${r.nginxHosts.map(esc).join(', ')}.`);
   lines.push('');
   lines.push(
-    r.previousPort === null
-      ? `First deploy: nginx on ${esc(nginxHost)} now points at port ${r.activePort}.`
-      : `nginx on ${esc(nginxHost)} switched from port ${r.previousPort} to ${r.activePort}; the old version was drained and stopped.`,
+    `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`.`,
   );
   lines.push('');
-  lines.push(`Total ${(r.durationMs / 1000).toFixed(1)} s; from healthy to switched ${r.healthyToSwitchedMs} ms. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`.`);
-  lines.push('');
-  lines.push('| app host | nginx address | upload | new pid | old pid | old process |');
-  lines.push('|---|---|---|---|---|---|');
-  for (const h of r.hosts) {
+  const rolling = r.instances.some((i) => i.batch !== undefined);
+  lines.push(`| app host | nginx address |${rolling ? ' batch |' : ''} upload | new pid | old pid | old process |${rolling ? ' batch time |' : ''}`);
+  lines.push(`|---|---|${rolling ? '---|' : ''}---|---|---|---|${rolling ? '---|' : ''}`);
+  for (const h of r.instances) {
     lines.push(
-      `| ${esc(h.host)} | ${esc(h.target)}:${r.activePort} | ${esc(h.upload)} | ${h.newPid ?? ''} | ${h.oldPid ?? ''} | ${esc(h.stopped ?? '')} |`,
+      `| ${esc(h.host)} | ${esc(h.target)}:${h.port} |${rolling ? ` ${h.batch ?? ''} |` : ''} ${esc(h.upload ?? '')} | ${h.newPid ?? ''} | ${h.oldPid ?? ''} | ${esc(h.stopped ?? '')} |${rolling ? ` ${h.ms !== undefined ? `${(h.ms / 1000).toFixed(1)} s` : ''} |` : ''}`,
     );
   }
   lines.push('');
@@ -28,4 +27,11 @@ export function summaryMarkdown(r: DeployResult, nginxHost: string): string {
   for (const t of r.timings) lines.push(`| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`);
   lines.push('');
   return lines.join('\n');
+}
+
+export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem'>): string {
+  return (
+    `### Deploy failed\n\n${error.replace(/\n/g, '  \n')}\n\n` +
+    (o.rollbackProblem ? `**Rollback incomplete:** ${o.rollbackProblem}\n` : o.rolledBack ? 'Rolled back: the previous version keeps serving.\n' : '')
+  );
 }

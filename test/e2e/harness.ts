@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from '../testbed/testbed.ts';
+import { actionDefaults } from '../action-defaults.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const NODE = process.execPath;
@@ -42,7 +43,7 @@ export function parseCommandFile(text: string): Record<string, string> {
 
 export function baseInputs(tb: Testbed, jar: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    'nginx-host': tb.nginx.ip,
+    'nginx-host': tb.nginxes.map((n) => n.ip).join(','),
     'app-hosts': tb.apps.map((a) => a.ip).join(','),
     'ssh-user': tb.sshUser,
     'ssh-key': tb.privateKey,
@@ -76,7 +77,8 @@ export function startAction(
     env[k] = path.join(dir, f);
     writeFileSync(env[k], '');
   }
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  // Like the runner: action.yml's defaults for the inputs the step does not give.
+  for (const [k, v] of Object.entries({ ...actionDefaults(), ...inputs })) env[`INPUT_${k.toUpperCase()}`] = v;
   Object.assign(env, opts.env ?? {});
   const child = tb.spawnInRunner([NODE, path.join(ROOT, 'dist/main.cjs')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

@@ -2,12 +2,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { cleanupStale, createTestbed, nsPids } from './testbed.ts';
+import { cleanupStale, createTestbed, nsPids, upstreamIncludeText } from './testbed.ts';
 import type { Testbed } from './testbed.ts';
 
 const PREFIX = 'zddtbself';
 const SUBNET = 77;
+const PREFIX2 = 'zddtbself2';
+const SUBNET2 = 78;
 let tb: Testbed | undefined;
+let tb2: Testbed | undefined;
 
 function startTime(pid: number): string | null {
   try {
@@ -21,10 +24,15 @@ function startTime(pid: number): string | null {
 
 before(async () => {
   await cleanupStale(PREFIX);
+  await cleanupStale(PREFIX2);
 });
 
 after(async () => {
-  await tb?.teardown();
+  try {
+    await tb?.teardown();
+  } finally {
+    await tb2?.teardown();
+  }
 });
 
 test('testbed: topology, isolation, ssh, nginx, teardown', { timeout: 90_000 }, async (t) => {
@@ -141,4 +149,129 @@ test('testbed: topology, isolation, ssh, nginx, teardown', { timeout: 90_000 }, 
   assert.deepEqual(alive, []);
   assert.equal(fs.existsSync(dir), false);
   await assert.rejects(tb.exec(app1, ['true']));
+});
+
+test('testbed: two nginx hosts, two instances on one app host (rolling layout)', { timeout: 90_000 }, async (t) => {
+  const t0 = Date.now();
+  tb2 = await createTestbed({
+    prefix: PREFIX2,
+    subnet: SUBNET2,
+    nginxHosts: 2,
+    appHosts: 1,
+    form: 'upstream',
+    instances: [
+      { app: 0, port: 8080 },
+      { app: 0, port: 8081 },
+    ],
+  });
+  t.diagnostic(`setup ${Date.now() - t0} ms`);
+  const tb = tb2;
+  const [app1] = tb.apps;
+  const [nginx1, nginx2] = tb.nginxes;
+  assert.equal(tb.nginxes.length, 2);
+  assert.equal(tb.nginx, nginx1);
+  assert.equal(nginx1.name, 'nginx');
+  assert.equal(nginx1.ip, `10.213.${SUBNET2}.20`);
+  assert.equal(nginx2.name, 'nginx2');
+  assert.equal(nginx2.ns, `${PREFIX2}-nginx2`);
+  assert.equal(nginx2.ip, `10.213.${SUBNET2}.21`);
+  assert.equal(app1.ip, `10.213.${SUBNET2}.31`);
+  assert.deepEqual(
+    tb.hosts.map((h) => h.name),
+    ['nginx', 'nginx2', 'app1'],
+  );
+  assert.deepEqual(
+    tb.instances.map((i) => [i.host.name, i.port]),
+    [
+      ['app1', 8080],
+      ['app1', 8081],
+    ],
+  );
+  for (const h of tb.hosts) assert.match(tb.knownHosts, new RegExp(`^${h.ip.replace(/\./g, '\\.')} ssh-ed25519 `, 'm'), `${h.name} not in known_hosts`);
+  assert.equal(tb.knownHostsHashed.trim().split('\n').length, 3);
+
+  // the same include on both nginx hosts, each its own file
+  const expected = `upstream app {\n    server ${app1.ip}:8080;\n    server ${app1.ip}:8081;\n}\n`;
+  assert.equal(upstreamIncludeText([{ ip: app1.ip, port: 8080 }, { ip: app1.ip, port: 8081 }]), expected);
+  assert.equal(await tb.readInclude(), expected);
+  assert.equal(await tb.readInclude(nginx1), expected);
+  assert.equal(await tb.readInclude(tb.nginxes[1]), expected);
+  assert.notEqual(tb.localPath(nginx1, '/etc/nginx/conf.d/service_url.inc'), tb.localPath(nginx2, '/etc/nginx/conf.d/service_url.inc'));
+  await assert.rejects(tb.readInclude(app1), /not an nginx host/);
+
+  await Promise.all([tb.startSeedApp(app1, 8080, '2.0.0-a'), tb.startSeedApp(app1, 8081, '2.0.0-b')]);
+
+  // both nginx hosts serve, each round robin over both ports
+  for (const nginx of tb.nginxes) {
+    const ports = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await tb.get('/version', { nginx });
+      assert.equal(r.status, 200, `${nginx.name}: ${r.body}`);
+      const m = /^version=2\.0\.0-[ab] port=(808[01]) pid=\d+$/.exec(r.body);
+      assert.ok(m, r.body);
+      ports.add(m[1]);
+    }
+    assert.deepEqual([...ports].sort(), ['8080', '8081'], `${nginx.name} saw ports ${[...ports].join(',')}`);
+    // its own access log, in the zdd format
+    const logText = fs.readFileSync(tb.localPath(nginx, '/var/log/nginx/access.log'), 'utf8');
+    const lines = logText.trim().split('\n');
+    assert.equal(lines.length, 6, `${nginx.name} access log:\n${logText}`);
+    t.diagnostic(`${nginx.name} access.log: ${lines[0]}`);
+    const appRe = app1.ip.replace(/\./g, '\\.');
+    for (const l of lines) assert.match(l, new RegExp(`^\\d+\\.\\d{3} 200 ${appRe}:808[01] 200 \\d+\\.\\d{3} \\d+\\.\\d{3}$`));
+  }
+  assert.equal((await tb.get('/health')).status, 200); // default: the first nginx host
+
+  // per-host include, test and reload: switch nginx2 to 8081 only, nginx stays on both
+  const only8081 = upstreamIncludeText([{ ip: app1.ip, port: 8081 }]);
+  await tb.writeInclude(only8081, nginx2);
+  assert.equal(await tb.readInclude(nginx2), only8081);
+  assert.equal(await tb.readInclude(), expected);
+  const nt = await tb.nginxTest(nginx2);
+  assert.equal(nt.code, 0, nt.stderr);
+  assert.equal((await tb.reloadNginx(nginx2)).code, 0);
+  const deadline = Date.now() + 5000;
+  for (let ok = 0; ok < 4; ) {
+    const r = await tb.get('/version', { nginx: nginx2 });
+    assert.equal(r.status, 200, r.body);
+    if (r.body.includes(' port=8081 ')) ok++;
+    else ok = 0; // old workers may still answer right after the reload
+    assert.ok(Date.now() < deadline, 'nginx2 still routes to 8080 after reload');
+  }
+  const ports1 = new Set<string>();
+  for (let i = 0; i < 4; i++) ports1.add(/ port=(\d+) /.exec((await tb.get('/version')).body)?.[1] ?? '?');
+  assert.deepEqual([...ports1].sort(), ['8080', '8081']);
+
+  // the runner cannot reach app ports directly; both nginx hosts can
+  for (const nginx of tb.nginxes) {
+    const r = await tb.exec(nginx, ['curl', '-sS', '--max-time', '3', `http://${app1.ip}:8081/health`]);
+    assert.equal(r.code, 0, `${nginx.name}: ${r.stderr}`);
+    assert.equal(r.stdout, '{"status":"UP"}');
+  }
+  const direct = await tb.runInRunner(['curl', '-sS', '--connect-timeout', '1.5', '--max-time', '2', `http://${app1.ip}:8081/health`], { env: {}, timeoutMs: 5000 });
+  assert.notEqual(direct.code, 0, `runner reached app1:8081 directly: ${direct.stdout}`);
+
+  // ssh into nginx2 with strict host key checking; nginx there acts on nginx2's own nginx
+  const r = await tb.runInRunner(
+    ['ssh', '-F', '/dev/null', '-i', tb.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${tb.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', `root@${nginx2.ip}`, 'nginx -t 2>&1 && cat /etc/nginx/conf.d/service_url.inc && cat "$(sed -n "s/^pid \\(.*\\);$/\\1/p" /etc/nginx/nginx.conf)"'],
+    { env: { HOME: tb.dir }, timeoutMs: 10_000 },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /test is successful/);
+  assert.ok(r.stdout.includes(only8081), r.stdout);
+  const masterPid = r.stdout.trim().split('\n').pop();
+  const ps = await tb.exec(nginx2, ['ps', '-o', 'args=', '-p', masterPid ?? '']);
+  assert.match(ps.stdout, /^nginx: master/);
+
+  // teardown removes every namespace, including nginx2's
+  const nsNames = [tb.runner, ...tb.hosts].map((h) => h.ns).concat(`${PREFIX2}-sw`);
+  const ours = (await Promise.all(nsNames.map(nsPids))).flat().map((pid) => ({ pid, start: startTime(pid) }));
+  assert.ok(ours.length >= 7, `expected sshd x3, java x2, nginx x2+... found ${ours.length}`);
+  const dir = tb.dir;
+  await tb.teardown();
+  const left = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith(`${PREFIX2}-`)) : [];
+  assert.deepEqual(left, []);
+  const alive = ours.filter((p) => p.start !== null && startTime(p.pid) === p.start);
+  assert.deepEqual(alive, []);
+  assert.equal(fs.existsSync(dir), false);
 });

@@ -5,23 +5,52 @@
  *   const tb = await createTestbed({ appHosts: 2, form: 'upstream' });
  *   try { ... } finally { await tb.teardown(); }
  *
+ * Options (TestbedOptions, all optional):
+ *   prefix, subnet     namespace prefix and third octet (see below)
+ *   appHosts           1..8, default 1
+ *   nginxHosts         1..4, default 1: `nginx`, `nginx2`, `nginx3`, `nginx4`, identical and
+ *                      independent (own sshd, nginx.conf, include, pid file, logs)
+ *   form               'set' (default; `set $service_url http://IP:PORT;` inside the server)
+ *                      or 'upstream' (`upstream app { server IP:PORT; ... }` at http level)
+ *   instances          [{app, port}] (app = 0-based index into apps): the instances the initial
+ *                      include names, in order. Default one per app host at 8080 (form
+ *                      'set': only the first app host). Several on one host = the rolling
+ *                      layout, e.g. form 'upstream' with [{app:0,port:8080},{app:0,port:8081}]
+ *                      gives
+ *                      `upstream app {\n    server APP1:8080;\n    server APP1:8081;\n}\n`
+ *                      (= upstreamIncludeText(...)). With form 'set' at most one entry.
+ *   initialInclude     default true: write the include on every nginx host and start them all
+ *   keyPassphrase      also provide an encrypted copy of the client key
+ *   verbose            setup steps to stderr
+ *
  * Topology (N = opts.subnet, default 7; P = opts.prefix, default `zddtb${N}`):
  *   `${P}-sw`      switch namespace, a bridge `br0`; every host has a veth into it
  *   `${P}-runner`  10.213.N.10   where the action runs (no sshd, no mount namespace of its own)
  *   `${P}-nginx`   10.213.N.20   sshd + nginx (listens on .20:80 and 127.0.0.1:80)
+ *   `${P}-nginxK`  10.213.N.(18+K), K = 2..nginxHosts   more nginx hosts (.21, .22, .23),
+ *                  each set up exactly like `nginx`
  *   `${P}-appI`    10.213.N.(30+I), I = 1..appHosts   sshd; nft: TCP 1024-65535 only from
- *                  nginx, 127.0.0.0/8 and itself (the runner reaches app ports only via SSH)
+ *                  every nginx host, 127.0.0.0/8 and itself (the runner reaches app ports only
+ *                  via SSH)
+ *
+ * nginx.conf (every nginx host) logs each request to /var/log/nginx/access.log in format `zdd`:
+ *   log_format zdd '$msec $status $upstream_addr $upstream_status $upstream_response_time $request_time';
+ *   e.g. `1718000000.123 200 10.213.7.31:8080 200 0.004 0.004` (`-` fields when no upstream
+ *   was tried; `a, b` lists, with a space, in the upstream fields when nginx tried several,
+ *   e.g. `1718000000.123 200 10.213.7.31:8080, 10.213.7.31:8081 502, 200 0.001, 0.004 0.006`).
+ *   Read it at tb.localPath(host, '/var/log/nginx/access.log').
  *
  * Every host except the runner is started as
  *   nsenter --net=/run/netns/NS unshare --mount --pid --fork --mount-proc --propagation private
  *     sh -c 'mount --bind ...; exec sshd -D'
  * so each host has its own network, mount AND pid namespace; sshd is PID 1 there (it reaps
  * orphans, e.g. `setsid nohup java &`). Per host, `${host.dir}/opt` is bound over /opt and
- * `${host.dir}/tmp` over /tmp (the testbed dir stays visible at its own path); on the nginx host
- * also `${dir}/etc-nginx` over /etc/nginx and `${dir}/log-nginx` over /var/log/nginx. nginx's pid
- * file is `${nginx.dir}/run/nginx.pid`, named in nginx.conf, so `nginx -s reload` / `nginx -t`
- * run over SSH act on the testbed nginx. `ps`, `ss -p`, `lsof`, `kill` over SSH (or via
- * `exec`) see only that host's processes and use that host's pid numbers.
+ * `${host.dir}/tmp` over /tmp (the testbed dir stays visible at its own path); on each nginx
+ * host also `${dir}/etc-nginx` over /etc/nginx and `${dir}/log-nginx` over /var/log/nginx.
+ * nginx's pid file is `${host.dir}/run/nginx.pid`, named in that host's nginx.conf, so
+ * `nginx -s reload` / `nginx -t` run over SSH act on that host's testbed nginx. `ps`, `ss -p`,
+ * `lsof`, `kill` over SSH (or via `exec`) see only that host's processes and use that host's pid
+ * numbers.
  *
  * API (all async functions are bounded in time):
  *   createTestbed(opts?: TestbedOptions): Promise<Testbed>
@@ -29,17 +58,23 @@
  *   buildAppClasses(): Promise<string>                 javac once, cached in test/app/build/<hash>
  *   parseInfo(body): Record<string,string>             parses the app's /info answer
  *   nsPids(ns): Promise<number[]>                      root-ns PIDs of all processes in netns NS
+ *   upstreamIncludeText(entries: {ip, port}[]): string `upstream app {...}` text, one server each
+ *   initialIncludeText(form, apps, port = 8080): string  the default include for those apps
  *   Testbed:
- *     dir, prefix, subnet, form, runner, nginx, apps, hosts, sshUser, privateKey, privateKeyPath,
- *     publicKey, encryptedKey?, knownHosts, knownHostsHashed, knownHostsPath, knownHostsHashedPath
+ *     dir, prefix, subnet, form, runner, nginx, nginxes, apps, hosts, instances, sshUser,
+ *     privateKey, privateKeyPath, publicKey, encryptedKey?, knownHosts, knownHostsHashed,
+ *     knownHostsPath, knownHostsHashedPath
+ *         nginx = nginxes[0]; hosts = [...nginxes, ...apps] (every sshd host, all in known_hosts);
+ *         instances = [{host, port}] named by the initial include
  *     exec(host, argv, {timeoutMs?, input?, env?})  → {code, stdout, stderr, timedOut}
  *         argv runs as root inside that host's namespaces (the same ones its sshd uses); no shell
  *         unless you pass ['sh','-c',...]. On the runner: only its network namespace.
  *     runInRunner(argv, {env, timeoutMs, cwd?, input?}) → {code, stdout, stderr, timedOut}
  *         env is the WHOLE environment (PATH is added if missing).
  *     spawnInRunner(argv, {env?, cwd?, stdio?}): ChildProcess   killed by teardown if still alive
- *     get(path, {timeoutMs?, headers?}) → {status, body}  GET http://NGINX_IP<path> from the runner
- *         with curl; status 0 (body = curl's error) when no HTTP answer came.
+ *     get(path, {timeoutMs?, headers?, nginx?}) → {status, body}  GET http://NGINX_IP<path> from
+ *         the runner with curl (opts.nginx: that nginx host, default the first); status 0
+ *         (body = curl's error) when no HTTP answer came.
  *     makeJar(version): Promise<string>   local jar path (visible at the same path on every host)
  *     startSeedApp(host, port, version, javaOpts?, {waitMs?, appArgs?, env?, jarName?})
  *         copies the jar to /opt/app/<jarName> (default `app-<port>.jar`) and runs
@@ -47,9 +82,13 @@
  *         2>&1 </dev/null &` from /opt/app; waits until the port listens (waitMs, default 15 s;
  *         0 = don't wait); returns the pid (in that host's pid namespace).
  *     pidOnPort(host, port): Promise<number|null>   LISTEN socket owner via `ss -Htlnp`
- *     readInclude(): Promise<string|null>; writeInclude(text)   /etc/nginx/conf.d/service_url.inc
- *     startNginx(); reloadNginx(); nginxTest()   → exec results (startNginx throws on failure)
- *     localPath(host, remotePath): string   a host's /opt, /tmp, /etc/nginx, /var/log/nginx file
+ *     readInclude(host?): Promise<string|null>; writeInclude(text, host?)
+ *         that nginx host's /etc/nginx/conf.d/service_url.inc (host: one of nginxes, default the
+ *         first; any other host throws)
+ *     startNginx(host?); reloadNginx(host?); nginxTest(host?)   → exec results on that nginx host
+ *         (default the first; startNginx throws on failure)
+ *     localPath(host, remotePath): string   a host's /opt, /tmp file; on nginx hosts also
+ *         /etc/nginx, /var/log/nginx
  *     teardown(): Promise<void>   idempotent; kills every process in our namespaces by PID
  *         (SIGTERM, then SIGKILL), deletes the namespaces and the temp dir.
  *
@@ -57,7 +96,7 @@
  *  - The PIDs returned by exec/startSeedApp/pidOnPort are in the host's pid namespace, as the
  *    action sees them over SSH; signal them with tb.exec(host, ['kill', ...]).
  *  - `initialInclude: false` writes nginx.conf but no include and does not start nginx; write
- *    the include (or let the action do it) and call startNginx().
+ *    the include (or let the action do it) and call startNginx() (per nginx host).
  *  - createTestbed refuses to run if namespaces with its prefix exist: call cleanupStale(prefix).
  */
 import { spawn } from 'node:child_process';
@@ -76,6 +115,15 @@ export interface TestbedOptions {
   subnet?: number;
   /** number of app hosts, 1..8; default 1 */
   appHosts?: number;
+  /** number of nginx hosts, 1..4; default 1 (`nginx`, `nginx2`, `nginx3`, `nginx4`) */
+  nginxHosts?: number;
+  /**
+   * app instances named by the initial include, in this order (app = 0-based index into apps);
+   * default one per app host at port 8080 (form 'set': app 0 at 8080). With form 'upstream'
+   * each becomes a `server` line (several per host = the rolling layout); with form 'set' give
+   * at most one entry.
+   */
+  instances?: { app: number; port: number }[];
   /** include form; default 'set' */
   form?: 'set' | 'upstream';
   /** write the include and start nginx; default true */
@@ -131,16 +179,28 @@ export interface SeedAppOptions {
   jarName?: string;
 }
 
+export interface GetOptions {
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  /** send the request to this nginx host (one of `nginxes`); default the first */
+  nginx?: Host;
+}
+
 export interface Testbed {
   dir: string;
   prefix: string;
   subnet: number;
   form: 'set' | 'upstream';
   runner: Host;
+  /** the first nginx host (= nginxes[0]) */
   nginx: Host;
+  /** all nginx hosts, nginx first */
+  nginxes: Host[];
   apps: Host[];
-  /** nginx + apps (the hosts running sshd) */
+  /** nginxes + apps (the hosts running sshd) */
   hosts: Host[];
+  /** the app instances the initial include names (resolved opts.instances or its default) */
+  instances: { host: Host; port: number }[];
   sshUser: 'root';
   privateKey: string;
   privateKeyPath: string;
@@ -153,15 +213,16 @@ export interface Testbed {
   exec(host: Host, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   runInRunner(argv: string[], opts: RunOptions): Promise<ExecResult>;
   spawnInRunner(argv: string[], opts?: SpawnOptions): ChildProcess;
-  get(urlPath: string, opts?: { timeoutMs?: number; headers?: Record<string, string> }): Promise<{ status: number; body: string }>;
+  get(urlPath: string, opts?: GetOptions): Promise<{ status: number; body: string }>;
   makeJar(version: string): Promise<string>;
   startSeedApp(host: Host, port: number, version: string, javaOpts?: string[], opts?: SeedAppOptions): Promise<number>;
   pidOnPort(host: Host, port: number): Promise<number | null>;
-  readInclude(): Promise<string | null>;
-  writeInclude(text: string): Promise<void>;
-  startNginx(): Promise<ExecResult>;
-  reloadNginx(): Promise<ExecResult>;
-  nginxTest(): Promise<ExecResult>;
+  /** the host argument defaults to the first nginx host; it must be one of `nginxes` */
+  readInclude(host?: Host): Promise<string | null>;
+  writeInclude(text: string, host?: Host): Promise<void>;
+  startNginx(host?: Host): Promise<ExecResult>;
+  reloadNginx(host?: Host): Promise<ExecResult>;
+  nginxTest(host?: Host): Promise<ExecResult>;
   localPath(host: Host, remotePath: string): string;
   teardown(): Promise<void>;
 }
@@ -326,7 +387,7 @@ async function listNamespaces(): Promise<string[]> {
 }
 
 function ourNsRegex(prefix: string): RegExp {
-  return new RegExp(`^${prefix}-(sw|runner|nginx|app\\d+)$`);
+  return new RegExp(`^${prefix}-(sw|runner|nginx\\d*|app\\d+)$`);
 }
 
 function mountPointsUnder(dir: string): string[] {
@@ -452,7 +513,8 @@ events {
 http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log /var/log/nginx/access.log;
+    log_format zdd '$msec $status $upstream_addr $upstream_status $upstream_response_time $request_time';
+    access_log /var/log/nginx/access.log zdd;
     client_body_temp_path ${d}/var/client_body;
     proxy_temp_path ${d}/var/proxy;
     fastcgi_temp_path ${d}/var/fastcgi;
@@ -475,19 +537,24 @@ ${form === 'set' ? `\n        include ${INCLUDE_REMOTE};\n` : ''}
 `;
 }
 
-export function initialIncludeText(form: 'set' | 'upstream', apps: Host[], port = 8080): string {
-  if (form === 'set') return `set $service_url http://${apps[0].ip}:${port};\n`;
-  return `upstream app {\n${apps.map((a) => `    server ${a.ip}:${port};\n`).join('')}}\n`;
+/** `upstream app { server IP:PORT; ... }` with one server line per entry, in order. */
+export function upstreamIncludeText(entries: { ip: string; port: number }[]): string {
+  return `upstream app {\n${entries.map((e) => `    server ${e.ip}:${e.port};\n`).join('')}}\n`;
 }
 
-function appFirewall(app: Host, nginxIp: string): string {
+export function initialIncludeText(form: 'set' | 'upstream', apps: Host[], port = 8080): string {
+  if (form === 'set') return `set $service_url http://${apps[0].ip}:${port};\n`;
+  return upstreamIncludeText(apps.map((a) => ({ ip: a.ip, port })));
+}
+
+function appFirewall(app: Host, nginxIps: string[]): string {
   return `table inet zddtb {
     chain input {
         type filter hook input priority 0; policy accept;
         ct state established,related accept
         iif "lo" accept
         tcp dport 22 accept
-        ip saddr { ${nginxIp}, 127.0.0.0/8, ${app.ip} } tcp dport 1024-65535 accept
+        ip saddr { ${[...nginxIps, '127.0.0.0/8', app.ip].join(', ')} } tcp dport 1024-65535 accept
         tcp dport 1024-65535 drop
     }
 }
@@ -503,7 +570,16 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   checkPrefix(prefix);
   const appCount = opts.appHosts ?? 1;
   if (!Number.isInteger(appCount) || appCount < 1 || appCount > 8) throw new Error(`appHosts must be 1..8, got ${appCount}`);
+  const nginxCount = opts.nginxHosts ?? 1;
+  if (!Number.isInteger(nginxCount) || nginxCount < 1 || nginxCount > 4) throw new Error(`nginxHosts must be 1..4, got ${nginxCount}`);
   const form = opts.form ?? 'set';
+  const instanceSpec = opts.instances ?? (form === 'set' ? [{ app: 0, port: 8080 }] : Array.from({ length: appCount }, (_, app) => ({ app, port: 8080 })));
+  if (instanceSpec.length < 1) throw new Error('instances must not be empty');
+  for (const i of instanceSpec) {
+    if (!Number.isInteger(i.app) || i.app < 0 || i.app >= appCount) throw new Error(`instances: app must be 0..${appCount - 1}, got ${i.app}`);
+    if (!Number.isInteger(i.port) || i.port < 1 || i.port > 65535) throw new Error(`instances: port must be 1..65535, got ${i.port}`);
+  }
+  if (opts.instances && form === 'set' && instanceSpec.length > 1) throw new Error(`form 'set' names one instance, got ${instanceSpec.length}`);
   const initialInclude = opts.initialInclude ?? true;
   const log = (m: string) => {
     if (opts.verbose) process.stderr.write(`[testbed ${prefix}] ${m}\n`);
@@ -574,15 +650,20 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     const net = `10.213.${subnet}`;
     const mkHost = (name: string, ip: string): Host => ({ name, ns: `${prefix}-${name}`, ip, dir: path.join(dir, 'hosts', name) });
     const runner = mkHost('runner', `${net}.10`);
-    const nginx = mkHost('nginx', `${net}.20`);
+    const nginxes = Array.from({ length: nginxCount }, (_, i) => mkHost(i === 0 ? 'nginx' : `nginx${i + 1}`, `${net}.${20 + i}`));
+    const nginx = nginxes[0];
     const apps = Array.from({ length: appCount }, (_, i) => mkHost(`app${i + 1}`, `${net}.${31 + i}`));
-    const sshHosts = [nginx, ...apps];
+    const instances = instanceSpec.map((i) => ({ host: apps[i.app], port: i.port }));
+    const sshHosts = [...nginxes, ...apps];
     const all = [runner, ...sshHosts];
+    const isNginx = (h: Host) => nginxes.some((n) => n.ns === h.ns);
     for (const h of all) {
       for (const sub of ['opt', 'tmp', 'run', 'var']) await fsp.mkdir(path.join(h.dir, sub), { recursive: true });
     }
-    await fsp.mkdir(path.join(nginx.dir, 'etc-nginx', 'conf.d'), { recursive: true });
-    await fsp.mkdir(path.join(nginx.dir, 'log-nginx'), { recursive: true });
+    for (const n of nginxes) {
+      await fsp.mkdir(path.join(n.dir, 'etc-nginx', 'conf.d'), { recursive: true });
+      await fsp.mkdir(path.join(n.dir, 'log-nginx'), { recursive: true });
+    }
     await fsp.mkdir(path.join(dir, 'jars'), { recursive: true });
     await fsp.mkdir('/run/sshd', { recursive: true });
 
@@ -650,14 +731,20 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
 
     // --- configs
     for (const h of sshHosts) await fsp.writeFile(path.join(h.dir, 'sshd_config'), sshdConfig(h, authorizedKeys));
-    const etcNginx = path.join(nginx.dir, 'etc-nginx');
-    await fsp.copyFile('/etc/nginx/mime.types', path.join(etcNginx, 'mime.types'));
-    await fsp.writeFile(path.join(etcNginx, 'nginx.conf'), nginxConf(nginx, form));
-    if (initialInclude) await fsp.writeFile(path.join(etcNginx, 'conf.d', 'service_url.inc'), initialIncludeText(form, apps));
+    const includeText =
+      form === 'set'
+        ? `set $service_url http://${instances[0].host.ip}:${instances[0].port};\n`
+        : upstreamIncludeText(instances.map((i) => ({ ip: i.host.ip, port: i.port })));
+    for (const n of nginxes) {
+      const etcNginx = path.join(n.dir, 'etc-nginx');
+      await fsp.copyFile('/etc/nginx/mime.types', path.join(etcNginx, 'mime.types'));
+      await fsp.writeFile(path.join(etcNginx, 'nginx.conf'), nginxConf(n, form));
+      if (initialInclude) await fsp.writeFile(path.join(etcNginx, 'conf.d', 'service_url.inc'), includeText);
+    }
     await Promise.all(
       apps.map(async (a) => {
         const f = path.join(a.dir, 'firewall.nft');
-        await fsp.writeFile(f, appFirewall(a, nginx.ip));
+        await fsp.writeFile(f, appFirewall(a, nginxes.map((n) => n.ip)));
         await must([NSENTER, `--net=/run/netns/${a.ns}`, '--', 'nft', '-f', f]);
       }),
     );
@@ -672,7 +759,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
         // (sshd runs every command through the user's shell).
         fs.mkdirSync(path.join(h.dir, 'home-root'), { recursive: true });
         const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`, `mount --bind ${shq(h.dir + '/home-root')} /root`];
-        if (h === nginx) {
+        if (isNginx(h)) {
           binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
           binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);
         }
@@ -757,12 +844,19 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       c.on('exit', () => children.delete(c));
       return c;
     };
-    const get = async (urlPath: string, o: { timeoutMs?: number; headers?: Record<string, string> } = {}) => {
+    const nginxHost = (host: Host | undefined): Host => {
+      if (host === undefined) return nginx;
+      const n = nginxes.find((x) => x.ns === host.ns);
+      if (!n) throw new Error(`${host.name} is not an nginx host (${nginxes.map((x) => x.name).join(', ')})`);
+      return n;
+    };
+    const get = async (urlPath: string, o: GetOptions = {}) => {
+      const target = nginxHost(o.nginx);
       const timeoutMs = o.timeoutMs ?? 5000;
       const marker = '\n__zdd_status__';
       const argv = ['curl', '-sS', '--noproxy', '*', '--max-time', String(timeoutMs / 1000), '-w', `${marker}%{http_code}`];
       for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
-      argv.push(`http://${nginx.ip}${urlPath.startsWith('/') ? '' : '/'}${urlPath}`);
+      argv.push(`http://${target.ip}${urlPath.startsWith('/') ? '' : '/'}${urlPath}`);
       const r = await runInRunner(argv, { env: {}, timeoutMs: timeoutMs + 2000 });
       const i = r.stdout.lastIndexOf(marker);
       if (r.code !== 0 || i < 0) return { status: 0, body: (r.stderr || r.stdout).trim() };
@@ -828,29 +922,32 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       }
       return pid;
     };
-    const includeLocal = path.join(etcNginx, 'conf.d', 'service_url.inc');
-    const readInclude = async () => {
+    const includeLocal = (host?: Host) => path.join(nginxHost(host).dir, 'etc-nginx', 'conf.d', 'service_url.inc');
+    const readInclude = async (host?: Host) => {
+      const file = includeLocal(host);
       try {
-        return await fsp.readFile(includeLocal, 'utf8');
+        return await fsp.readFile(file, 'utf8');
       } catch {
         return null;
       }
     };
-    const writeInclude = async (text: string) => {
-      const tmp = `${includeLocal}.tb-tmp`;
+    const writeInclude = async (text: string, host?: Host) => {
+      const file = includeLocal(host);
+      const tmp = `${file}.tb-tmp`;
       await fsp.writeFile(tmp, text);
-      await fsp.rename(tmp, includeLocal);
+      await fsp.rename(tmp, file);
     };
-    const nginxTest = () => exec(nginx, [NGINX, '-t'], { timeoutMs: 10_000 });
-    const reloadNginx = () => exec(nginx, [NGINX, '-s', 'reload'], { timeoutMs: 10_000 });
-    const startNginx = async () => {
-      const r = await exec(nginx, [NGINX], { timeoutMs: 10_000 });
-      if (r.code !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
+    const nginxTest = (host?: Host) => exec(nginxHost(host), [NGINX, '-t'], { timeoutMs: 10_000 });
+    const reloadNginx = (host?: Host) => exec(nginxHost(host), [NGINX, '-s', 'reload'], { timeoutMs: 10_000 });
+    const startNginx = async (host?: Host) => {
+      const n = nginxHost(host);
+      const r = await exec(n, [NGINX], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw new Error(`nginx did not start on ${n.name}: ${r.stderr}`);
       const deadline = Date.now() + 5000;
       for (;;) {
-        const s = await exec(nginx, ['ss', '-Htln', 'sport = :80'], { timeoutMs: 5000 });
-        if (s.stdout.includes(`${nginx.ip}:80`)) break;
-        if (Date.now() > deadline) throw new Error('nginx is not listening on :80');
+        const s = await exec(n, ['ss', '-Htln', 'sport = :80'], { timeoutMs: 5000 });
+        if (s.stdout.includes(`${n.ip}:80`)) break;
+        if (Date.now() > deadline) throw new Error(`nginx on ${n.name} is not listening on :80`);
         await sleep(20);
       }
       return r;
@@ -861,14 +958,14 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
         ['/opt', 'opt'],
         ['/tmp', 'tmp'],
       ];
-      if (host.ns === nginx.ns) map.push(['/etc/nginx', 'etc-nginx'], ['/var/log/nginx', 'log-nginx']);
+      if (isNginx(host)) map.push(['/etc/nginx', 'etc-nginx'], ['/var/log/nginx', 'log-nginx']);
       for (const [remote, local] of map) {
         if (p === remote || p.startsWith(remote + '/')) return path.join(host.dir, local, p.slice(remote.length));
       }
       throw new Error(`${remotePath} is not a per-host path on ${host.name}`);
     };
 
-    if (initialInclude) await startNginx();
+    if (initialInclude) await Promise.all(nginxes.map((n) => startNginx(n)));
     await classes;
     log(`ready (${Date.now() - t0} ms)`);
 
@@ -879,8 +976,10 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       form,
       runner,
       nginx,
+      nginxes,
       apps,
       hosts: sshHosts,
+      instances,
       sshUser: 'root',
       privateKey,
       privateKeyPath,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInclude, renderInclude, IncludeError } from '../../src/include.ts';
+import { parseInclude, renderInclude, IncludeError } from '../../src/traffic/include.ts';
 
 test('set form: parsed and rewritten in place, everything else kept', () => {
   const text = '# live port\nset $service_url http://10.0.0.5:8080;  # do not edit\n';

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readConfig, appCommand } from '../../src/inputs.ts';
+import { readConfig, appCommand } from '../../src/config/inputs.ts';
 import { InputError } from '../../src/errors.ts';
+import { actionDefaults } from '../action-defaults.ts';
 
 const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 const kh = 'h ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
@@ -15,7 +16,8 @@ const base: Record<string, string> = {
   'known-hosts': kh,
   artifact: 'build/libs/*.jar',
 };
-const read = (over: Record<string, string> = {}) => readConfig((n) => ({ ...base, ...over })[n] ?? '');
+const defaults = actionDefaults();
+const read = (over: Record<string, string> = {}) => readConfig((n) => ({ ...defaults, ...base, ...over })[n] ?? '');
 
 test('defaults match the contract', () => {
   const c = read();
@@ -32,7 +34,9 @@ test('defaults match the contract', () => {
   assert.equal(c.drainTimeoutMs, 30_000);
   assert.equal(c.stopTimeoutMs, 30_000);
   assert.equal(c.sudo, false);
-  assert.deepEqual(c.nginxHost, { host: '203.0.113.10', port: 22 });
+  assert.deepEqual(c.nginxHosts, [{ host: '203.0.113.10', port: 22 }]);
+  assert.equal(c.strategy, 'blue-green');
+  assert.deepEqual(c.batchSize, { count: 1 });
   assert.deepEqual(c.appHosts, [{ ssh: { host: '10.0.1.5', port: 22 }, target: '10.0.1.5', label: '10.0.1.5' }]);
 });
 
@@ -43,7 +47,17 @@ test('hosts: lists, ports, proxy addresses, IPv6', () => {
     ['10.0.1.6', 2200, '10.0.1.6'],
     ['fd00::7', 22, 'fd00::7'],
   ]);
-  assert.equal(c.nginxHost.port, 2200);
+  assert.equal(c.nginxHosts[0].port, 2200);
+  const two = read({ 'nginx-host': 'lb1.example, lb2.example:2222\n' });
+  assert.deepEqual(two.nginxHosts, [{ host: 'lb1.example', port: 22 }, { host: 'lb2.example', port: 2222 }]);
+});
+
+test('strategy, batch-size, and an empty health-body (any body passes)', () => {
+  const c = read({ strategy: 'rolling', 'batch-size': '25%', 'health-body': '' });
+  assert.equal(c.strategy, 'rolling');
+  assert.deepEqual(c.batchSize, { percent: 25 });
+  assert.equal(c.healthBody, '');
+  assert.deepEqual(read({ 'batch-size': '3' }).batchSize, { count: 3 });
 });
 
 test('java-opts, app-args and env keep metacharacters as data; {port} substituted', () => {
@@ -105,6 +119,11 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['release', { release: '../evil' }, /may hold only/],
   ['release', { release: 'a b' }, /may hold only/],
   ['jump-host', { 'jump-host': 'x y' }, /not a valid host/],
+  ['nginx-host', { 'nginx-host': 'a.example, a.example' }, /listed twice/],
+  ['strategy', { strategy: 'canary' }, /not a strategy: use blue-green or rolling/],
+  ['batch-size', { 'batch-size': '0' }, /number of instances .* or a percentage/],
+  ['batch-size', { 'batch-size': '150%' }, /1% to 100%/],
+  ['batch-size', { 'batch-size': 'half' }, /percentage such as 25%/],
 ];
 
 for (const [input, over, msg] of bad) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
-import { parseKnownHosts, checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from '../../src/knownhosts.ts';
+import { parseKnownHosts, checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from '../../src/config/knownhosts.ts';
 
 // Build a real ssh-ed25519 public key blob from a generated key.
 function ed25519Blob(): Buffer {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planSwitch, PlanError } from '../../src/plan.ts';
-import { parseAppHost, type AppHost } from '../../src/hosts.ts';
+import { planSwitch, PlanError } from '../../src/traffic/plan.ts';
+import { parseAppHost, type AppHost } from '../../src/config/hosts.ts';
 
 const hosts = (...e: string[]) => e.map((x) => parseAppHost(x, 22) as AppHost);
 const cfg = (appHosts: AppHost[], ports: [number, number] = [8080, 8081]) => ({ appHosts, ports, includeFile: '/etc/nginx/conf.d/service_url.inc' });

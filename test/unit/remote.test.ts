@@ -6,10 +6,15 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as R from '../../src/remote.ts';
+import * as A from '../../src/commands/app.ts';
+import * as N from '../../src/commands/nginx.ts';
+import * as L from '../../src/commands/lock.ts';
+import type { Cmd } from '../../src/commands/shell.ts';
+
+const R = { ...A, ...N, ...L };
 
 const o = { timeoutSec: 20 };
-function run(cmd: R.Cmd): { code: number; out: string } {
+function run(cmd: Cmd): { code: number; out: string } {
   try {
     const out = execFileSync('sh', ['-c', cmd.line], { input: cmd.stdin ?? '' }).toString();
     return { code: 0, out };
@@ -19,23 +24,17 @@ function run(cmd: R.Cmd): { code: number; out: string } {
   }
 }
 
-test('writeInclude replaces the file atomically and keeps its mode', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  const f = path.join(d, 'service_url.inc');
-  writeFileSync(f, 'old\n', { mode: 0o640 });
-  const content = "set $service_url http://10.0.0.5:8081;\n# it's $(not run)\n";
-  assert.equal(run(R.writeInclude(f, content, o)).code, 0);
-  assert.equal(readFileSync(f, 'utf8'), content);
-  assert.equal(execFileSync('stat', ['-c', '%a', f]).toString().trim(), '640');
-  assert.deepEqual(readdirSync(d), ['service_url.inc']);
-});
-
 test('readInclude: present / absent / nodir', () => {
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
   writeFileSync(path.join(d, 'a.inc'), 'x\ny');
-  assert.equal(run(R.readInclude(path.join(d, 'a.inc'), o)).out, 'present\nx\ny');
-  assert.equal(run(R.readInclude(path.join(d, 'b.inc'), o)).out.trim(), 'absent');
-  assert.match(run(R.readInclude(path.join(d, 'no/b.inc'), o)).out, /^nodir /);
+  const sum = createHash('sha256').update('x\ny').digest('hex');
+  assert.equal(run(R.readInclude(path.join(d, 'a.inc'), o)).out, `zdd-include present ${sum}\nx\ny`);
+  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'a.inc'), o)).out), { kind: 'present', text: 'x\ny', sha256: sum });
+  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'b.inc'), o)).out), { kind: 'absent' });
+  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'no/b.inc'), o)).out), { kind: 'nodir' });
+  // Anything else (a banner, a .bashrc echo) is refused, never taken for "no include".
+  assert.match(R.parseReadInclude(`Welcome to host!\nzdd-include present ${sum}\nx`) as string, /unexpected output .*Welcome/);
+  assert.equal(typeof R.parseReadInclude(''), 'string');
 });
 
 test('receiveJar + prepareRelease: need, then have, then copied from an identical release', () => {
@@ -69,8 +68,11 @@ test('receiveJar removes a short upload; verifyJar removes a corrupt one', () =>
 test('startApp passes env and argv intact and detaches; stopProcess stops it', async () => {
   const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
   run(R.prepareRelease(d, 'r1', 'x', o));
-  const argv = ['sh', '-c', 'printf "%s\\n" "$APP_X" "$@" > out.txt; exec sleep 30', 'zero', 'a b', '$(id)', "it's"];
-  const r = run(R.startApp(d, 'r1', 9999, [['APP_X', 'v;$(touch pwn) w']], argv, 0, o));
+  const argv = ['sh', '-c', 'printf "%s\\n" "$APP_X" "$@" > out.txt; exec /bin/sleep 30', 'zero', 'a b', '$(id)', "it's"];
+  const spec = { cwd: path.join(d, 'releases/r1'), argv, env: [['APP_X', 'v;$(touch pwn) w'], ['PATH', '/nowhere:$PATH']] as [string, string][], log: path.join(d, 'logs/x.log') };
+  const r = run(R.startApp(d, 9999, spec, 0, o));
+  assert.ok(!R.startApp(d, 9999, spec, 0, o).line.includes('touch pwn'), 'env values never on the command line');
+  assert.equal(execFileSync('stat', ['-c', '%a', path.join(d, 'run/9999.env')]).toString().trim(), '600');
   assert.equal(r.code, 0);
   const pid = Number(r.out.trim());
   assert.match(readFileSync(path.join(d, "run/9999.pid"), "utf8"), new RegExp(`^${pid} \\d+\\n$`));
@@ -128,7 +130,7 @@ test('pruneReleases keeps the newest and the protected ones', () => {
 });
 
 test('parseWorkers and parsePortState', () => {
-  assert.deepEqual(R.parseWorkers('12 serving\n13 shutting\n'), [{ pid: 12, shutting: false }, { pid: 13, shutting: true }]);
+  assert.deepEqual(R.parseWorkers('12 1 serving\n13 1 shutting\n'), [{ pid: 12, ppid: 1, shutting: false }, { pid: 13, ppid: 1, shutting: true }]);
   assert.deepEqual(R.parsePortState('ours=\nfree\n'), { free: true, pid: undefined, cmd: undefined, ours: undefined });
   assert.deepEqual(R.parsePortState('ours=41\npid=41\ncmd=java -jar x\n'), { free: false, pid: 41, cmd: 'java -jar x', ours: 41 });
 });
@@ -138,9 +140,9 @@ test('portState: a recorded pid counts as ours only while it is the same process
   run(R.prepareRelease(d, 'r1', 'x', o));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const argv = [process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1')`];
-  const pid = Number(run(R.startApp(d, 'r1', port, [], argv, 0, o)).out.trim());
+  const pid = Number(run(R.startApp(d, port, { cwd: d, argv, env: [], log: path.join(d, 'x.log') }, 0, o)).out.trim());
   const pidFile = path.join(d, `run/${port}.pid`);
-  let st: R.PortState | string = { free: true };
+  let st: A.PortState | string = { free: true };
   for (let i = 0; i < 100; i++) {
     st = R.parsePortState(run(R.portState(port, pidFile, o)).out);
     if (typeof st !== 'string' && !st.free) break;
@@ -153,32 +155,90 @@ test('portState: a recorded pid counts as ours only while it is the same process
   run(R.stopProcess(pid, 5, pidFile, o));
 });
 
-test('switchInclude: writes, tests, reloads in one round trip; reports each failure distinctly', () => {
-  // In a PID namespace of its own, no nginx worker of this machine is visible to the script.
-  const run = (cmd: R.Cmd) => {
-    try {
-      return { out: execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', cmd.line], { input: cmd.stdin ?? '' }).toString() };
-    } catch (e) {
-      return { out: String((e as { stdout: Buffer }).stdout) };
-    }
-  };
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  const f = path.join(d, 'service_url.inc');
-  writeFileSync(f, 'old\n');
-  const limits = { waitSec: 2, commandSec: 5 };
-  const ok = R.parseSwitch(run(R.switchInclude(f, 'new\n', ['sh', '-c', 'test "$(cat "$0")" = new', f], ['true'], limits, o)).out);
-  assert.deepEqual([ok.written, ok.outcome], [true, { kind: 'switched' }]);
-  assert.equal(readFileSync(f, 'utf8'), 'new\n');
-  const bad = R.parseSwitch(run(R.switchInclude(f, 'x\n', ['sh', '-c', 'echo "it is $1" >&2; exit 3', 'sh', 'broken; $(id)'], ['true'], limits, o)).out);
-  assert.deepEqual(bad.outcome, { kind: 'test-failed', code: 3, detail: 'it is broken; $(id)' });
-  const rl = R.parseSwitch(run(R.switchInclude(f, 'y\n', ['true'], ['sh', '-c', 'exit 4'], limits, o)).out);
-  assert.deepEqual(rl.outcome, { kind: 'reload-failed', code: 4, detail: '' });
-  const slow = R.parseSwitch(run(R.switchInclude(f, 'z\n', ['sleep', '30'], ['true'], { waitSec: 2, commandSec: 1 }, o)).out);
-  assert.equal(slow.outcome?.kind === 'test-failed' && slow.outcome.code, 124);
-  const nodir = R.parseSwitch(run(R.switchInclude(path.join(d, 'nope/x.inc'), 'z\n', ['true'], ['true'], limits, o)).out);
-  assert.equal(nodir.written, false);
-  assert.equal(nodir.outcome?.kind, 'write-failed');
-  assert.deepEqual(readdirSync(d).sort(), ['service_url.inc']);
+// A stand-in nginx master in bash: its children are named like nginx workers; on SIGHUP it starts
+// a new worker (the old ones linger, as shutting-down workers do). No root, no real nginx needed.
+function fakeNginx(): { master: number; stop: () => void } {
+  const script = `
+w() { bash -c 'exec -a "nginx: worker process" sleep 60' & }
+trap 'w' HUP
+w; w
+while :; do sleep 0.05; done`;
+  const p = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
+  p.unref();
+  return { master: p.pid!, stop: () => process.kill(-p.pid!, 'SIGKILL') };
+}
+
+test('changeInclude: writes only what was read, tests, reloads the right master; reports each failure distinctly', async () => {
+  const other = fakeNginx(); // a second nginx on the host: never counted
+  const ours = fakeNginx();
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+    const f = path.join(d, 'service_url.inc');
+    writeFileSync(f, 'old\n', { mode: 0o640 });
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    const spec = (content: string | null, expect: string, over: Partial<N.ChangeSpec> = {}): N.ChangeSpec => ({
+      content,
+      expect,
+      target: content === null ? 'absent' : sha(content),
+      reload: true,
+      test: ['true'],
+      reloadCmd: ['kill', '-HUP', String(ours.master)],
+      waitSec: 2,
+      commandSec: 5,
+      ...over,
+    });
+    const ch = (s: N.ChangeSpec) => N.parseChange(run(N.changeInclude(f, s, o)).out);
+    const before = N.parseWorkers(run(N.nginxWorkers(o)).out);
+    const mine = before.filter((w) => w.ppid === ours.master).map((w) => w.pid).sort();
+    assert.equal(mine.length, 2);
+
+    const ok = ch(spec('new $(id)\n', sha('old\n'), { test: ['sh', '-c', 'test "$(cat "$0")" = "new \\$(id)"', f] }));
+    assert.equal(ok.written, true);
+    assert.deepEqual(ok.outcome?.kind === 'switched' && [ok.outcome.master, ok.outcome.oldWorkers.sort()], [ours.master, mine]);
+    assert.equal(readFileSync(f, 'utf8'), 'new $(id)\n');
+    assert.equal(execFileSync('stat', ['-c', '%a', f]).toString().trim(), '640', 'mode kept');
+
+    assert.deepEqual(ch(spec('new $(id)\n', 'whatever')).outcome, { kind: 'same' });
+    const changed = ch(spec('x\n', sha('old\n')));
+    assert.equal(changed.outcome?.kind, 'changed', 'a file changed since it was read is not overwritten');
+    assert.equal(readFileSync(f, 'utf8'), 'new $(id)\n');
+
+    const bad = ch(spec('x\n', '-', { test: ['sh', '-c', 'echo "it is $1" >&2; exit 3', 'sh', 'broken; $(id)'] }));
+    assert.deepEqual(bad.outcome, { kind: 'test-failed', code: 3, detail: 'it is broken; $(id)' });
+    assert.equal(readFileSync(f, 'utf8'), 'new $(id)\n', 'a failed test puts the previous file back');
+    const staged = ch(spec('s\n', '-', { reload: false }));
+    assert.deepEqual([staged.written, staged.outcome], [true, { kind: 'staged' }]);
+    const rl = ch(spec('y\n', '-', { reloadCmd: ['sh', '-c', 'exit 4'] }));
+    assert.deepEqual([rl.written, rl.outcome], [true, { kind: 'reload-failed', code: 4, detail: '' }]);
+    const na = ch(spec('n\n', '-', { reloadCmd: ['true'] }));
+    assert.equal(na.outcome?.kind, 'not-applied', 'a reload that starts no new worker is not a switch');
+    const slow = ch(spec('z\n', '-', { test: ['sleep', '30'], commandSec: 1 }));
+    assert.equal(slow.outcome?.kind === 'test-failed' && slow.outcome.code, 124);
+    const rm = ch(spec(null, '-', { test: ['false'] }));
+    assert.deepEqual(rm.outcome, { kind: 'removed-untestable' });
+    assert.equal(existsSync(f), false);
+    const nodir = N.parseChange(run(N.changeInclude(path.join(d, 'nope/x.inc'), spec('z\n', '-'), o)).out);
+    assert.equal(nodir.written, false);
+    assert.equal(nodir.outcome?.kind, 'write-failed');
+    assert.deepEqual(readdirSync(d), []);
+  } finally {
+    other.stop();
+    ours.stop();
+  }
+});
+
+test('captureProcess reads argv, cwd and environment of a running process', async () => {
+  const child = spawn('sleep', ['30', 'x y'].slice(0, 1), { cwd: tmpdir(), env: { ZDD_A: 'a b=c', PATH: process.env.PATH ?? '' }, detached: true, stdio: 'ignore' });
+  child.unref();
+  await new Promise((r) => setTimeout(r, 100));
+  const c = A.parseCapture(run(A.captureProcess(child.pid!, o)).out);
+  process.kill(child.pid!);
+  assert.ok(typeof c === 'object', String(c));
+  assert.deepEqual([c.cwd, c.argv], [tmpdir(), ['sleep', '30']]);
+  assert.deepEqual(c.env.find(([k]) => k === 'ZDD_A'), ['ZDD_A', 'a b=c']);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(A.parseCapture(run(A.captureProcess(child.pid!, o)).out), 'dead');
 });
 
 test('the start guard stops a process nobody disarmed, and leaves a disarmed one alone', async () => {
@@ -186,8 +246,9 @@ test('the start guard stops a process nobody disarmed, and leaves a disarmed one
   run(R.prepareRelease(d, 'r1', 'x', o));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const listen = (p: number) => [process.execPath, '-e', `require('http').createServer().listen(${p}, '127.0.0.1')`];
-  const orphan = Number(run(R.startApp(d, 'r1', port, [], listen(port), 2, o)).out.trim());
-  const kept = Number(run(R.startApp(d, 'r1', port + 1, [], listen(port + 1), 2, o)).out.trim());
+  const spec = (p: number) => ({ cwd: d, argv: listen(p), env: [], log: path.join(d, `${p}.log`) });
+  const orphan = Number(run(R.startApp(d, port, spec(port), 2, o)).out.trim());
+  const kept = Number(run(R.startApp(d, port + 1, spec(port + 1), 2, o)).out.trim());
   let disarmed = '';
   for (let i = 0; i < 40 && !disarmed.includes('disarmed'); i++) {
     await new Promise((r) => setTimeout(r, 50));

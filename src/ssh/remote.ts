@@ -4,12 +4,12 @@ import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { Duplex, Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
-import { DeployError, errorText } from './errors.ts';
-import { checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from './knownhosts.ts';
-import type { SshAddress } from './hosts.ts';
-import type { Cmd } from './remote.ts';
-import type { Config } from './inputs.ts';
-import { hostPort } from './hosts.ts';
+import { DeployError, errorText } from '../errors.ts';
+import { checkHostKey, hostKeyAlgorithms, type KnownHostEntry } from '../config/knownhosts.ts';
+import type { SshAddress } from '../config/hosts.ts';
+import type { Cmd } from '../commands/shell.ts';
+import type { Config } from '../config/inputs.ts';
+import { hostPort } from '../config/hosts.ts';
 
 const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'];
 
@@ -122,6 +122,12 @@ function explainConnectError(msg: string, o: SshOptions): string {
   return msg;
 }
 
+export class ForwardingRefused extends Error {
+  constructor(label: string) {
+    super(`sshd on ${label} refuses TCP forwarding (AllowTcpForwarding no), which the health checks use; allow it for the deploy user (a Match User block in sshd_config)`);
+  }
+}
+
 export class Remote {
   readonly label: string;
   private ssh: NodeSSH;
@@ -209,9 +215,15 @@ export class Remote {
     return r;
   }
 
-  /** A TCP channel from the remote host to 127.0.0.1:port on that host. */
-  async forward(port: number): Promise<Duplex> {
-    return (await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port)) as unknown as Duplex;
+  /** A TCP channel from the remote host to host:port as that host reaches it (default: itself). */
+  async forward(port: number, host = '127.0.0.1'): Promise<Duplex> {
+    try {
+      return (await this.ssh.forwardOut('127.0.0.1', 0, host, port)) as unknown as Duplex;
+    } catch (e) {
+      // sshd with AllowTcpForwarding no refuses every channel: say so instead of "not listening".
+      if (/administratively prohibited/i.test(errorText(e))) throw new ForwardingRefused(this.label);
+      throw e;
+    }
   }
 
   get connected(): boolean {

@@ -3,7 +3,7 @@
 // to nginx alone. It never opens a TCP connection from the runner to an app host.
 import { Client, request } from 'undici';
 import type { Duplex } from 'node:stream';
-import { errorText } from './errors.ts';
+import { errorText } from '../errors.ts';
 
 export interface HealthSpec {
   path: string;

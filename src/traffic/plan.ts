@@ -1,6 +1,6 @@
 // What the deploy will do, decided from the config and the include file alone. Pure.
-import type { Config } from './inputs.ts';
-import type { AppHost } from './hosts.ts';
+import type { Config } from '../config/inputs.ts';
+import type { AppHost } from '../config/hosts.ts';
 import { type IncludeForm, IncludeError, formAddresses, parseInclude, renderInclude } from './include.ts';
 
 export interface SwitchPlan {

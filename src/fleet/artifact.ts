@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { glob, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from './errors.ts';
+import { InputError } from '../errors.ts';
 
 export interface Artifact {
   path: string;

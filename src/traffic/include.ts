@@ -23,6 +23,10 @@ export interface UpstreamServer {
   host: string;
   port: number;
   addr: Span;
+  /** the parameters after the address (`weight=3 max_fails=2`), up to the `;` */
+  params: Span;
+  /** the entry carries the `down` parameter */
+  down: boolean;
 }
 
 export interface UpstreamForm {
@@ -114,7 +118,9 @@ export function parseInclude(text: string): IncludeForm | null {
         const lead = /^[ \t]*/.exec(masked.slice(lineStart))![0];
         if (lineStart > bodyStart) indent = lead;
       }
-      servers.push({ host: hp.host, port: hp.port, addr: { start, end: start + addrText.length } });
+      const paramsEnd = bodyStart + s.index + s[0].length - 1;
+      const down = /(^|\s)down(\s|$)/.test(s[3]);
+      servers.push({ host: hp.host, port: hp.port, addr: { start, end: start + addrText.length }, params: { start: start + addrText.length, end: paramsEnd }, down });
     }
     if (servers.length === 0) throw new IncludeError(`upstream ${m[2]} has no 'server HOST:PORT;' line`);
     ups.push({ kind: 'upstream', name: m[2], servers, close, indent });
@@ -175,4 +181,23 @@ export function renderInclude(text: string, form: IncludeForm | null, targets: s
   let out = text;
   for (const e of edits) out = out.slice(0, e.span.start) + e.text + out.slice(e.span.end);
   return out;
+}
+
+/**
+ * Renders the upstream include with the given entries (`host:port` as formatted by entryKey)
+ * marked `down`, everything else byte for byte: the rolling strategy's "take out".
+ */
+export function renderDown(text: string, form: UpstreamForm, keys: Set<string>): string {
+  const edits = form.servers
+    .filter((s) => keys.has(entryKey(s.host, s.port)) && !s.down)
+    .map((s) => s.params.end)
+    .sort((a, b) => b - a);
+  let out = text;
+  for (const at of edits) out = `${out.slice(0, at)} down${out.slice(at)}`;
+  return out;
+}
+
+/** How an entry is named in messages and sets: host:port ([v6]:port). */
+export function entryKey(host: string, port: number): string {
+  return fmt(host, port);
 }

@@ -1,12 +1,21 @@
 // Inputs -> a typed, validated Config. Pure: the caller passes a reader for input values.
 // Every bad value raises an InputError that names the input and says what would be valid.
-import { InputError } from './errors.ts';
+import { InputError } from '../errors.ts';
 import { type AppHost, type SshAddress, parseAppHost, parseSshAddress, parsePort, splitList, isValidHost } from './hosts.ts';
 import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
-import { splitWords, WordSplitError } from './quote.ts';
+import { splitWords, WordSplitError } from '../commands/quote.ts';
+
+export type Strategy = 'blue-green' | 'rolling';
+export const STRATEGIES: Strategy[] = ['blue-green', 'rolling'];
+
+/** Instances replaced at a time by the rolling strategy: a count, or a percentage of them. */
+export type BatchSize = { count: number } | { percent: number };
 
 export interface Config {
-  nginxHost: SshAddress;
+  /** every nginx host that must be switched together, in the order locks are taken */
+  nginxHosts: SshAddress[];
+  strategy: Strategy;
+  batchSize: BatchSize;
   appHosts: AppHost[];
   jumpHost?: SshAddress;
   sshUser: string;
@@ -113,6 +122,19 @@ export function parsePorts(text: string): [number, number] {
   return [ps[0], ps[1]];
 }
 
+export function parseBatchSize(text: string): BatchSize {
+  const pct = /^(\d{1,3})%$/.exec(text);
+  if (pct) {
+    const n = Number(pct[1]);
+    if (n < 1 || n > 100) throw new InputError('batch-size', `${text} is out of range: use 1% to 100%`);
+    return { percent: n };
+  }
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1000) {
+    throw new InputError('batch-size', `'${text}' must be a number of instances (1 or more) or a percentage such as 25%`);
+  }
+  return { count: Number(text) };
+}
+
 export function parseEnv(text: string): [string, string][] {
   const out: [string, string][] = [];
   const seen = new Set<string>();
@@ -140,8 +162,23 @@ export function readConfig(get: InputReader): Config {
   const sshPort = parsePort(get('ssh-port').trim() || '22');
   if (sshPort === undefined) throw new InputError('ssh-port', `'${get('ssh-port')}' is not a port (1-65535)`);
 
-  const nginx = parseSshAddress(required(get, 'nginx-host'), sshPort);
-  if (typeof nginx === 'string') throw new InputError('nginx-host', `${nginx}; expected host or host:port`);
+  const nginxEntries = splitList(required(get, 'nginx-host'));
+  if (nginxEntries.length === 0) throw new InputError('nginx-host', 'lists no host');
+  const nginxHosts: SshAddress[] = [];
+  for (const e of nginxEntries) {
+    const n = parseSshAddress(e, sshPort);
+    if (typeof n === 'string') throw new InputError('nginx-host', `${n}; expected host or host:port (several: comma- or newline-separated)`);
+    if (nginxHosts.some((o) => o.host === n.host && o.port === n.port)) throw new InputError('nginx-host', `'${e}' is listed twice`);
+    nginxHosts.push(n);
+  }
+  if (nginxHosts.length > 16) throw new InputError('nginx-host', `${nginxHosts.length} hosts: at most 16 are supported`);
+
+  const strategyText = get('strategy').trim() || 'blue-green';
+  if (!(STRATEGIES as string[]).includes(strategyText)) {
+    throw new InputError('strategy', `'${strategyText}' is not a strategy: use ${STRATEGIES.join(' or ')}`);
+  }
+  const strategy = strategyText as Strategy;
+  const batchSize = parseBatchSize(get('batch-size').trim() || '1');
 
   const entries = splitList(required(get, 'app-hosts'));
   if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');
@@ -217,7 +254,9 @@ export function readConfig(get: InputReader): Config {
     );
   }
   const healthStatus = integer(get, 'health-status', 200, 100, 599);
-  const healthBody = get('health-body') === '' ? 'UP' : get('health-body');
+  // The runner fills in action.yml's default (UP) when the input is not given; an empty value
+  // given on purpose means any body passes.
+  const healthBody = get('health-body');
   const healthTimeoutMs = seconds(get, 'health-timeout', 120, 1, 3600);
   const healthIntervalMs = seconds(get, 'health-interval', 1, 0.05, 60);
   const healthPasses = integer(get, 'health-passes', 2, 1, 20);
@@ -254,7 +293,9 @@ export function readConfig(get: InputReader): Config {
   }
 
   return {
-    nginxHost: nginx,
+    nginxHosts,
+    strategy,
+    batchSize,
     appHosts,
     jumpHost,
     sshUser,

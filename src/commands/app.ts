@@ -1,0 +1,307 @@
+// Commands that run on the app hosts, built as data. Pure: nothing here connects.
+import { join } from './quote.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, wrap } from './shell.ts';
+
+/** Layout under remote-dir on every app host. */
+export function layout(remoteDir: string, release: string, port?: number) {
+  const rel = `${remoteDir}/releases/${release}`;
+  return {
+    releaseDir: rel,
+    jar: `${rel}/app.jar`,
+    pidFile: port === undefined ? '' : `${remoteDir}/run/${port}.pid`,
+    log: port === undefined ? '' : `${remoteDir}/logs/${release}.${port}.log`,
+  };
+}
+
+const PREPARE = `
+set -e
+dir=$1 rel=$2 sum=$3
+mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
+jar="$dir/releases/$rel/app.jar"
+if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
+for f in "$dir"/releases/*/app.jar.sha256; do
+  [ -f "$f" ] || continue
+  src=\${f%.sha256}
+  if [ "$src" != "$jar" ] && [ -f "$src" ] && [ "$(cat -- "$f")" = "$sum" ]; then
+    tmp="$jar.part-$$"
+    ln -f -- "$src" "$tmp" 2>/dev/null || cp -- "$src" "$tmp"
+    mv -f -- "$tmp" "$jar"
+    printf '%s\\n' "$sum" > "$jar.sha256"
+    echo "copied $src"
+    exit 0
+  fi
+done
+echo need
+`;
+
+/** Creates the directories; says `have` (jar already there), `copied PATH` (from an identical release) or `need`. */
+export function prepareRelease(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256], o);
+}
+
+const RECEIVE = `
+part=$1 jar=$2 size=$3
+if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
+have=$(wc -c < "$part" 2>/dev/null || echo 0)
+if [ "$have" -ne "$size" ]; then rm -f -- "$part"; echo "wrote $have of $size bytes" >&2; exit 2; fi
+rm -f -- "$jar.sha256"
+mv -f -- "$part" "$jar"
+`;
+
+/**
+ * Receives the jar on stdin into a temp file, checks its size and moves it into place; the temp
+ * file is removed on any failure (a full disk). The checksum is checked by verifyJar, which the
+ * deploy runs while the JVM starts, so the upload streams at link speed.
+ */
+export function receiveJar(part: string, jar: string, size: number, o: CmdOptions): Cmd {
+  return wrap('receive the jar', RECEIVE, [part, jar, size], o);
+}
+
+const VERIFY = `
+jar=$1 sum=$2
+got=$(sha256sum -- "$jar" | cut -d' ' -f1)
+if [ "$got" != "$sum" ]; then rm -f -- "$jar"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
+printf '%s\\n' "$sum" > "$jar.sha256"
+`;
+
+/** Checks the jar's sha256 and records it (the record is what later deploys trust); removes a bad jar. */
+export function verifyJar(jar: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('verify the jar checksum', VERIFY, [jar, sha256], o);
+}
+
+const PORT_STATE = `
+port=$1 pidfile=$2
+${PROC_FNS}
+out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
+read -r opid ostart < "$pidfile" 2>/dev/null || true
+if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ]; then echo "ours=$opid"; else echo "ours="; fi
+[ -z "$out" ] && { echo free; exit 0; }
+pid=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
+echo "pid=$pid"
+if [ -n "$pid" ]; then
+  cmd=$(tr '\\000' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-300)
+  echo "cmd=$cmd"
+fi
+`;
+
+export interface PortState {
+  free: boolean;
+  /** pid listening, when the user can see it */
+  pid?: number;
+  cmd?: string;
+  /** pid recorded by this action for this port */
+  ours?: number;
+}
+
+/** Who listens on a TCP port, and which pid this action recorded for it. */
+export function portState(port: number, pidFile: string, o: CmdOptions): Cmd {
+  return wrap(`inspect port ${port}`, PORT_STATE, [port, pidFile], o);
+}
+
+export function parsePortState(stdout: string): PortState | string {
+  const lines = stdout.split('\n');
+  if (lines[0]?.startsWith('ss-failed')) return `could not list listening sockets with ss (iproute2): ${lines[0].slice(10)}`;
+  const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  const num = (s: string | undefined) => (s && /^\d+$/.test(s.trim()) ? Number(s.trim()) : undefined);
+  return { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
+}
+
+// The guard: unless the deploy disarms it (it does once the new process passed its health
+// checks, right before the switch), it stops the new process after $1 seconds. So a runner
+// that dies, or a host cut off from the runner, never leaves a half-deployed process running.
+const GUARD = `
+end=$(( $(date +%s) + $1 )) pid=$2 start=$3
+${PROC_FNS}
+while [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
+same() { [ "$(starttime "$pid")" = "$start" ]; }
+same || exit 0
+kill -TERM "$pid" 2>/dev/null
+i=0
+while same && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+same && kill -KILL "$pid" 2>/dev/null
+exit 0
+`;
+
+// The app is launched through a tiny sh that exports the environment file (written from stdin,
+// readable by the deploy user only, so values never appear on a command line) and then execs
+// argv: the start script itself never sees the app's environment.
+const LAUNCH = `f=$1; shift; while IFS= read -r kv || [ -n "$kv" ]; do export "$kv"; done < "$f"; exec "$@"`;
+
+const START = `
+port=$1 pidfile=$2 log=$3 guard=$4 cwd=$5 envfile=$6
+shift 6
+${PROC_FNS}
+mkdir -p -- "$(dirname -- "$envfile")" "$(dirname -- "$log")" || exit 1
+( umask 077; cat > "$envfile.tmp" ) && mv -f -- "$envfile.tmp" "$envfile" || exit 1
+exe=$(command -v "$1" 2>/dev/null) && [ -n "$exe" ] && { shift; set -- "$exe" "$@"; }
+cd "$cwd" || exit 1
+setsid nohup sh -c "$LAUNCH_SCRIPT" launch "$envfile" "$@" >>"$log" 2>&1 </dev/null &
+pid=$!
+st=$(starttime "$pid")
+printf '%s %s\\n' "$pid" "$st" > "$pidfile"
+if [ "$guard" -gt 0 ]; then
+  setsid nohup sh -c "$GUARD_SCRIPT" guard "$guard" "$pid" "$st" >/dev/null 2>&1 </dev/null &
+  printf '%s\\n' "$!" > "$pidfile.guard"
+fi
+echo "$pid"
+`;
+
+/** How to start one app process: the same shape whether it is a new release or an old process restored. */
+export interface StartSpec {
+  cwd: string;
+  argv: string[];
+  env: [string, string][];
+  log: string;
+}
+
+/** Environment lines the launcher can export: KEY=VALUE with a shell-name key and no newline. */
+export function envLines(env: [string, string][]): string {
+  return env
+    .filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !/[\n\0]/.test(v))
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join('');
+}
+
+/**
+ * Starts spec.argv fully detached (setsid nohup, all fds redirected, log appended), records and
+ * prints its pid, and arms a guard that stops it after guardSec unless disarmed (0: no guard).
+ * The environment travels on stdin into run/<port>.env (mode 600).
+ */
+export function startApp(remoteDir: string, port: number, spec: StartSpec, guardSec: number, o: CmdOptions): Cmd {
+  const l = layout(remoteDir, '', port);
+  return wrap(
+    `start the app on port ${port}`,
+    `GUARD_SCRIPT=${join([GUARD])}
+LAUNCH_SCRIPT=${join([LAUNCH])}
+${START}`,
+    [port, l.pidFile, spec.log, Math.ceil(guardSec), spec.cwd, `${remoteDir}/run/${port}.env`, ...spec.argv],
+    o,
+    envLines(spec.env),
+  );
+}
+
+const CAPTURE = `
+pid=$1
+${PROC_FNS}
+alive "$pid" || { echo dead; exit 0; }
+echo "start=$(starttime "$pid")"
+echo "cwd=$(readlink "/proc/$pid/cwd" | base64 -w0)"
+echo "cmdline=$(base64 -w0 < "/proc/$pid/cmdline")"
+echo "environ=$(base64 -w0 < "/proc/$pid/environ")"
+`;
+
+/** Reads what started a running process: its argv, working directory and environment, from /proc. */
+export function captureProcess(pid: number, o: CmdOptions): Cmd {
+  return wrap(`read how process ${pid} was started`, CAPTURE, [pid], o);
+}
+
+export interface Captured {
+  cwd: string;
+  argv: string[];
+  env: [string, string][];
+}
+
+export function parseCapture(stdout: string): Captured | 'dead' | string {
+  const lines = stdout.split('\n');
+  if (lines[0]?.trim() === 'dead') return 'dead';
+  const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  const b64 = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s.trim(), 'base64').toString('utf8'));
+  const cwd = b64(get('cwd'))?.replace(/\n$/, '');
+  const cmdline = b64(get('cmdline'));
+  const environ = b64(get('environ'));
+  if (!cwd || !cmdline || environ === undefined) return `could not read /proc of the process (permission? set sudo: true): ${stdout.trim().slice(0, 200)}`;
+  const argv = cmdline.split('\0').filter((_, i, a) => i < a.length - 1 || a[i] !== '');
+  const env: [string, string][] = environ
+    .split('\0')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]);
+  return { cwd, argv, env };
+}
+
+const PROC_STATE = `
+pid=$1 port=$2 disarm=$3
+${PROC_FNS}
+alive "$pid" || { echo dead; exit 0; }
+echo alive
+[ "$port" = 0 ] && exit 0
+out=$(ss -Htlnp "sport = :$port" 2>/dev/null)
+lp=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
+echo "listener=$lp"
+p=$lp
+while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+  if [ "$p" = "$pid" ]; then
+    echo owns-port
+    if [ -n "$disarm" ] && read -r w < "$disarm.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$disarm.guard"; echo disarmed; fi
+    exit 0
+  fi
+  p=$(stat_field "$p" 2)
+done
+`;
+
+/**
+ * Is pid alive, and (port > 0) is the process listening on port that pid or one of its
+ * descendants? Prints `dead`, or `alive` + `listener=PID` [+ `owns-port`]. When it owns the
+ * port and disarmPidFile is given, the start guard is disarmed (`disarmed`).
+ */
+export function procState(pid: number, port: number, o: CmdOptions, disarmPidFile = ''): Cmd {
+  return wrap(`check process ${pid}`, PROC_STATE, [pid, port, disarmPidFile], o);
+}
+
+const STOP = `
+pid=$1 wait=$2 pidfile=$3
+${PROC_FNS}
+if [ -n "$pidfile" ] && read -r w < "$pidfile.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
+if ! alive "$pid"; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
+kill -TERM "$pid" 2>/dev/null || { alive "$pid" && { echo "cannot signal $pid" >&2; exit 4; }; }
+end=$(( $(date +%s) * 10 + wait * 10 ))
+while alive "$pid"; do
+  if [ "$(( $(date +%s%N) / 100000000 ))" -ge "$end" ]; then
+    kill -KILL "$pid" 2>/dev/null
+    i=0; while alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    alive "$pid" && { echo "process $pid survived SIGKILL" >&2; exit 5; }
+    echo killed; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0
+  fi
+  sleep 0.1
+done
+echo terminated
+[ -n "$pidfile" ] && rm -f -- "$pidfile"
+exit 0
+`;
+
+/** SIGTERM, then SIGKILL after waitSec. Prints gone | terminated | killed. Removes pidFile if given. */
+export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions): Cmd {
+  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile], o);
+}
+
+export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, lines], o);
+}
+
+/** Number of established TCP connections whose local port is `port`. */
+export function connectionCount(port: number, o: CmdOptions): Cmd {
+  return wrap(`count connections on port ${port}`, 'ss -Htn state established "sport = :$1" | wc -l', [port], o);
+}
+
+const PRUNE = `
+dir=$1 keep=$2
+shift 2
+cd "$dir/releases" 2>/dev/null || exit 0
+n=0
+for r in $(ls -1t); do
+  n=$((n + 1))
+  [ "$n" -le "$keep" ] && continue
+  for p in "$@"; do [ "$r" = "$p" ] && continue 2; done
+  for f in "$dir"/run/*.release; do [ -f "$f" ] && [ "$(cat -- "$f")" = "$r" ] && continue 2; done
+  rm -rf -- "./$r" && echo "$r"
+done
+`;
+
+/** Removes all but the newest `keep` releases, never the protected ones. Prints removed names. */
+export function pruneReleases(remoteDir: string, keep: number, protect: string[], o: CmdOptions): Cmd {
+  return wrap('remove old releases', PRUNE, [remoteDir, keep, ...protect], o);
+}
+
+export function recordRelease(remoteDir: string, port: number, release: string, o: CmdOptions): Cmd {
+  return wrap('record the release', 'printf "%s\\n" "$2" > "$1"', [`${remoteDir}/run/${port}.release`, release], o);
+}
+

@@ -1,0 +1,187 @@
+// Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
+import { type Cmd, type CmdOptions, WRITE_FN, wrap } from './shell.ts';
+
+const READ_INCLUDE = `
+if [ -e "$1" ]; then
+  sum=$(sha256sum -- "$1" | cut -d' ' -f1) || exit 3
+  echo "zdd-include present $sum"; cat -- "$1"
+else
+  d=$(dirname -- "$1")
+  if [ -d "$d" ]; then echo "zdd-include absent"; else echo "zdd-include nodir $d"; fi
+fi
+`;
+
+/** Prints `zdd-include present SHA256` then the file, `zdd-include absent`, or `zdd-include nodir DIR`. */
+export function readInclude(path: string, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, READ_INCLUDE, [path], o);
+}
+
+export type IncludeState = { kind: 'present'; text: string; sha256: string } | { kind: 'absent' } | { kind: 'nodir' };
+
+/**
+ * Accepts only the answers readInclude gives. Anything else (a login banner, a shell start-up
+ * file's echo) is an error with the output shown: guessing "absent" would overwrite a real file.
+ */
+export function parseReadInclude(stdout: string): IncludeState | string {
+  const nl = stdout.indexOf('\n');
+  const head = nl < 0 ? stdout.trim() : stdout.slice(0, nl);
+  const m = /^zdd-include (present ([0-9a-f]{64})|absent|nodir .*)$/.exec(head);
+  if (!m) return `unexpected output while reading the include (a login banner or a shell start-up file printing something?): '${stdout.slice(0, 300).trim()}'`;
+  if (m[2]) return { kind: 'present', text: nl < 0 ? '' : stdout.slice(nl + 1), sha256: m[2] };
+  return m[1] === 'absent' ? { kind: 'absent' } : { kind: 'nodir' };
+}
+
+// nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
+const WORKERS_FN = `
+nginx_workers() { ps -eo pid=,ppid=,args= | awk '$3 == "nginx:" && $4 == "worker" { print $1, $2, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
+`;
+
+/** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
+export function nginxWorkers(o: CmdOptions): Cmd {
+  return wrap('list nginx workers', `${WORKERS_FN}
+nginx_workers`, [], o);
+}
+
+export interface Worker {
+  pid: number;
+  ppid: number;
+  shutting: boolean;
+}
+
+export function parseWorkers(stdout: string): Worker[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => /^\d+$/.test(f[0] ?? '') && /^\d+$/.test(f[1] ?? ''))
+    .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), shutting: f[2] === 'shutting' }));
+}
+
+const CHANGE = `
+f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8
+shift 8
+${WORKERS_FN}
+${WRITE_FN}
+sum_of() { if [ -e "$1" ]; then sha256sum -- "$1" | cut -d' ' -f1; else echo absent; fi; }
+# Runs the command made of the first $1 of the remaining arguments.
+run_first() {
+  n=$1; shift
+  total=$#; i=0
+  for a do
+    i=$((i + 1))
+    [ "$i" -le "$n" ] && set -- "$@" "$a"
+  done
+  shift "$total"
+  "$@"
+}
+old=$(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }' | tr '\\n' ' ')
+echo "old-workers $old"
+if [ "$action" != none ]; then
+  cur=$(sum_of "$f")
+  if [ "$cur" = "$target" ]; then echo same; exit 0; fi
+  if [ "$expect" != - ] && [ "$cur" != "$expect" ]; then echo "changed $cur"; exit 0; fi
+  bak="$(dirname -- "$f")/.$(basename -- "$f").prev-$$"
+  if [ -e "$f" ] && ! err=$(cp -p -- "$f" "$bak" 2>&1); then echo "write-failed $err"; exit 0; fi
+  if [ "$action" = write ]; then
+    if ! err=$( { write_atomic "$f"; } 2>&1 ); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
+  elif ! err=$(rm -f -- "$f" 2>&1); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
+  echo written
+  out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1); st=$?
+  if [ "$st" -ne 0 ]; then
+    if [ "$action" = remove ]; then rm -f -- "$bak"; echo "removed-untestable $st"; exit 0; fi
+    if [ -e "$bak" ]; then mv -f -- "$bak" "$f"; else rm -f -- "$f"; fi
+    echo "test-failed $st"; printf '%s\\n' "$out"; exit 0
+  fi
+  rm -f -- "$bak"
+fi
+[ "$reload" = 1 ] || { echo staged; exit 0; }
+shift "$nt"
+out=$(timeout -k 5 "$ct" "$@" 2>&1); st=$?
+if [ "$st" -ne 0 ]; then echo "reload-failed $st"; printf '%s\\n' "$out"; exit 0; fi
+echo reloaded
+end=$(( $(date +%s) + wait ))
+while :; do
+  now=$(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }')
+  [ -z "$old" ] && [ -z "$now" ] && { echo "switched 0"; exit 0; }
+  for w in $now; do
+    case " $old " in *" $w "*) ;; *)
+      master=\${w#*/}
+      mine=""
+      for o in $old; do [ "\${o#*/}" = "$master" ] && mine="$mine \${o%/*}"; done
+      echo "switched $master$mine"; exit 0 ;;
+    esac
+  done
+  [ "$(date +%s)" -ge "$end" ] && { echo not-applied; exit 0; }
+  sleep 0.02
+done
+`;
+
+export type ChangeOutcome =
+  | { kind: 'same' }
+  | { kind: 'changed'; current: string }
+  | { kind: 'write-failed'; detail: string }
+  | { kind: 'test-failed' | 'reload-failed'; detail: string; code: number }
+  | { kind: 'removed-untestable' }
+  | { kind: 'staged' }
+  | { kind: 'not-applied' }
+  | { kind: 'switched'; master: number; oldWorkers: number[] };
+
+export interface ChangeSpec {
+  /** what to put in the include: its text, null to remove it, undefined to leave it (reload only) */
+  content?: string | null;
+  /** sha256 the file must have now ('absent' for no file, '-' for any) */
+  expect: string;
+  /** sha256 of content ('absent' for null): a file that already has it is left alone */
+  target: string;
+  /** reload and wait up to waitSec for new workers; false: write and test only */
+  reload: boolean;
+  test: string[];
+  reloadCmd: string[];
+  waitSec: number;
+  commandSec: number;
+}
+
+/**
+ * One round trip on an nginx host: note the serving workers; unless the file changed since it
+ * was read (its sha256 is not `expect`), write the include atomically (stdin) and run the test
+ * command, putting the previous file back if the test fails; then (reload) reload and wait until
+ * a worker that was not there before serves, the sign that the new configuration is live. The
+ * master of that new worker is the nginx that serves the include: its old workers are the ones
+ * the drain waits for (another nginx on the host is not counted).
+ */
+export function changeInclude(path: string, s: ChangeSpec, o: CmdOptions): Cmd {
+  const action = s.content === undefined ? 'none' : s.content === null ? 'remove' : 'write';
+  return wrap(
+    s.reload ? 'switch nginx' : 'write and test the include',
+    CHANGE,
+    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, ...s.test, ...s.reloadCmd],
+    o,
+    typeof s.content === 'string' ? s.content : undefined,
+  );
+}
+
+export function parseChange(stdout: string): { written: boolean; outcome?: ChangeOutcome } {
+  const lines = stdout.split('\n');
+  const written = lines.includes('written');
+  const first = (k: string) => lines.findIndex((l) => l === k || l.startsWith(`${k} `));
+  if (first('same') >= 0) return { written: false, outcome: { kind: 'same' } };
+  let i = first('changed');
+  if (i >= 0) return { written: false, outcome: { kind: 'changed', current: lines[i].slice(8).trim() } };
+  i = first('write-failed');
+  if (i >= 0) return { written: false, outcome: { kind: 'write-failed', detail: lines.slice(i).join('\n').slice(13).trim() } };
+  for (const k of ['test-failed', 'reload-failed'] as const) {
+    i = first(k);
+    if (i >= 0) {
+      const code = Number(lines[i].slice(k.length + 1));
+      return { written: k === 'reload-failed' && written, outcome: { kind: k, code, detail: lines.slice(i + 1).join('\n').trim() } };
+    }
+  }
+  if (first('removed-untestable') >= 0) return { written, outcome: { kind: 'removed-untestable' } };
+  if (first('staged') >= 0) return { written, outcome: { kind: 'staged' } };
+  if (first('not-applied') >= 0) return { written, outcome: { kind: 'not-applied' } };
+  i = first('switched');
+  if (i >= 0) {
+    const n = lines[i].split(/\s+/).slice(1).map(Number);
+    return { written, outcome: { kind: 'switched', master: n[0] ?? 0, oldWorkers: n.slice(1).filter((x) => x > 0) } };
+  }
+  return { written };
+}

@@ -1,0 +1,62 @@
+// How every remote command is built: a fixed POSIX sh script (a constant of this program) run as
+// `sh -c SCRIPT sh ARGS...`, every value a quoted positional argument, wrapped in `timeout` so
+// nothing can hang the deploy, prefixed with `sudo -n` where it needs privileges and the user
+// asked for sudo. Pure: nothing here connects.
+import { join, script } from './quote.ts';
+
+export interface Cmd {
+  /** the command line to send */
+  line: string;
+  /** what it does, for logs and error messages */
+  what: string;
+  /** bytes to feed on stdin */
+  stdin?: string;
+}
+
+export interface CmdOptions {
+  sudo?: boolean;
+  /** remote-side limit in seconds (the runner also enforces its own) */
+  timeoutSec: number;
+}
+
+export function wrap(what: string, body: string, args: (string | number)[], o: CmdOptions, stdin?: string): Cmd {
+  const inner = script(body, args);
+  const limited = `timeout -k 5 ${Math.max(1, Math.ceil(o.timeoutSec))} ${inner}`;
+  return { what, line: o.sudo ? `sudo -n ${limited}` : limited, stdin };
+}
+
+// Shell helpers over /proc/PID/stat (fields after "pid (comm) ": 1 state, 2 ppid, 20 start time).
+export const PROC_FNS = `
+stat_field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
+starttime() { stat_field "$1" 20; }
+alive() { _st=$(stat_field "$1" 1); [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]; }
+`;
+
+// write_atomic FILE: stdin to FILE via a temp file in the same directory and mv, keeping the
+// file's mode and owner; on failure the temp file is removed and the error is on stderr.
+export const WRITE_FN = `
+write_atomic() {
+  tmp="$(dirname -- "$1")/.$(basename -- "$1").deploy-$$"
+  if ! cat > "$tmp"; then rm -f -- "$tmp"; return 1; fi
+  if [ -e "$1" ]; then
+    chmod --reference="$1" -- "$tmp" 2>/dev/null
+    chown --reference="$1" -- "$tmp" 2>/dev/null
+  else
+    chmod 644 -- "$tmp"
+  fi
+  mv -f -- "$tmp" "$1" || { rm -f -- "$tmp"; return 1; }
+}
+`;
+
+export function removeFile(path: string, o: CmdOptions): Cmd {
+  return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
+}
+
+/** Runs a user-given command (argv, never through a shell string of theirs). */
+export function runArgv(what: string, argv: string[], o: CmdOptions): Cmd {
+  return wrap(what, '"$@"', argv, o);
+}
+
+export function describe(argv: string[]): string {
+  return join(argv);
+}

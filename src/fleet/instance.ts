@@ -1,0 +1,223 @@
+// One app instance (host:port): inspect the port, upload the jar, start, wait until healthy (and
+// reachable from every nginx host), stop, and read how a running process was started.
+import { randomBytes } from 'node:crypto';
+import type { AppHost } from '../config/hosts.ts';
+import { DeployError } from '../errors.ts';
+import * as A from '../commands/app.ts';
+import { removeFile } from '../commands/shell.ts';
+import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
+import type { Ctx } from '../strategies/context.ts';
+import { sleep } from '../strategies/context.ts';
+import type { Artifact } from './artifact.ts';
+import { HealthProber } from './health.ts';
+
+export interface AppNode {
+  host: AppHost;
+  remote: Remote;
+}
+
+export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string): Promise<A.PortState> {
+  const out = await app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+  const st = A.parsePortState(out);
+  if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
+  return st;
+}
+
+/**
+ * Puts the jar at releases/<release>/app.jar unless an identical one is there. Returns what was
+ * done, and the checksum check of a fresh upload, which runs while the JVM starts.
+ */
+export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string): Promise<{ upload: string; verify?: Promise<RunResult> }> {
+  const cfg = ctx.cfg;
+  const paths = A.layout(cfg.remoteDir, release);
+  const prep = (await app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+  if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
+  const s = Date.now();
+  const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
+  const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
+  const r = await app.remote.runWithFile(A.receiveJar(part, paths.jar, art.size, ctx.o(false, limitSec)), art.path, limitSec * 1000);
+  if (r.code !== 0) {
+    // The script removes its temp file itself; after a lost connection, try again.
+    if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
+    const msg = failureText(r, limitSec * 1000);
+    throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
+  }
+  return {
+    upload: `${(art.size / 1048576).toFixed(1)} MiB in ${((Date.now() - s) / 1000).toFixed(1)} s`,
+    verify: app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000),
+  };
+}
+
+/**
+ * How long a started process may live undisarmed: the longest a healthy start can take to be
+ * confirmed (health-timeout, one more probe, the ownership check) plus a margin.
+ */
+export function guardSec(ctx: Ctx): number {
+  const c = ctx.cfg;
+  return Math.ceil((c.healthTimeoutMs + 10_000 + 2 * c.commandTimeoutMs + c.connectTimeoutMs) / 1000) + 10;
+}
+
+/** The start of a new release on a port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
+export function releaseSpec(ctx: Ctx, release: string, port: number, argv: string[]): A.StartSpec {
+  const l = A.layout(ctx.cfg.remoteDir, release, port);
+  return { cwd: l.releaseDir, argv, env: ctx.cfg.env, log: l.log };
+}
+
+/** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string): Promise<number> {
+  const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
+  ctx.record(entry);
+  const out = await app.remote.must(step, A.startApp(ctx.cfg.remoteDir, port, spec, guardSec(ctx), ctx.o()), ctx.cfg.commandTimeoutMs);
+  const pid = Number(out.trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, app.remote.label, `start printed no pid: '${out.trim()}'`);
+  entry.pid = pid;
+  ctx.save();
+  ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (log ${spec.log})`);
+  return pid;
+}
+
+async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
+  const t = (await app.remote.run(A.tailLog(log, 15, ctx.o()), ctx.cfg.commandTimeoutMs)).stdout.trim();
+  return t ? `\n--- last lines of ${log} ---\n${t}` : '';
+}
+
+/**
+ * nginx must reach the new process at the address it will proxy to: a firewall open to the
+ * live port only, a wrong `=address`, or an app bound to 127.0.0.1 would pass every check made
+ * on the app host itself. Probes target:port through each nginx host's SSH connection.
+ */
+async function probeFromNginx(ctx: Ctx, nginx: Remote[], target: string, port: number): Promise<void> {
+  const cfg = ctx.cfg;
+  await Promise.all(
+    nginx.map(async (n) => {
+      const prober = new HealthProber(() => n.forward(port, target), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, port);
+      const deadline = Date.now() + 5000;
+      let last: string;
+      try {
+        for (;;) {
+          const r = await prober.probe(Math.max(500, deadline - Date.now()));
+          if (r.ok) return;
+          last = r.detail;
+          if (/refuses TCP forwarding/.test(last) || Date.now() >= deadline) break;
+          await sleep(200);
+        }
+      } finally {
+        await prober.close();
+      }
+      throw new DeployError(
+        'reachability',
+        `nginx host ${n.label}`,
+        `cannot reach the new version at ${target}:${port} (GET ${cfg.healthPath}: ${last}), although it is healthy on its own host; ` +
+          'nginx would send traffic to a wall. Check the firewall between them, the =address in app-hosts, and that the app listens on that address',
+      );
+    }),
+  );
+}
+
+/**
+ * Waits until the process answers health-passes checks in a row (through a channel of its host's
+ * SSH connection), is the one listening on the port, and is reachable from every nginx host; the
+ * last two are checked alongside the last health checks. Disarms the start guard. Returns when it
+ * became healthy.
+ */
+export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult> }): Promise<number> {
+  const cfg = ctx.cfg;
+  const step = 'health check';
+  const label = app.remote.label;
+  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  const prober = new HealthProber(() => app.remote.forward(port), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, port);
+  const deadline = Date.now() + cfg.healthTimeoutMs;
+  const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
+  let passes = 0;
+  let last: string | undefined;
+  let owner: Promise<RunResult> | undefined;
+  let reach: Promise<unknown> | undefined;
+  let healthyAt: number;
+  try {
+    for (;;) {
+      ctx.checkpoint();
+      const began = Date.now();
+      const r = await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began)));
+      last = r.detail;
+      if (/refuses TCP forwarding/.test(last)) throw new DeployError(step, label, last);
+      if (r.ok) {
+        passes++;
+        // Who owns the port, and can nginx reach it: asked while the remaining checks run.
+        if (passes === Math.max(1, cfg.healthPasses - 1)) {
+          owner = app.remote.run(A.procState(pid, port, ctx.o(true), pidFile), cfg.commandTimeoutMs);
+          reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        }
+        if (passes >= cfg.healthPasses) {
+          healthyAt = Date.now();
+          break;
+        }
+      } else {
+        passes = 0;
+        owner = undefined;
+        reach = undefined;
+        const st = await app.remote.run(A.procState(pid, 0, ctx.o(true)), cfg.commandTimeoutMs);
+        if (st.code === null && !app.remote.connected) {
+          throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
+        }
+        if (st.code === 0 && st.stdout.trim() === 'dead') {
+          throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log)}`);
+        }
+      }
+      const wait = began + cfg.healthIntervalMs - Date.now();
+      if (Date.now() + Math.max(0, wait) >= deadline) {
+        throw new DeployError(
+          step,
+          label,
+          `not healthy after ${cfg.healthTimeoutMs / 1000}s (health-timeout): GET http://127.0.0.1:${port}${cfg.healthPath} answered ${last || 'nothing'}; ` +
+            `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${await logTail(ctx, app, opts.log)}`,
+        );
+      }
+      if (wait > 0) await sleep(wait);
+    }
+  } finally {
+    await prober.close();
+  }
+  if (opts.verify) {
+    const v = await opts.verify;
+    if (v.code !== 0) throw new DeployError('upload and start', label, `the uploaded jar failed its check: ${failureText(v, 600_000)}`);
+  }
+  // The answer must come from the process we started, not from something else on the port.
+  const res = await owner!;
+  if (res.code !== 0) throw new DeployError(step, label, `checking which process owns port ${port} failed: ${failureText(res, cfg.commandTimeoutMs)}`);
+  if (!res.stdout.includes('owns-port')) {
+    const listener = /listener=(\d*)/.exec(res.stdout)?.[1];
+    throw new DeployError(
+      step,
+      label,
+      res.stdout.trim().startsWith('dead')
+        ? `the new process (pid ${pid}) exited right after passing the health check${await logTail(ctx, app, opts.log)}`
+        : `port ${port} is answered by pid ${listener || 'unknown'}, not by the process just started (pid ${pid})`,
+    );
+  }
+  const unreachable = await reach;
+  if (unreachable) throw unreachable;
+  ctx.ui.info(`${label}: healthy (${last}), pid ${pid} owns port ${port}${opts.nginx.length ? `, reachable from nginx at ${app.host.target}:${port}` : ''}`);
+  return healthyAt;
+}
+
+/** SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. */
+export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000): Promise<string> {
+  const cfg = ctx.cfg;
+  const out = (
+    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30)), waitSec * 1000 + cfg.commandTimeoutMs)
+  ).trim();
+  if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s and was killed`);
+  return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
+}
+
+/** How a running process was started (argv, cwd, environment), to start it again on a rollback. */
+export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: number, step: string): Promise<A.StartSpec> {
+  const c = A.parseCapture(await app.remote.must(step, A.captureProcess(pid, ctx.o(true)), ctx.cfg.commandTimeoutMs));
+  if (c === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
+  if (typeof c === 'string') throw new DeployError(step, app.remote.label, c);
+  return { ...c, log: `${ctx.cfg.remoteDir}/logs/previous.${port}.log` };
+}
+

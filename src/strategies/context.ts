@@ -1,0 +1,109 @@
+// What every strategy's run shares: the config, the runner's UI, the SSH pool, step timings,
+// cancellation, and the journal of what was changed (each entry knows its undo).
+import type { Config } from '../config/inputs.ts';
+import type { CmdOptions } from '../commands/shell.ts';
+import { Pool } from '../ssh/pool.ts';
+import { sshOptions } from '../ssh/remote.ts';
+import type { UndoEntry } from './journal.ts';
+
+export interface Ui {
+  info(msg: string): void;
+  warn(msg: string): void;
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+  /** persists what the post step needs to finish a rollback if this process dies */
+  saveState(state: RecoveryState): void;
+}
+
+/** What the post step needs to undo a run cut short. */
+export interface RecoveryState {
+  /** past the point of no return (blue/green after the switch): nothing to undo */
+  committed: boolean;
+  done: boolean;
+  journal: UndoEntry[];
+  locks: { nginx: string; dir: string; info: string }[];
+}
+
+export class Cancelled extends Error {
+  constructor(signal: string) {
+    super(`the workflow was cancelled (${signal})`);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function mapLimit<T, U>(items: T[], limit: number, fn: (item: T) => Promise<U>): Promise<U[]> {
+  const out: U[] = new Array(items.length);
+  let next = 0;
+  let failed: unknown;
+  let hasFailed = false;
+  const worker = async () => {
+    while (next < items.length && !hasFailed) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]);
+      } catch (e) {
+        if (!hasFailed) {
+          hasFailed = true;
+          failed = e;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (hasFailed) throw failed;
+  return out;
+}
+
+export const PARALLEL = 16;
+
+export class Ctx {
+  readonly cfg: Config;
+  readonly ui: Ui;
+  readonly pool: Pool;
+  readonly t0 = Date.now();
+  readonly timings: { step: string; ms: number }[] = [];
+  readonly state: RecoveryState = { committed: false, done: false, journal: [], locks: [] };
+  private cancelled?: string;
+  /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */
+  undoing = false;
+
+  constructor(cfg: Config, ui: Ui) {
+    this.cfg = cfg;
+    this.ui = ui;
+    this.pool = new Pool(sshOptions(cfg, (m) => ui.warn(m)));
+  }
+
+  /** Called on SIGINT/SIGTERM: the run stops at the next safe point and rolls back. */
+  cancel(signal: string): void {
+    this.cancelled ??= signal;
+  }
+
+  checkpoint(): void {
+    if (this.cancelled && !this.state.committed && !this.undoing) throw new Cancelled(this.cancelled);
+  }
+
+  o(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+    return { sudo: sudo && this.cfg.sudo, timeoutSec };
+  }
+
+  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.checkpoint();
+    const s = Date.now();
+    try {
+      return await this.ui.group(name, fn);
+    } finally {
+      this.timings.push({ step: name, ms: Date.now() - s });
+    }
+  }
+
+  /** Records a change before it is made (its outcome may never be known), and saves the state. */
+  record(e: UndoEntry): void {
+    if (this.undoing) return;
+    this.state.journal.push(e);
+    this.save();
+  }
+
+  save(): void {
+    this.ui.saveState(this.state);
+  }
+}

@@ -1,0 +1,108 @@
+// The journal: every change a run makes to a server, recorded before it is made, with what undoes
+// it. A rollback, in this process or in the post step after it died, undoes it from the end:
+// includes are put back (and the old nginx workers drained) before the processes they named are
+// stopped; processes stopped for a rolling batch are started again as they were.
+import type { SshAddress } from '../config/hosts.ts';
+import { hostPort } from '../config/hosts.ts';
+import * as A from '../commands/app.ts';
+import { errorText } from '../errors.ts';
+import { restoreIncludes } from '../traffic/nginx.ts';
+import { drain } from '../traffic/drain.ts';
+import { inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import type { Ctx } from './context.ts';
+
+export type UndoEntry =
+  /** includes changed together on several nginx hosts: put `before` back where `after` is */
+  | { kind: 'include'; hosts: { nginx: SshAddress; before: string | null; after: string | null }[] }
+  /** a process started (pid unknown when the start was cut off: the pid file tells) */
+  | { kind: 'started'; app: SshAddress; port: number; pid?: number }
+  /** an old process stopped to make room: start it again as it was */
+  | { kind: 'stopped'; app: SshAddress; target: string; port: number; spec: A.StartSpec };
+
+/** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
+export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
+  const problems: string[] = [];
+  const cfg = ctx.cfg;
+  ctx.undoing = true;
+  await ctx.pool.reconnectLost((m) => ctx.ui.info(m));
+  const nginxRemotes = async () => (await Promise.all(cfg.nginxHosts.map((n) => ctx.pool.get(n, 'nginx host').catch(() => undefined)))).filter((r) => r !== undefined);
+  const app = async (addr: SshAddress): Promise<AppNode | undefined> => {
+    const host = cfg.appHosts.find((h) => h.ssh.host === addr.host && h.ssh.port === addr.port);
+    if (!host) return undefined;
+    try {
+      return { host, remote: await ctx.pool.get(addr, 'app host') };
+    } catch (e) {
+      problems.push(`${hostPort(addr.host, addr.port)}: ${errorText(e)}`);
+      return undefined;
+    }
+  };
+  // Consecutive entries of one kind are undone together.
+  const groups: UndoEntry[][] = [];
+  for (const e of [...journal].reverse()) {
+    const g = groups[groups.length - 1];
+    if (g && g[0].kind === e.kind && e.kind !== 'include') g.push(e);
+    else groups.push([e]);
+  }
+  for (const g of groups) {
+    const kind = g[0].kind;
+    if (kind === 'include') {
+      const e = g[0] as Extract<UndoEntry, { kind: 'include' }>;
+      const hosts = (
+        await Promise.all(
+          e.hosts.map(async (h) => {
+            const remote = await ctx.pool.get(h.nginx, 'nginx host').catch((err) => {
+              problems.push(`${errorText(err)} -- MANUAL ACTION NEEDED: restore ${cfg.includeFile} there`);
+              return undefined;
+            });
+            return remote ? { remote, before: h.before, after: h.after } : undefined;
+          }),
+        )
+      ).filter((h) => h !== undefined);
+      const res = await restoreIncludes(ctx, hosts);
+      problems.push(...res.problems);
+      // The old workers may still proxy to what is about to be stopped: let them finish.
+      if (res.drain.length > 0) await drain(ctx, { nginx: res.drain, ports: [] }, 'the new version');
+    } else if (kind === 'started') {
+      await Promise.all(
+        (g as Extract<UndoEntry, { kind: 'started' }>[]).map(async (e) => {
+          const a = await app(e.app);
+          if (!a) return;
+          let pid = e.pid;
+          if (pid === undefined) {
+            // The start command was cut off: its pid file (pid + start time) says what it started.
+            const st = await inspectPort(ctx, a, e.port, 'rollback').catch(() => undefined);
+            pid = st?.ours;
+            if (pid === undefined) return;
+          }
+          try {
+            const how = await stopProcess(ctx, a, pid, e.port, 'rollback', Math.min(10, cfg.stopTimeoutMs / 1000));
+            ctx.ui.info(`${a.remote.label}: the new process (pid ${pid}) on port ${e.port} ${how}`);
+          } catch (err) {
+            problems.push(`${a.remote.label}: could not stop the new process pid ${pid}: ${errorText(err)}`);
+          }
+        }),
+      );
+    } else {
+      const nginx = await nginxRemotes();
+      await Promise.all(
+        (g as Extract<UndoEntry, { kind: 'stopped' }>[]).map(async (e) => {
+          const a = await app(e.app);
+          if (!a) {
+            problems.push(`${hostPort(e.app.host, e.app.port)}: the old process on port ${e.port} could not be started again -- MANUAL ACTION NEEDED`);
+            return;
+          }
+          try {
+            const free = await inspectPort(ctx, a, e.port, 'rollback');
+            if (!free.free) throw new Error(`port ${e.port} is held by pid ${free.pid ?? 'unknown'}`);
+            const pid = await startProcess(ctx, a, e.port, e.spec, 'rollback');
+            await waitHealthy(ctx, a, e.port, pid, { log: e.spec.log, nginx });
+            ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
+          } catch (err) {
+            problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);
+          }
+        }),
+      );
+    }
+  }
+  return problems;
+}

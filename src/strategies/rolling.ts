@@ -1,0 +1,182 @@
+// Rolling: every `server ADDRESS:PORT` of the upstream that names an app host is an instance and
+// keeps its port; instances are replaced batch by batch, the rest serving meanwhile.
+//   per batch: the others answer their health checks -> take the batch out (down) on every nginx
+//   host -> drain -> stop the old processes (how they were started is recorded first) -> start
+//   the new release on the same ports -> healthy + reachable from nginx -> put the batch back
+// Undo (journaled as it goes): put back / take out again, stop the new process, start the old
+// one as it was; a failed batch and every batch before it end on the old release.
+import { DeployError } from '../errors.ts';
+import * as A from '../commands/app.ts';
+import { appCommand, type Config } from '../config/inputs.ts';
+import { entryKey, renderDown, type UpstreamForm } from '../traffic/include.ts';
+import { applyChanges } from '../traffic/nginx.ts';
+import { drain } from '../traffic/drain.ts';
+import { HealthProber } from '../fleet/health.ts';
+import { captureStart, inspectPort, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { cleanupReleases } from '../fleet/releases.ts';
+import type { RunResult } from '../ssh/remote.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import type { DeployResult, Fleet, InstanceReport, Strategy } from './run.ts';
+
+interface Instance {
+  app: AppNode;
+  port: number;
+  key: string;
+  report: InstanceReport;
+}
+
+/** Batches of instances, in include order. Pure. */
+export function batches<T>(items: T[], size: Config['batchSize']): T[][] {
+  const n = 'count' in size ? size.count : Math.floor((items.length * size.percent) / 100);
+  // Never all at once: something must serve while a batch is out.
+  const per = Math.max(1, Math.min(n, items.length - 1));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += per) out.push(items.slice(i, i + per));
+  return out;
+}
+
+function instances(ctx: Ctx, fleet: Fleet): Instance[] {
+  const cfg = ctx.cfg;
+  const where = `nginx host ${fleet.nginx[0].remote.label}`;
+  const form = fleet.nginx[0].form;
+  if (form === null || form.kind !== 'upstream') {
+    throw new DeployError(
+      'read include',
+      where,
+      form === null
+        ? `${cfg.includeFile} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
+        : `strategy: rolling needs the upstream form of ${cfg.includeFile} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (see the README)`,
+    );
+  }
+  const byTarget = new Map(fleet.apps.map((a) => [a.host.target, a]));
+  const unknown = form.servers.filter((s) => !byTarget.has(s.host)).map((s) => entryKey(s.host, s.port));
+  if (unknown.length > 0) {
+    throw new DeployError(
+      'read include',
+      where,
+      `${cfg.includeFile} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
+    );
+  }
+  const down = form.servers.filter((s) => s.down).map((s) => entryKey(s.host, s.port));
+  if (down.length > 0) {
+    throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${cfg.includeFile} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
+  }
+  const list = form.servers.map((s) => {
+    const app = byTarget.get(s.host)!;
+    return { app, port: s.port, key: entryKey(s.host, s.port), report: { host: app.remote.label, target: s.host, port: s.port } };
+  });
+  if (list.length < 2) {
+    throw new DeployError('read include', where, `${cfg.includeFile} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
+  }
+  const keys = new Set(list.map((i) => i.key));
+  if (keys.size !== list.length) throw new DeployError('read include', where, `${cfg.includeFile} lists an instance twice`);
+  return list;
+}
+
+async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Promise<void> {
+  const cfg = ctx.cfg;
+  await Promise.all(
+    others.map(async (i) => {
+      const prober = new HealthProber(() => i.app.remote.forward(i.port), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, i.port);
+      try {
+        const r = await prober.probe(5000);
+        if (!r.ok) {
+          throw new DeployError('rolling', i.app.remote.label, `instance ${i.key} does not answer its health check (${r.detail}), so batch ${batchNo} was not taken out: the rest must serve while a batch is replaced`);
+        }
+      } finally {
+        await prober.close();
+      }
+    }),
+  );
+}
+
+export const rolling: Strategy = {
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const cfg = ctx.cfg;
+    const all = instances(ctx, fleet);
+    const plan = batches(all, cfg.batchSize);
+    const original = fleet.nginx.map((n) => n.text!);
+    const nginx = fleet.nginx.map((n) => n.remote);
+    ctx.ui.info(`${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`);
+
+    const hosts = [...new Set(all.map((i) => i.app))];
+    const verify = new Map<AppNode, Promise<RunResult> | undefined>();
+    await ctx.step(`Upload ${fleet.release}`, () =>
+      mapLimit(hosts, PARALLEL, async (a) => {
+        const up = await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload');
+        ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
+        for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
+        verify.set(a, up.verify);
+      }),
+    );
+
+    let healthyToSwitched = 0;
+    for (const [n, batch] of plan.entries()) {
+      const no = n + 1;
+      const s = Date.now();
+      await ctx.step(`Batch ${no}/${plan.length}: ${batch.map((i) => i.key).join(', ')}`, async () => {
+        await othersHealthy(ctx, all.filter((i) => !batch.includes(i)), no);
+        const keys = new Set(batch.map((i) => i.key));
+        await applyChanges(
+          ctx,
+          'take out',
+          fleet.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, keys) })),
+        );
+        ctx.ui.info(`taken out of nginx: ${batch.map((i) => i.key).join(', ')}`);
+        await drain(ctx, { nginx: fleet.nginx, ports: batch.map((i) => ({ remote: i.app.remote, port: i.port })) }, batch.map((i) => i.key).join(', '));
+
+        const healthyAt = await mapLimit(batch, PARALLEL, async (i) => {
+          const now = await inspectPort(ctx, i.app, i.port, 'stop old');
+          if (!now.free) {
+            if (now.pid === undefined) {
+              throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; set sudo: true or run the app as '${cfg.sshUser}'`);
+            }
+            // How it was started, so a failed batch can start it again as it was.
+            const spec = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
+            ctx.record({ kind: 'stopped', app: i.app.host.ssh, target: i.app.host.target, port: i.port, spec });
+            i.report.oldPid = now.pid;
+            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old');
+            ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
+          } else {
+            i.report.stopped = 'nothing was running';
+          }
+          ctx.checkpoint();
+          const spec = releaseSpec(ctx, fleet.release, i.port, appCommand(cfg, i.port, A.layout(cfg.remoteDir, fleet.release).jar));
+          i.report.newPid = await startProcess(ctx, i.app, i.port, spec, 'start');
+          return waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
+        });
+
+        const back = await applyChanges(
+          ctx,
+          'put back',
+          fleet.nginx.map((side, k) => ({ side, after: original[k] })),
+        );
+        healthyToSwitched = Math.max(healthyToSwitched, back - Math.max(...healthyAt));
+        ctx.ui.info(`put back into nginx: ${batch.map((i) => i.key).join(', ')}`);
+      });
+      for (const i of batch) {
+        i.report.batch = no;
+        i.report.ms = Date.now() - s;
+      }
+    }
+    ctx.state.committed = true;
+    ctx.save();
+    await ctx.step('Clean up', () =>
+      mapLimit(hosts, PARALLEL, (a) => cleanupReleases(ctx, [a], fleet.release, all.filter((i) => i.app === a).map((i) => i.port))),
+    );
+    const ports = [...new Set(all.map((i) => i.port))];
+    return {
+      strategy: 'rolling',
+      release: fleet.release,
+      activePorts: ports,
+      previousPorts: ports,
+      durationMs: Date.now() - ctx.t0,
+      healthyToSwitchedMs: healthyToSwitched,
+      timings: ctx.timings,
+      instances: all.map((i) => i.report),
+      nginxHosts: nginx.map((r) => r.label),
+      artifact: fleet.artifact,
+      headline: `Rolling: ${all.length} instances replaced in ${plan.length} batch(es); nginx kept serving from the others throughout.`,
+    };
+  },
+};

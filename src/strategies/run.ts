@@ -1,0 +1,110 @@
+// The frame every strategy runs in: resolve the jar, connect, lock every nginx host, read the
+// includes; run the strategy; on failure undo its journal; always unlock and disconnect.
+import { DeployError, errorText } from '../errors.ts';
+import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
+import type { AppNode } from '../fleet/instance.ts';
+import { readIncludes, type NginxSide } from '../traffic/nginx.ts';
+import { releaseLocks, takeLocks } from '../traffic/lock.ts';
+import type { Ctx } from './context.ts';
+import { undoJournal } from './journal.ts';
+
+/** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
+export interface Fleet {
+  nginx: NginxSide[];
+  apps: AppNode[];
+  artifact: Artifact;
+  release: string;
+}
+
+export interface InstanceReport {
+  host: string;
+  target: string;
+  port: number;
+  batch?: number;
+  upload?: string;
+  oldPid?: number;
+  newPid?: number;
+  stopped?: string;
+  ms?: number;
+}
+
+export interface DeployResult {
+  strategy: string;
+  release: string;
+  /** ports nginx points at now, and before (empty on a first deploy) */
+  activePorts: number[];
+  previousPorts: number[];
+  durationMs: number;
+  /** from the last new process passing its checks to nginx serving it */
+  healthyToSwitchedMs?: number;
+  timings: { step: string; ms: number }[];
+  instances: InstanceReport[];
+  nginxHosts: string[];
+  artifact: Artifact;
+  headline: string;
+}
+
+export interface Strategy {
+  run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
+}
+
+export interface Outcome {
+  result?: DeployResult;
+  error?: unknown;
+  rolledBack: boolean;
+  rollbackProblem?: string;
+}
+
+export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
+  const cfg = ctx.cfg;
+  const nginxRemotes: { addr: (typeof cfg.nginxHosts)[number]; remote: AppNode['remote'] }[] = [];
+  try {
+    const artifact = await ctx.step('Resolve the artifact', async () => {
+      const a = await resolveArtifact(cfg.artifact);
+      ctx.ui.info(`${a.path} (${(a.size / 1048576).toFixed(1)} MiB, sha256 ${a.sha256})`);
+      return a;
+    });
+    const release = cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA);
+    const apps = await ctx.step('Connect', async () => {
+      const all = await Promise.allSettled([
+        ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
+        ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.pool.get(host.ssh, 'app host') })),
+      ]);
+      const failed = all.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      nginxRemotes.sort((a, b) => cfg.nginxHosts.indexOf(a.addr) - cfg.nginxHosts.indexOf(b.addr));
+      const nodes = all.slice(cfg.nginxHosts.length).map((r) => (r as PromiseFulfilledResult<AppNode>).value);
+      ctx.ui.info(`connected: nginx ${nginxRemotes.map((n) => n.remote.label).join(', ')}; app ${nodes.map((a) => a.remote.label).join(', ')}`);
+      return nodes;
+    });
+    await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote)));
+    const nginx = await ctx.step('Read the nginx include', () => readIncludes(ctx, nginxRemotes));
+    const result = await strategy.run(ctx, { nginx, apps, artifact, release });
+    ctx.state.done = true;
+    ctx.save();
+    return { result, rolledBack: false };
+  } catch (e) {
+    const out: Outcome = { error: e, rolledBack: false };
+    if (!ctx.state.committed && ctx.state.journal.length > 0) {
+      ctx.ui.warn(`rolling back: ${errorText(e)}`);
+      try {
+        const problems = await undoJournal(ctx, ctx.state.journal);
+        if (problems.length === 0) {
+          out.rolledBack = true;
+          ctx.state.journal = [];
+          ctx.save();
+        } else {
+          out.rollbackProblem = problems.join('; ');
+        }
+      } catch (re) {
+        out.rollbackProblem = errorText(re);
+      }
+      if (out.rollbackProblem) ctx.ui.warn(`rollback incomplete: ${out.rollbackProblem}`);
+    }
+    if (!(e instanceof DeployError) && !(e instanceof Error)) out.error = new Error(String(e));
+    return out;
+  } finally {
+    await releaseLocks(ctx, nginxRemotes.map((n) => n.remote)).catch(() => undefined);
+    await ctx.pool.dispose();
+  }
+}

@@ -1,0 +1,59 @@
+// The deploy lock, taken on every nginx host (always in the same order, so two deploys never
+// each hold half) and released by its owner only.
+import { hostname } from 'node:os';
+import { DeployError } from '../errors.ts';
+import * as L from '../commands/lock.ts';
+import type { Remote } from '../ssh/remote.ts';
+import { type Ctx, sleep } from '../strategies/context.ts';
+
+export function lockInfo(): string {
+  return [
+    `run=${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? '-'}`,
+    `actor=${process.env.GITHUB_ACTOR ?? '-'}`,
+    `runner=${hostname()}`,
+    `pid=${process.pid}`,
+    `at=${new Date().toISOString()}`,
+  ].join(' ');
+}
+
+export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
+  const cfg = ctx.cfg;
+  const dir = `${cfg.remoteDir}/deploy.lock`;
+  const info = lockInfo();
+  const stale = Math.max(1800, (cfg.healthTimeoutMs + cfg.drainTimeoutMs + cfg.stopTimeoutMs) / 1000 + 600);
+  const ordered = [...nginx].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  for (const remote of ordered) {
+    const deadline = Date.now() + cfg.lockTimeoutMs;
+    for (;;) {
+      const out = (await remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+      const [, age, ...owner] = out.split(' ');
+      if (out === 'acquired' || out.startsWith('recovered')) {
+        ctx.state.locks.push({ nginx: remote.label, dir, info });
+        ctx.save();
+        if (out.startsWith('recovered')) ctx.ui.warn(`${remote.label}: replaced a stale deploy lock (${age}s old, held by ${owner.join(' ') || 'unknown'})`);
+        break;
+      }
+      if (Date.now() >= deadline) {
+        throw new DeployError(
+          'lock',
+          `nginx host ${remote.label}`,
+          `another deploy holds ${dir} (for ${age}s, ${owner.join(' ') || 'holder unknown'}). ` +
+            `Wait for it, raise lock-timeout to queue behind it, or remove the directory if that deploy is dead (it is treated as stale after ${Math.round(stale)}s)`,
+        );
+      }
+      ctx.checkpoint();
+      await sleep(1000);
+    }
+  }
+}
+
+export async function releaseLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
+  await Promise.all(
+    ctx.state.locks.map(async (l) => {
+      const r = nginx.find((n) => n.label === l.nginx);
+      if (!r?.connected) return;
+      await r.run(L.releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+    }),
+  );
+  ctx.state.locks = [];
+}

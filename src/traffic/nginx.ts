@@ -1,0 +1,196 @@
+// The nginx side of a deploy, on one or several nginx hosts switched together: read the include
+// everywhere (they must agree), change it (write + test everywhere, then reload everywhere and
+// confirm), and put it back. Each change records its undo before it is made.
+import { createHash } from 'node:crypto';
+import type { SshAddress } from '../config/hosts.ts';
+import { DeployError } from '../errors.ts';
+import * as N from '../commands/nginx.ts';
+import { describe } from '../commands/shell.ts';
+import { failureText, type Remote } from '../ssh/remote.ts';
+import type { Ctx } from '../strategies/context.ts';
+import { type IncludeForm, IncludeError, formAddresses, parseInclude } from './include.ts';
+
+export const sha256 = (text: string | null) => (text === null ? 'absent' : createHash('sha256').update(text, 'utf8').digest('hex'));
+
+export interface NginxSide {
+  addr: SshAddress;
+  remote: Remote;
+  /** the include as read; null: no file */
+  text: string | null;
+  sha: string;
+  form: IncludeForm | null;
+  /** set by the last change that reloaded: the old workers of the master serving the include */
+  oldWorkers: number[];
+}
+
+/** Reads the include on every nginx host; refuses when they disagree on what they point at. */
+export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
+  const f = ctx.cfg.includeFile;
+  const sides = await Promise.all(
+    remotes.map(async ({ addr, remote }) => {
+      const where = `nginx host ${remote.label}`;
+      const st = N.parseReadInclude(await remote.must('read include', N.readInclude(f, ctx.o(true)), ctx.cfg.commandTimeoutMs));
+      if (typeof st === 'string') throw new DeployError('read include', where, st);
+      if (st.kind === 'nodir') {
+        throw new DeployError('read include', where, `the directory of include-file ${f} does not exist; fix include-file or create the directory and include it from nginx.conf`);
+      }
+      const text = st.kind === 'present' ? st.text : null;
+      let form: IncludeForm | null;
+      try {
+        form = text === null ? null : parseInclude(text);
+      } catch (e) {
+        if (e instanceof IncludeError) throw new DeployError('read include', where, `${f} ${e.message}`);
+        throw e;
+      }
+      return { addr, remote, text, sha: st.kind === 'present' ? st.sha256 : 'absent', form, oldWorkers: [] } as NginxSide;
+    }),
+  );
+  const shape = (s: NginxSide) =>
+    s.form === null ? '(no entries: first deploy)' : `${s.form.kind} ${(s.form.kind === 'upstream' ? s.form.servers : formAddresses(s.form)).map((a) => `${a.host}:${a.port}${'down' in a && a.down ? ' down' : ''}`).join(', ')}`;
+  const first = shape(sides[0]);
+  const odd = sides.find((s) => shape(s) !== first);
+  if (odd) {
+    throw new DeployError(
+      'read include',
+      undefined,
+      `the nginx hosts disagree on ${f}, so nothing was changed: ${sides.map((s) => `${s.remote.label} has ${shape(s)}`).join('; ')}. ` +
+        'A human must look: make the includes point at the same entries',
+    );
+  }
+  return sides;
+}
+
+export interface Change {
+  side: NginxSide;
+  /** the new include (null: remove it) */
+  after: string | null;
+}
+
+const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome, written: string): string => {
+  const cfg = ctx.cfg;
+  const why = (x: { code: number; detail: string }) =>
+    x.code === 124 ? `timed out after ${cfg.commandTimeoutMs / 1000}s (command-timeout)${x.detail ? `: ${x.detail}` : ''}` : x.detail || `exit code ${x.code}, no output`;
+  switch (o.kind) {
+    case 'changed':
+      return `${cfg.includeFile} changed on the host since it was read (now sha256 ${o.current.slice(0, 12)}…), so it was not overwritten; run the deploy again`;
+    case 'write-failed':
+      return `could not write ${cfg.includeFile}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`;
+    case 'test-failed':
+      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass with the new ${cfg.includeFile}, so nginx was not reloaded and the file was put back: ${why(o)}`;
+    case 'reload-failed':
+      return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
+    case 'not-applied':
+      return `nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)`;
+    default:
+      return `unexpected outcome ${o.kind} ${written}`;
+  }
+};
+
+/**
+ * Switches every nginx host to its new include. One host: one round trip (write, test, reload,
+ * confirm). Several: write + test on all; only when all pass, reload all in parallel and confirm.
+ * The undo (put back every include, reload) is recorded first; the caller's rollback runs it.
+ * Returns the moment the last host confirmed.
+ */
+export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): Promise<number> {
+  const cfg = ctx.cfg;
+  ctx.checkpoint();
+  ctx.record({
+    kind: 'include',
+    hosts: changes.map((c) => ({ nginx: c.side.addr, before: c.side.text, after: c.after })),
+  });
+  const spec = (c: Change, over: Partial<N.ChangeSpec>): N.ChangeSpec => ({
+    content: c.after,
+    expect: c.side.sha,
+    target: sha256(c.after),
+    reload: true,
+    test: cfg.nginxTestCommand,
+    reloadCmd: cfg.nginxReloadCommand,
+    waitSec: 15,
+    commandSec: cfg.commandTimeoutMs / 1000,
+    ...over,
+  });
+  const send = async (c: Change, s: N.ChangeSpec, ok: N.ChangeOutcome['kind'][]) => {
+    const where = `nginx host ${c.side.remote.label}`;
+    const r = await c.side.remote.run(N.changeInclude(cfg.includeFile, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
+    const res = N.parseChange(r.stdout);
+    if (r.code !== 0 || !res.outcome) throw new DeployError(step, where, `${s.reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
+    if (!ok.includes(res.outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, res.outcome, ''));
+    if (res.outcome.kind === 'switched') c.side.oldWorkers = res.outcome.oldWorkers;
+    return res.outcome;
+  };
+  if (changes.length === 1) {
+    await send(changes[0], spec(changes[0], {}), ['switched', 'same']);
+  } else {
+    // Phase 1: write and test everywhere. A failure anywhere leaves every include as it was.
+    const staged = await Promise.allSettled(changes.map((c) => send(c, spec(c, { reload: false }), ['staged', 'same'])));
+    const bad = staged.find((s) => s.status === 'rejected');
+    if (bad) throw (bad as PromiseRejectedResult).reason;
+    // Phase 2: reload everywhere at once and confirm.
+    ctx.checkpoint();
+    const reloaded = await Promise.allSettled(changes.map((c) => send(c, spec(c, { content: undefined }), ['switched'])));
+    const badReload = reloaded.find((s) => s.status === 'rejected');
+    if (badReload) throw (badReload as PromiseRejectedResult).reason;
+  }
+  // The sides now hold what was written: the next change expects it.
+  for (const c of changes) {
+    c.side.text = c.after;
+    c.side.sha = sha256(c.after);
+  }
+  return Date.now();
+}
+
+/**
+ * Puts includes back (the undo of applyChanges): on each host, unless the file holds something
+ * else than what was written, writes the old text, tests, reloads and confirms. Returns the
+ * problems; the sides' oldWorkers are set for the drain that must follow before any process the
+ * restored include no longer names is stopped.
+ */
+export async function restoreIncludes(
+  ctx: Ctx,
+  hosts: { remote: Remote; before: string | null; after: string | null }[],
+): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[] }> {
+  const cfg = ctx.cfg;
+  const f = cfg.includeFile;
+  const problems: string[] = [];
+  const drain: { remote: Remote; oldWorkers: number[] }[] = [];
+  await Promise.all(
+    hosts.map(async (h) => {
+      const s: N.ChangeSpec = {
+        content: h.before,
+        expect: sha256(h.after),
+        target: sha256(h.before),
+        reload: true,
+        test: cfg.nginxTestCommand,
+        reloadCmd: cfg.nginxReloadCommand,
+        waitSec: 15,
+        commandSec: cfg.commandTimeoutMs / 1000,
+      };
+      const r = await h.remote.run(N.changeInclude(f, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
+      const o = N.parseChange(r.stdout).outcome;
+      const on = `on ${h.remote.label}`;
+      if (r.code !== 0 || !o) {
+        problems.push(`could not restore ${f} ${on}: ${failureText(r, cfg.commandTimeoutMs)} -- MANUAL ACTION NEEDED: check what nginx points at`);
+        return;
+      }
+      switch (o.kind) {
+        case 'same':
+          ctx.ui.info(`${f} ${on} was not changed; nothing to restore`);
+          return;
+        case 'switched':
+          drain.push({ remote: h.remote, oldWorkers: o.oldWorkers });
+          ctx.ui.info(`restored ${f} ${on} and reloaded nginx`);
+          return;
+        case 'removed-untestable':
+          ctx.ui.info(`removed ${f} ${on} (first deploy: nothing served before)`);
+          return;
+        case 'changed':
+          problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);
+          return;
+        default:
+          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, o, '')} -- MANUAL ACTION NEEDED`);
+      }
+    }),
+  );
+  return { problems, drain };
+}
