@@ -278,7 +278,7 @@ async function measureUpload(tb: Testbed): Promise<Upload> {
   const a2 = await runAction(tb, baseInputs(tb, big, ACTION_INPUTS));
   if (a1.code !== 0 || a2.code !== 0) throw new Error(`big-jar deploy failed: ${[...a1.lines, ...a2.lines].filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ')}`);
   // the action's upload: from the start of its upload step (port checks, prepare, sftp, remote sha256, mv) to its report line
-  const from = at(a1.lines, /^::group::Upload and start/)!;
+  const from = at(a1.lines, /^::group::Upload/)!;
   const jarLine = a1.lines.find((l) => /: jar .*MiB in/.test(l.text))!;
   const actionMs = jarLine.t - from;
   const second = a2.lines.find((l) => /: jar /.test(l.text))?.text ?? '';

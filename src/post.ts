@@ -19,7 +19,7 @@ async function post(): Promise<void> {
     if (state.committed) {
       core.warning('the deploy step died after the switch: the new version serves; the old process may still be running on the old port');
     } else if (state.journal.length > 0) {
-      core.warning('the deploy step ended before it finished: undoing what it changed');
+      core.warning('the deploy step ended before it finished: finishing its rollback');
       const problems = await undoJournal(ctx, state.journal);
       if (problems.length > 0) core.setFailed(`rollback incomplete, MANUAL ACTION NEEDED: ${problems.join('; ')}`);
       else core.info('rolled back: the previous version keeps serving');

@@ -2,7 +2,7 @@
 // reachable from every nginx host), stop, and read how a running process was started.
 import { randomBytes } from 'node:crypto';
 import type { AppHost } from '../config/hosts.ts';
-import { DeployError } from '../errors.ts';
+import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import { removeFile } from '../commands/shell.ts';
 import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
@@ -84,31 +84,38 @@ async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
 /**
  * nginx must reach the new process at the address it will proxy to: a firewall open to the
  * live port only, a wrong `=address`, or an app bound to 127.0.0.1 would pass every check made
- * on the app host itself. Probes target:port through each nginx host's SSH connection.
+ * on the app host itself. Each nginx host's sshd opens a TCP connection to target:port (a
+ * forwarded channel opens only once that connect succeeded) and closes it at once: nothing is
+ * sent to the app, so its own request counters and health state are not touched.
  */
-async function probeFromNginx(ctx: Ctx, nginx: Remote[], target: string, port: number): Promise<void> {
-  const cfg = ctx.cfg;
+async function probeFromNginx(nginx: Remote[], target: string, port: number): Promise<void> {
   await Promise.all(
     nginx.map(async (n) => {
-      const prober = new HealthProber(() => n.forward(port, target), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, port);
       const deadline = Date.now() + 5000;
       let last: string;
-      try {
-        for (;;) {
-          const r = await prober.probe(Math.max(500, deadline - Date.now()));
-          if (r.ok) return;
-          last = r.detail;
-          if (/refuses TCP forwarding/.test(last) || Date.now() >= deadline) break;
-          await sleep(200);
-        }
-      } finally {
-        await prober.close();
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<string>((res) => (timer = setTimeout(() => res('no answer within 5s (a firewall dropping the packets?)'), Math.max(500, deadline - Date.now()))));
+        last = await Promise.race([
+          n.forward(port, target).then(
+            (ch) => {
+              ch.destroy();
+              return '';
+            },
+            (e: unknown) => (/refused|Connect failed|open failed/i.test(errorText(e)) ? 'connection refused' : errorText(e)),
+          ),
+          late,
+        ]);
+        clearTimeout(timer);
+        if (last === '') return;
+        if (/refuses TCP forwarding/.test(last) || Date.now() >= deadline) break;
+        await sleep(200);
       }
       throw new DeployError(
         'reachability',
         `nginx host ${n.label}`,
-        `cannot reach the new version at ${target}:${port} (GET ${cfg.healthPath}: ${last}), although it is healthy on its own host; ` +
-          'nginx would send traffic to a wall. Check the firewall between them, the =address in app-hosts, and that the app listens on that address',
+        `cannot reach the new version at ${target}:${port} (${last}), although it is healthy on its own host; ` +
+          'nginx would send traffic to a wall. Check the firewall between them, the =address in app-hosts, and that the app listens on that address, not only on 127.0.0.1',
       );
     }),
   );
@@ -145,7 +152,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
           owner = app.remote.run(A.procState(pid, port, ctx.o(true), pidFile), cfg.commandTimeoutMs);
-          reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
+          reach = probeFromNginx(opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
           );
@@ -209,7 +216,7 @@ export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: num
   const out = (
     await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30)), waitSec * 1000 + cfg.commandTimeoutMs)
   ).trim();
-  if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s and was killed`);
+  if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
 }
 

@@ -63,7 +63,7 @@ export const blueGreen: Strategy = {
 
     // Each host runs its own pipeline, so a slow upload elsewhere never eats into this host's
     // start guard or health timeout.
-    const healthyAt = await ctx.step(`Upload, start ${fleet.release} on port ${p.idlePort} and wait until healthy`, async () => {
+    const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, async () => {
       const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
         const r = reports.get(a)!;
         await checkPorts(ctx, a, p, r);

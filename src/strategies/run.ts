@@ -100,6 +100,9 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
         out.rollbackProblem = errorText(re);
       }
       if (out.rollbackProblem) ctx.ui.warn(`rollback incomplete: ${out.rollbackProblem}`);
+      // Rolled back here, completely or not: the post step must not do it a second time.
+      ctx.state.done = true;
+      ctx.save();
     }
     if (!(e instanceof DeployError) && !(e instanceof Error)) out.error = new Error(String(e));
     return out;

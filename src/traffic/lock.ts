@@ -30,7 +30,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
       if (out === 'acquired' || out.startsWith('recovered')) {
         ctx.state.locks.push({ nginx: remote.label, dir, info });
         ctx.save();
-        if (out.startsWith('recovered')) ctx.ui.warn(`${remote.label}: replaced a stale deploy lock (${age}s old, held by ${owner.join(' ') || 'unknown'})`);
+        if (out.startsWith('recovered')) ctx.ui.warn(`replaced a stale deploy lock (${age}s old, held by ${owner.join(' ') || 'unknown'}) on ${remote.label}`);
         break;
       }
       if (Date.now() >= deadline) {

@@ -76,7 +76,7 @@ const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome, written: string): string =
     case 'write-failed':
       return `could not write ${cfg.includeFile}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`;
     case 'test-failed':
-      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass with the new ${cfg.includeFile}, so nginx was not reloaded and the file was put back: ${why(o)}`;
+      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass, so nginx was not reloaded: ${why(o)} (${cfg.includeFile} was put back as it was)`;
     case 'reload-failed':
       return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
     case 'not-applied':
@@ -179,7 +179,7 @@ export async function restoreIncludes(
           return;
         case 'switched':
           drain.push({ remote: h.remote, oldWorkers: o.oldWorkers });
-          ctx.ui.info(`restored ${f} ${on} and reloaded nginx`);
+          ctx.ui.info(`restored ${f} and reloaded nginx ${on}`);
           return;
         case 'removed-untestable':
           ctx.ui.info(`removed ${f} ${on} (first deploy: nothing served before)`);

@@ -1,7 +1,8 @@
 // Tiny test HTTP server standing in for a Spring Boot jar (JDK only, no dependencies).
 // Built by test/testbed/testbed.ts (javac + jar). Behaviour is driven by system properties:
 //   server.port (8080), app.version (else version.txt resource), start.delay.ms (0),
-//   health.mode = up | down | wrongbody | flap | crash-after:N, ignore.sigterm=true|false.
+//   health.mode = up | down | wrongbody | flap | crash-after:N, health.down.ports=P1,P2 (down on
+//   those ports only), ignore.sigterm=true|false.
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -37,6 +38,10 @@ public class App {
         version = System.getProperty("app.version");
         if (version == null) version = readVersionResource();
         healthMode = System.getProperty("health.mode", "up");
+        // health.down.ports=8081,8082: down on those ports only (a release bad on one instance)
+        for (String p : System.getProperty("health.down.ports", "").split(",")) {
+            if (p.trim().equals(String.valueOf(port))) healthMode = "down";
+        }
         long delay = Long.parseLong(System.getProperty("start.delay.ms", "0"));
         boolean ignoreTerm = Boolean.parseBoolean(System.getProperty("ignore.sigterm", "false"));
 

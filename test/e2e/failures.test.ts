@@ -89,3 +89,19 @@ test('bad inputs are refused before any server is touched', async () => {
   assert.match(r2.error, /input 'artifact': .* matches \d+ files/);
   await assertUnchanged(s);
 });
+
+test('nginx cannot reach the new port (a firewall open to the live port only): refused before the switch, naming host, address and port', async () => {
+  const s = await snapshot();
+  const rule = ['nft', 'insert', 'rule', 'inet', 'zddtb', 'input', 'ip', 'saddr', tb.nginx.ip, 'tcp', 'dport', '8081', 'drop'];
+  assert.equal((await tb.exec(tb.apps[0], rule)).code, 0);
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('walled')));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /\[reachability\] nginx host 10\.213\.44\.20:22: cannot reach the new version at 10\.213\.44\.31:8081 \(no answer within 5s/);
+    assert.doesNotMatch(r.stdout, /nginx now sends traffic/);
+  } finally {
+    await tb.exec(tb.apps[0], ['nft', 'flush', 'chain', 'inet', 'zddtb', 'input']);
+    await tb.exec(tb.apps[0], ['nft', '-f', `${tb.apps[0].dir}/firewall.nft`]);
+  }
+  await assertUnchanged(s);
+});

@@ -1,5 +1,5 @@
 // Bounded load through nginx from the runner namespace, for "0 5xx during the whole attempt".
-import type { Testbed } from '../testbed/testbed.ts';
+import type { Host, Testbed } from '../testbed/testbed.ts';
 
 export interface LoadResult {
   requests: number;
@@ -12,8 +12,8 @@ export interface LoadResult {
  * Starts wrk (new connection per request: `Connection: close`) against nginx for at most
  * maxSeconds; stop() ends it early (SIGINT makes wrk print its totals) and parses them.
  */
-export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version') {
-  const p = tb.spawnInRunner(['wrk', '-t1', '-c4', `-d${maxSeconds}s`, '--timeout', '10s', '-H', 'Connection: close', `http://${tb.nginx.ip}${path}`], {
+export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version', nginx: Host = tb.nginx) {
+  const p = tb.spawnInRunner(['wrk', '-t1', '-c4', `-d${maxSeconds}s`, '--timeout', '10s', '-H', 'Connection: close', `http://${nginx.ip}${path}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -33,6 +33,26 @@ export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version') {
         socketErrors: se ? se.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0,
         raw: out,
       };
+    },
+  };
+}
+
+/**
+ * Long requests through nginx while a deploy runs: one every `everyMs` (alternating nginx hosts),
+ * at most `max`, until stop(); stop() waits for all of them and returns their statuses.
+ */
+export function longRequests(tb: Testbed, ms = 3000, everyMs = 700, max = 40) {
+  const pending: Promise<number>[] = [];
+  let n = 0;
+  const timer = setInterval(() => {
+    if (n >= max) return;
+    const nginx = tb.nginxes[n++ % tb.nginxes.length];
+    pending.push(tb.get(`/slow?ms=${ms}`, { nginx, timeoutMs: ms + 15_000 }).then((r) => r.status));
+  }, everyMs);
+  return {
+    async stop(): Promise<number[]> {
+      clearInterval(timer);
+      return Promise.all(pending);
     },
   };
 }

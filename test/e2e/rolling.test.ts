@@ -1,0 +1,116 @@
+// Rolling deploys and several nginx hosts, under load through every nginx host, with long
+// requests in flight: real sshd, nginx and JVMs on network-namespace hosts.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
+import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { startLoad, longRequests } from './load.ts';
+
+const beds: Testbed[] = [];
+after(async () => {
+  for (const b of beds) await b.teardown();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the action under wrk load through every nginx host plus long requests; checks 0 non-2xx. */
+async function underLoad(tb: Testbed, attempt: () => Promise<ActionRun>): Promise<ActionRun> {
+  const loads = tb.nginxes.map((n) => startLoad(tb, 150, '/version', n));
+  const long = longRequests(tb);
+  await sleep(300);
+  const run = await attempt();
+  await sleep(300);
+  const statuses = await long.stop();
+  for (const l of loads) {
+    const r = await l.stop();
+    assert.ok(r.requests > 50, `load ran: ${r.raw}`);
+    assert.equal(r.non2xx, 0, `no 5xx during the deploy: ${r.raw}\n${explain(run)}`);
+    assert.equal(r.socketErrors, 0, `no connection errors: ${r.raw}`);
+  }
+  assert.ok(statuses.length >= 3, 'long requests ran');
+  assert.deepEqual(statuses.filter((s) => s !== 200), [], `every long request completed: ${statuses.join(',')}`);
+  return run;
+}
+
+/** What each nginx host serves, over enough requests to hit every instance. */
+async function served(tb: Testbed): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (const nginx of tb.nginxes) {
+    for (let i = 0; i < 8; i++) {
+      const r = await tb.get('/version', { nginx });
+      assert.equal(r.status, 200, r.body);
+      seen.add(r.body.replace(/ pid=.*/, '').trim());
+    }
+  }
+  return seen;
+}
+
+async function includes(tb: Testbed): Promise<(string | null)[]> {
+  return Promise.all(tb.nginxes.map((n) => tb.readInclude(n)));
+}
+
+test('rolling, one host with two instances (seed 000) behind two nginx hosts; a release bad on the second batch is rolled back', async () => {
+  await cleanupStale('zddroll1');
+  const tb = await createTestbed({ prefix: 'zddroll1', subnet: 51, appHosts: 1, nginxHosts: 2, form: 'upstream', instances: [{ app: 0, port: 8080 }, { app: 0, port: 8081 }] });
+  beds.push(tb);
+  const app = tb.apps[0];
+  await tb.startSeedApp(app, 8080, 'v0');
+  await tb.startSeedApp(app, 8081, 'v0');
+  const before = await includes(tb);
+
+  const r = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling' })));
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(r.outputs['active-port'], '8080,8081');
+  assert.deepEqual(await includes(tb), before, 'the includes end byte-identical');
+  assert.deepEqual([...(await served(tb))].sort(), ['version=v1 port=8080', 'version=v1 port=8081']);
+  assert.match(r.summary, /\| 10\.213\.51\.31:22 \| 10\.213\.51\.31:8080 \| 1 \|/);
+  assert.match(r.summary, /\| 10\.213\.51\.31:22 \| 10\.213\.51\.31:8081 \| 2 \|/);
+
+  // v2 is unhealthy on 8081 only: batch 1 (8080) succeeds, batch 2 fails, batch 1 goes back to v1.
+  const pids = [await tb.pidOnPort(app, 8080), await tb.pidOnPort(app, 8081)];
+  const bad = await underLoad(tb, async () =>
+    runAction(tb, baseInputs(tb, await tb.makeJar('v2'), { strategy: 'rolling', 'java-opts': '-Dhealth.down.ports=8081', 'health-timeout': '4' })),
+  );
+  assert.equal(bad.code, 1, explain(bad));
+  assert.match(bad.error, /\[health check\] 10\.213\.51\.31:22: not healthy after 4s/);
+  assert.match(bad.stdout, /the previous version runs again on port 8081/);
+  assert.match(bad.stdout, /the previous version runs again on port 8080/);
+  assert.deepEqual(await includes(tb), before, 'the includes end byte-identical');
+  assert.deepEqual([...(await served(tb))].sort(), ['version=v1 port=8080', 'version=v1 port=8081'], 'the fleet serves the old version everywhere');
+  assert.notDeepEqual([await tb.pidOnPort(app, 8080), await tb.pidOnPort(app, 8081)], pids);
+  const java = await tb.exec(app, ['sh', '-c', 'pgrep -c java || true']);
+  assert.equal(java.stdout.trim(), '2', 'no v2 process left');
+  assert.ok(!bad.post || bad.post.code === 0, `post step quiet: ${bad.post?.stdout}`);
+});
+
+test('two app hosts behind two nginx hosts: rolling, then blue/green switching both nginx together; nginx -t failing on one leaves both as they were', async () => {
+  await cleanupStale('zddroll2');
+  const tb = await createTestbed({ prefix: 'zddroll2', subnet: 52, appHosts: 2, nginxHosts: 2, form: 'upstream' });
+  beds.push(tb);
+  for (const a of tb.apps) await tb.startSeedApp(a, 8080, 'v0');
+  const before = await includes(tb);
+
+  const r = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling', 'batch-size': '50%' })));
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(await includes(tb), before);
+  assert.deepEqual([...(await served(tb))], ['version=v1 port=8080']);
+
+  const bg = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('v2'))));
+  assert.equal(bg.code, 0, explain(bg));
+  assert.equal(bg.outputs['active-port'], '8081');
+  const now = await includes(tb);
+  assert.deepEqual(now, before.map((t) => t!.replaceAll(':8080;', ':8081;')), 'both nginx hosts switched');
+  assert.deepEqual([...(await served(tb))], ['version=v2 port=8081']);
+  for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, 8080), null, 'old version stopped');
+
+  // nginx -t fails on the second nginx host only: nothing changes anywhere.
+  await tb.exec(tb.nginxes[1], ['touch', '/etc/nginx/BROKEN']);
+  const failed = await underLoad(tb, async () =>
+    runAction(tb, baseInputs(tb, await tb.makeJar('v3'), { 'nginx-test-command': 'sh -c "nginx -t && ! test -e /etc/nginx/BROKEN"' })),
+  );
+  assert.equal(failed.code, 1, explain(failed));
+  assert.match(failed.error, /\[switch\] nginx host 10\.213\.52\.21:22: nginx-test-command .* did not pass/);
+  assert.deepEqual(await includes(tb), now, 'both includes byte-identical');
+  assert.deepEqual([...(await served(tb))], ['version=v2 port=8081'], 'both still serve the old version');
+  for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, 8080), null, 'the new processes are gone');
+});

@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseInclude, renderDown, entryKey, type UpstreamForm } from '../../src/traffic/include.ts';
+import { batches } from '../../src/strategies/rolling.ts';
+
+test('renderDown marks only the given entries down, everything else byte for byte', () => {
+  const text = '# app\nupstream app {\n    server 10.0.0.5:8080 weight=3;\n    server 10.0.0.5:8081;  # second\n    server [fd00::7]:8080 max_fails=2 ;\n    keepalive 32;\n}\n';
+  const form = parseInclude(text) as UpstreamForm;
+  assert.deepEqual(form.servers.map((s) => [entryKey(s.host, s.port), s.down]), [['10.0.0.5:8080', false], ['10.0.0.5:8081', false], ['[fd00::7]:8080', false]]);
+  const out = renderDown(text, form, new Set(['10.0.0.5:8081', '[fd00::7]:8080']));
+  assert.equal(out, '# app\nupstream app {\n    server 10.0.0.5:8080 weight=3;\n    server 10.0.0.5:8081 down;  # second\n    server [fd00::7]:8080 max_fails=2  down;\n    keepalive 32;\n}\n');
+  const again = parseInclude(out) as UpstreamForm;
+  assert.deepEqual(again.servers.map((s) => s.down), [false, true, true]);
+  assert.equal(renderDown(out, again, new Set(['10.0.0.5:8081'])), out, 'an entry already down is left as it is');
+});
+
+test('batches: counts and percentages, rounded down, at least one, never all at once', () => {
+  const four = [1, 2, 3, 4];
+  assert.deepEqual(batches(four, { count: 1 }), [[1], [2], [3], [4]]);
+  assert.deepEqual(batches(four, { count: 3 }), [[1, 2, 3], [4]]);
+  assert.deepEqual(batches(four, { count: 4 }), [[1, 2, 3], [4]], 'never the whole fleet in one batch');
+  assert.deepEqual(batches(four, { percent: 50 }), [[1, 2], [3, 4]]);
+  assert.deepEqual(batches(four, { percent: 25 }), [[1], [2], [3], [4]]);
+  assert.deepEqual(batches(four, { percent: 10 }), [[1], [2], [3], [4]], 'rounded down, at least 1');
+  assert.deepEqual(batches([1, 2], { percent: 100 }), [[1], [2]]);
+});
