@@ -1,5 +1,6 @@
 // Benchmark: this action vs the 003 seed script vs a bare nginx reload, under load through nginx,
-// on the network-namespace testbed. Usage (as root):
+// on the network-namespace testbed; also rolling deploys (2 and 4 instances) and blue/green with
+// two nginx hosts switched together (vs both reloaded at once). Usage (as root):
 //   node bench/bench.ts [--deploys N] [--quick] [--out bench/results/latest.json]
 // Writes the JSON to --out, a markdown report next to it (.md), and prints the report.
 import { spawnSync } from 'node:child_process';
@@ -8,9 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createTestbed, cleanupStale, type Testbed } from '../test/testbed/testbed.ts';
+import { createTestbed, cleanupStale, type Testbed, type TestbedOptions } from '../test/testbed/testbed.ts';
 import { ROOT, baseInputs, parseCommandFile } from '../test/e2e/harness.ts';
-import { KINDS, WRK, longRequests, startLoad, type ClientKind, type LoadResult, type LongResult } from './load.ts';
+import { KINDS, WRK, longRequests, startLoads, type ClientKind, type LoadResult, type LongResult } from './load.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -25,10 +26,19 @@ const SEED_PER_KIND = Q ? 1 : 3;
 const FLOOR_PER_KIND = Q ? 1 : 3;
 const UNLOADED = Q ? 1 : 2; // unloaded deploys for 1 host vs 8 hosts
 const STARTUP_RUNS = Q ? 5 : 10;
+// The rolling and two-nginx scenarios (client kinds alternate; rolling-4 is the slowest).
+const ROLLING2_N = Q ? 2 : 4;
+const ROLLING4_N = Q ? 1 : 4;
+const NGINX2_N = Q ? 2 : 4;
 const JAVA_OPTS = '-Dstart.delay.ms=3000';
 const ACTION_INPUTS = { 'health-interval': '0.25', 'java-opts': JAVA_OPTS }; // + harness baseInputs
+const ROLLING_INPUTS = { strategy: 'rolling', 'batch-size': '1' };
 // The long requests start when the deployer has seen the new process healthy (action: its
 // `HOST: healthy (...)` line; seed: `> Health Check Success`), i.e. just before it switches nginx.
+// Rolling: at the first batch's first healthy line, so they are in flight across that batch's
+// put-back and the next batch's take-out, drain and stop.
+// Every nginx host gets load (one wrk each, sharing WRK's threads and connections); the long
+// requests alternate between the nginx hosts.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -45,8 +55,11 @@ interface Line {
   text: string;
 }
 
+const SCENARIOS = ['floor-1host', 'seed', 'action-1host', 'floor-2hosts', 'action-2hosts', 'rolling-2', 'rolling-4', 'floor-2nginx', 'action-2nginx'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
 interface Run {
-  scenario: 'floor-1host' | 'floor-2hosts' | 'seed' | 'action-1host' | 'action-2hosts';
+  scenario: Scenario;
   kind: ClientKind;
   i: number;
   ok: boolean;
@@ -54,6 +67,7 @@ interface Run {
   wallMs: number | null;
   healthyToSwitchedMs: number | null;
   load: LoadResult;
+  /** leadMs: their start → the switch (rolling: → the first put-back) */
   long: { started: number; ok: number; statuses: number[]; leadMs: number | null };
   steps?: Record<string, number>;
   note?: string;
@@ -105,8 +119,11 @@ async function runAction(tb: Testbed, inputs: Record<string, string>, onLine?: (
 
 function steps(summary: string): Record<string, number> {
   const out: Record<string, number> = {};
-  // step names without the release/port, e.g. 'Upload and start', 'Switch nginx'
-  for (const m of summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) out[m[1].replace(/ \S+ on port \d+$| to port \d+$/, '')] = Number(m[2]);
+  // step names without the release/port/instances, e.g. 'Upload, start and health-check', 'Switch
+  // nginx'; rolling: 'Upload', 'Batch 1/2'
+  for (const m of summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) {
+    out[m[1].replace(/ \S+ on port \d+$| to port \d+$/, '').replace(/^Upload \S+$/, 'Upload').replace(/^(Batch \d+\/\d+): .*$/, '$1')] = Number(m[2]);
+  }
   return out;
 }
 
@@ -114,14 +131,15 @@ const at = (lines: Line[], re: RegExp) => lines.find((l) => re.test(l.text))?.t;
 
 // ------------------------------------------------------------------------------------ one measured run
 
-/** Runs fn under wrk load of one client kind; fn may start the long requests once. */
+/** Runs fn under wrk load of one client kind through every nginx host; fn may start the long
+ *  requests once. */
 async function underLoad(
   tb: Testbed,
   kind: ClientKind,
   maxSeconds: number,
   fn: (startLong: () => void) => Promise<Omit<Run, 'scenario' | 'kind' | 'i' | 'load' | 'long'> & { switchAt?: number }>,
 ): Promise<Omit<Run, 'scenario' | 'kind' | 'i'>> {
-  const load = startLoad(tb, kind, maxSeconds);
+  const load = startLoads(tb, kind, maxSeconds);
   let longP: Promise<LongResult> | undefined;
   try {
     await sleep(1000);
@@ -157,26 +175,70 @@ function floorRun(tb: Testbed, kind: ClientKind) {
     startLong();
     await sleep(500);
     const switchAt = Date.now();
-    const r = await tb.reloadNginx();
-    return { ok: r.code === 0, wallMs: null, healthyToSwitchedMs: null, switchAt };
+    // every nginx host at once (one host: just that one)
+    const rs = await Promise.all(tb.nginxes.map((n) => tb.reloadNginx(n)));
+    const bad = rs.map((r, k) => (r.code === 0 ? '' : `reload ${tb.nginxes[k].ip}: ${r.stderr.trim()}`)).filter(Boolean);
+    return { ok: bad.length === 0, wallMs: null, healthyToSwitchedMs: null, switchAt, note: bad.join('; ') || undefined };
   });
 }
 
-async function actionDeploy(tb: Testbed, kind: ClientKind, version: string) {
+/** Where `version` is not served: through each nginx host (as many GETs as instances, so round
+ *  robin reaches each), and with rolling on each instance directly (curl on its app host). */
+async function notServing(tb: Testbed, version: string, rolling: boolean): Promise<string[]> {
+  const want = `version=${version} `;
+  const bad: string[] = [];
+  for (const nginx of tb.nginxes) {
+    for (let k = 0; k < (rolling ? tb.instances.length : 1); k++) {
+      const r = await tb.get('/version', { nginx });
+      if (!r.body.includes(want)) {
+        bad.push(`nginx ${nginx.ip}: ${r.status} ${r.body.slice(0, 60)}`);
+        break;
+      }
+    }
+  }
+  if (rolling) {
+    for (const i of tb.instances) {
+      const r = await tb.exec(i.host, ['curl', '-sS', '-m', '5', `http://127.0.0.1:${i.port}/version`], { timeoutMs: 10_000 });
+      if (!r.stdout.includes(want)) bad.push(`${i.host.ip}:${i.port}: ${(r.stdout || r.stderr).trim().slice(0, 60)}`);
+    }
+  }
+  return bad;
+}
+
+/** One action deploy under load: blue/green (the default), or rolling with batch-size 1 over
+ *  the testbed's instances. */
+async function actionDeploy(tb: Testbed, kind: ClientKind, version: string, rolling = false) {
   const jar = await tb.makeJar(version);
-  return underLoad(tb, kind, 45, async (startLong) => {
-    const a = await runAction(tb, baseInputs(tb, jar, ACTION_INPUTS), (l) => {
-      if (/: healthy \(/.test(l.text)) startLong();
-    });
-    const served = (await tb.get('/version')).body.includes(`version=${version} `);
+  const inputs = baseInputs(tb, jar, rolling ? { ...ACTION_INPUTS, ...ROLLING_INPUTS } : ACTION_INPUTS);
+  // rolling: one batch per instance, each a drain plus a JVM start; a generous bound for wrk
+  const maxSeconds = rolling ? 30 + 40 * tb.instances.length : 45;
+  const ports = [...new Set(tb.instances.map((i) => i.port))].join(',');
+  return underLoad(tb, kind, maxSeconds, async (startLong) => {
+    const a = await runAction(
+      tb,
+      inputs,
+      (l) => {
+        if (/: healthy \(/.test(l.text)) startLong();
+      },
+      rolling ? maxSeconds * 1000 : undefined,
+    );
+    const stale = await notServing(tb, version, rolling);
+    const portsOk = !rolling || a.outputs['active-port'] === ports;
     const h2s = /from healthy to switched (\d+) ms/.exec(a.summary);
+    const failed = a.code === 0 ? [] : [a.lines.filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ') || `exit ${a.code}`];
+    const problems = [
+      ...failed,
+      ...(stale.length ? [`new version not served: ${stale.join('; ')}`] : []),
+      ...(portsOk ? [] : [`active-port '${a.outputs['active-port'] ?? ''}', expected '${ports}'`]),
+    ];
     return {
-      ok: a.code === 0 && served,
+      ok: a.code === 0 && stale.length === 0 && portsOk,
       wallMs: a.wallMs,
       healthyToSwitchedMs: h2s ? Number(h2s[1]) : null,
       steps: steps(a.summary),
-      switchAt: at(a.lines, /nginx now sends traffic/),
-      note: a.code === 0 ? (served ? undefined : 'new version not served') : a.lines.filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ') || `exit ${a.code}`,
+      // blue/green: 'nginx now sends traffic …' or 'nginx on 2 hosts now sends traffic …'
+      switchAt: at(a.lines, rolling ? /put back into nginx/ : /now sends traffic/),
+      note: problems.join(' | ') || undefined,
     };
   });
 }
@@ -353,6 +415,9 @@ function report(res: Results): string {
     `3 × GET /slow?ms=4000 started when the deployer sees the new process healthy (floor: 0.5 s before the reload); "lead" = their start → switch. App: ${JAVA_OPTS}. Action: health-interval 0.25, health-passes 2 (default), drain-timeout 10, stop-timeout 10. ` +
     `close = new connection per request (Connection: close); keepalive = wrk default. Host: ${res.meta.cpus} CPUs, load avg at start ${res.meta.loadavg}, at end ${String(res.meta.loadavgEnd)}. ` +
     'Testbed: tcp_tw_reuse=1 in every namespace, a clean /root per host (test/testbed/testbed.ts).', '');
+  L.push(`Rolling (strategy: rolling, batch-size 1, same inputs): rolling-2 = 1 app host with instances :8080 and :8081, rolling-4 = 2 app hosts × (:8080, :8081), one nginx host, upstream form; ` +
+    'the long requests start at the first batch\'s healthy line, so they cross its put-back and the next batch (take-out, drain, stop); lead = their start → the first put-back; healthy→switched = the action\'s max over batches. ' +
+    `Two nginx hosts (floor-2nginx, action-2nginx; 1 app host, upstream form): the floor reloads both at once, the action (blue/green) switches both; one wrk per nginx host with half the threads and connections each (the same total load), counts added; the long requests alternate between them.`, '');
   L.push('## Summary per scenario and client kind', '');
   L.push('| scenario | clients | runs | ok | 5xx total (max/run) | socket errors/run mean (max) | long ok/started | wall s mean (min–max) | healthy→switched ms mean (max) | req/s |');
   L.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -378,10 +443,17 @@ function report(res: Results): string {
     L.push(`  8-host steps (s): ${JSON.stringify(res.scale.eight.steps.at(-1))}`);
   }
   if (res.startupMs.length) L.push(`- Startup, spawn of node main.cjs → first TCP accept on nginx-host: ${res.startupMs.join(', ')} ms; median ${fmt(median(res.startupMs))} ms.`);
-  const actionSteps = res.runs.filter((r) => r.scenario.startsWith('action') && r.steps);
-  if (actionSteps.length) {
-    const names = Object.keys(actionSteps[0].steps!);
-    L.push(`- Action step times under load, mean s: ${names.map((n) => `${n} ${fmt(mean(actionSteps.map((r) => r.steps![n] ?? 0)), 2)}`).join('; ')}.`);
+  const stepGroups: [string, Scenario[]][] = [
+    ['Action', ['action-1host', 'action-2hosts']],
+    ['action-2nginx', ['action-2nginx']],
+    ['rolling-2', ['rolling-2']],
+    ['rolling-4', ['rolling-4']],
+  ];
+  for (const [label, scenarios] of stepGroups) {
+    const withSteps = res.runs.filter((r) => scenarios.includes(r.scenario) && r.steps);
+    if (!withSteps.length) continue;
+    const names = Object.keys(withSteps[0].steps!);
+    L.push(`- ${label} step times under load, mean s: ${names.map((n) => `${n} ${fmt(mean(withSteps.map((r) => r.steps![n] ?? 0)), 2)}`).join('; ')}.`);
   }
   L.push('', '## Targets', '');
   L.push('| target | measured | limit | result |', '|---|---|---|---|');
@@ -391,7 +463,7 @@ function report(res: Results): string {
 }
 
 interface Summary {
-  scenario: string;
+  scenario: Scenario;
   kind: ClientKind;
   runs: number;
   ok: number;
@@ -429,7 +501,7 @@ interface Results {
 
 function summarize(rs: Run[]): Summary[] {
   const out: Summary[] = [];
-  for (const scenario of ['floor-1host', 'seed', 'action-1host', 'floor-2hosts', 'action-2hosts'] as const) {
+  for (const scenario of SCENARIOS) {
     for (const kind of KINDS) {
       const g = rs.filter((r) => r.scenario === scenario && r.kind === kind);
       if (!g.length) continue;
@@ -468,17 +540,40 @@ function targets(res: Omit<Results, 'targets'>): Target[] {
     const value = `${bad} 5xx in ${g.length} deploys (${g.filter((r) => r.ok).length} ok)${g.length < 10 ? ', too few deploys to judge' : ''}`;
     T.push({ name: `0 5xx over consecutive ${s} deploys`, value, limit: '0 over ≥10', pass: g.length === 0 || (clean && g.length < 10) ? null : clean });
   }
-  for (const form of ['1host', '2hosts']) {
+  // the rolling and two-nginx deploys: few of them, so judged on what ran
+  for (const s of ['rolling-2', 'rolling-4', 'action-2nginx']) {
+    const g = of(s);
+    const bad = g.reduce((n, r) => n + r.load.s5xx, 0);
+    T.push({ name: `0 5xx over ${s} deploys`, value: `${bad} 5xx in ${g.length} deploys (${g.filter((r) => r.ok).length} ok)`, limit: '0, every deploy ok', pass: g.length ? bad === 0 && g.every((r) => r.ok) : null });
+  }
+  for (const form of ['1host', '2hosts', '2nginx']) {
     for (const kind of KINDS) {
       const floor = res.runs.filter((r) => r.scenario === `floor-${form}` && r.kind === kind).map((r) => r.load.socketErrors);
       const act = res.runs.filter((r) => r.scenario === `action-${form}` && r.kind === kind).map((r) => r.load.socketErrors);
       T.push({ name: `action-${form} socket errors/deploy ≤ floor-${form} (${kind})`, value: `mean ${fmt(mean(act), 1)} (max ${act.length ? Math.max(...act) : '–'})`, limit: `floor mean ${fmt(mean(floor), 1)} (max ${floor.length ? Math.max(...floor) : '–'})`, pass: act.length && floor.length ? mean(act) <= mean(floor) : null });
     }
   }
-  const act = res.runs.filter((r) => r.scenario.startsWith('action'));
+  // A rolling deploy reloads nginx twice per batch (take out, put back), a reload floor once; the
+  // floor with the same nginx setup (one host, upstream form) is floor-2hosts. Context only.
+  for (const s of ['rolling-2', 'rolling-4']) {
+    for (const kind of KINDS) {
+      const floor = res.runs.filter((r) => r.scenario === 'floor-2hosts' && r.kind === kind).map((r) => r.load.socketErrors);
+      const act = res.runs.filter((r) => r.scenario === s && r.kind === kind).map((r) => r.load.socketErrors);
+      const reloads = 2 * Number(s.slice(-1));
+      T.push({ name: `(info) ${s} socket errors/deploy (${kind}; ${reloads} reloads each)`, value: `mean ${fmt(mean(act), 1)} (max ${act.length ? Math.max(...act) : '–'})`, limit: `floor-2hosts mean ${fmt(mean(floor), 1)} per reload, ×${reloads} = ${fmt(mean(floor) * reloads, 1)}`, pass: null });
+    }
+  }
+  const act = res.runs.filter((r) => r.scenario === 'action-1host' || r.scenario === 'action-2hosts');
   const lo = act.reduce((n, r) => n + r.long.ok, 0);
   const ls = act.reduce((n, r) => n + r.long.started, 0);
   T.push({ name: 'every long request completes 200 (action)', value: `${lo}/${ls}`, limit: 'all', pass: ls ? lo === ls : null });
+  for (const s of ['rolling-2', 'rolling-4', 'action-2nginx']) {
+    const g = of(s);
+    const o = g.reduce((n, r) => n + r.long.ok, 0);
+    const st = g.reduce((n, r) => n + r.long.started, 0);
+    const missing = g.filter((r) => r.long.started === 0).length;
+    T.push({ name: `every long request completes 200 (${s})`, value: `${o}/${st}${missing ? `; none started in ${missing} deploys` : ''}`, limit: 'all, in every deploy', pass: g.length ? o === st && missing === 0 : null });
+  }
   const seedWall = mean(of('seed').map((r) => r.wallMs!).filter(Boolean));
   const actWall = mean(of('action-1host').map((r) => r.wallMs!).filter(Boolean));
   T.push({ name: 'action wall ≤ 0.4 × seed wall (1 host, under load)', value: `${fmt(actWall / 1000, 2)} s vs ${fmt(seedWall / 1000, 2)} s = ${fmt(actWall / seedWall, 2)}×`, limit: '0.40×', pass: Number.isNaN(actWall / seedWall) ? null : actWall <= 0.4 * seedWall });
@@ -487,6 +582,10 @@ function targets(res: Omit<Results, 'targets'>): Target[] {
   T.push({ name: '(info) action wall, unloaded and no long requests, vs seed', value: `${fmt(quiet / 1000, 2)} s = ${fmt(quiet / seedWall, 2)}×`, limit: '0.40×', pass: null });
   const h2s = act.map((r) => r.healthyToSwitchedMs).filter((x): x is number => x !== null);
   T.push({ name: 'healthy→switched (action, max)', value: `${h2s.length ? Math.max(...h2s) : '–'} ms (mean ${fmt(mean(h2s))})`, limit: '≤ 500 ms', pass: h2s.length ? Math.max(...h2s) <= 500 : null });
+  for (const s of ['rolling-2', 'rolling-4', 'action-2nginx']) {
+    const x = of(s).map((r) => r.healthyToSwitchedMs).filter((v): v is number => v !== null);
+    T.push({ name: `(info) healthy→switched (${s}, max${s.startsWith('rolling') ? ' over batches' : ''})`, value: `${x.length ? Math.max(...x) : '–'} ms (mean ${fmt(mean(x))})`, limit: '≤ 500 ms', pass: null });
+  }
   T.push({ name: 'upload ≥ 0.8 × scp', value: res.upload ? `${fmt(res.upload.ratio, 2)}× (${fmt(res.upload.actionMBs, 1)} vs ${fmt(res.upload.scpMBs, 1)} MB/s)` : '–', limit: '≥ 0.80×', pass: res.upload ? res.upload.ratio >= 0.8 : null });
   T.push({ name: 'redeploy of the same jar uploads 0 bytes', value: res.upload?.secondDeploy ?? '–', limit: '0 bytes', pass: res.upload ? res.upload.secondDeployZeroBytes : null });
   T.push({ name: '8 hosts ≤ 1.5 × 1 host (wall, unloaded)', value: res.scale ? `${fmt(res.scale.ratio, 2)}×` : '–', limit: '≤ 1.50×', pass: res.scale ? res.scale.ratio <= 1.5 : null });
@@ -501,14 +600,27 @@ let current: Testbed | undefined;
 let stopping = false;
 let buildDir = '';
 
-async function withTestbed<T>(prefix: string, subnet: number, appHosts: number, form: 'set' | 'upstream', fn: (tb: Testbed) => Promise<T>): Promise<T | undefined> {
+type Instance = { app: number; port: number };
+
+interface BedOptions extends TestbedOptions {
+  prefix: string;
+  subnet: number;
+  /** the v0 apps to start (app = 0-based app host index), with JAVA_OPTS; default the
+   *  instances option if given, else one per app host at 8080 */
+  seedApps?: Instance[];
+}
+
+async function withTestbed<T>(opts: BedOptions, fn: (tb: Testbed) => Promise<T>): Promise<T | undefined> {
   if (stopping) return undefined;
+  const { seedApps, ...bed } = opts;
+  const prefix = bed.prefix;
   await cleanupStale(prefix);
-  const tb = await createTestbed({ prefix, subnet, appHosts, form });
+  const tb = await createTestbed(bed);
   current = tb;
   try {
     // The testbed sets tcp_tw_reuse in every namespace and gives each host a clean /root.
-    await Promise.all(tb.apps.map((a) => tb.startSeedApp(a, 8080, 'v0', [JAVA_OPTS], { waitMs: 30_000 })));
+    const seeds = seedApps ?? bed.instances ?? tb.apps.map((_, app) => ({ app, port: 8080 }));
+    await Promise.all(seeds.map((s) => tb.startSeedApp(tb.apps[s.app], s.port, 'v0', [JAVA_OPTS], { waitMs: 30_000 })));
     return await fn(tb);
   } catch (e) {
     errors.push(`${prefix}: ${String(e)}`);
@@ -528,13 +640,29 @@ async function main(): Promise<void> {
   const b = spawnSync(process.execPath, ['scripts/build.mjs', buildDir], { cwd: ROOT, stdio: 'inherit' });
   if (b.status !== 0) throw new Error('build failed');
   MAIN = path.join(buildDir, 'main.cjs');
-  const meta = { date: new Date().toISOString(), cpus: os.cpus().length, loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '), quick: Q, deploysPerForm: N, seedPerKind: SEED_PER_KIND, floorPerKind: FLOOR_PER_KIND, wrk: WRK, javaOpts: JAVA_OPTS, actionInputs: ACTION_INPUTS, nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() };
+  const meta = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    quick: Q,
+    deploysPerForm: N,
+    seedPerKind: SEED_PER_KIND,
+    floorPerKind: FLOOR_PER_KIND,
+    rolling2Deploys: ROLLING2_N,
+    rolling4Deploys: ROLLING4_N,
+    nginx2Deploys: NGINX2_N,
+    wrk: WRK,
+    javaOpts: JAVA_OPTS,
+    actionInputs: ACTION_INPUTS,
+    rollingInputs: ROLLING_INPUTS,
+    nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim(),
+  };
   let upload: Upload | undefined;
   let one: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
   let eight: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
   let startupMs: number[] = [];
   try {
-    await withTestbed('zddbench201', 201, 1, 'set', async (tb) => {
+    await withTestbed({ prefix: 'zddbench201', subnet: 201, appHosts: 1, form: 'set' }, async (tb) => {
       log('startup');
       startupMs = await measureStartup(tb, STARTUP_RUNS);
       for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-1host', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
@@ -545,12 +673,29 @@ async function main(): Promise<void> {
       upload = await measureUpload(tb).catch((e) => (errors.push(`upload: ${String(e)}`), undefined));
       one = await unloadedDeploys(tb, '1host', UNLOADED);
     });
-    await withTestbed('zddbench202', 202, 2, 'upstream', async (tb) => {
+    await withTestbed({ prefix: 'zddbench202', subnet: 202, appHosts: 2, form: 'upstream' }, async (tb) => {
       for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-2hosts', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
       for (let i = 0; i < N; i++) await record('action-2hosts', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `two-${i}`));
     });
-    await withTestbed('zddbench203', 203, 8, 'upstream', async (tb) => {
+    await withTestbed({ prefix: 'zddbench203', subnet: 203, appHosts: 8, form: 'upstream' }, async (tb) => {
       eight = await unloadedDeploys(tb, '8hosts', UNLOADED);
+    });
+    // rolling: one app host with two instances; two app hosts with two each (batch-size 1)
+    const two: Instance[] = [
+      { app: 0, port: 8080 },
+      { app: 0, port: 8081 },
+    ];
+    await withTestbed({ prefix: 'zddbench204', subnet: 204, appHosts: 1, form: 'upstream', instances: two, seedApps: two }, async (tb) => {
+      for (let i = 0; i < ROLLING2_N; i++) await record('rolling-2', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `roll2-${i}`, true));
+    });
+    const four: Instance[] = [...two, { app: 1, port: 8080 }, { app: 1, port: 8081 }];
+    await withTestbed({ prefix: 'zddbench205', subnet: 205, appHosts: 2, form: 'upstream', instances: four, seedApps: four }, async (tb) => {
+      for (let i = 0; i < ROLLING4_N; i++) await record('rolling-4', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `roll4-${i}`, true));
+    });
+    // two nginx hosts, one app host: both reloaded at once vs blue/green switching both
+    await withTestbed({ prefix: 'zddbench206', subnet: 206, appHosts: 1, nginxHosts: 2, form: 'upstream' }, async (tb) => {
+      for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-2nginx', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
+      for (let i = 0; i < NGINX2_N; i++) await record('action-2nginx', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `ngx2-${i}`));
     });
   } finally {
     fs.rmSync(buildDir, { recursive: true, force: true });

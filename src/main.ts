@@ -25,7 +25,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const out = await runStrategy(ctx, strategies[cfg.strategy]);
   const r = out.result;
-  if (r) {
+  if (out.dryRun !== undefined) {
+    await core.summary.addRaw(out.dryRun).write().catch(() => undefined);
+    core.info('dry run: nothing was changed');
+  } else if (r) {
     core.setOutput('active-port', r.activePorts.join(','));
     core.setOutput('previous-port', r.previousPorts.join(','));
     core.setOutput('release', r.release);

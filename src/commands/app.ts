@@ -39,6 +39,21 @@ export function prepareRelease(remoteDir: string, release: string, sha256: strin
   return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256], o);
 }
 
+const JAR_STATE = `
+dir=$1 rel=$2 sum=$3
+jar="$dir/releases/$rel/app.jar"
+if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
+for f in "$dir"/releases/*/app.jar.sha256; do
+  [ -f "$f" ] && [ "$(cat -- "$f")" = "$sum" ] && { echo "copied \${f%.sha256}"; exit 0; }
+done
+echo need
+`;
+
+/** What prepareRelease would say, without creating anything (dry-run). */
+export function jarState(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
+  return wrap('look for the jar', JAR_STATE, [remoteDir, release, sha256], o);
+}
+
 const RECEIVE = `
 part=$1 jar=$2 size=$3
 if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
@@ -81,7 +96,13 @@ echo "pid=$pid"
 if [ -n "$pid" ]; then
   cmd=$(tr '\\000' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-300)
   echo "cmd=$cmd"
+  # A systemd service (its cgroup is NAME.service, not the one this command runs in).
+  # cgroup v2 (0::PATH) or v1's name=systemd hierarchy.
+  svc() { sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' "/proc/$1/cgroup" 2>/dev/null | grep '\\.service$' | head -n 1; }
+  cg=$(svc "$pid")
+  if [ -n "$cg" ] && [ "$cg" != "$(svc $$)" ]; then echo "unit=\${cg##*/}"; fi
 fi
+exit 0
 `;
 
 export interface PortState {
@@ -91,6 +112,8 @@ export interface PortState {
   cmd?: string;
   /** pid recorded by this action for this port */
   ours?: number;
+  /** the systemd service the listener belongs to */
+  unit?: string;
 }
 
 /** Who listens on a TCP port, and which pid this action recorded for it. */
@@ -103,7 +126,10 @@ export function parsePortState(stdout: string): PortState | string {
   if (lines[0]?.startsWith('ss-failed')) return `could not list listening sockets with ss (iproute2): ${lines[0].slice(10)}`;
   const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
   const num = (s: string | undefined) => (s && /^\d+$/.test(s.trim()) ? Number(s.trim()) : undefined);
-  return { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
+  const st: PortState = { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
+  const unit = get('unit')?.trim();
+  if (unit) st.unit = unit;
+  return st;
 }
 
 // The guard: unless the deploy disarms it (it does once the new process passed its health

@@ -30,3 +30,15 @@ exit 0
 export function releaseLock(lockDir: string, info: string, o: CmdOptions): Cmd {
   return wrap('release the deploy lock', UNLOCK, [lockDir, info.replace(/\n/g, ' ')], o);
 }
+
+const STATUS = `
+lock=$1
+[ -d "$lock" ] || { echo free; exit 0; }
+age=$(( $(date +%s) - $(stat -c %Y -- "$lock" 2>/dev/null || date +%s) ))
+echo "held $age $(cat -- "$lock/owner" 2>/dev/null | head -n 1)"
+`;
+
+/** Who holds the lock, without taking it: `free` or `held AGE OWNER`. */
+export function lockStatus(lockDir: string, o: CmdOptions): Cmd {
+  return wrap('check the deploy lock', STATUS, [lockDir], o);
+}

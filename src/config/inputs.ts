@@ -16,6 +16,8 @@ export interface Config {
   nginxHosts: SshAddress[];
   strategy: Strategy;
   batchSize: BatchSize;
+  /** connect, read, check and print the plan; change nothing */
+  dryRun: boolean;
   appHosts: AppHost[];
   jumpHost?: SshAddress;
   sshUser: string;
@@ -179,6 +181,7 @@ export function readConfig(get: InputReader): Config {
   }
   const strategy = strategyText as Strategy;
   const batchSize = parseBatchSize(get('batch-size').trim() || '1');
+  const dryRun = bool(get, 'dry-run', false);
 
   const entries = splitList(required(get, 'app-hosts'));
   if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');
@@ -296,6 +299,7 @@ export function readConfig(get: InputReader): Config {
     nginxHosts,
     strategy,
     batchSize,
+    dryRun,
     appHosts,
     jumpHost,
     sshUser,

@@ -13,6 +13,8 @@ export interface HealthSpec {
 
 export interface ProbeResult {
   ok: boolean;
+  /** no point in trying again (a missing tool) */
+  fatal?: boolean;
   /** what was seen, for logs: `200 {"status":"UP"}` or an error */
   detail: string;
 }
@@ -27,7 +29,13 @@ export function judge(spec: HealthSpec, status: number, body: string): ProbeResu
   return { ok: true, detail: shown };
 }
 
-export class HealthProber {
+/** Anything that can be asked "are you healthy?" once at a time. */
+export interface Probe {
+  probe(timeoutMs: number): Promise<ProbeResult>;
+  close(): Promise<void>;
+}
+
+export class HealthProber implements Probe {
   private client: Client;
   private spec: HealthSpec;
 
@@ -85,6 +93,7 @@ export class HealthProber {
 
 function shortError(e: unknown): string {
   const msg = errorText(e);
+  if (/refuses TCP forwarding/.test(msg)) return msg;
   if (/Connection refused|ECONNREFUSED|open failed|Connect failed/i.test(msg)) return 'connection refused (not listening yet)';
   if (/aborted|timeout/i.test(msg)) return 'no answer in time';
   return msg;

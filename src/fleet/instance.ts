@@ -9,7 +9,8 @@ import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { sleep } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
-import { HealthProber } from './health.ts';
+import * as H from '../commands/http.ts';
+import { AppProbe, forwardingRefused, markForwardingRefused } from './probe.ts';
 
 export interface AppNode {
   host: AppHost;
@@ -21,6 +22,20 @@ export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: st
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
+}
+
+/**
+ * A process systemd manages cannot be replaced by stopping it: with Restart=always it comes back
+ * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
+ */
+export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string): void {
+  if (!st.unit || st.pid === undefined || st.pid === st.ours) return;
+  throw new DeployError(
+    step,
+    app.remote.label,
+    `the process on port ${port} (pid ${st.pid}) belongs to the systemd unit ${st.unit}; systemd would start it again after it is stopped. ` +
+      `Let the action manage the ports: stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again, or set Restart=no in it`,
+  );
 }
 
 /**
@@ -88,29 +103,21 @@ async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
  * forwarded channel opens only once that connect succeeded) and closes it at once: nothing is
  * sent to the app, so its own request counters and health state are not touched.
  */
-async function probeFromNginx(nginx: Remote[], target: string, port: number): Promise<void> {
+export async function probeFromNginx(ctx: Ctx, nginx: Remote[], target: string, port: number): Promise<void> {
   await Promise.all(
     nginx.map(async (n) => {
       const deadline = Date.now() + 5000;
       let last: string;
       for (;;) {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<string>((res) => (timer = setTimeout(() => res('no answer within 5s (a firewall dropping the packets?)'), Math.max(500, deadline - Date.now()))));
-        last = await Promise.race([
-          n.forward(port, target).then(
-            (ch) => {
-              ch.destroy();
-              return '';
-            },
-            (e: unknown) => (/refused|Connect failed|open failed/i.test(errorText(e)) ? 'connection refused' : errorText(e)),
-          ),
-          late,
-        ]);
-        clearTimeout(timer);
-        if (last === '') return;
-        if (/refuses TCP forwarding/.test(last) || Date.now() >= deadline) break;
+        last = forwardingRefused(n) ? await connectWithCurl(ctx, n, target, port) : await connectThroughSsh(n, target, port, deadline);
+        if (/refuses TCP forwarding/.test(last)) {
+          markForwardingRefused(n);
+          continue;
+        }
+        if (last === '' || /neither curl nor wget/.test(last) || Date.now() >= deadline) break;
         await sleep(200);
       }
+      if (last === '') return;
       throw new DeployError(
         'reachability',
         `nginx host ${n.label}`,
@@ -119,6 +126,34 @@ async function probeFromNginx(nginx: Remote[], target: string, port: number): Pr
       );
     }),
   );
+}
+
+/** '' when the nginx host's sshd could open a TCP connection to target:port, else why not. */
+async function connectThroughSsh(n: Remote, target: string, port: number, deadline: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((res) => (timer = setTimeout(() => res('no answer within 5s (a firewall dropping the packets?)'), Math.max(500, deadline - Date.now()))));
+  try {
+    return await Promise.race([
+      n.forward(port, target).then(
+        (ch) => {
+          ch.destroy();
+          return '';
+        },
+        (e: unknown) => (/refuses TCP forwarding/.test(errorText(e)) ? errorText(e) : /refused|Connect failed|open failed/i.test(errorText(e)) ? 'connection refused' : errorText(e)),
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
+async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number): Promise<string> {
+  const h = target.includes(':') ? `[${target}]` : target;
+  const r = await n.run(H.httpGet(`http://${h}:${port}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
+  const a = H.parseHttpGet(r.stdout);
+  return 'error' in a ? a.error : '';
 }
 
 /**
@@ -132,7 +167,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   const step = 'health check';
   const label = app.remote.label;
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-  const prober = new HealthProber(() => app.remote.forward(port), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, port);
+  const prober = new AppProbe(ctx, app.remote, port);
   const deadline = Date.now() + cfg.healthTimeoutMs;
   const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
   let passes = 0;
@@ -146,13 +181,13 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
       const began = Date.now();
       const r = await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began)));
       last = r.detail;
-      if (/refuses TCP forwarding/.test(last)) throw new DeployError(step, label, last);
+      if (r.fatal) throw new DeployError(step, label, last);
       if (r.ok) {
         passes++;
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
           owner = app.remote.run(A.procState(pid, port, ctx.o(true), pidFile), cfg.commandTimeoutMs);
-          reach = probeFromNginx(opts.nginx, app.host.target, port).then(
+          reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
           );

@@ -220,8 +220,9 @@ export class Remote {
     try {
       return (await this.ssh.forwardOut('127.0.0.1', 0, host, port)) as unknown as Duplex;
     } catch (e) {
-      // sshd with AllowTcpForwarding no refuses every channel: say so instead of "not listening".
-      if (/administratively prohibited/i.test(errorText(e))) throw new ForwardingRefused(this.label);
+      // sshd with AllowTcpForwarding no refuses every channel with reason 1 (administratively
+      // prohibited, described as "open failed"): say so instead of "not listening".
+      if ((e as { reason?: unknown }).reason === 1 || /administratively prohibited/i.test(errorText(e))) throw new ForwardingRefused(this.label);
       throw e;
     }
   }

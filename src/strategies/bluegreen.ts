@@ -9,10 +9,11 @@ import { appCommand } from '../config/inputs.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
-import { inspectPort, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
+import { preflightApp } from '../fleet/preflight.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import type { DeployResult, Fleet, InstanceReport, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
 
 function plan(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
   try {
@@ -30,6 +31,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step) : undefined, inspectPort(ctx, a, p.idlePort, step)]);
   if (live) {
+    refuseUnit(a, p.livePort!, live, step);
     if (!live.free && live.pid === undefined) {
       throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
     }
@@ -37,6 +39,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port`);
   }
   if (idle.free) return;
+  refuseUnit(a, p.idlePort, idle, step);
   if (idle.pid === undefined) {
     throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or set sudo: true so the action can identify it`);
   }
@@ -52,6 +55,19 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
 }
 
 export const blueGreen: Strategy = {
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
+    const plans = plan(ctx, fleet);
+    const p = plans[0];
+    return {
+      lines: [
+        p.livePort === null ? `first deploy: nginx would point at port ${p.idlePort}` : `live port ${p.livePort}; would start ${fleet.release} on port ${p.idlePort} on every app host`,
+        `then switch nginx on ${fleet.nginx.map((n) => n.remote.label).join(', ')} and drain and stop the old version`,
+      ],
+      includes: fleet.nginx.map((side, i) => ({ side, after: plans[i].newText })),
+      reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+    };
+  },
+
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const plans = plan(ctx, fleet);
@@ -66,7 +82,7 @@ export const blueGreen: Strategy = {
     const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, async () => {
       const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
         const r = reports.get(a)!;
-        await checkPorts(ctx, a, p, r);
+        await Promise.all([checkPorts(ctx, a, p, r), preflightApp(ctx, a, fleet.artifact)]);
         ctx.checkpoint();
         const up = await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start');
         r.upload = up.upload;

@@ -11,12 +11,13 @@ import { appCommand, type Config } from '../config/inputs.ts';
 import { entryKey, renderDown, type UpstreamForm } from '../traffic/include.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
-import { HealthProber } from '../fleet/health.ts';
-import { captureStart, inspectPort, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { AppProbe } from '../fleet/probe.ts';
+import { captureStart, inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
+import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import type { DeployResult, Fleet, InstanceReport, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
 
 interface Instance {
   app: AppNode;
@@ -74,10 +75,9 @@ function instances(ctx: Ctx, fleet: Fleet): Instance[] {
 }
 
 async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Promise<void> {
-  const cfg = ctx.cfg;
   await Promise.all(
     others.map(async (i) => {
-      const prober = new HealthProber(() => i.app.remote.forward(i.port), { path: cfg.healthPath, status: cfg.healthStatus, body: cfg.healthBody }, i.port);
+      const prober = new AppProbe(ctx, i.app.remote, i.port);
       try {
         const r = await prober.probe(5000);
         if (!r.ok) {
@@ -91,6 +91,20 @@ async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Pro
 }
 
 export const rolling: Strategy = {
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
+    const all = instances(ctx, fleet);
+    const plan = batches(all, ctx.cfg.batchSize);
+    const first = new Set(plan[0].map((i) => i.key));
+    return {
+      lines: [
+        `${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`,
+        'per batch: take out (down), drain, stop, start the new release on the same port, health-check, put back',
+      ],
+      includes: fleet.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, first) })),
+      reach: all.map((i) => ({ app: i.app, port: i.port })),
+    };
+  },
+
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const all = instances(ctx, fleet);
@@ -103,6 +117,7 @@ export const rolling: Strategy = {
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
     await ctx.step(`Upload ${fleet.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
+        await preflightApp(ctx, a, fleet.artifact);
         const up = await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload');
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
@@ -128,6 +143,7 @@ export const rolling: Strategy = {
         const healthyAt = await mapLimit(batch, PARALLEL, async (i) => {
           const now = await inspectPort(ctx, i.app, i.port, 'stop old');
           if (!now.free) {
+            refuseUnit(i.app, i.port, now, 'stop old');
             if (now.pid === undefined) {
               throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; set sudo: true or run the app as '${cfg.sshUser}'`);
             }

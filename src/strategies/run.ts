@@ -3,10 +3,12 @@
 import { DeployError, errorText } from '../errors.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import type { AppNode } from '../fleet/instance.ts';
+import { preflightNginx } from '../fleet/preflight.ts';
 import { readIncludes, type NginxSide } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
+import { dryRun } from './dryrun.ts';
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
 export interface Fleet {
@@ -44,12 +46,25 @@ export interface DeployResult {
   headline: string;
 }
 
+/** What a strategy would do, for a dry run: nothing in it changes a host. */
+export interface DryRunPlan {
+  /** the plan in words, one line each */
+  lines: string[];
+  /** the include each nginx host would get first */
+  includes: { side: NginxSide; after: string | null }[];
+  /** instances whose port nginx must reach (probed where something listens) */
+  reach: { app: AppNode; port: number }[];
+}
+
 export interface Strategy {
   run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan;
 }
 
 export interface Outcome {
   result?: DeployResult;
+  /** dry-run: the plan, as markdown */
+  dryRun?: string;
   error?: unknown;
   rolledBack: boolean;
   rollbackProblem?: string;
@@ -77,8 +92,16 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.ui.info(`connected: nginx ${nginxRemotes.map((n) => n.remote.label).join(', ')}; app ${nodes.map((a) => a.remote.label).join(', ')}`);
       return nodes;
     });
+    if (cfg.dryRun) {
+      const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact, release);
+      ctx.state.done = true;
+      return { dryRun: md, rolledBack: false };
+    }
     await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote)));
-    const nginx = await ctx.step('Read the nginx include', () => readIncludes(ctx, nginxRemotes));
+    const nginx = await ctx.step('Read the nginx include', async () => {
+      const [sides] = await Promise.all([readIncludes(ctx, nginxRemotes), ...nginxRemotes.map((n) => preflightNginx(ctx, n.remote))]);
+      return sides;
+    });
     const result = await strategy.run(ctx, { nginx, apps, artifact, release });
     ctx.state.done = true;
     ctx.save();

@@ -26,6 +26,9 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
     const deadline = Date.now() + cfg.lockTimeoutMs;
     for (;;) {
       const out = (await remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+      if (!/^(acquired|(recovered|held) \d+( .*)?)$/.test(out)) {
+        throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
+      }
       const [, age, ...owner] = out.split(' ');
       if (out === 'acquired' || out.startsWith('recovered')) {
         ctx.state.locks.push({ nginx: remote.label, dir, info });

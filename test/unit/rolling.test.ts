@@ -24,3 +24,10 @@ test('batches: counts and percentages, rounded down, at least one, never all at 
   assert.deepEqual(batches(four, { percent: 10 }), [[1], [2], [3], [4]], 'rounded down, at least 1');
   assert.deepEqual(batches([1, 2], { percent: 100 }), [[1], [2]]);
 });
+
+test('lineDiff: removals before additions, context kept', async () => {
+  const { lineDiff } = await import('../../src/traffic/diff.ts');
+  assert.deepEqual(lineDiff('a\nb\nc\n', 'a\nB\nc\n'), ['  a', '- b', '+ B', '  c']);
+  assert.deepEqual(lineDiff('', 'x\n'), ['+ x']);
+  assert.deepEqual(lineDiff('x\n', ''), ['- x']);
+});

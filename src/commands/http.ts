@@ -1,0 +1,42 @@
+// An HTTP GET run on a host itself (curl, else wget): the fallback for health and reachability
+// checks when its sshd refuses TCP forwarding. Pure.
+import { type Cmd, type CmdOptions, wrap } from './shell.ts';
+
+const GET = `
+url=$1 t=$2
+if command -v curl >/dev/null 2>&1; then
+  curl -sS -m "$t" -o - -w '\\nzdd-status %{http_code}\\n' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>&1
+elif command -v wget >/dev/null 2>&1; then
+  wget -S -q -O - -T "$t" -- "$url" 2>&1
+  echo; echo "zdd-wget $?"
+else
+  echo zdd-no-client
+fi
+exit 0
+`;
+
+export function httpGet(url: string, timeoutSec: number, o: CmdOptions): Cmd {
+  return wrap(`GET ${url}`, GET, [url, Math.max(1, Math.ceil(timeoutSec))], o);
+}
+
+export type HttpAnswer = { status: number; body: string } | { error: string };
+
+export function parseHttpGet(stdout: string): HttpAnswer {
+  if (stdout.trim() === 'zdd-no-client') return { error: 'neither curl nor wget is installed on the host (needed because its sshd refuses TCP forwarding)' };
+  const curl = /\nzdd-status (\d{3})\n?$/.exec(stdout);
+  if (curl) {
+    const body = stdout.slice(0, curl.index);
+    const status = Number(curl[1]);
+    if (status === 0) return { error: /refused/i.test(body) ? 'connection refused (not listening yet)' : body.trim().replace(/^curl: \(\d+\) /, '') || 'no answer' };
+    return { status, body };
+  }
+  const wget = /\nzdd-wget (\d+)\n?$/.exec(stdout);
+  if (wget) {
+    const text = stdout.slice(0, wget.index);
+    const lines = text.split('\n');
+    const st = lines.map((l) => /^\s+HTTP\/\S+ (\d{3})/.exec(l)).filter(Boolean).pop();
+    if (!st) return { error: /refused/i.test(text) ? 'connection refused (not listening yet)' : text.trim() || 'no answer' };
+    return { status: Number(st[1]), body: lines.filter((l) => !/^\s/.test(l)).join('\n') };
+  }
+  return { error: `unexpected output: ${stdout.slice(0, 200).trim()}` };
+}

@@ -1,0 +1,54 @@
+// Preflight: before anything is uploaded or started, each host says whether the deploy can work
+// there (java, tools, disk; on nginx hosts, whether the include can be written).
+import { DeployError } from '../errors.ts';
+import * as P from '../commands/preflight.ts';
+import type { Remote } from '../ssh/remote.ts';
+import type { Ctx } from '../strategies/context.ts';
+import type { Artifact } from './artifact.ts';
+import type { AppNode } from './instance.ts';
+
+const MARGIN = 1 << 20;
+
+/** Checks an app host; throws naming the host and what to change. Logs the java found. */
+export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
+  const cfg = ctx.cfg;
+  const label = app.remote.label;
+  const p = P.parseAppPreflight(await app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs));
+  if (!p.java) {
+    throw new DeployError(
+      'preflight',
+      label,
+      `java '${cfg.java}' was not found for user '${cfg.sshUser}' (PATH of a non-login shell over SSH: ${p.path || 'empty'}); ` +
+        "set the 'java' input to its full path, e.g. /usr/lib/jvm/java-17-openjdk-amd64/bin/java (a PATH set in .profile or .bash_profile is not read)",
+    );
+  }
+  if (p.missing.length > 0) throw new DeployError('preflight', label, `missing tools the deploy needs: ${p.missing.join(', ')} (coreutils, util-linux, iproute2, procps)`);
+  if (!p.writable) {
+    const [user, owner] = (p.who ?? '').split(' ');
+    throw new DeployError('preflight', label, `user '${user || cfg.sshUser}' cannot write ${cfg.remoteDir} (owned by ${owner || 'another user'}): create it owned by the deploy user, or choose another remote-dir`);
+  }
+  if (art && p.availBytes !== undefined && p.availBytes < art.size + MARGIN) {
+    // Named like the upload failure it prevents.
+    throw new DeployError(
+      'upload and start',
+      label,
+      `upload of ${art.path} failed: not enough free disk space under ${cfg.remoteDir} (${(p.availBytes / 1048576).toFixed(1)} MiB free, the jar needs ${(art.size / 1048576).toFixed(1)} MiB plus 1 MiB)`,
+    );
+  }
+  ctx.ui.info(`${label}: ${p.java} (${p.javaVersion ?? 'version unknown'})`);
+  return p;
+}
+
+/** Without sudo, a non-root user must be able to write the include, or the switch would fail late. */
+export async function preflightNginx(ctx: Ctx, nginx: Remote): Promise<void> {
+  const cfg = ctx.cfg;
+  if (cfg.sudo) return;
+  const p = P.parseNginxPreflight(await nginx.must('preflight', P.nginxPreflight(cfg.includeFile, ctx.o()), cfg.commandTimeoutMs));
+  if (!p.root && !p.writable) {
+    throw new DeployError(
+      'preflight',
+      `nginx host ${nginx.label}`,
+      `user '${p.user}' cannot write ${cfg.includeFile} (its directory is owned by ${p.owner || 'another user'}): set sudo: true (and allow the user passwordless sudo, see the README)`,
+    );
+  }
+}

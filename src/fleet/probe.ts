@@ -1,0 +1,81 @@
+// Health checks of a process on an app host: HTTP over a channel of the host's SSH connection,
+// or, where its sshd refuses TCP forwarding (AllowTcpForwarding no), curl or wget run on the
+// host itself over the exec channel. The refusal is seen at the first check, not after
+// health-timeout.
+import * as H from '../commands/http.ts';
+import type { Remote } from '../ssh/remote.ts';
+import type { Ctx } from '../strategies/context.ts';
+import { HealthProber, judge, type Probe, type ProbeResult } from './health.ts';
+
+const noForwarding = new WeakSet<Remote>();
+
+class ExecProber implements Probe {
+  private ctx: Ctx;
+  private remote: Remote;
+  private url: string;
+  constructor(ctx: Ctx, remote: Remote, url: string) {
+    this.ctx = ctx;
+    this.remote = remote;
+    this.url = url;
+  }
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    const r = await this.remote.run(H.httpGet(this.url, timeoutMs / 1000, this.ctx.o(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
+    if (r.code !== 0) return { ok: false, detail: r.code === null ? 'the SSH connection was lost' : `exit code ${r.code}: ${r.stderr.trim()}` };
+    const a = H.parseHttpGet(r.stdout);
+    if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
+    return judge({ path: '', status: this.ctx.cfg.healthStatus, body: this.ctx.cfg.healthBody }, a.status, a.body);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Health of host:port as seen from `remote` (default: the app on that host itself). */
+export class AppProbe implements Probe {
+  private ctx: Ctx;
+  private remote: Remote;
+  private port: number;
+  private host: string;
+  private inner: Probe;
+
+  constructor(ctx: Ctx, remote: Remote, port: number, host = '127.0.0.1') {
+    this.ctx = ctx;
+    this.remote = remote;
+    this.port = port;
+    this.host = host;
+    this.inner = noForwarding.has(remote) ? this.exec() : this.channel();
+  }
+
+  private channel(): Probe {
+    const c = this.ctx.cfg;
+    return new HealthProber(() => this.remote.forward(this.port, this.host), { path: c.healthPath, status: c.healthStatus, body: c.healthBody }, this.port);
+  }
+
+  private exec(): Probe {
+    const h = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return new ExecProber(this.ctx, this.remote, `http://${h}:${this.port}${this.ctx.cfg.healthPath}`);
+  }
+
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    const r = await this.inner.probe(timeoutMs);
+    if (r.ok || !/refuses TCP forwarding/.test(r.detail)) return r;
+    if (!noForwarding.has(this.remote)) {
+      noForwarding.add(this.remote);
+      this.ctx.ui.warn(`${r.detail}; checking with curl/wget on the host instead`);
+    }
+    await this.inner.close();
+    this.inner = this.exec();
+    return this.inner.probe(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Does the host reach host:port at all? True when forwarding is refused there (the caller falls back). */
+export function forwardingRefused(remote: Remote): boolean {
+  return noForwarding.has(remote);
+}
+
+export function markForwardingRefused(remote: Remote): void {
+  noForwarding.add(remote);
+}

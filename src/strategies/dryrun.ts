@@ -1,0 +1,74 @@
+// dry-run: connect, check the locks, read the includes, run the preflight and the nginx-side
+// reachability probe, print the plan and the include diff. Nothing here changes a host.
+import { DeployError } from '../errors.ts';
+import * as A from '../commands/app.ts';
+import * as L from '../commands/lock.ts';
+import type { SshAddress } from '../config/hosts.ts';
+import type { Artifact } from '../fleet/artifact.ts';
+import { inspectPort, probeFromNginx, type AppNode } from '../fleet/instance.ts';
+import { preflightApp } from '../fleet/preflight.ts';
+import { lineDiff } from '../traffic/diff.ts';
+import { readIncludes } from '../traffic/nginx.ts';
+import { preflightNginx } from '../fleet/preflight.ts';
+import type { Remote } from '../ssh/remote.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import type { Strategy } from './run.ts';
+
+export async function dryRun(
+  ctx: Ctx,
+  strategy: Strategy,
+  nginxRemotes: { addr: SshAddress; remote: Remote }[],
+  apps: AppNode[],
+  artifact: Artifact,
+  release: string,
+): Promise<string> {
+  const cfg = ctx.cfg;
+  const problems: string[] = [];
+  const md: string[] = [`### Dry run: ${cfg.strategy} of ${release} (nothing was changed)`, ''];
+  await ctx.step('Check the locks', () =>
+    Promise.all(
+      nginxRemotes.map(async ({ remote }) => {
+        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+        if (out !== 'free') problems.push(`${remote.label}: the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`);
+      }),
+    ),
+  );
+  const nginx = await ctx.step('Read the nginx include', async () => {
+    const [sides] = await Promise.all([readIncludes(ctx, nginxRemotes), ...nginxRemotes.map((n) => preflightNginx(ctx, n.remote))]);
+    return sides;
+  });
+  await ctx.step('Preflight', () =>
+    mapLimit(apps, PARALLEL, async (a) => {
+      await preflightApp(ctx, a, artifact);
+      const st = (await a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+      md.push(
+        `- ${a.remote.label}: ${st === 'have' ? 'the jar is already there (0 bytes to upload)' : st.startsWith('copied') ? `an identical jar is there (${st.slice(7)}): copied on the host` : `would upload ${(artifact.size / 1048576).toFixed(1)} MiB`}`,
+      );
+    }),
+  );
+  const plan = strategy.describe(ctx, { nginx, apps, artifact, release });
+  await ctx.step('Reachability from nginx', () =>
+    mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {
+      const st = await inspectPort(ctx, app, port, 'reachability');
+      if (st.free) {
+        md.push(`- ${app.host.target}:${port}: nothing listens yet; probed from nginx when the deploy starts it`);
+        return;
+      }
+      try {
+        await probeFromNginx(ctx, nginx.map((n) => n.remote), app.host.target, port);
+        md.push(`- ${app.host.target}:${port}: reachable from every nginx host`);
+      } catch (e) {
+        problems.push(e instanceof Error ? e.message : String(e));
+      }
+    }),
+  );
+  md.push('', ...plan.lines.map((l) => `- ${l}`), '');
+  for (const c of plan.includes) {
+    md.push(`${cfg.includeFile} on ${c.side.remote.label}${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
+  }
+  for (const l of md) ctx.ui.info(l);
+  if (problems.length > 0) {
+    throw new DeployError('dry-run', undefined, `a deploy would fail: ${problems.join('; ')}`);
+  }
+  return md.join('\n');
+}
