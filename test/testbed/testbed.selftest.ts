@@ -1,16 +1,21 @@
 // Self-test of the e2e testbed (needs root): node --test test/testbed/testbed.selftest.ts
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { cleanupStale, createTestbed, nsPids, upstreamIncludeText } from './testbed.ts';
+import { cleanupStale, createTestbed, DEPLOY_UID, DEPLOY_USER, nsPids, upstreamIncludeText } from './testbed.ts';
 import type { Testbed } from './testbed.ts';
 
 const PREFIX = 'zddtbself';
 const SUBNET = 77;
 const PREFIX2 = 'zddtbself2';
 const SUBNET2 = 78;
+const PREFIX3 = 'zddtbself3';
+const SUBNET3 = 79;
 let tb: Testbed | undefined;
 let tb2: Testbed | undefined;
+let tb3: Testbed | undefined;
 
 function startTime(pid: number): string | null {
   try {
@@ -25,13 +30,18 @@ function startTime(pid: number): string | null {
 before(async () => {
   await cleanupStale(PREFIX);
   await cleanupStale(PREFIX2);
+  await cleanupStale(PREFIX3);
 });
 
 after(async () => {
   try {
     await tb?.teardown();
   } finally {
-    await tb2?.teardown();
+    try {
+      await tb2?.teardown();
+    } finally {
+      await tb3?.teardown();
+    }
   }
 });
 
@@ -274,4 +284,138 @@ test('testbed: two nginx hosts, two instances on one app host (rolling layout)',
   const alive = ours.filter((p) => p.start !== null && startTime(p.pid) === p.start);
   assert.deepEqual(alive, []);
   assert.equal(fs.existsSync(dir), false);
+});
+
+/** What deployUser must leave alone on the machine: account files, sudoers, /home, /run/sudo. */
+function machineSnapshot(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/sudoers']) {
+    try {
+      const st = fs.statSync(f);
+      out[f] = `${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.mtimeMs} ${createHash('sha256').update(fs.readFileSync(f)).digest('hex')}`;
+    } catch {
+      out[f] = 'absent';
+    }
+  }
+  for (const d of ['/etc/sudoers.d', '/home', '/run/sudo']) {
+    try {
+      out[d] = fs
+        .readdirSync(d)
+        .sort()
+        .map((e) => {
+          const st = fs.statSync(`${d}/${e}`);
+          return `${e} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs}`;
+        })
+        .join('\n');
+    } catch {
+      out[d] = 'absent';
+    }
+  }
+  return out;
+}
+
+test('testbed: deployUser (non-root user with sudo) and allowTcpForwarding', { timeout: 90_000 }, async (t) => {
+  const before = machineSnapshot();
+  const machineGetent = () => spawnSync('getent', ['passwd', DEPLOY_USER], { encoding: 'utf8' });
+  assert.equal(machineGetent().stdout, '');
+  const t0 = Date.now();
+  tb3 = await createTestbed({ prefix: PREFIX3, subnet: SUBNET3, appHosts: 1, form: 'set', deployUser: true, allowTcpForwarding: { app1: false } });
+  t.diagnostic(`setup ${Date.now() - t0} ms`);
+  const tb = tb3;
+  const [app1] = tb.apps;
+  const nginx = tb.nginx;
+  assert.equal(tb.sshUser, 'zdddeploy');
+  assert.equal(DEPLOY_UID, 2950);
+
+  const ssh = (host: string, cmd: string, { user = tb.sshUser, extra = [] as string[], timeoutMs = 10_000 } = {}) =>
+    tb.runInRunner(
+      ['ssh', '-F', '/dev/null', '-i', tb.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${tb.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', ...extra, `${user}@${host}`, ...(cmd ? [cmd] : [])],
+      { env: { HOME: tb.dir }, timeoutMs },
+    );
+
+  // the user logs in with the client key; passwordless sudo works; home and shell are as configured
+  for (const h of tb.hosts) {
+    const r = await ssh(h.ip, 'id -u; id -g; id -un; echo "$HOME $SHELL"; pwd; sudo -n id -u; stat -c "%U %G %a" /opt/app');
+    assert.equal(r.code, 0, `${h.name}: ${r.stderr}`);
+    assert.equal(r.stdout, `2950\n2950\nzdddeploy\n/home/zdddeploy /bin/sh\n/home/zdddeploy\n0\nzdddeploy zdddeploy 755\n`, `${h.name}: ${r.stdout}`);
+    assert.equal(r.stderr, '', `${h.name}: ${r.stderr}`);
+  }
+  // root can still log in, and tb.exec still runs as root
+  let r = await ssh(app1.ip, 'id -u', { user: 'root' });
+  assert.equal(r.stdout, '0\n', r.stderr);
+  assert.equal((await tb.exec(app1, ['id', '-u'])).stdout, '0\n');
+
+  // the drop-in is root-owned 0440, next to the machine's own sudoers.d files
+  r = await tb.exec(nginx, ['sh', '-c', 'stat -c "%a %U %G" /etc/sudoers.d/zdddeploy; ls /etc/sudoers.d']);
+  assert.equal(r.stdout.split('\n')[0], '440 root root');
+  for (const f of fs.readdirSync('/etc/sudoers.d')) assert.ok(r.stdout.split('\n').includes(f), `machine's /etc/sudoers.d/${f} missing in the host: ${r.stdout}`);
+
+  // nginx host: conf.d is root-owned; the include needs sudo
+  r = await ssh(nginx.ip, 'stat -c "%U %a" /etc/nginx/conf.d; echo hi > /etc/nginx/conf.d/x');
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stdout, 'root 755\n');
+  assert.match(r.stderr, /Permission denied/);
+  assert.equal(fs.existsSync(tb.localPath(nginx, '/etc/nginx/conf.d/x')), false);
+  r = await ssh(nginx.ip, 'echo hi | sudo -n tee /etc/nginx/conf.d/x >/dev/null && sudo -n nginx -t 2>&1 && sudo -n nginx -s reload');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /test is successful/);
+  assert.equal(fs.readFileSync(tb.localPath(nginx, '/etc/nginx/conf.d/x'), 'utf8'), 'hi\n');
+  r = await ssh(nginx.ip, 'mkdir /opt/app/lock && rmdir /opt/app/lock && echo ok');
+  assert.equal(r.stdout, 'ok\n', r.stderr);
+
+  // app host: /opt/app is the user's, and /tmp is writable
+  r = await ssh(app1.ip, 'touch /opt/app/x && stat -c %U /opt/app/x && touch /tmp/y && stat -c %a /tmp');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'zdddeploy\n1777\n');
+  assert.equal(fs.statSync(tb.localPath(app1, '/opt/app/x')).uid, 2950);
+
+  // execAs: a process of the deploy user (seed app too); tb.exec stays root
+  r = await tb.execAs(app1, tb.sshUser, ['sh', '-c', 'id -u; id -G; echo "$HOME $USER"']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '2950\n2950\n/home/zdddeploy zdddeploy\n');
+  assert.equal((await tb.execAs(app1, 'root', ['id', '-u'])).stdout, '0\n');
+  await assert.rejects(tb.execAs(app1, 'nosuchuserzdd', ['true']), /no user/);
+  const pid = await tb.startSeedApp(app1, 8080, '3.0.0-u', [], { user: tb.sshUser });
+  assert.equal((await tb.exec(app1, ['ps', '-o', 'user=', '-p', String(pid)])).stdout.trim(), 'zdddeploy');
+  assert.equal(fs.statSync(tb.localPath(app1, '/opt/app/app-8080.log')).uid, 2950);
+  const g = await tb.get('/version');
+  assert.equal(g.status, 200, g.body);
+  assert.match(g.body, /^version=3\.0\.0-u port=8080 /);
+  // the user can stop its own app without sudo
+  r = await ssh(app1.ip, `kill ${pid} && echo ok`);
+  assert.equal(r.stdout, 'ok\n', r.stderr);
+
+  // the user exists only inside the hosts
+  assert.match((await tb.exec(app1, ['getent', 'passwd', 'zdddeploy'])).stdout, /^zdddeploy:x:2950:2950:/);
+  assert.equal(machineGetent().status, 2);
+  assert.equal(machineGetent().stdout, '');
+
+  // TCP forwarding: refused by app1 (AllowTcpForwarding no), allowed by nginx (default)
+  const w = (host: string) => ssh(host, '', { extra: ['-o', 'ExitOnForwardFailure=yes', '-W', '127.0.0.1:22'] });
+  r = await w(app1.ip);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match(r.stderr, /administratively prohibited|open failed/);
+  r = await w(nginx.ip);
+  assert.match(r.stdout, /^SSH-2\.0-OpenSSH/, r.stderr);
+  r = await ssh(app1.ip, 'echo plain');
+  assert.equal(r.stdout, 'plain\n', r.stderr);
+  assert.match(fs.readFileSync(`${app1.dir}/sshd_config`, 'utf8'), /^AllowTcpForwarding no$/m);
+  assert.match(fs.readFileSync(`${nginx.dir}/sshd_config`, 'utf8'), /^AllowTcpForwarding yes$/m);
+
+  // teardown leaves nothing, and the machine's /etc, /home, /run/sudo are as they were
+  const nsNames = [tb.runner, ...tb.hosts].map((h) => h.ns).concat(`${PREFIX3}-sw`);
+  const ours = (await Promise.all(nsNames.map(nsPids))).flat().map((p) => ({ pid: p, start: startTime(p) }));
+  assert.ok(ours.length >= 3, `expected sshd x2, nginx... found ${ours.length}`);
+  const dir = tb.dir;
+  await tb.teardown();
+  const left = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith(`${PREFIX3}-`)) : [];
+  assert.deepEqual(left, []);
+  assert.deepEqual(
+    ours.filter((p) => p.start !== null && startTime(p.pid) === p.start),
+    [],
+  );
+  assert.equal(fs.existsSync(dir), false);
+  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false);
+  assert.deepEqual(machineSnapshot(), before);
+  assert.equal(machineGetent().stdout, '');
 });

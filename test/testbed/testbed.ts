@@ -21,6 +21,26 @@
  *                      (= upstreamIncludeText(...)). With form 'set' at most one entry.
  *   initialInclude     default true: write the include on every nginx host and start them all
  *   keyPassphrase      also provide an encrypted copy of the client key
+ *   deployUser         default false. true: every sshd host (nginx and app hosts) has a real
+ *                      non-root user `zdddeploy` (DEPLOY_USER; uid = gid = 2950, DEPLOY_UID,
+ *                      shell /bin/sh, home /home/zdddeploy) with passwordless sudo for
+ *                      everything, and tb.sshUser is 'zdddeploy'. The machine's /etc is NOT
+ *                      touched: inside each host's mount namespace per-host copies of
+ *                      /etc/passwd, /etc/group, /etc/shadow (and /etc/gshadow) with the user
+ *                      appended are bound over the originals, a per-host /etc/sudoers.d (the
+ *                      machine's files + a 0440 root-owned drop-in `zdddeploy` with
+ *                      `zdddeploy ALL=(ALL) NOPASSWD: ALL`) over /etc/sudoers.d (and, only if the
+ *                      machine's /etc/sudoers has no `@includedir /etc/sudoers.d`, a per-host
+ *                      copy of it with that line), and `${host.dir}/home` over /home. The user
+ *                      logs in with the same client key. /opt/app exists and is owned by the
+ *                      user on every host (app hosts: the action's remote dir; nginx hosts: its
+ *                      lock dir); /etc/nginx (conf.d) and /var/log/nginx stay root-owned, so
+ *                      writing the include needs `sudo -n`. /tmp is mode 1777 on every host, the
+ *                      testbed dir 0711 and authorized_keys 0644 (sshd reads it as the user).
+ *                      Needs the `sudo` package.
+ *   allowTcpForwarding per sshd host name ('nginx', 'nginx2', 'app1', ...): false writes
+ *                      `AllowTcpForwarding no` into that host's sshd_config (ssh -W / -L /
+ *                      direct-tcpip channels are refused there). Default true for every host.
  *   verbose            setup steps to stderr
  *
  * Topology (N = opts.subnet, default 7; P = opts.prefix, default `zddtb${N}`):
@@ -54,6 +74,7 @@
  *
  * API (all async functions are bounded in time):
  *   createTestbed(opts?: TestbedOptions): Promise<Testbed>
+ *   DEPLOY_USER = 'zdddeploy', DEPLOY_UID = 2950      the deployUser account (gid = uid)
  *   cleanupStale(prefix?: string): Promise<string[]>   kill + delete leftover `${prefix}-*` ns/dirs
  *   buildAppClasses(): Promise<string>                 javac once, cached in test/app/build/<hash>
  *   parseInfo(body): Record<string,string>             parses the app's /info answer
@@ -65,10 +86,15 @@
  *     privateKey, privateKeyPath, publicKey, encryptedKey?, knownHosts, knownHostsHashed,
  *     knownHostsPath, knownHostsHashedPath
  *         nginx = nginxes[0]; hosts = [...nginxes, ...apps] (every sshd host, all in known_hosts);
- *         instances = [{host, port}] named by the initial include
+ *         instances = [{host, port}] named by the initial include; sshUser: string, 'root', or
+ *         'zdddeploy' with deployUser (root can always log in too)
  *     exec(host, argv, {timeoutMs?, input?, env?})  → {code, stdout, stderr, timedOut}
  *         argv runs as root inside that host's namespaces (the same ones its sshd uses); no shell
  *         unless you pass ['sh','-c',...]. On the runner: only its network namespace.
+ *     execAs(host, user, argv, {timeoutMs?, input?, env?})  → {code, stdout, stderr, timedOut}
+ *         like exec, but argv runs as `user` (name or uid as that host's `getent passwd` knows
+ *         it, e.g. tb.sshUser): after entering the namespaces, `setpriv --reuid --regid
+ *         --init-groups`; env HOME/USER/LOGNAME/SHELL from the passwd entry; cwd /.
  *     runInRunner(argv, {env, timeoutMs, cwd?, input?}) → {code, stdout, stderr, timedOut}
  *         env is the WHOLE environment (PATH is added if missing).
  *     spawnInRunner(argv, {env?, cwd?, stdio?}): ChildProcess   killed by teardown if still alive
@@ -76,11 +102,12 @@
  *         the runner with curl (opts.nginx: that nginx host, default the first); status 0
  *         (body = curl's error) when no HTTP answer came.
  *     makeJar(version): Promise<string>   local jar path (visible at the same path on every host)
- *     startSeedApp(host, port, version, javaOpts?, {waitMs?, appArgs?, env?, jarName?})
+ *     startSeedApp(host, port, version, javaOpts?, {waitMs?, appArgs?, env?, jarName?, user?})
  *         copies the jar to /opt/app/<jarName> (default `app-<port>.jar`) and runs
  *         `setsid nohup java <javaOpts> -Dserver.port=<port> -jar JAR >/opt/app/app-<port>.log
  *         2>&1 </dev/null &` from /opt/app; waits until the port listens (waitMs, default 15 s;
- *         0 = don't wait); returns the pid (in that host's pid namespace).
+ *         0 = don't wait); returns the pid (in that host's pid namespace). user (default root):
+ *         do all of that as this user (via execAs), e.g. tb.sshUser with deployUser.
  *     pidOnPort(host, port): Promise<number|null>   LISTEN socket owner via `ss -Htlnp`
  *     readInclude(host?): Promise<string|null>; writeInclude(text, host?)
  *         that nginx host's /etc/nginx/conf.d/service_url.inc (host: one of nginxes, default the
@@ -130,6 +157,14 @@ export interface TestbedOptions {
   initialInclude?: boolean;
   /** also provide a passphrase-encrypted copy of the client key with this passphrase */
   keyPassphrase?: string;
+  /**
+   * give every sshd host a non-root user DEPLOY_USER (uid/gid DEPLOY_UID) with passwordless sudo,
+   * owning /opt/app, via per-host /etc files bound in the host's mount namespace (the machine's
+   * /etc is not changed); tb.sshUser becomes DEPLOY_USER. Default false.
+   */
+  deployUser?: boolean;
+  /** per sshd host name ('nginx', 'nginx2', 'app1', ...): false = `AllowTcpForwarding no`; default true */
+  allowTcpForwarding?: Record<string, boolean>;
   /** print setup steps to stderr */
   verbose?: boolean;
 }
@@ -177,6 +212,8 @@ export interface SeedAppOptions {
   env?: Record<string, string>;
   /** file name under /opt/app; default `app-<port>.jar` */
   jarName?: string;
+  /** copy and start the app as this user (via execAs); default root */
+  user?: string;
 }
 
 export interface GetOptions {
@@ -201,7 +238,8 @@ export interface Testbed {
   hosts: Host[];
   /** the app instances the initial include names (resolved opts.instances or its default) */
   instances: { host: Host; port: number }[];
-  sshUser: 'root';
+  /** 'root', or DEPLOY_USER with opts.deployUser */
+  sshUser: string;
   privateKey: string;
   privateKeyPath: string;
   publicKey: string;
@@ -211,6 +249,8 @@ export interface Testbed {
   knownHostsPath: string;
   knownHostsHashedPath: string;
   exec(host: Host, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** like exec, but argv runs as `user` (a name or uid known to that host) */
+  execAs(host: Host, user: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   runInRunner(argv: string[], opts: RunOptions): Promise<ExecResult>;
   spawnInRunner(argv: string[], opts?: SpawnOptions): ChildProcess;
   get(urlPath: string, opts?: GetOptions): Promise<{ status: number; body: string }>;
@@ -234,6 +274,11 @@ const SSHD = '/usr/sbin/sshd';
 const NGINX = '/usr/sbin/nginx';
 const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const INCLUDE_REMOTE = '/etc/nginx/conf.d/service_url.inc';
+const SUDO = '/usr/bin/sudo';
+
+/** the non-root account every sshd host gets with opts.deployUser (primary group: same name/id) */
+export const DEPLOY_USER = 'zdddeploy';
+export const DEPLOY_UID = 2950;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const APP_SRC = path.resolve(HERE, '../app/App.java');
@@ -472,7 +517,7 @@ export function parseInfo(body: string): Record<string, string> {
 // ---------------------------------------------------------------------------------------------
 // config text
 
-function sshdConfig(h: Host, authorizedKeys: string): string {
+function sshdConfig(h: Host, authorizedKeys: string, allowTcpForwarding = true): string {
   return [
     `ListenAddress ${h.ip}:22`,
     `ListenAddress 127.0.0.1:22`,
@@ -490,7 +535,7 @@ function sshdConfig(h: Host, authorizedKeys: string): string {
     `LoginGraceTime 20`,
     `PrintMotd no`,
     `UseDNS no`,
-    `AllowTcpForwarding yes`,
+    `AllowTcpForwarding ${allowTcpForwarding ? 'yes' : 'no'}`,
     `X11Forwarding no`,
     `Subsystem sftp /usr/lib/openssh/sftp-server`,
     '',
@@ -562,6 +607,97 @@ function appFirewall(app: Host, nginxIps: string[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// deployUser: per-host /etc files (the machine's own are never written)
+
+interface MachineEtc {
+  /** path → [content, stat] of the machine's files the per-host copies start from */
+  files: Map<string, { text: string; st: fs.Stats }>;
+  /** true if the machine's /etc/sudoers lacks `@includedir /etc/sudoers.d` */
+  needSudoers: boolean;
+}
+
+const ETC_ACCOUNT_FILES = ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow'];
+
+/** Reads and checks what deployUser needs from the machine, before anything is set up. */
+async function readMachineEtc(): Promise<MachineEtc> {
+  if (!fs.existsSync(SUDO)) throw new Error(`deployUser needs ${SUDO}: install the sudo package (apt-get install sudo)`);
+  if (!fs.statSync('/etc/sudoers.d', { throwIfNoEntry: false })?.isDirectory()) throw new Error('deployUser needs the directory /etc/sudoers.d (sudo package)');
+  const files = new Map<string, { text: string; st: fs.Stats }>();
+  for (const f of ETC_ACCOUNT_FILES) {
+    const st = await fsp.stat(f).catch(() => undefined);
+    if (!st) {
+      if (f === '/etc/gshadow') continue;
+      throw new Error(`deployUser: ${f} is missing`);
+    }
+    files.set(f, { text: await fsp.readFile(f, 'utf8'), st });
+  }
+  for (const f of ['/etc/passwd', '/etc/group']) {
+    for (const line of files.get(f)!.text.split('\n')) {
+      const [name, , id] = line.split(':');
+      if (name === DEPLOY_USER || id === String(DEPLOY_UID)) throw new Error(`deployUser: the machine's ${f} already has ${DEPLOY_USER} or id ${DEPLOY_UID}: ${line}`);
+    }
+  }
+  const sudoers = await fsp.readFile('/etc/sudoers', 'utf8').catch(() => '');
+  const needSudoers = !/^[@#]includedir\s+\/etc\/sudoers\.d\/?\s*$/m.test(sudoers);
+  return { files, needSudoers };
+}
+
+/**
+ * Writes `${h.dir}/etc/...` (account files with DEPLOY_USER appended, sudoers.d with the
+ * drop-in), `${h.dir}/home/${DEPLOY_USER}` and `${h.dir}/opt/app` (owned by the user); returns
+ * the mount commands that bind them in the host's mount namespace.
+ */
+async function prepareDeployUser(h: Host, etc: MachineEtc): Promise<string[]> {
+  const etcDir = path.join(h.dir, 'etc');
+  await fsp.mkdir(etcDir, { recursive: true });
+  const days = Math.floor(Date.now() / 86_400_000);
+  const extra: Record<string, string> = {
+    '/etc/passwd': `${DEPLOY_USER}:x:${DEPLOY_UID}:${DEPLOY_UID}:zdd testbed deploy user:/home/${DEPLOY_USER}:/bin/sh\n`,
+    '/etc/group': `${DEPLOY_USER}:x:${DEPLOY_UID}:\n`,
+    // `*`: no password, but not "locked" (sshd without PAM refuses logins of `!` accounts)
+    '/etc/shadow': `${DEPLOY_USER}:*:${days}:0:99999:7:::\n`,
+    '/etc/gshadow': `${DEPLOY_USER}:!::\n`,
+  };
+  const binds: string[] = [];
+  for (const [f, { text, st }] of etc.files) {
+    const copy = path.join(etcDir, path.basename(f));
+    await fsp.writeFile(copy, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${extra[f]}`);
+    await fsp.chown(copy, st.uid, st.gid);
+    await fsp.chmod(copy, st.mode & 0o7777);
+    binds.push(`mount --bind ${shq(copy)} ${f}`);
+  }
+  // sudoers.d: the machine's files (owner and mode kept) plus our drop-in, root:root 0440
+  const sudoersD = path.join(etcDir, 'sudoers.d');
+  await must(['cp', '-a', '/etc/sudoers.d', sudoersD]);
+  const dropIn = path.join(sudoersD, DEPLOY_USER);
+  await fsp.writeFile(dropIn, `# zdd testbed: the deploy user may run anything as anyone, without a password\n${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`);
+  await fsp.chown(dropIn, 0, 0);
+  await fsp.chmod(dropIn, 0o440);
+  binds.push(`mount --bind ${shq(sudoersD)} /etc/sudoers.d`);
+  if (etc.needSudoers) {
+    const sudoers = path.join(etcDir, 'sudoers');
+    const text = await fsp.readFile('/etc/sudoers', 'utf8');
+    await fsp.writeFile(sudoers, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}@includedir /etc/sudoers.d\n`);
+    await fsp.chown(sudoers, 0, 0);
+    await fsp.chmod(sudoers, 0o440);
+    binds.push(`mount --bind ${shq(sudoers)} /etc/sudoers`);
+  }
+  // home (the whole /home is per host, like /root) and /opt/app, owned by the user
+  const home = path.join(h.dir, 'home', DEPLOY_USER);
+  const optApp = path.join(h.dir, 'opt', 'app');
+  for (const d of [home, optApp]) {
+    await fsp.mkdir(d, { recursive: true });
+    await fsp.chown(d, DEPLOY_UID, DEPLOY_UID);
+    await fsp.chmod(d, 0o755);
+  }
+  await fsp.mkdir('/home', { recursive: true }); // the mount point (exists on any normal machine)
+  binds.push(`mount --bind ${shq(path.join(h.dir, 'home'))} /home`);
+  // a production-like /tmp the user can write to
+  await fsp.chmod(path.join(h.dir, 'tmp'), 0o1777);
+  return binds;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
   const subnet = opts.subnet ?? 7;
@@ -581,6 +717,12 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   }
   if (opts.instances && form === 'set' && instanceSpec.length > 1) throw new Error(`form 'set' names one instance, got ${instanceSpec.length}`);
   const initialInclude = opts.initialInclude ?? true;
+  const deployUser = opts.deployUser ?? false;
+  const sshHostNames = [...Array.from({ length: nginxCount }, (_, i) => (i === 0 ? 'nginx' : `nginx${i + 1}`)), ...Array.from({ length: appCount }, (_, i) => `app${i + 1}`)];
+  for (const [name, allow] of Object.entries(opts.allowTcpForwarding ?? {})) {
+    if (!sshHostNames.includes(name)) throw new Error(`allowTcpForwarding: no sshd host ${JSON.stringify(name)} (hosts: ${sshHostNames.join(', ')})`);
+    if (typeof allow !== 'boolean') throw new Error(`allowTcpForwarding.${name} must be a boolean`);
+  }
   const log = (m: string) => {
     if (opts.verbose) process.stderr.write(`[testbed ${prefix}] ${m}\n`);
   };
@@ -592,6 +734,8 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   if (existing.length) {
     throw new Error(`namespaces ${existing.join(', ')} already exist: another testbed runs with prefix ${prefix}, or a crashed one left them (cleanupStale('${prefix}'))`);
   }
+
+  const machineEtc = deployUser ? await readMachineEtc() : undefined;
 
   const classes = buildAppClasses(); // runs in parallel with the namespace setup
   classes.catch(() => {});
@@ -730,7 +874,14 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     const knownHostsHashed = await fsp.readFile(knownHostsHashedPath, 'utf8');
 
     // --- configs
-    for (const h of sshHosts) await fsp.writeFile(path.join(h.dir, 'sshd_config'), sshdConfig(h, authorizedKeys));
+    for (const h of sshHosts) await fsp.writeFile(path.join(h.dir, 'sshd_config'), sshdConfig(h, authorizedKeys, opts.allowTcpForwarding?.[h.name] ?? true));
+    const deployBinds = new Map<string, string[]>();
+    if (machineEtc) {
+      // sshd reads AuthorizedKeysFile as the user: let it through the testbed dir to the file
+      await fsp.chmod(dir, 0o711);
+      await fsp.chmod(authorizedKeys, 0o644);
+      for (const h of sshHosts) deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc));
+    }
     const includeText =
       form === 'set'
         ? `set $service_url http://${instances[0].host.ip}:${instances[0].port};\n`
@@ -763,6 +914,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
           binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
           binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);
         }
+        binds.push(...(deployBinds.get(h.ns) ?? []));
         if (underTmp) {
           // a private /tmp that still shows the testbed dir at its own path
           const keep = path.join(h.dir, 'tmp', tmpRel);
@@ -827,6 +979,29 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     const exec = (host: Host, argv: string[], o: ExecOptions = {}): Promise<ExecResult> => {
       if (tornDown) return Promise.reject(new Error('testbed is torn down'));
       return run([...enterArgs(host), ...argv], { env: hostEnv(o.env), input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
+    };
+    const users = new Map<string, Promise<{ name: string; uid: number; gid: number; home: string; shell: string }>>();
+    const lookupUser = (host: Host, user: string) => {
+      const key = `${host.ns}\0${user}`;
+      let p = users.get(key);
+      if (!p) {
+        p = (async () => {
+          const r = await exec(host, ['getent', 'passwd', user], { timeoutMs: 5000 });
+          const f = r.stdout.split('\n')[0].split(':');
+          if (r.code !== 0 || f.length < 7) throw new Error(`execAs: no user ${JSON.stringify(user)} on ${host.name}`);
+          return { name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5], shell: f[6] };
+        })();
+        users.set(key, p);
+        p.catch(() => users.delete(key));
+      }
+      return p;
+    };
+    const execAs = async (host: Host, user: string, argv: string[], o: ExecOptions = {}): Promise<ExecResult> => {
+      if (tornDown) throw new Error('testbed is torn down');
+      const u = await lookupUser(host, user);
+      const env = { PATH: SYS_PATH, HOME: u.home, LANG: 'C.UTF-8', USER: u.name, LOGNAME: u.name, SHELL: u.shell, ...o.env };
+      const setpriv = ['setpriv', `--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--'];
+      return run([...enterArgs(host), ...setpriv, ...argv], { env, input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
     };
     const runnerEnv = (env: Record<string, string> | undefined) => ({ PATH: SYS_PATH, ...(env ?? {}) });
     const runInRunner = (argv: string[], o: RunOptions): Promise<ExecResult> => {
@@ -903,8 +1078,8 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
         `${envPrefix}setsid nohup java ${javaOpts.map(shq).join(' ')} -Dserver.port=${port} -jar ${shq(dest)} ${(o.appArgs ?? []).map(shq).join(' ')} > /opt/app/app-${port}.log 2>&1 < /dev/null &`,
         'echo $!',
       ].join('\n');
-      const r = await exec(host, ['sh', '-c', cmd], { timeoutMs: 10_000 });
-      if (r.code !== 0) throw new Error(`startSeedApp on ${host.name}: ${r.stderr}`);
+      const r = o.user === undefined ? await exec(host, ['sh', '-c', cmd], { timeoutMs: 10_000 }) : await execAs(host, o.user, ['sh', '-c', cmd], { timeoutMs: 10_000 });
+      if (r.code !== 0) throw new Error(`startSeedApp on ${host.name}${o.user === undefined ? '' : ` as ${o.user}`}: ${r.stderr}`);
       const pid = Number(r.stdout.trim());
       const waitMs = o.waitMs ?? 15_000;
       if (waitMs > 0) {
@@ -980,7 +1155,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       apps,
       hosts: sshHosts,
       instances,
-      sshUser: 'root',
+      sshUser: deployUser ? DEPLOY_USER : 'root',
       privateKey,
       privateKeyPath,
       publicKey,
@@ -990,6 +1165,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       knownHostsPath,
       knownHostsHashedPath,
       exec,
+      execAs,
       runInRunner,
       spawnInRunner,
       get,
