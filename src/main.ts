@@ -5,7 +5,7 @@ import { failureMarkdown, summaryMarkdown } from './summary.ts';
 import { errorText } from './errors.ts';
 import { Ctx } from './strategies/context.ts';
 import { runStrategy } from './strategies/run.ts';
-import { strategies } from './strategies/index.ts';
+import { strategyFor } from './strategies/index.ts';
 
 async function main(): Promise<void> {
   maskSecrets();
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const out = await runStrategy(ctx, strategies[cfg.strategy]);
+  const out = await runStrategy(ctx, strategyFor(cfg));
   const r = out.result;
   if (out.dryRun !== undefined) {
     await core.summary.addRaw(out.dryRun).write().catch(() => undefined);
@@ -33,8 +33,11 @@ async function main(): Promise<void> {
     core.setOutput('previous-port', r.previousPorts.join(','));
     core.setOutput('release', r.release);
     core.setOutput('duration', (r.durationMs / 1000).toFixed(1));
+    core.setOutput('previous-release', r.previousRelease ?? '');
+    core.setOutput('staged-port', r.stagedPort === undefined ? '' : String(r.stagedPort));
+    core.setOutput('url', cfg.verifyUrl ?? '');
     await core.summary.addRaw(summaryMarkdown(r)).write().catch(() => undefined);
-    core.info(`deployed ${r.release} (${r.strategy}) to port ${r.activePorts.join(',')} in ${(r.durationMs / 1000).toFixed(1)} s`);
+    core.info(`${cfg.mode === 'deploy' ? 'deployed' : `${cfg.mode}:`} ${r.release} (${r.strategy}) ${r.stagedPort !== undefined ? `staged on port ${r.stagedPort}` : `on port ${r.activePorts.join(',')}`} in ${(r.durationMs / 1000).toFixed(1)} s`);
   } else {
     await core.summary.addRaw(failureMarkdown(errorText(out.error), out)).write().catch(() => undefined);
     core.setFailed(errorText(out.error));

@@ -5,12 +5,16 @@ const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function summaryMarkdown(r: DeployResult): string {
   const lines: string[] = [];
-  lines.push(`### Deployed ${esc(r.release)} to port ${r.activePorts.join(',')} (${r.strategy})`);
+  lines.push(
+    r.stagedPort !== undefined
+      ? `### Staged ${esc(r.release)} on port ${r.stagedPort} (${r.strategy})`
+      : `### Deployed ${esc(r.release)} to port ${r.activePorts.join(',')} (${r.strategy})`,
+  );
   lines.push('');
   lines.push(`${esc(r.headline)} nginx host${r.nginxHosts.length > 1 ? 's' : ''}: ${r.nginxHosts.map(esc).join(', ')}.`);
   lines.push('');
   lines.push(
-    `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`.`,
+    `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}${r.artifact ? `. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`` : ''}.`,
   );
   lines.push('');
   const rolling = r.instances.some((i) => i.batch !== undefined);
@@ -26,6 +30,18 @@ export function summaryMarkdown(r: DeployResult): string {
   lines.push('|---|---|');
   for (const t of r.timings) lines.push(`| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`);
   lines.push('');
+  if (r.audit && r.audit.length > 0) {
+    lines.push('Recent deploys (the audit log on the nginx hosts, newest last):');
+    lines.push('');
+    lines.push('| time (UTC) | actor | mode | strategy | release | from → to | result | s |');
+    lines.push('|---|---|---|---|---|---|---|---|');
+    for (const e of r.audit) {
+      lines.push(
+        `| ${esc(e.time.replace('T', ' ').slice(0, 19))} | ${esc(e.actor)} | ${esc(e.mode)} | ${esc(e.strategy)} | ${esc(e.release)}${e.bad ? ` (${esc(e.bad)} marked bad)` : ''} | ${esc(e.from)} → ${esc(e.to)} | ${esc(e.result)} | ${e.duration_s} |`,
+      );
+    }
+    lines.push('');
+  }
   return lines.join('\n');
 }
 

@@ -13,20 +13,23 @@ export function layout(remoteDir: string, release: string, port?: number) {
   };
 }
 
+// look=1: only say what it would do (dry-run); nothing is created or copied.
 const PREPARE = `
 set -e
-dir=$1 rel=$2 sum=$3
-mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
+dir=$1 rel=$2 sum=$3 look=$4
+[ "$look" = 1 ] || mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
 jar="$dir/releases/$rel/app.jar"
 if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
 for f in "$dir"/releases/*/app.jar.sha256; do
   [ -f "$f" ] || continue
   src=\${f%.sha256}
   if [ "$src" != "$jar" ] && [ -f "$src" ] && [ "$(cat -- "$f")" = "$sum" ]; then
-    tmp="$jar.part-$$"
-    ln -f -- "$src" "$tmp" 2>/dev/null || cp -- "$src" "$tmp"
-    mv -f -- "$tmp" "$jar"
-    printf '%s\\n' "$sum" > "$jar.sha256"
+    if [ "$look" != 1 ]; then
+      tmp="$jar.part-$$"
+      ln -f -- "$src" "$tmp" 2>/dev/null || cp -- "$src" "$tmp"
+      mv -f -- "$tmp" "$jar"
+      printf '%s\\n' "$sum" > "$jar.sha256"
+    fi
     echo "copied $src"
     exit 0
   fi
@@ -36,22 +39,12 @@ echo need
 
 /** Creates the directories; says `have` (jar already there), `copied PATH` (from an identical release) or `need`. */
 export function prepareRelease(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
-  return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256], o);
+  return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256, 0], o);
 }
-
-const JAR_STATE = `
-dir=$1 rel=$2 sum=$3
-jar="$dir/releases/$rel/app.jar"
-if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
-for f in "$dir"/releases/*/app.jar.sha256; do
-  [ -f "$f" ] && [ "$(cat -- "$f")" = "$sum" ] && { echo "copied \${f%.sha256}"; exit 0; }
-done
-echo need
-`;
 
 /** What prepareRelease would say, without creating anything (dry-run). */
 export function jarState(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
-  return wrap('look for the jar', JAR_STATE, [remoteDir, release, sha256], o);
+  return wrap('look for the jar', PREPARE, [remoteDir, release, sha256, 1], o);
 }
 
 const RECEIVE = `
@@ -308,26 +301,4 @@ export function connectionCount(port: number, o: CmdOptions): Cmd {
   return wrap(`count connections on port ${port}`, 'ss -Htn state established "sport = :$1" | wc -l', [port], o);
 }
 
-const PRUNE = `
-dir=$1 keep=$2
-shift 2
-cd "$dir/releases" 2>/dev/null || exit 0
-n=0
-for r in $(ls -1t); do
-  n=$((n + 1))
-  [ "$n" -le "$keep" ] && continue
-  for p in "$@"; do [ "$r" = "$p" ] && continue 2; done
-  for f in "$dir"/run/*.release; do [ -f "$f" ] && [ "$(cat -- "$f")" = "$r" ] && continue 2; done
-  rm -rf -- "./$r" && echo "$r"
-done
-`;
-
-/** Removes all but the newest `keep` releases, never the protected ones. Prints removed names. */
-export function pruneReleases(remoteDir: string, keep: number, protect: string[], o: CmdOptions): Cmd {
-  return wrap('remove old releases', PRUNE, [remoteDir, keep, ...protect], o);
-}
-
-export function recordRelease(remoteDir: string, port: number, release: string, o: CmdOptions): Cmd {
-  return wrap('record the release', 'printf "%s\\n" "$2" > "$1"', [`${remoteDir}/run/${port}.release`, release], o);
-}
 

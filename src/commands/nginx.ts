@@ -185,3 +185,18 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   }
   return { written };
 }
+
+const APPEND = `
+f=$1
+mkdir -p -- "$(dirname -- "$f")" || exit 1
+printf '%s\\n' "$2" >> "$f"
+`;
+
+/** Appends one line (one write, O_APPEND: atomic for lines under PIPE_BUF). */
+export function appendLine(path: string, line: string, o: CmdOptions): Cmd {
+  return wrap(`append to ${path}`, APPEND, [path, line.replace(/\n/g, ' ')], o);
+}
+
+export function tailLines(path: string, n: number, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, n], o);
+}

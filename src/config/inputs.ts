@@ -5,6 +5,9 @@ import { type AppHost, type SshAddress, parseAppHost, parseSshAddress, parsePort
 import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
 import { splitWords, WordSplitError } from '../commands/quote.ts';
 
+export type Mode = 'deploy' | 'stage' | 'promote' | 'rollback';
+export const MODES: Mode[] = ['deploy', 'stage', 'promote', 'rollback'];
+
 export type Strategy = 'blue-green' | 'rolling';
 export const STRATEGIES: Strategy[] = ['blue-green', 'rolling'];
 
@@ -18,6 +21,9 @@ export interface Config {
   batchSize: BatchSize;
   /** connect, read, check and print the plan; change nothing */
   dryRun: boolean;
+  mode: Mode;
+  /** blue/green: leave the old process running on the idle port as a warm standby */
+  keepPrevious: boolean;
   appHosts: AppHost[];
   jumpHost?: SshAddress;
   sshUser: string;
@@ -25,6 +31,7 @@ export interface Config {
   sshKeyPassphrase?: string;
   knownHosts: KnownHostEntry[];
   insecureSkipHostKeyCheck: boolean;
+  /** the jar to deploy; empty for promote and rollback, which need none */
   artifact: string;
   ports: [number, number];
   remoteDir: string;
@@ -182,6 +189,16 @@ export function readConfig(get: InputReader): Config {
   const strategy = strategyText as Strategy;
   const batchSize = parseBatchSize(get('batch-size').trim() || '1');
   const dryRun = bool(get, 'dry-run', false);
+  const modeText = get('mode').trim() || 'deploy';
+  if (!(MODES as string[]).includes(modeText)) throw new InputError('mode', `'${modeText}' is not a mode: use ${MODES.join(', ')}`);
+  const mode = modeText as Mode;
+  if ((mode === 'stage' || mode === 'promote') && strategy !== 'blue-green') {
+    throw new InputError('mode', `${mode} works with strategy: blue-green (a staged release waits on the idle port); rolling has no idle port`);
+  }
+  const keepPrevious = bool(get, 'keep-previous', false);
+  if (dryRun && (mode === 'promote' || mode === 'rollback')) {
+    throw new InputError('dry-run', `is available for mode deploy and stage; mode ${mode} would change only nginx and the processes it names, and has no dry run yet`);
+  }
 
   const entries = splitList(required(get, 'app-hosts'));
   if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');
@@ -232,7 +249,7 @@ export function readConfig(get: InputReader): Config {
     );
   }
 
-  const artifact = required(get, 'artifact').trim();
+  const artifact = mode === 'deploy' || mode === 'stage' ? required(get, 'artifact').trim() : get('artifact').trim();
   const ports = parsePorts(get('ports').trim() || '8080,8081');
   const remoteDir = absolutePath(get, 'remote-dir', '/opt/app');
   const java = get('java').trim() || 'java';
@@ -300,6 +317,8 @@ export function readConfig(get: InputReader): Config {
     strategy,
     batchSize,
     dryRun,
+    mode,
+    keepPrevious,
     appHosts,
     jumpHost,
     sshUser,

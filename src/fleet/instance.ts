@@ -73,9 +73,9 @@ export function guardSec(ctx: Ctx): number {
 }
 
 /** The start of a new release on a port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
-export function releaseSpec(ctx: Ctx, release: string, port: number, argv: string[]): A.StartSpec {
+export function releaseSpec(ctx: Ctx, release: string, port: number, argv: string[], env: [string, string][]): A.StartSpec {
   const l = A.layout(ctx.cfg.remoteDir, release, port);
-  return { cwd: l.releaseDir, argv, env: ctx.cfg.env, log: l.log };
+  return { cwd: l.releaseDir, argv, env, log: l.log };
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */

@@ -1,18 +1,65 @@
-// Releases on the app hosts: record which release serves each port, prune old ones.
-import * as A from '../commands/app.ts';
+// Releases on the app hosts: how each is started (recorded with it, so a rollback starts it the
+// same way), which runs where, and which one a rollback goes back to.
+import * as RL from '../commands/releases.ts';
+import { appCommand, type Config } from '../config/inputs.ts';
+import { DeployError } from '../errors.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { mapLimit, PARALLEL } from '../strategies/context.ts';
 import type { AppNode } from './instance.ts';
 
-/** Records the release on its ports and prunes all but keep-releases (never a recorded one). */
-export async function cleanupReleases(ctx: Ctx, apps: AppNode[], release: string, ports: number[]): Promise<void> {
+/** How a release is started: recorded with it on every app host (start.json, mode 600). */
+export interface ReleaseCommand {
+  java: string;
+  javaOpts: string[];
+  appArgs: string[];
+  env: [string, string][];
+}
+
+export function commandOf(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): ReleaseCommand {
+  return { java: cfg.java, javaOpts: cfg.javaOpts, appArgs: cfg.appArgs, env: cfg.env };
+}
+
+export function argvOf(cmd: ReleaseCommand, port: number, jar: string): string[] {
+  return appCommand(cmd, port, jar);
+}
+
+/** Records the release on its ports with its start command, and prunes all but keep-releases. */
+export async function cleanupReleases(ctx: Ctx, apps: AppNode[], release: string, ports: number[], cmd: ReleaseCommand): Promise<void> {
   const cfg = ctx.cfg;
+  const json = JSON.stringify(cmd);
   await mapLimit(apps, PARALLEL, async (a) => {
     const [r] = await Promise.all([
-      a.remote.run(A.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.o()), cfg.commandTimeoutMs),
-      ...ports.map((port) => a.remote.run(A.recordRelease(cfg.remoteDir, port, release, ctx.o()), cfg.commandTimeoutMs)),
+      a.remote.run(RL.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.o()), cfg.commandTimeoutMs),
+      ...ports.map((port) => a.remote.run(RL.recordRelease(cfg.remoteDir, port, release, json, ctx.o()), cfg.commandTimeoutMs)),
     ]);
     const removed = r.stdout.trim().split('\n').filter(Boolean);
     if (removed.length > 0) ctx.ui.info(`${a.remote.label}: removed old releases ${removed.join(', ')}`);
   });
+}
+
+/** Each host's records of a release (its jar, its start command) and of the given ports. */
+export async function readReleaseInfo(ctx: Ctx, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, RL.ReleaseInfo>> {
+  const out = new Map<AppNode, RL.ReleaseInfo>();
+  await mapLimit(apps, PARALLEL, async (a) => {
+    out.set(a, RL.parseReleaseInfo(await a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.o()), ctx.cfg.commandTimeoutMs)));
+  });
+  return out;
+}
+
+/**
+ * The release a rollback starts: the jar must be kept on every app host; its recorded command is
+ * used (a release recorded before commands were kept falls back to today's inputs, with a warning).
+ */
+export async function keptRelease(ctx: Ctx, apps: AppNode[], release: string, ports: number[]): Promise<{ cmd: ReleaseCommand; info: Map<AppNode, RL.ReleaseInfo> }> {
+  const info = await readReleaseInfo(ctx, apps, release, ports);
+  const missing = apps.filter((a) => !info.get(a)!.jar).map((a) => a.remote.label);
+  if (missing.length > 0) {
+    throw new DeployError('rollback', missing.join(', '), `release ${release} is not kept there (no ${ctx.cfg.remoteDir}/releases/${release}/app.jar): nothing was changed`);
+  }
+  const recorded = apps.map((a) => info.get(a)!.start).find((s) => s !== undefined);
+  if (!recorded) {
+    ctx.ui.warn(`release ${release} has no recorded start command; starting it with this step's java, java-opts, app-args and env`);
+    return { cmd: commandOf(ctx.cfg), info };
+  }
+  return { cmd: JSON.parse(recorded) as ReleaseCommand, info };
 }

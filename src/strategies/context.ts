@@ -5,6 +5,7 @@ import type { CmdOptions } from '../commands/shell.ts';
 import { Pool } from '../ssh/pool.ts';
 import { sshOptions } from '../ssh/remote.ts';
 import type { UndoEntry } from './journal.ts';
+import type { AuditEntry } from '../traffic/audit.ts';
 
 export interface Ui {
   info(msg: string): void;
@@ -64,6 +65,8 @@ export class Ctx {
   readonly timings: { step: string; ms: number }[] = [];
   readonly state: RecoveryState = { committed: false, done: false, journal: [], locks: [] };
   private cancelled?: string;
+  /** what the audit line of this run will say, filled in as it goes */
+  readonly audit: Partial<AuditEntry> = {};
   /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */
   undoing = false;
 

@@ -7,6 +7,7 @@ import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
 import { inspectPort, probeFromNginx, type AppNode } from '../fleet/instance.ts';
 import { preflightApp } from '../fleet/preflight.ts';
+import { commandOf } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import { readIncludes } from '../traffic/nginx.ts';
 import { preflightNginx } from '../fleet/preflight.ts';
@@ -46,7 +47,7 @@ export async function dryRun(
       );
     }),
   );
-  const plan = strategy.describe(ctx, { nginx, apps, artifact, release });
+  const plan = strategy.describe(ctx, { nginx, apps, artifact, release, command: commandOf(cfg) });
   await ctx.step('Reachability from nginx', () =>
     mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {
       const st = await inspectPort(ctx, app, port, 'reachability');

@@ -1,10 +1,20 @@
-// The strategies by name: adding one means adding its module and a line here.
-import type { Strategy as StrategyName } from '../config/inputs.ts';
+// The strategies, and the mode variants of each: adding one means adding its module and a line here.
+import type { Config } from '../config/inputs.ts';
 import { blueGreen } from './bluegreen.ts';
 import { rolling } from './rolling.ts';
+import { stage } from './stage.ts';
+import { promote } from './promote.ts';
+import { blueGreenRollback, rollingRollback } from './rollback.ts';
 import type { Strategy } from './run.ts';
 
-export const strategies: Record<StrategyName, Strategy> = {
-  'blue-green': blueGreen,
-  rolling,
+const table: Record<Config['strategy'], Partial<Record<Config['mode'], Strategy>>> = {
+  'blue-green': { deploy: blueGreen, stage, promote, rollback: blueGreenRollback },
+  rolling: { deploy: rolling, rollback: rollingRollback },
 };
+
+/** The runbook for a strategy and mode (the config already refused the pairs that do not exist). */
+export function strategyFor(cfg: Pick<Config, 'strategy' | 'mode'>): Strategy {
+  const s = table[cfg.strategy][cfg.mode];
+  if (!s) throw new Error(`mode ${cfg.mode} does not exist for strategy ${cfg.strategy}`);
+  return s;
+}

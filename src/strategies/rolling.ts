@@ -7,16 +7,17 @@
 // one as it was; a failed batch and every batch before it end on the old release.
 import { DeployError } from '../errors.ts';
 import * as A from '../commands/app.ts';
-import { appCommand, type Config } from '../config/inputs.ts';
+import type { Config } from '../config/inputs.ts';
 import { entryKey, renderDown, type UpstreamForm } from '../traffic/include.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
 import { captureStart, inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
-import { cleanupReleases } from '../fleet/releases.ts';
+import { argvOf, cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { releaseOn } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
 
 interface Instance {
@@ -36,7 +37,7 @@ export function batches<T>(items: T[], size: Config['batchSize']): T[][] {
   return out;
 }
 
-function instances(ctx: Ctx, fleet: Fleet): Instance[] {
+export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
   const cfg = ctx.cfg;
   const where = `nginx host ${fleet.nginx[0].remote.label}`;
   const form = fleet.nginx[0].form;
@@ -92,7 +93,7 @@ async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Pro
 
 export const rolling: Strategy = {
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
-    const all = instances(ctx, fleet);
+    const all = instancesOf(ctx, fleet);
     const plan = batches(all, ctx.cfg.batchSize);
     const first = new Set(plan[0].map((i) => i.key));
     return {
@@ -107,18 +108,20 @@ export const rolling: Strategy = {
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
-    const all = instances(ctx, fleet);
+    const all = instancesOf(ctx, fleet);
     const plan = batches(all, cfg.batchSize);
     const original = fleet.nginx.map((n) => n.text!);
     const nginx = fleet.nginx.map((n) => n.remote);
     ctx.ui.info(`${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`);
+    ctx.audit.from = ctx.audit.to = all.map((i) => i.key).join(',');
+    ctx.audit.previous ??= await releaseOn(ctx, [all[0].app], all[0].port).catch(() => undefined);
 
     const hosts = [...new Set(all.map((i) => i.app))];
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
     await ctx.step(`Upload ${fleet.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
         await preflightApp(ctx, a, fleet.artifact);
-        const up = await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload');
+        const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload') : { upload: 'kept on the host (0 bytes)', verify: undefined };
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
         verify.set(a, up.verify);
@@ -157,7 +160,7 @@ export const rolling: Strategy = {
             i.report.stopped = 'nothing was running';
           }
           ctx.checkpoint();
-          const spec = releaseSpec(ctx, fleet.release, i.port, appCommand(cfg, i.port, A.layout(cfg.remoteDir, fleet.release).jar));
+          const spec = releaseSpec(ctx, fleet.release, i.port, argvOf(fleet.command, i.port, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
           i.report.newPid = await startProcess(ctx, i.app, i.port, spec, 'start');
           return waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
         });
@@ -178,12 +181,13 @@ export const rolling: Strategy = {
     ctx.state.committed = true;
     ctx.save();
     await ctx.step('Clean up', () =>
-      mapLimit(hosts, PARALLEL, (a) => cleanupReleases(ctx, [a], fleet.release, all.filter((i) => i.app === a).map((i) => i.port))),
+      mapLimit(hosts, PARALLEL, (a) => cleanupReleases(ctx, [a], fleet.release, all.filter((i) => i.app === a).map((i) => i.port), fleet.command)),
     );
     const ports = [...new Set(all.map((i) => i.port))];
     return {
       strategy: 'rolling',
       release: fleet.release,
+      previousRelease: ctx.audit.previous,
       activePorts: ports,
       previousPorts: ports,
       durationMs: Date.now() - ctx.t0,

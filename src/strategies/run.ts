@@ -9,13 +9,41 @@ import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
+import { commandOf, type ReleaseCommand } from '../fleet/releases.ts';
+import { appendAudit, readAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
+
+/** Appends this run's line to every nginx host's audit log; returns the last five entries. */
+async function audit(ctx: Ctx, nginx: AppNode['remote'][], result: AuditEntry['result']): Promise<AuditEntry[]> {
+  const a = ctx.audit;
+  const entry: AuditEntry = {
+    time: new Date().toISOString(),
+    actor: process.env.GITHUB_ACTOR ?? '-',
+    repository: process.env.GITHUB_REPOSITORY ?? '-',
+    run: runUrl(),
+    mode: ctx.cfg.mode,
+    strategy: ctx.cfg.strategy,
+    release: a.release ?? '-',
+    ...(a.previous ? { previous: a.previous } : {}),
+    from: a.from ?? '-',
+    to: a.to ?? '-',
+    result,
+    duration_s: Math.round((Date.now() - ctx.t0) / 100) / 10,
+    ...(a.bad && result === 'ok' ? { bad: a.bad } : {}),
+  };
+  await appendAudit(ctx, nginx, entry);
+  return (await readAudit(ctx, nginx[0], 5)).slice(-5);
+}
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
 export interface Fleet {
   nginx: NginxSide[];
   apps: AppNode[];
-  artifact: Artifact;
+  /** the jar to upload; none when the release is already kept on the hosts (promote, rollback) */
+  artifact?: Artifact;
+  /** the release label; promote and rollback find theirs on the hosts */
   release: string;
+  /** how the release is started */
+  command: ReleaseCommand;
 }
 
 export interface InstanceReport {
@@ -42,8 +70,14 @@ export interface DeployResult {
   timings: { step: string; ms: number }[];
   instances: InstanceReport[];
   nginxHosts: string[];
-  artifact: Artifact;
+  artifact?: Artifact;
   headline: string;
+  /** the release that served before */
+  previousRelease?: string;
+  /** stage: the port the staged release waits on */
+  stagedPort?: number;
+  /** the last entries of the audit log, this run's last */
+  audit?: AuditEntry[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -73,13 +107,19 @@ export interface Outcome {
 export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
   const cfg = ctx.cfg;
   const nginxRemotes: { addr: (typeof cfg.nginxHosts)[number]; remote: AppNode['remote'] }[] = [];
+  let fleet: Fleet | undefined;
   try {
-    const artifact = await ctx.step('Resolve the artifact', async () => {
-      const a = await resolveArtifact(cfg.artifact);
-      ctx.ui.info(`${a.path} (${(a.size / 1048576).toFixed(1)} MiB, sha256 ${a.sha256})`);
-      return a;
-    });
-    const release = cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA);
+    // deploy and stage bring a jar; promote and rollback use one already on the hosts.
+    const artifact =
+      cfg.mode === 'deploy' || cfg.mode === 'stage'
+        ? await ctx.step('Resolve the artifact', async () => {
+            const a = await resolveArtifact(cfg.artifact);
+            ctx.ui.info(`${a.path} (${(a.size / 1048576).toFixed(1)} MiB, sha256 ${a.sha256})`);
+            return a;
+          })
+        : undefined;
+    const release = artifact ? (cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA)) : '';
+    ctx.audit.release = release || cfg.release;
     const apps = await ctx.step('Connect', async () => {
       const all = await Promise.allSettled([
         ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
@@ -93,7 +133,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       return nodes;
     });
     if (cfg.dryRun) {
-      const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact, release);
+      const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact!, release);
       ctx.state.done = true;
       return { dryRun: md, rolledBack: false };
     }
@@ -102,9 +142,11 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       const [sides] = await Promise.all([readIncludes(ctx, nginxRemotes), ...nginxRemotes.map((n) => preflightNginx(ctx, n.remote))]);
       return sides;
     });
-    const result = await strategy.run(ctx, { nginx, apps, artifact, release });
+    fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
+    const result = await strategy.run(ctx, fleet);
     ctx.state.done = true;
     ctx.save();
+    result.audit = await audit(ctx, nginxRemotes.map((n) => n.remote), 'ok');
     return { result, rolledBack: false };
   } catch (e) {
     const out: Outcome = { error: e, rolledBack: false };
@@ -128,6 +170,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.save();
     }
     if (!(e instanceof DeployError) && !(e instanceof Error)) out.error = new Error(String(e));
+    // A run that reached the hosts leaves its line in the audit log, whatever happened.
+    if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
   } finally {
     await releaseLocks(ctx, nginxRemotes.map((n) => n.remote)).catch(() => undefined);

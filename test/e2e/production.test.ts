@@ -2,7 +2,8 @@
 // during the deploy, a second nginx on the nginx host, env kept off command lines, any-body health.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, startAction, explain } from './harness.ts';
 
@@ -135,4 +136,18 @@ test('env values never appear on a command line; the app gets them; health-body 
   const port = Number(r.outputs['active-port']);
   const envFile = tb.localPath(app, `/opt/app/run/${port}.env`);
   assert.equal((statSync(envFile).mode & 0o777).toString(8), '600');
+});
+
+test('a login banner (a .bashrc that echoes) is shown and stops the deploy; it is never taken for "no include"', async () => {
+  const s = await snapshot();
+  const rc = path.join(tb.nginx.dir, 'home-root', '.bashrc'); // the nginx host's /root
+  writeFileSync(rc, 'echo "Welcome to prod"\n');
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('banner')));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /unexpected output .*Welcome to prod/);
+    await assertUnchanged(s, r);
+  } finally {
+    rmSync(rc, { force: true });
+  }
 });

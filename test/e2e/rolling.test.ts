@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { baseInputs, runAction, startAction, explain, type ActionRun } from './harness.ts';
 import { startLoad, longRequests } from './load.ts';
 
 const beds: Testbed[] = [];
@@ -113,4 +113,43 @@ test('two app hosts behind two nginx hosts: rolling, then blue/green switching b
   assert.deepEqual(await includes(tb), now, 'both includes byte-identical');
   assert.deepEqual([...(await served(tb))], ['version=v2 port=8081'], 'both still serve the old version');
   for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, 8080), null, 'the new processes are gone');
+
+  // The reload fails on the second nginx host only, after the first one already reloaded: the
+  // first is restored and its old workers (which proxy to the new version) are drained before the
+  // new processes stop, so the long requests they carry complete (underLoad checks every one).
+  const reloadFailed = await underLoad(tb, async () =>
+    runAction(tb, baseInputs(tb, await tb.makeJar('v4'), { 'nginx-reload-command': 'sh -c "test ! -e /etc/nginx/BROKEN && nginx -s reload"' })),
+  );
+  assert.equal(reloadFailed.code, 1, explain(reloadFailed));
+  assert.match(reloadFailed.error, /\[switch\] nginx host 10\.213\.52\.21:22: nginx-reload-command .* failed/);
+  assert.match(reloadFailed.stdout, /restored \/etc\/nginx\/conf\.d\/service_url\.inc and reloaded nginx on 10\.213\.52\.20:22/);
+  assert.deepEqual(await includes(tb), now, 'both includes byte-identical');
+  assert.deepEqual([...(await served(tb))], ['version=v2 port=8081']);
+  for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, 8080), null, 'the new processes are gone');
+});
+
+test('rolling killed mid-way (SIGKILL in batch 2): the post step puts every instance back on the old release', async () => {
+  await cleanupStale('zddroll3');
+  const tb = await createTestbed({ prefix: 'zddroll3', subnet: 56, appHosts: 1, form: 'upstream', instances: [{ app: 0, port: 8080 }, { app: 0, port: 8081 }] });
+  beds.push(tb);
+  const app = tb.apps[0];
+  await tb.startSeedApp(app, 8080, 'v0');
+  await tb.startSeedApp(app, 8081, 'v0');
+  const before = await includes(tb);
+  const run = await underLoad(tb, async () => {
+    const a = startAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling', 'java-opts': '-Dstart.delay.ms=3000' }));
+    let out = '';
+    a.child.stdout?.on('data', (c) => (out += c));
+    for (let i = 0; i < 1200 && !/::group::Batch 2\/2[\s\S]*started pid/.test(out); i++) await sleep(25);
+    assert.match(out, /::group::Batch 2\/2[\s\S]*started pid/, 'batch 2 started');
+    a.child.kill('SIGKILL');
+    return a.done;
+  });
+  assert.notEqual(run.code, 0);
+  assert.equal(run.post?.code, 0, run.post?.stdout);
+  assert.match(run.post!.stdout, /finishing its rollback/);
+  assert.deepEqual(await includes(tb), before, 'the include ends byte-identical');
+  assert.deepEqual([...(await served(tb))].sort(), ['version=v0 port=8080', 'version=v0 port=8081'], 'the old release everywhere');
+  const java = await tb.exec(app, ['sh', '-c', 'pgrep -c java || true']);
+  assert.equal(java.stdout.trim(), '2', 'no new process left');
 });

@@ -9,9 +9,10 @@ import path from 'node:path';
 import * as A from '../../src/commands/app.ts';
 import * as N from '../../src/commands/nginx.ts';
 import * as L from '../../src/commands/lock.ts';
+import * as RL from '../../src/commands/releases.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
 
-const R = { ...A, ...N, ...L };
+const R = { ...A, ...N, ...L, ...RL };
 
 const o = { timeoutSec: 20 };
 function run(cmd: Cmd): { code: number; out: string } {
@@ -47,6 +48,8 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
   assert.equal(run(R.verifyJar(jar, sum, o)).code, 0);
   assert.equal(readFileSync(jar, 'utf8'), 'JAR');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'have');
+  assert.match(run(R.jarState(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
+  assert.equal(existsSync(path.join(d, 'releases/r2')), false, 'jarState (dry-run) creates nothing');
   assert.match(run(R.prepareRelease(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
   assert.equal(readFileSync(path.join(d, 'releases/r2/app.jar'), 'utf8'), 'JAR');
   assert.deepEqual(readdirSync(path.join(d, 'releases/r1')).sort(), ['app.jar', 'app.jar.sha256']);

@@ -1,0 +1,165 @@
+// The phases of a blue/green switch, shared by deploy, stage, promote and rollback:
+//   plan -> start on the idle port (each host on its own timeline) -> switch every nginx host
+//   -> drain -> retire the old version (stop it, or keep it as a warm standby)
+import { DeployError, errorText } from '../errors.ts';
+import * as A from '../commands/app.ts';
+import * as RL from '../commands/releases.ts';
+import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
+import { applyChanges } from '../traffic/nginx.ts';
+import { drain } from '../traffic/drain.ts';
+import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { argvOf, readReleaseInfo } from '../fleet/releases.ts';
+import { fetchStatus } from '../fleet/health.ts';
+import { preflightApp } from '../fleet/preflight.ts';
+import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
+import type { Fleet, InstanceReport } from './run.ts';
+
+export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
+  try {
+    return fleet.nginx.map((n) => planSwitch(ctx.cfg, n.text));
+  } catch (e) {
+    if (e instanceof PlanError) throw new DeployError('read include', `nginx host ${fleet.nginx[0].remote.label}`, e.message);
+    throw e;
+  }
+}
+
+export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {
+  return new Map(fleet.apps.map((a) => [a, { host: a.remote.label, target: a.host.target, port }]));
+}
+
+/** Frees the idle port (only a process this action left there may be stopped) and checks the live one. */
+async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport, reuse?: number): Promise<void> {
+  const cfg = ctx.cfg;
+  const step = 'upload and start';
+  const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
+  const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step) : undefined, inspectPort(ctx, a, p.idlePort, step)]);
+  if (live) {
+    refuseUnit(a, p.livePort!, live, step);
+    if (!live.free && live.pid === undefined) {
+      throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
+    }
+    r.oldPid = live.pid;
+    if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port`);
+  }
+  if (idle.free || (reuse !== undefined && idle.pid === reuse)) return;
+  refuseUnit(a, p.idlePort, idle, step);
+  if (idle.pid === undefined) {
+    throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or set sudo: true so the action can identify it`);
+  }
+  if (idle.pid !== idle.ours) {
+    throw new DeployError(
+      step,
+      a.remote.label,
+      `port ${p.idlePort} is in use by pid ${idle.pid} (${idle.cmd || 'unknown command'}), which this action did not start and nginx does not point to; stop it or choose other ports`,
+    );
+  }
+  ctx.ui.info(`${a.remote.label}: stopping pid ${idle.pid}, left on idle port ${p.idlePort} by an earlier deploy`);
+  await stopProcess(ctx, a, idle.pid, p.idlePort, step);
+}
+
+/**
+ * Starts the release on the idle port of every app host and waits until each is healthy and
+ * reachable from every nginx host; each host runs its own pipeline (preflight + ports, upload,
+ * start, health), so a slow upload elsewhere never eats into this host's start guard. A host
+ * with a warm process of the release (reuse) only has it checked. Returns when the last one
+ * became healthy.
+ */
+export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, reuse = new Map<AppNode, number>()): Promise<number> {
+  const cfg = ctx.cfg;
+  const nginx = fleet.nginx.map((n) => n.remote);
+  const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
+    const r = reports.get(a)!;
+    const warm = reuse.get(a);
+    await Promise.all([checkPorts(ctx, a, p, r, warm), preflightApp(ctx, a, fleet.artifact)]);
+    ctx.checkpoint();
+    if (warm !== undefined) {
+      r.newPid = warm;
+      r.upload = 'warm standby';
+      ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx });
+    }
+    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start') : { upload: 'kept on the host (0 bytes)', verify: undefined };
+    r.upload = up.upload;
+    ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
+    ctx.checkpoint();
+    const spec = releaseSpec(ctx, fleet.release, p.idlePort, argvOf(fleet.command, p.idlePort, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
+    r.newPid = await startProcess(ctx, a, p.idlePort, spec, 'upload and start');
+    return waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
+  });
+  return Math.max(...times);
+}
+
+/** Switches every nginx host to the idle port; from here on, finishing beats rolling back. */
+export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<number> {
+  const p = plans[0];
+  const at = await ctx.step(`Switch nginx to port ${p.idlePort}`, async () => {
+    const t = await applyChanges(
+      ctx,
+      'switch',
+      fleet.nginx.map((n, i) => ({ side: n, after: plans[i].newText })),
+    );
+    ctx.ui.info(`nginx${fleet.nginx.length > 1 ? ` on ${fleet.nginx.length} hosts` : ''} now sends traffic to port ${p.idlePort}`);
+    return t;
+  });
+  ctx.state.committed = true;
+  ctx.save();
+  if (ctx.cfg.verifyUrl) await ctx.step('Verify', () => verifyUrl(ctx));
+  return at;
+}
+
+/**
+ * Drains the old port and stops what listens there; with keep, leaves it running as a warm
+ * standby (recorded as this action's, so the next deploy may replace it).
+ */
+export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean): Promise<void> {
+  const cfg = ctx.cfg;
+  await ctx.step(keep ? 'Drain and keep the old version as a warm standby' : 'Drain and stop the old version', async () => {
+    if (p.livePort === null) return;
+    const livePort = p.livePort;
+    const old = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
+    try {
+      await drain(ctx, { nginx: fleet.nginx, ports: keep ? [] : old.map((a) => ({ remote: a.remote, port: livePort })) }, `port ${livePort}`);
+      await mapLimit(old, PARALLEL, async (a) => {
+        const r = reports.get(a)!;
+        const now = await inspectPort(ctx, a, livePort, 'stop old');
+        const pid = now.pid ?? r.oldPid;
+        if (pid === undefined) {
+          r.stopped = 'nothing was running';
+          return;
+        }
+        if (keep) {
+          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.o(true)), cfg.commandTimeoutMs);
+          r.stopped = 'kept running (warm standby)';
+        } else {
+          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old');
+        }
+        ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
+      });
+    } catch (e) {
+      // Past the switch there is nothing to roll back: say what serves and what is left.
+      const d = e instanceof DeployError ? e : new DeployError('stop old', undefined, errorText(e));
+      throw new DeployError(d.step, d.host, `${errorText(d).replace(/^\[[^\]]*\]\s*(\S+:\s)?/, '')} -- nginx already serves the new version on port ${p.idlePort}; the old process on port ${livePort} may still need stopping`);
+    }
+  });
+}
+
+export async function verifyUrl(ctx: Ctx): Promise<void> {
+  const url = ctx.cfg.verifyUrl!;
+  const deadline = Date.now() + Math.min(30_000, ctx.cfg.healthTimeoutMs);
+  for (;;) {
+    const r = await fetchStatus(url, 5000);
+    if (r.ok) {
+      ctx.ui.info(`verify-url ${url}: ${r.detail}`);
+      return;
+    }
+    if (Date.now() > deadline) throw new DeployError('verify', url, `verify-url did not answer 2xx/3xx after the switch: ${r.detail}`);
+    await sleep(250);
+  }
+}
+
+/** The release recorded on a port of the first app host that has one (what serves there). */
+export async function releaseOn(ctx: Ctx, apps: AppNode[], port: number | null): Promise<string | undefined> {
+  if (port === null || apps.length === 0) return undefined;
+  const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
+  return info.get(apps[0])?.ports.get(port);
+}

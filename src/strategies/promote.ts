@@ -1,0 +1,78 @@
+// mode: promote. Switches nginx to the staged release after checking again that every staged
+// process is the one that was staged (pid and start time), healthy and reachable from nginx;
+// then drains and stops the old version as a deploy does. Nothing staged, or a staged process
+// gone: it fails and changes nothing.
+import * as A from '../commands/app.ts';
+import * as RL from '../commands/releases.ts';
+import { DeployError } from '../errors.ts';
+import { waitHealthy } from '../fleet/instance.ts';
+import { cleanupReleases, keptRelease, readReleaseInfo } from '../fleet/releases.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { planBlueGreen, releaseOn, reportsFor, retireOld, switchAll } from './phases.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+
+export const promote: Strategy = {
+  describe(): DryRunPlan {
+    throw new Error('promote has no dry run');
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const cfg = ctx.cfg;
+    const plans = planBlueGreen(ctx, fleet);
+    const p = plans[0];
+    const reports = reportsFor(fleet, p.idlePort);
+    const healthyAt = await ctx.step('Check the staged release', async () => {
+      const info = await readReleaseInfo(ctx, fleet.apps, '', []);
+      const staged = fleet.apps.map((a) => ({ a, s: info.get(a)!.staged }));
+      const none = staged.filter((x) => !x.s).map((x) => x.a.remote.label);
+      if (none.length > 0) throw new DeployError('promote', none.join(', '), 'nothing is staged there: run mode: stage first (nothing was changed)');
+      const releases = [...new Set(staged.map((x) => `${x.s!.release} on port ${x.s!.port}`))];
+      if (releases.length > 1) throw new DeployError('promote', undefined, `the app hosts have different staged releases (${releases.join('; ')}): stage again (nothing was changed)`);
+      const { release, port } = staged[0].s!;
+      if (port !== p.idlePort) {
+        throw new DeployError('promote', undefined, `${release} is staged on port ${port}, but nginx already points at port ${port}: nothing to promote (nothing was changed)`);
+      }
+      fleet.release = release;
+      fleet.command = (await keptRelease(ctx, fleet.apps, release, [])).cmd;
+      ctx.audit.release = release;
+      ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
+      ctx.audit.to = `port ${port}`;
+      // Each staged process must still be the one staged: same pid, same start time.
+      await mapLimit(staged, PARALLEL, async ({ a, s }) => {
+        const c = await a.remote.must('promote', A.captureProcess(s!.pid, ctx.o(true)), cfg.commandTimeoutMs);
+        const start = /^start=(\d+)/m.exec(c)?.[1];
+        if (c.trim() === 'dead' || start !== s!.start) {
+          throw new DeployError('promote', a.remote.label, `the staged process (pid ${s!.pid}) of ${release} on port ${port} is gone${start ? ' (that pid is now another process)' : ''}: stage again (nothing was changed)`);
+        }
+        reports.get(a)!.newPid = s!.pid;
+        reports.get(a)!.upload = 'staged';
+      });
+      ctx.ui.info(`${release} is staged on port ${port} on every app host`);
+      const times = await mapLimit(staged, PARALLEL, ({ a, s }) =>
+        waitHealthy(ctx, a, port, s!.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) }),
+      );
+      return Math.max(...times);
+    });
+    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
+    const switchedAt = await switchAll(ctx, fleet, plans);
+    await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
+    await ctx.step('Clean up', async () => {
+      await mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.clearStaged(cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs));
+      await cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+    });
+    ctx.audit.previous = await previous;
+    return {
+      strategy: 'blue-green',
+      release: fleet.release,
+      previousRelease: ctx.audit.previous,
+      activePorts: [p.idlePort],
+      previousPorts: p.livePort === null ? [] : [p.livePort],
+      durationMs: Date.now() - ctx.t0,
+      healthyToSwitchedMs: switchedAt - healthyAt,
+      timings: ctx.timings,
+      instances: [...reports.values()],
+      nginxHosts: fleet.nginx.map((n) => n.remote.label),
+      headline: `Promoted the staged ${fleet.release}: nginx switched from port ${p.livePort ?? 'none'} to ${p.idlePort}; the old version was drained and ${cfg.keepPrevious ? 'kept as a warm standby' : 'stopped'}.`,
+    };
+  },
+};

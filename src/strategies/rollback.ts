@@ -1,0 +1,97 @@
+// mode: rollback. Goes back to the previous release (or to release: LABEL), which must be kept on
+// every app host, and marks the release it leaves as bad (a later plain rollback skips it).
+//   blue/green: the previous release still running on the idle port (keep-previous) is checked
+//   and switched to at once; otherwise its kept jar is started there with the command recorded
+//   with it; then the current version is drained and stopped as in a deploy.
+//   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
+import { DeployError } from '../errors.ts';
+import { inspectPort, type AppNode } from '../fleet/instance.ts';
+import { cleanupReleases, keptRelease } from '../fleet/releases.ts';
+import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { planBlueGreen, releaseOn, reportsFor, retireOld, startOnIdle, switchAll } from './phases.ts';
+import { rolling, instancesOf } from './rolling.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+
+/** The release to go back to, and the kept jar and start command for it. Changes nothing. */
+async function target(ctx: Ctx, fleet: Fleet, current: string | undefined, ports: number[]): Promise<void> {
+  const cfg = ctx.cfg;
+  const to = cfg.release ?? previousRelease(await readAudit(ctx, fleet.nginx[0].remote), current);
+  if (!to) {
+    throw new DeployError(
+      'rollback',
+      undefined,
+      `no release to roll back to: ${auditPath(ctx)} names none that served before ${current ?? 'the current one'} and was not rolled back from; ` +
+        'name a kept release with release: LABEL (nothing was changed)',
+    );
+  }
+  if (to === current) throw new DeployError('rollback', undefined, `release ${to} is the one serving now: nothing to roll back (nothing was changed)`);
+  const kept = await keptRelease(ctx, fleet.apps, to, ports);
+  fleet.release = to;
+  fleet.command = kept.cmd;
+  fleet.artifact = undefined;
+  ctx.audit.release = to;
+  ctx.audit.previous = current;
+  ctx.audit.bad = current;
+  ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to ${to}`);
+}
+
+export const blueGreenRollback: Strategy = {
+  describe(): DryRunPlan {
+    throw new Error('rollback has no dry run');
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const plans = planBlueGreen(ctx, fleet);
+    const p = plans[0];
+    if (p.livePort === null) throw new DeployError('rollback', undefined, `${ctx.cfg.includeFile} names no live port: nothing is deployed, nothing to roll back`);
+    const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
+    const reuse = new Map<AppNode, number>();
+    await ctx.step('Choose the release', async () => {
+      await target(ctx, fleet, await releaseOn(ctx, live, p.livePort), [p.idlePort]);
+      // A warm standby: the target still runs on the idle port, started by this action.
+      const info = await keptRelease(ctx, fleet.apps, fleet.release, [p.idlePort]);
+      await mapLimit(fleet.apps, PARALLEL, async (a) => {
+        if (info.info.get(a)!.ports.get(p.idlePort) !== fleet.release) return;
+        const st = await inspectPort(ctx, a, p.idlePort, 'rollback');
+        if (!st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
+      });
+    });
+    ctx.audit.from = `port ${p.livePort}`;
+    ctx.audit.to = `port ${p.idlePort}`;
+    const reports = reportsFor(fleet, p.idlePort);
+    const warm = reuse.size === fleet.apps.length;
+    const healthyAt = await ctx.step(warm ? `Check ${fleet.release}, still running on port ${p.idlePort}` : `Start ${fleet.release} on port ${p.idlePort}`, () =>
+      startOnIdle(ctx, fleet, p, reports, reuse),
+    );
+    const switchedAt = await switchAll(ctx, fleet, plans);
+    await retireOld(ctx, fleet, p, reports, false);
+    await ctx.step('Clean up', () => cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command));
+    return {
+      strategy: 'blue-green',
+      release: fleet.release,
+      previousRelease: ctx.audit.previous,
+      activePorts: [p.idlePort],
+      previousPorts: [p.livePort],
+      durationMs: Date.now() - ctx.t0,
+      healthyToSwitchedMs: switchedAt - healthyAt,
+      timings: ctx.timings,
+      instances: [...reports.values()],
+      nginxHosts: fleet.nginx.map((n) => n.remote.label),
+      headline: `Rolled back to ${fleet.release}${warm ? ' (from its warm standby)' : ' (started again from its kept jar)'}: nginx switched from port ${p.livePort} to ${p.idlePort}; ${ctx.audit.bad ?? 'the release left'} is marked bad.`,
+    };
+  },
+};
+
+export const rollingRollback: Strategy = {
+  describe(): DryRunPlan {
+    throw new Error('rollback has no dry run');
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const all = instancesOf(ctx, fleet);
+    await ctx.step('Choose the release', async () => target(ctx, fleet, await releaseOn(ctx, [all[0].app], all[0].port), []));
+    const r = await rolling.run(ctx, fleet);
+    return { ...r, headline: `Rolled back to ${fleet.release}: ${r.headline} ${ctx.audit.bad ?? 'The release left'} is marked bad.` };
+  },
+};

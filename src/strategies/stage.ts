@@ -1,0 +1,50 @@
+// mode: stage. The new release starts on the idle port of every app host and passes its health
+// and reachability checks, and stays up (its guard disarmed) while nginx keeps serving the old
+// one, so people can try it before mode: promote switches to it. Staging again replaces it.
+import * as RL from '../commands/releases.ts';
+import { cleanupReleases } from '../fleet/releases.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { planBlueGreen, releaseOn, reportsFor, startOnIdle } from './phases.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+
+export const stage: Strategy = {
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
+    const p = planBlueGreen(ctx, fleet)[0];
+    return {
+      lines: [`would start ${fleet.release} on port ${p.idlePort} on every app host and leave nginx as it is (port ${p.livePort ?? 'none'})`],
+      includes: [],
+      reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+    };
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const cfg = ctx.cfg;
+    const p = planBlueGreen(ctx, fleet)[0];
+    ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
+    ctx.audit.to = `port ${p.idlePort} (staged)`;
+    const reports = reportsFor(fleet, p.idlePort);
+    await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
+    await ctx.step('Record the staged release', async () => {
+      await mapLimit(fleet.apps, PARALLEL, (a) => a.remote.must('stage', RL.markStaged(cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), cfg.commandTimeoutMs));
+      // From here the staged processes stay, whatever happens next.
+      ctx.state.committed = true;
+      ctx.save();
+      await cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+    });
+    ctx.audit.previous = await releaseOn(ctx, fleet.apps, p.livePort).catch(() => undefined);
+    return {
+      strategy: 'blue-green',
+      release: fleet.release,
+      activePorts: p.livePort === null ? [] : [p.livePort],
+      previousPorts: p.livePort === null ? [] : [p.livePort],
+      stagedPort: p.idlePort,
+      previousRelease: ctx.audit.previous,
+      durationMs: Date.now() - ctx.t0,
+      timings: ctx.timings,
+      instances: [...reports.values()],
+      nginxHosts: fleet.nginx.map((n) => n.remote.label),
+      artifact: fleet.artifact,
+      headline: `Staged ${fleet.release} on port ${p.idlePort}; nginx still serves ${p.livePort === null ? 'nothing' : `port ${p.livePort}`}. Switch to it with mode: promote.`,
+    };
+  },
+};

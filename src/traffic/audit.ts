@@ -1,0 +1,78 @@
+// The audit trail: <remote-dir>/deploys.log on every nginx host, one JSON line per deploy, stage,
+// promote and rollback, appended atomically (one write under PIPE_BUF to an O_APPEND file).
+import * as N from '../commands/nginx.ts';
+import type { Remote } from '../ssh/remote.ts';
+import type { Ctx } from '../strategies/context.ts';
+
+export interface AuditEntry {
+  time: string;
+  actor: string;
+  repository: string;
+  run: string;
+  mode: string;
+  strategy: string;
+  release: string;
+  /** the release that served before */
+  previous?: string;
+  /** ports (blue/green) or instances (rolling), before -> after */
+  from: string;
+  to: string;
+  result: 'ok' | 'failed' | 'rolled back';
+  duration_s: number;
+  /** a rollback marks the release it left as bad */
+  bad?: string;
+}
+
+export function auditPath(ctx: Ctx): string {
+  return `${ctx.cfg.remoteDir}/deploys.log`;
+}
+
+export function runUrl(): string {
+  const e = process.env;
+  return e.GITHUB_RUN_ID ? `${e.GITHUB_SERVER_URL ?? 'https://github.com'}/${e.GITHUB_REPOSITORY ?? ''}/actions/runs/${e.GITHUB_RUN_ID}` : '-';
+}
+
+export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry): Promise<void> {
+  const line = JSON.stringify(entry);
+  await Promise.all(
+    nginx.map(async (n) => {
+      const r = await n.run(N.appendLine(auditPath(ctx), line, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      if (r.code !== 0) ctx.ui.warn(`${n.label}: could not append to ${auditPath(ctx)}: ${r.stderr.trim()}`);
+    }),
+  );
+}
+
+/** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
+export async function readAudit(ctx: Ctx, nginx: Remote, n = 500): Promise<AuditEntry[]> {
+  const r = await nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+  return parseAudit(r.stdout);
+}
+
+export function parseAudit(text: string): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (const l of text.split('\n')) {
+    if (!l.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(l) as AuditEntry;
+      if (typeof e.release === 'string' && typeof e.mode === 'string') out.push(e);
+    } catch {
+      /* a torn or foreign line */
+    }
+  }
+  return out;
+}
+
+/**
+ * The release a plain rollback goes back to: the newest release that served before `current`
+ * and was never rolled back from (marked bad). Pure.
+ */
+export function previousRelease(entries: AuditEntry[], current: string | undefined): string | undefined {
+  const bad = new Set(entries.map((e) => e.bad).filter((b): b is string => !!b));
+  const served = entries.filter((e) => e.result === 'ok' && (e.mode === 'deploy' || e.mode === 'promote' || e.mode === 'rollback'));
+  for (let i = served.length - 1; i >= 0; i--) {
+    for (const r of [served[i].release, served[i].previous]) {
+      if (r && r !== current && !bad.has(r)) return r;
+    }
+  }
+  return undefined;
+}
