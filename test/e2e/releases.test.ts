@@ -1,0 +1,135 @@
+// Releases a team can act on, under load (0 non-2xx for every run): rollback from a warm standby
+// and from a kept jar, releases marked bad, release: LABEL, stage -> promote, and the audit log.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
+import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { startLoad } from './load.ts';
+
+let tb: Testbed;
+let app: Testbed['apps'][number];
+before(async () => {
+  await cleanupStale('zddrel');
+  tb = await createTestbed({ prefix: 'zddrel', subnet: 57, appHosts: 1, form: 'set' });
+  app = tb.apps[0];
+  await tb.startSeedApp(app, 8080, 'v0');
+});
+after(async () => {
+  await tb?.teardown();
+});
+
+/** Runs the action under wrk load; every run, failed or not, must leave clients unharmed. */
+async function act(inputs: Record<string, string>, version?: string): Promise<ActionRun> {
+  const load = startLoad(tb, 120);
+  const r = await runAction(tb, baseInputs(tb, version ? await tb.makeJar(version) : '', inputs));
+  const l = await load.stop();
+  assert.ok(l.requests > 20, `load ran: ${l.raw}`);
+  assert.equal(l.non2xx, 0, `no 5xx: ${l.raw}\n${explain(r)}`);
+  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
+  return r;
+}
+
+const served = async () => (await tb.get('/version')).body.replace(/ pid=.*/, '').trim();
+const audit = async () =>
+  (await tb.exec(tb.nginx, ['cat', '/opt/app/deploys.log'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, string>);
+
+test('rollback: from the warm standby, from the kept jar, never to a release marked bad; release: LABEL; audit lines', async () => {
+  const r1 = await act({ release: 'r1' }, 'r1');
+  assert.equal(r1.code, 0, explain(r1));
+  assert.equal(await served(), 'version=r1 port=8081');
+
+  const r2 = await act({ release: 'r2', 'keep-previous': 'true' }, 'r2');
+  assert.equal(r2.code, 0, explain(r2));
+  assert.equal(r2.outputs['previous-release'], 'r1');
+  assert.equal(await served(), 'version=r2 port=8080');
+  const warm = await tb.pidOnPort(app, 8081);
+  assert.ok(warm, 'r1 kept running on 8081 as a warm standby');
+
+  const back1 = await act({ mode: 'rollback' });
+  assert.equal(back1.code, 0, explain(back1));
+  assert.equal(await served(), 'version=r1 port=8081');
+  assert.equal(await tb.pidOnPort(app, 8081), warm, 'served from the warm standby, not a new process');
+  assert.match(back1.stdout, /still runs on port 8081/);
+  assert.equal(await tb.pidOnPort(app, 8080), null, 'r2 drained and stopped');
+  assert.equal(back1.outputs.release, 'r1');
+  assert.equal(back1.outputs['previous-release'], 'r2');
+
+  const r3 = await act({ release: 'r3' }, 'r3');
+  assert.equal(r3.code, 0, explain(r3));
+  assert.equal(await served(), 'version=r3 port=8080');
+  assert.equal(await tb.pidOnPort(app, 8081), null, 'no standby without keep-previous');
+
+  const back2 = await act({ mode: 'rollback', env: 'APP_FROM_STEP=should-not-be-used' });
+  assert.equal(back2.code, 0, explain(back2));
+  assert.equal(await served(), 'version=r1 port=8081', 'the release live before r3, started from its kept jar');
+  assert.match(back2.stdout, /kept on the host \(0 bytes\)/);
+  assert.doesNotMatch((await tb.get('/info')).body, /APP_FROM_STEP/, 'started with the command recorded with r1');
+
+  const before = { include: await tb.readInclude(), served: await served(), pid: await tb.pidOnPort(app, 8081) };
+  const none = await act({ mode: 'rollback' });
+  assert.equal(none.code, 1, explain(none));
+  assert.match(none.error, /\[rollback\] no release to roll back to: .*deploys\.log names none that served before r1 and was not rolled back from/);
+  assert.deepEqual({ include: await tb.readInclude(), served: await served(), pid: await tb.pidOnPort(app, 8081) }, before, 'nothing changed');
+
+  const missing = await act({ mode: 'rollback', release: 'nope' });
+  assert.equal(missing.code, 1, explain(missing));
+  assert.match(missing.error, /release nope is not kept there/);
+  assert.deepEqual({ include: await tb.readInclude(), served: await served(), pid: await tb.pidOnPort(app, 8081) }, before, 'nothing changed');
+
+  const label = await act({ mode: 'rollback', release: 'r2' });
+  assert.equal(label.code, 0, explain(label));
+  assert.equal(await served(), 'version=r2 port=8080');
+
+  const lines = await audit();
+  assert.deepEqual(
+    lines.map((l) => [l.mode, l.release, l.result, l.bad ?? '']),
+    [
+      ['deploy', 'r1', 'ok', ''],
+      ['deploy', 'r2', 'ok', ''],
+      ['rollback', 'r1', 'ok', 'r2'],
+      ['deploy', 'r3', 'ok', ''],
+      ['rollback', 'r1', 'ok', 'r3'],
+      ['rollback', '-', 'failed', ''],
+      ['rollback', 'nope', 'failed', ''],
+      ['rollback', 'r2', 'ok', 'r1'],
+    ],
+  );
+  for (const l of lines) {
+    assert.match(l.time, /^\d{4}-\d\d-\d\dT/);
+    for (const k of ['actor', 'repository', 'run', 'strategy', 'from', 'to', 'duration_s']) assert.ok(k in l, `${k} in ${JSON.stringify(l)}`);
+  }
+  assert.match(label.summary, /Recent deploys/);
+});
+
+test('stage, try the staged version on the idle port, promote; promote after the staged process died changes nothing', async () => {
+  const live = Number(/:(\d+);/.exec((await tb.readInclude())!)![1]);
+  const idle = live === 8080 ? 8081 : 8080;
+  const s = await act({ mode: 'stage', release: 's1' }, 's1');
+  assert.equal(s.code, 0, explain(s));
+  assert.equal(s.outputs['staged-port'], String(idle));
+  assert.match(await served(), new RegExp(`port=${live}$`), 'nginx still serves the old version');
+  const direct = await tb.exec(app, ['curl', '-s', `http://127.0.0.1:${idle}/version`]);
+  assert.match(direct.stdout, new RegExp(`version=s1 port=${idle}`), 'the staged version answers on the idle port');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(await tb.pidOnPort(app, idle), 'its guard was disarmed: it stays');
+
+  const p = await act({ mode: 'promote' });
+  assert.equal(p.code, 0, explain(p));
+  assert.equal(await served(), `version=s1 port=${idle}`);
+  assert.equal(await tb.pidOnPort(app, live), null, 'the old version stopped');
+
+  const s2 = await act({ mode: 'stage', release: 's2' }, 's2');
+  assert.equal(s2.code, 0, explain(s2));
+  const staged = (await tb.pidOnPort(app, live))!;
+  await tb.exec(app, ['kill', '-9', String(staged)]);
+  for (let i = 0; i < 50 && (await tb.pidOnPort(app, live)); i++) await new Promise((r) => setTimeout(r, 100));
+  const include = await tb.readInclude();
+  const dead = await act({ mode: 'promote' });
+  assert.equal(dead.code, 1, explain(dead));
+  assert.match(dead.error, new RegExp(`\\[promote\\] .*: the staged process \\(pid ${staged}\\) of s2 on port ${live} is gone.*stage again \\(nothing was changed\\)`));
+  assert.equal(await tb.readInclude(), include);
+  assert.equal(await served(), `version=s1 port=${idle}`);
+});
