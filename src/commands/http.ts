@@ -40,3 +40,19 @@ export function parseHttpGet(stdout: string): HttpAnswer {
   }
   return { error: `unexpected output: ${stdout.slice(0, 200).trim()}` };
 }
+
+const MANY = `
+url=$1 n=$2 t=$3
+command -v curl >/dev/null 2>&1 || { echo zdd-no-client; exit 0; }
+i=0
+while [ "$i" -lt "$n" ]; do
+  curl -s -m "$t" -o /dev/null -w '%{http_code} %{time_total}\\n' -H 'User-Agent: jar-bluegreen-deploy warm-up' -- "$url"
+  i=$((i + 1))
+done
+exit 0
+`;
+
+/** n GETs of url, one after the other, on the host itself: `STATUS SECONDS` per line (curl). */
+export function httpGetMany(url: string, n: number, timeoutSec: number, o: CmdOptions): Cmd {
+  return wrap(`warm up ${url}`, MANY, [url, n, Math.max(1, Math.ceil(timeoutSec))], o);
+}

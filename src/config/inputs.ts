@@ -49,6 +49,9 @@ export interface Config {
   healthTimeoutMs: number;
   healthIntervalMs: number;
   healthPasses: number;
+  /** GET this path warmupRequests times on each new process before the switch; '' = off */
+  warmupPath: string;
+  warmupRequests: number;
   verifyUrl?: string;
   drainTimeoutMs: number;
   stopTimeoutMs: number;
@@ -130,6 +133,9 @@ export function parsePorts(text: string): [number, number] {
   if (ps[0] === ps[1]) throw new InputError('ports', `the two ports must differ (got ${ps[0]} twice)`);
   return [ps[0], ps[1]];
 }
+
+// RFC 3986 path and query characters (percent-encode anything else).
+const URL_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 
 export function parseBatchSize(text: string): BatchSize {
   const pct = /^(\d{1,3})%$/.exec(text);
@@ -267,7 +273,7 @@ export function readConfig(get: InputReader): Config {
 
   const healthPath = get('health-path').trim() || '/actuator/health';
   // RFC 3986 path and query characters (percent-encode anything else).
-  if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/.test(healthPath)) {
+  if (!URL_PATH.test(healthPath)) {
     throw new InputError(
       'health-path',
       `'${healthPath}' must be a URL path starting with /, e.g. /actuator/health, made of URL path characters (no spaces; percent-encode others)`,
@@ -280,6 +286,11 @@ export function readConfig(get: InputReader): Config {
   const healthTimeoutMs = seconds(get, 'health-timeout', 120, 1, 3600);
   const healthIntervalMs = seconds(get, 'health-interval', 1, 0.05, 60);
   const healthPasses = integer(get, 'health-passes', 2, 1, 20);
+  const warmupPath = get('warmup-path').trim();
+  if (warmupPath !== '' && !URL_PATH.test(warmupPath)) {
+    throw new InputError('warmup-path', `'${warmupPath}' must be a URL path starting with /, e.g. /api/ping, made of URL path characters (no spaces; percent-encode others), or empty for no warm-up`);
+  }
+  const warmupRequests = integer(get, 'warmup-requests', 200, 1, 100_000);
 
   let verifyUrl: string | undefined;
   const vu = get('verify-url').trim();
@@ -343,6 +354,8 @@ export function readConfig(get: InputReader): Config {
     healthTimeoutMs,
     healthIntervalMs,
     healthPasses,
+    warmupPath,
+    warmupRequests,
     verifyUrl,
     drainTimeoutMs,
     stopTimeoutMs,

@@ -175,6 +175,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   let owner: Promise<RunResult> | undefined;
   let reach: Promise<unknown> | undefined;
   let healthyAt: number;
+  let aliveAt = 0;
   try {
     for (;;) {
       ctx.checkpoint();
@@ -200,6 +201,12 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
         passes = 0;
         owner = undefined;
         reach = undefined;
+      }
+      // Not listening yet: look again within ~50 ms, so the first healthy answer is seen as soon
+      // as the port opens; is it still alive: asked at most every 500 ms (and at every answer).
+      const notListening = !r.ok && /not listening yet/.test(last);
+      if (!r.ok && (!notListening || Date.now() - aliveAt >= 500)) {
+        aliveAt = Date.now();
         const st = await app.remote.run(A.procState(pid, 0, ctx.o(true)), cfg.commandTimeoutMs);
         if (st.code === null && !app.remote.connected) {
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
@@ -208,7 +215,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
           throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log)}`);
         }
       }
-      const wait = began + cfg.healthIntervalMs - Date.now();
+      const wait = began + (notListening ? Math.min(50, cfg.healthIntervalMs) : cfg.healthIntervalMs) - Date.now();
       if (Date.now() + Math.max(0, wait) >= deadline) {
         throw new DeployError(
           step,

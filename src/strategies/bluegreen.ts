@@ -34,8 +34,11 @@ export const blueGreen: Strategy = {
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
     const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
     const switchedAt = await switchAll(ctx, fleet, plans);
+    // The release is recorded and old ones pruned while the old version drains.
+    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+    cleanup.catch(() => undefined);
     await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
-    await ctx.step('Clean up', () => cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command));
+    await ctx.step('Clean up', () => cleanup);
     ctx.audit.previous = await previous;
     return {
       previousRelease: ctx.audit.previous,

@@ -11,6 +11,7 @@ import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, upload
 import { argvOf, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
+import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
 import type { Fleet, InstanceReport } from './run.ts';
 
@@ -84,7 +85,9 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     ctx.checkpoint();
     const spec = releaseSpec(ctx, fleet.release, p.idlePort, argvOf(fleet.command, p.idlePort, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
     r.newPid = await startProcess(ctx, a, p.idlePort, spec, 'upload and start');
-    return waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
+    const healthy = await waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
+    await warmUp(ctx, a, p.idlePort);
+    return healthy;
   });
   return Math.max(...times);
 }

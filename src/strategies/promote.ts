@@ -6,6 +6,7 @@ import * as A from '../commands/app.ts';
 import * as RL from '../commands/releases.ts';
 import { DeployError } from '../errors.ts';
 import { waitHealthy } from '../fleet/instance.ts';
+import { warmUp } from '../fleet/warmup.ts';
 import { cleanupReleases, keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
 import { planBlueGreen, releaseOn, reportsFor, retireOld, switchAll } from './phases.ts';
@@ -48,9 +49,11 @@ export const promote: Strategy = {
         reports.get(a)!.upload = 'staged';
       });
       ctx.ui.info(`${release} is staged on port ${port} on every app host`);
-      const times = await mapLimit(staged, PARALLEL, ({ a, s }) =>
-        waitHealthy(ctx, a, port, s!.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) }),
-      );
+      const times = await mapLimit(staged, PARALLEL, async ({ a, s }) => {
+        const healthy = await waitHealthy(ctx, a, port, s!.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) });
+        await warmUp(ctx, a, port);
+        return healthy;
+      });
       return Math.max(...times);
     });
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);

@@ -65,8 +65,11 @@ export const blueGreenRollback: Strategy = {
       startOnIdle(ctx, fleet, p, reports, reuse),
     );
     const switchedAt = await switchAll(ctx, fleet, plans);
+    // The release is recorded and old ones pruned while the old version drains.
+    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+    cleanup.catch(() => undefined);
     await retireOld(ctx, fleet, p, reports, false);
-    await ctx.step('Clean up', () => cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command));
+    await ctx.step('Clean up', () => cleanup);
     return {
       strategy: 'blue-green',
       release: fleet.release,

@@ -13,6 +13,7 @@ import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
 import { captureStart, inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { warmUp } from '../fleet/warmup.ts';
 import { argvOf, cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
@@ -162,7 +163,9 @@ export const rolling: Strategy = {
           ctx.checkpoint();
           const spec = releaseSpec(ctx, fleet.release, i.port, argvOf(fleet.command, i.port, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
           i.report.newPid = await startProcess(ctx, i.app, i.port, spec, 'start');
-          return waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
+          const healthy = await waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
+          await warmUp(ctx, i.app, i.port);
+          return healthy;
         });
 
         const back = await applyChanges(

@@ -109,6 +109,11 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
   const nginxRemotes: { addr: (typeof cfg.nginxHosts)[number]; remote: AppNode['remote'] }[] = [];
   let fleet: Fleet | undefined;
   try {
+    // Connections open while the jar is hashed.
+    const connecting = Promise.allSettled([
+      ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
+      ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.pool.get(host.ssh, 'app host') })),
+    ]);
     // deploy and stage bring a jar; promote and rollback use one already on the hosts.
     const artifact =
       cfg.mode === 'deploy' || cfg.mode === 'stage'
@@ -121,10 +126,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const release = artifact ? (cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA)) : '';
     ctx.audit.release = release || cfg.release;
     const apps = await ctx.step('Connect', async () => {
-      const all = await Promise.allSettled([
-        ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
-        ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.pool.get(host.ssh, 'app host') })),
-      ]);
+      const all = await connecting;
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       nginxRemotes.sort((a, b) => cfg.nginxHosts.indexOf(a.addr) - cfg.nginxHosts.indexOf(b.addr));

@@ -27,6 +27,8 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
     for (;;) {
       const out = (await remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs)).trim();
       if (!/^(acquired|(recovered|held) \d+( .*)?)$/.test(out)) {
+        // It may have been taken all the same: give it back (only a lock with our owner line goes).
+        await remote.run(L.releaseLock(dir, info, ctx.o(true)), cfg.commandTimeoutMs);
         throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
       }
       const [, age, ...owner] = out.split(' ');

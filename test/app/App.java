@@ -2,7 +2,8 @@
 // Built by test/testbed/testbed.ts (javac + jar). Behaviour is driven by system properties:
 //   server.port (8080), app.version (else version.txt resource), start.delay.ms (0),
 //   health.mode = up | down | wrongbody | flap | crash-after:N, health.down.ports=P1,P2 (down on
-//   those ports only), ignore.sigterm=true|false.
+//   those ports only), ignore.sigterm=true|false, warmup.requests=N warmup.ms=M warmup.path=P
+//   (the first N requests to P take M ms longer: a cold JVM).
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -94,11 +95,20 @@ public class App {
         }
     }
 
+    // A cold JVM (class loading, lazy init, JIT): the first warmup.requests requests to
+    // warmup.path take warmup.ms longer. Off unless warmup.requests > 0.
+    static final AtomicLong coldLeft = new AtomicLong(Long.getLong("warmup.requests", 0L));
+    static final String coldPath = System.getProperty("warmup.path", "/version");
+    static final long coldMs = Long.getLong("warmup.ms", 50L);
+
     static void handle(HttpExchange ex) throws IOException {
         inflight.incrementAndGet();
         try {
             String path = ex.getRequestURI().getPath();
             String query = ex.getRequestURI().getRawQuery();
+            if (path.equals(coldPath) && coldLeft.get() > 0 && coldLeft.getAndDecrement() > 0) {
+                try { Thread.sleep(coldMs); } catch (InterruptedException ignored) { }
+            }
             switch (path) {
                 case "/actuator/health":
                 case "/health":

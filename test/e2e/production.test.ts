@@ -147,7 +147,21 @@ test('a login banner (a .bashrc that echoes) is shown and stops the deploy; it i
     assert.equal(r.code, 1, explain(r));
     assert.match(r.error, /unexpected output .*Welcome to prod/);
     await assertUnchanged(s, r);
+    assert.equal(existsSync(tb.localPath(tb.nginx, '/opt/app/deploy.lock')), false, 'a lock taken despite the banner is given back');
   } finally {
     rmSync(rc, { force: true });
   }
+});
+
+test('warm-up: each new process gets warmup-requests GETs before the switch; a path that is not 2xx stops the deploy as unhealthy', async () => {
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('warm'), { 'warmup-path': '/version', 'warmup-requests': '60', 'java-opts': '-Dwarmup.requests=30 -Dwarmup.ms=20' }));
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, new RegExp(`${APP}: warm-up of port \\d+: 60 × GET /version, latency p50 \\d+ ms, p90 \\d+ ms, p99 (\\d+) ms, max \\d+ ms`));
+  const p99 = Number(/p99 (\d+) ms/.exec(r.stdout)![1]);
+  assert.ok(p99 >= 15, `the cold requests were the slow ones (p99 ${p99} ms)`);
+  const s = await snapshot();
+  const bad = await runAction(tb, baseInputs(tb, await tb.makeJar('warm-bad'), { 'warmup-path': '/nope', 'warmup-requests': '5' }));
+  assert.equal(bad.code, 1, explain(bad));
+  assert.match(bad.error, new RegExp(`\\[warm-up\\] ${APP}: GET /nope on port ${s.idle} answered 404: the new version does not serve it`));
+  await assertUnchanged(s, bad);
 });
