@@ -26,6 +26,7 @@ export function summaryMarkdown(r: DeployResult): string {
     );
   }
   lines.push('');
+  lines.push(...canaryTable(r.canary));
   lines.push('| step | time |');
   lines.push('|---|---|');
   for (const t of r.timings) lines.push(`| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`);
@@ -45,9 +46,23 @@ export function summaryMarkdown(r: DeployResult): string {
   return lines.join('\n');
 }
 
-export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem'>): string {
+export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem' | 'canary'>): string {
   return (
     `### Deploy failed\n\n${error.replace(/\n/g, '  \n')}\n\n` +
-    (o.rollbackProblem ? `**Rollback incomplete:** ${o.rollbackProblem}\n` : o.rolledBack ? 'Rolled back: the previous version keeps serving.\n' : '')
+    (o.rollbackProblem ? `**Rollback incomplete:** ${o.rollbackProblem}\n` : o.rolledBack ? 'Rolled back: the previous version keeps serving.\n' : '') +
+    (o.canary && o.canary.length > 0 ? `\n${canaryTable(o.canary).join('\n')}` : '')
   );
+}
+
+/** One row per judged canary step: weight, requests, 5xx share and p99 for old and new, verdict. */
+function canaryTable(steps: DeployResult['canary']): string[] {
+  if (!steps || steps.length === 0) return [];
+  const lines = ['| canary step | old: requests | old: 5xx | old: p99 | new: requests | new: 5xx | new: p99 | verdict |', '|---|---|---|---|---|---|---|---|'];
+  for (const c of steps) {
+    lines.push(
+      `| ${c.weight} % | ${c.old.requests} | ${c.old.errorRate.toFixed(1)} % | ${c.old.p99.toFixed(0)} ms | ${c.new.requests} | ${c.new.errorRate.toFixed(1)} % | ${c.new.p99.toFixed(0)} ms | ${c.verdict} |`,
+    );
+  }
+  lines.push('');
+  return lines;
 }

@@ -200,3 +200,25 @@ export function appendLine(path: string, line: string, o: CmdOptions): Cmd {
 export function tailLines(path: string, n: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, n], o);
 }
+
+const LOG_SIZE = `
+if [ -f "$1" ]; then stat -c %s -- "$1"; else echo absent; fi
+`;
+
+/** The size of a log file in bytes (`absent` when there is none): where a step's lines begin. */
+export function logSize(path: string, o: CmdOptions): Cmd {
+  return wrap(`size of ${path}`, LOG_SIZE, [path], o);
+}
+
+const LOG_FROM = `
+f=$1 from=$2 max=$3
+size=$(stat -c %s -- "$f" 2>/dev/null || echo 0)
+# Rotated (smaller than where we started): read the new file from its start.
+[ "$size" -lt "$from" ] && from=0
+tail -c +"$((from + 1))" -- "$f" 2>/dev/null | head -c "$max"
+`;
+
+/** The log from byte `from` on (at most maxBytes). */
+export function readLogFrom(path: string, from: number, maxBytes: number, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, LOG_FROM, [path, from, maxBytes], o);
+}

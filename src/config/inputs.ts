@@ -8,11 +8,23 @@ import { splitWords, WordSplitError } from '../commands/quote.ts';
 export type Mode = 'deploy' | 'stage' | 'promote' | 'rollback';
 export const MODES: Mode[] = ['deploy', 'stage', 'promote', 'rollback'];
 
-export type Strategy = 'blue-green' | 'rolling';
-export const STRATEGIES: Strategy[] = ['blue-green', 'rolling'];
+export type Strategy = 'blue-green' | 'rolling' | 'canary';
+export const STRATEGIES: Strategy[] = ['blue-green', 'rolling', 'canary'];
 
 /** Instances replaced at a time by the rolling strategy: a count, or a percentage of them. */
 export type BatchSize = { count: number } | { percent: number };
+
+export interface CanaryConfig {
+  /** percentages of requests to the new release, ascending, the last 100 */
+  steps: number[];
+  intervalMs: number;
+  /** the access log in the canary format on every nginx host */
+  log: string;
+  maxErrorRate: number;
+  /** undefined: latency is not judged */
+  maxP99Ratio?: number;
+  minRequests: number;
+}
 
 export interface Config {
   /** every nginx host that must be switched together, in the order locks are taken */
@@ -24,6 +36,7 @@ export interface Config {
   mode: Mode;
   /** blue/green: leave the old process running on the idle port as a warm standby */
   keepPrevious: boolean;
+  canary: CanaryConfig;
   appHosts: AppHost[];
   jumpHost?: SshAddress;
   sshUser: string;
@@ -137,6 +150,26 @@ export function parsePorts(text: string): [number, number] {
 // RFC 3986 path and query characters (percent-encode anything else).
 const URL_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 
+function parseCanary(get: InputReader, on: boolean): CanaryConfig {
+  const stepsText = get('canary-steps').trim() || '10,50,100';
+  const steps = stepsText.split(/[\s,]+/).filter(Boolean).map((x) => {
+    if (!/^\d{1,3}$/.test(x) || Number(x) < 1 || Number(x) > 100) throw new InputError('canary-steps', `'${x}' in '${stepsText}' is not a percentage from 1 to 100`);
+    return Number(x);
+  });
+  if (steps.some((x, i) => i > 0 && x <= steps[i - 1])) throw new InputError('canary-steps', `'${stepsText}' must go up, e.g. 10,50,100`);
+  if (steps[steps.length - 1] !== 100) throw new InputError('canary-steps', `'${stepsText}' must end at 100 (all traffic on the new release)`);
+  const intervalMs = seconds(get, 'canary-interval', 60, 1, 3600);
+  const log = get('canary-log').trim();
+  if (on && log === '') throw new InputError('canary-log', 'is required with strategy: canary: the path of the access log in the canary format on the nginx hosts (see the README)');
+  if (log !== '' && (!log.startsWith('/') || /[\0\n\r]/.test(log))) throw new InputError('canary-log', `'${log}' must be an absolute path`);
+  const er = get('canary-max-error-rate').trim() || '1';
+  if (!/^\d+(\.\d+)?$/.test(er) || Number(er) > 100) throw new InputError('canary-max-error-rate', `'${er}' must be a percentage from 0 to 100, e.g. 1`);
+  const pr = get('canary-max-p99-ratio').trim();
+  if (pr !== '' && (!/^\d+(\.\d+)?$/.test(pr) || Number(pr) < 1)) throw new InputError('canary-max-p99-ratio', `'${pr}' must be a ratio of 1 or more (e.g. 2), or empty to skip the latency gate`);
+  const minRequests = integer(get, 'canary-min-requests', 50, 1, 1_000_000);
+  return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), minRequests };
+}
+
 export function parseBatchSize(text: string): BatchSize {
   const pct = /^(\d{1,3})%$/.exec(text);
   if (pct) {
@@ -198,6 +231,7 @@ export function readConfig(get: InputReader): Config {
   const modeText = get('mode').trim() || 'deploy';
   if (!(MODES as string[]).includes(modeText)) throw new InputError('mode', `'${modeText}' is not a mode: use ${MODES.join(', ')}`);
   const mode = modeText as Mode;
+  const canary = parseCanary(get, strategy === 'canary');
   if ((mode === 'stage' || mode === 'promote') && strategy !== 'blue-green') {
     throw new InputError('mode', `${mode} works with strategy: blue-green (a staged release waits on the idle port); rolling has no idle port`);
   }
@@ -330,6 +364,7 @@ export function readConfig(get: InputReader): Config {
     dryRun,
     mode,
     keepPrevious,
+    canary,
     appHosts,
     jumpHost,
     sshUser,

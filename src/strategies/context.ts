@@ -6,6 +6,7 @@ import { Pool } from '../ssh/pool.ts';
 import { sshOptions } from '../ssh/remote.ts';
 import type { UndoEntry } from './journal.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
+import type { ReleaseFigures } from '../traffic/canary.ts';
 
 export interface Ui {
   info(msg: string): void;
@@ -65,6 +66,8 @@ export class Ctx {
   readonly timings: { step: string; ms: number }[] = [];
   readonly state: RecoveryState = { committed: false, done: false, journal: [], locks: [] };
   private cancelled?: string;
+  /** canary: each judged step's figures, for the summary (also of a failed run) */
+  canarySteps: { weight: number; old: ReleaseFigures; new: ReleaseFigures; verdict: string }[] = [];
   /** what the audit line of this run will say, filled in as it goes */
   readonly audit: Partial<AuditEntry> = {};
   /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */

@@ -2,6 +2,7 @@
 import type { Config } from '../config/inputs.ts';
 import { blueGreen } from './bluegreen.ts';
 import { rolling } from './rolling.ts';
+import { canary } from './canary.ts';
 import { stage } from './stage.ts';
 import { promote } from './promote.ts';
 import { blueGreenRollback, rollingRollback } from './rollback.ts';
@@ -10,6 +11,7 @@ import type { Strategy } from './run.ts';
 const table: Record<Config['strategy'], Partial<Record<Config['mode'], Strategy>>> = {
   'blue-green': { deploy: blueGreen, stage, promote, rollback: blueGreenRollback },
   rolling: { deploy: rolling, rollback: rollingRollback },
+  canary: { deploy: canary, rollback: blueGreenRollback },
 };
 
 /** The runbook for a strategy and mode (the config already refused the pairs that do not exist). */

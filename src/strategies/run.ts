@@ -11,6 +11,7 @@ import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { commandOf, type ReleaseCommand } from '../fleet/releases.ts';
 import { appendAudit, readAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
+import type { ReleaseFigures } from '../traffic/canary.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
 async function audit(ctx: Ctx, nginx: AppNode['remote'][], result: AuditEntry['result']): Promise<AuditEntry[]> {
@@ -78,6 +79,8 @@ export interface DeployResult {
   stagedPort?: number;
   /** the last entries of the audit log, this run's last */
   audit?: AuditEntry[];
+  /** canary: the figures of each step */
+  canary?: { weight: number; old: ReleaseFigures; new: ReleaseFigures; verdict: string }[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -102,6 +105,7 @@ export interface Outcome {
   error?: unknown;
   rolledBack: boolean;
   rollbackProblem?: string;
+  canary?: DeployResult['canary'];
 }
 
 export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
@@ -151,7 +155,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     result.audit = await audit(ctx, nginxRemotes.map((n) => n.remote), 'ok');
     return { result, rolledBack: false };
   } catch (e) {
-    const out: Outcome = { error: e, rolledBack: false };
+    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps };
     if (!ctx.state.committed && ctx.state.journal.length > 0) {
       ctx.ui.warn(`rolling back: ${errorText(e)}`);
       try {

@@ -3,7 +3,8 @@
 //   server.port (8080), app.version (else version.txt resource), start.delay.ms (0),
 //   health.mode = up | down | wrongbody | flap | crash-after:N, health.down.ports=P1,P2 (down on
 //   those ports only), ignore.sigterm=true|false, warmup.requests=N warmup.ms=M warmup.path=P
-//   (the first N requests to P take M ms longer: a cold JVM).
+//   (the first N requests to P take M ms longer: a cold JVM), fail.share=0.05 (that share of
+//   requests, health checks aside, answered 500), latency.ms=N (added to every such request).
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -101,6 +102,11 @@ public class App {
     static final String coldPath = System.getProperty("warmup.path", "/version");
     static final long coldMs = Long.getLong("warmup.ms", 50L);
 
+    static final double failShare = Double.parseDouble(System.getProperty("fail.share", "0"));
+    static final long failEvery = failShare > 0 ? Math.max(1, Math.round(1 / failShare)) : 1;
+    static final long latencyMs = Long.getLong("latency.ms", 0L);
+    static final AtomicLong served = new AtomicLong();
+
     static void handle(HttpExchange ex) throws IOException {
         inflight.incrementAndGet();
         try {
@@ -108,6 +114,16 @@ public class App {
             String query = ex.getRequestURI().getRawQuery();
             if (path.equals(coldPath) && coldLeft.get() > 0 && coldLeft.getAndDecrement() > 0) {
                 try { Thread.sleep(coldMs); } catch (InterruptedException ignored) { }
+            }
+            // A bad release: fail.share of the requests (not /health) answered 500, latency.ms added.
+            if (!path.endsWith("health")) {
+                if (latencyMs > 0) {
+                    try { Thread.sleep(latencyMs); } catch (InterruptedException ignored) { }
+                }
+                if (failShare > 0 && Math.floorMod(served.incrementAndGet(), failEvery) == 0) {
+                    send(ex, 500, "text/plain", "injected failure version=" + version);
+                    return;
+                }
             }
             switch (path) {
                 case "/actuator/health":

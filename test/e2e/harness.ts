@@ -97,7 +97,8 @@ export function startAction(
       outputs: parseCommandFile(read('output')),
       summary: read('summary'),
       state,
-      error: stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n'),
+      // One line per error; the runner's escaping of '%' undone (newlines stay escaped as %0A).
+      error: stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n').replace(/%25/g, '%'),
     };
     if (opts.post !== false) {
       const penv = { ...env };

@@ -1,0 +1,170 @@
+// Canary: the new release starts on the idle port of every app host (health, reachability,
+// warm-up as in blue/green), then traffic moves in steps (canary-steps, percentages) with
+// weight= on old and new upstream entries side by side. Each step is held canary-interval while
+// nginx's own access log says how each release answers; a failed gate aborts (the journal puts
+// the upstream back, drains, stops the new processes). After the last step the old entries leave
+// and the old version is drained and stopped, as a blue/green switch ends.
+import { DeployError } from '../errors.ts';
+import * as N from '../commands/nginx.ts';
+import { cleanupReleases } from '../fleet/releases.ts';
+import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
+import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type ReleaseFigures } from '../traffic/canary.ts';
+import type { UpstreamForm } from '../traffic/include.ts';
+import { type Ctx, sleep } from './context.ts';
+import { planBlueGreen, releaseOn, reportsFor, retireOld, startOnIdle, switchAll } from './phases.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+
+export interface CanaryStep {
+  weight: number;
+  old: ReleaseFigures;
+  new: ReleaseFigures;
+  verdict: string;
+}
+
+const MAX_LOG_BYTES = 64 << 20;
+
+function requireUpstream(ctx: Ctx, fleet: Fleet): void {
+  const form = fleet.nginx[0].form;
+  const where = `nginx host ${fleet.nginx[0].remote.label}`;
+  if (form === null) throw new DeployError('read include', where, `${ctx.cfg.includeFile} names no running version: a canary needs one to compare with; make the first deploy with strategy: blue-green`);
+  if (form.kind !== 'upstream') {
+    throw new DeployError(
+      'read include',
+      where,
+      `strategy: canary needs the upstream form of ${ctx.cfg.includeFile}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (see the README)`,
+    );
+  }
+}
+
+/** Before any traffic moves: the log must be there and hold lines in the canary format. */
+async function checkLog(ctx: Ctx, nginx: NginxSide[]): Promise<void> {
+  const f = ctx.cfg.canary.log;
+  await Promise.all(
+    nginx.map(async (n) => {
+      const out = await n.remote.must('canary', N.tailLines(f, 200, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const lines = out.split('\n').filter((l) => l.trim() !== '');
+      if (lines.some((l) => (parseLogLine(l)?.length ?? 0) > 0)) return;
+      throw new DeployError(
+        'canary',
+        `nginx host ${n.remote.label}`,
+        `canary-log ${f} ${lines.length === 0 ? 'is empty or missing' : `has no line in the canary format (last line: '${lines[lines.length - 1].slice(0, 160)}')`}, so nothing could be judged; ` +
+          `add to nginx's http {} block: ${CANARY_LOG_FORMAT} and access_log ${f} canary; (nothing was changed)`,
+      );
+    }),
+  );
+}
+
+async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]> {
+  return Promise.all(
+    nginx.map(async (n) => {
+      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
+      return /^\d+$/.test(out) ? Number(out) : 0;
+    }),
+  );
+}
+
+async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
+  const all = await Promise.all(
+    nginx.map(async (n, i) => {
+      const out = await n.remote.must('canary', N.readLogFrom(ctx.cfg.canary.log, offsets[i], MAX_LOG_BYTES, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      return out.split('\n').flatMap((l) => parseLogLine(l) ?? []);
+    }),
+  );
+  return all.flat();
+}
+
+const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p99 ${f.p99.toFixed(0)} ms`;
+
+export const canary: Strategy = {
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
+    requireUpstream(ctx, fleet);
+    const p = planBlueGreen(ctx, fleet)[0];
+    const first = ctx.cfg.canary.steps[0];
+    return {
+      lines: [
+        `would start ${fleet.release} on port ${p.idlePort} on every app host, then move ${ctx.cfg.canary.steps.join(' → ')} % of requests to it, each step held ${ctx.cfg.canary.intervalMs / 1000}s and judged from ${ctx.cfg.canary.log}`,
+      ],
+      includes: fleet.nginx.map((side) => ({ side, after: first === 100 ? planBlueGreen(ctx, fleet)[0].newText : renderCanary(side.text!, side.form as UpstreamForm, p.idlePort, first) })),
+      reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+    };
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const cfg = ctx.cfg;
+    const c = cfg.canary;
+    requireUpstream(ctx, fleet);
+    const plans = planBlueGreen(ctx, fleet);
+    const p = plans[0];
+    const livePort = p.livePort!;
+    const original = fleet.nginx.map((n) => ({ text: n.text!, form: n.form as UpstreamForm }));
+    ctx.audit.from = `port ${livePort}`;
+    ctx.audit.to = `port ${p.idlePort} (canary ${c.steps.join(',')})`;
+    await ctx.step(`Check ${c.log}`, () => checkLog(ctx, fleet.nginx));
+    const reports = reportsFor(fleet, p.idlePort);
+    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), livePort).catch(() => undefined);
+    await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
+
+    const steps: CanaryStep[] = ctx.canarySteps;
+    const gates = { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, minRequests: c.minRequests };
+    for (const weight of c.steps.filter((w) => w < 100)) {
+      await ctx.step(`Canary ${weight} %`, async () => {
+        const offsets = await logOffsets(ctx, fleet.nginx);
+        await applyChanges(
+          ctx,
+          `canary ${weight} %`,
+          fleet.nginx.map((side, i) => ({ side, after: renderCanary(original[i].text, original[i].form, p.idlePort, weight) })),
+        );
+        const began = Date.now();
+        ctx.ui.info(`${weight} % of requests now go to ${fleet.release} (port ${p.idlePort}); holding ${c.intervalMs / 1000}s`);
+        let hold = c.intervalMs;
+        for (;;) {
+          while (Date.now() - began < hold) {
+            ctx.checkpoint();
+            await sleep(Math.min(250, hold - (Date.now() - began)));
+          }
+          const f = figures(await attemptsSince(ctx, fleet.nginx, offsets), livePort, p.idlePort);
+          const v = judgeStep(f, gates);
+          const line = `step ${weight} %: old ${show(f.old)}; new ${show(f.new)}`;
+          if (v.kind === 'pass') {
+            steps.push({ weight, old: f.old, new: f.new, verdict: 'pass' });
+            ctx.ui.info(`${line}: pass`);
+            return;
+          }
+          if (v.kind === 'wait' && hold < 2 * c.intervalMs) {
+            ctx.ui.info(`${line}: ${v.why}; holding longer (up to ${(2 * c.intervalMs) / 1000}s)`);
+            hold = Math.min(2 * c.intervalMs, hold + Math.max(1000, c.intervalMs / 4));
+            continue;
+          }
+          steps.push({ weight, old: f.old, new: f.new, verdict: v.kind === 'wait' ? 'inconclusive' : 'fail' });
+          throw new DeployError(
+            'canary',
+            undefined,
+            v.kind === 'wait'
+              ? `step ${weight} % is inconclusive after ${(2 * c.intervalMs) / 1000}s: ${v.why}. Lower canary-min-requests or lengthen canary-interval (old: ${show(f.old)}; new: ${show(f.new)})`
+              : `step ${weight} % failed: ${v.why} (old: ${show(f.old)}; new: ${show(f.new)})`,
+          );
+        }
+      });
+    }
+    const switchedAt = await switchAll(ctx, fleet, plans);
+    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+    cleanup.catch(() => undefined);
+    await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
+    await ctx.step('Clean up', () => cleanup);
+    ctx.audit.previous = await previous;
+    return {
+      strategy: 'canary',
+      release: fleet.release,
+      previousRelease: ctx.audit.previous,
+      activePorts: [p.idlePort],
+      previousPorts: [livePort],
+      durationMs: Date.now() - ctx.t0,
+      timings: ctx.timings,
+      instances: [...reports.values()],
+      nginxHosts: fleet.nginx.map((n) => n.remote.label),
+      artifact: fleet.artifact,
+      canary: steps,
+      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and stopped.`,
+    };
+  },
+};

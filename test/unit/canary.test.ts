@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseInclude, type UpstreamForm } from '../../src/traffic/include.ts';
+import { renderCanary, parseLogLine, figures, judgeStep } from '../../src/traffic/canary.ts';
+
+test('renderCanary: twins on the new port with weights, other parameters and text kept', () => {
+  const text = 'upstream app {\n    server 10.0.0.5:8080 max_fails=2;\n    server 10.0.0.6:8080 weight=3;\n    keepalive 32;\n}\n';
+  const out = renderCanary(text, parseInclude(text) as UpstreamForm, 8081, 10);
+  assert.equal(
+    out,
+    'upstream app {\n    server 10.0.0.5:8080 weight=90 max_fails=2;\n    server 10.0.0.5:8081 weight=10 max_fails=2;\n    server 10.0.0.6:8080 weight=90;\n    server 10.0.0.6:8081 weight=10;\n    keepalive 32;\n}\n',
+  );
+  const again = parseInclude(out) as UpstreamForm;
+  assert.equal(again.servers.length, 4);
+});
+
+test('parseLogLine: plain, retried and redirected upstreams; other formats refused', () => {
+  assert.deepEqual(parseLogLine('1795424210.536 200 10.213.78.31:8080 200 0.078 0.078'), [{ addr: '10.213.78.31:8080', status: 200, seconds: 0.078 }]);
+  assert.deepEqual(parseLogLine('1795424210.536 200 10.0.0.5:8081, 10.0.0.6:8080 502, 200 0.001, 0.010 0.012'), [
+    { addr: '10.0.0.5:8081', status: 502, seconds: 0.001 },
+    { addr: '10.0.0.6:8080', status: 200, seconds: 0.01 },
+  ]);
+  assert.deepEqual(parseLogLine('1795424210.536 200 10.0.0.5:8081 : 10.0.0.6:8080 404 : 200 0.001 : 0.010 0.012')?.length, 2);
+  assert.deepEqual(parseLogLine('1795424210.536 404 - - - 0.000'), []);
+  assert.equal(parseLogLine('10.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl"'), null);
+  assert.equal(parseLogLine(''), null);
+});
+
+test('figures and judgeStep: error rate, p99 ratio, too few requests', () => {
+  const a = (port: number, status: number, ms: number) => ({ addr: `10.0.0.5:${port}`, status, seconds: ms / 1000 });
+  const old = Array.from({ length: 100 }, () => a(8080, 200, 10));
+  const good = Array.from({ length: 60 }, () => a(8081, 200, 12));
+  const g = { maxErrorRate: 1, maxP99Ratio: 2, minRequests: 50 };
+  assert.deepEqual(judgeStep(figures([...old, ...good], 8080, 8081), g), { kind: 'pass' });
+  const bad = [...good.slice(0, 55), ...Array.from({ length: 5 }, () => a(8081, 500, 12))];
+  const f = figures([...old, ...bad], 8080, 8081);
+  assert.equal(f.new.errors, 5);
+  assert.equal(judgeStep(f, g).kind, 'fail');
+  const slow = Array.from({ length: 60 }, () => a(8081, 200, 35));
+  assert.match((judgeStep(figures([...old, ...slow], 8080, 8081), g) as { why: string }).why, /p99 is 35 ms against 10 ms/);
+  assert.equal(judgeStep(figures([...old, ...slow], 8080, 8081), { ...g, maxP99Ratio: undefined }).kind, 'pass');
+  assert.equal(judgeStep(figures([...old, ...good.slice(0, 10)], 8080, 8081), g).kind, 'wait');
+});
