@@ -1,8 +1,14 @@
 // Benchmark: this action vs the 003 seed script vs a bare nginx reload, under load through nginx,
 // on the network-namespace testbed; also rolling deploys (2 and 4 instances) and blue/green with
-// two nginx hosts switched together (vs both reloaded at once). Usage (as root):
-//   node bench/bench.ts [--deploys N] [--quick] [--out bench/results/latest.json]
-// Writes the JSON to --out, a markdown report next to it (.md), and prints the report.
+// two nginx hosts switched together (vs both reloaded at once); rollback timing (warm standby, kept
+// jar), the deploy's overhead over the app's own start, and latency at the switch (with and without
+// the action's warm-up). Usage (as root):
+//   node bench/bench.ts [--deploys N] [--quick] [--only PART,...] [--skip PART,...] [--out FILE]
+// Parts (each in its own testbed): 1host (startup, floor, action, seed, upload, unloaded 1 host),
+// 2hosts, 8hosts (unloaded), rolling (2 and 4 instances), 2nginx, rollback, overhead, latency.
+// Writes the JSON to --out (default bench/results/latest.json; with --only/--skip
+// bench/results/partial-PART+PART.json, so a partial run leaves the full results alone), a
+// markdown report next to it (.md), and prints the report.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,9 +23,13 @@ const { values: opt } = parseArgs({
   options: {
     deploys: { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
-    out: { type: 'string', default: 'bench/results/latest.json' },
+    only: { type: 'string' },
+    skip: { type: 'string' },
+    out: { type: 'string' },
   },
 });
+const PARTS = ['1host', '2hosts', '8hosts', 'rolling', '2nginx', 'rollback', 'overhead', 'latency'] as const;
+type Part = (typeof PARTS)[number];
 const Q = opt.quick;
 const N = Q ? 3 : Number(opt.deploys); // action deploys per form (client kinds alternate)
 const SEED_PER_KIND = Q ? 1 : 3;
@@ -33,6 +43,20 @@ const NGINX2_N = Q ? 2 : 4;
 const JAVA_OPTS = '-Dstart.delay.ms=3000';
 const ACTION_INPUTS = { 'health-interval': '0.25', 'java-opts': JAVA_OPTS }; // + harness baseInputs
 const ROLLING_INPUTS = { strategy: 'rolling', 'batch-size': '1' };
+// Rollback: cycles of deploy A, deploy B keep-previous, rollback (warm standby, under load),
+// deploy C (under load), rollback (A from its kept jar, under load).
+const ROLLBACK_N = Q ? 1 : 3;
+// Overhead: unloaded deploys of a jar already on the host, and as many direct starts of it.
+const OVERHEAD_N = Q ? 2 : 5;
+const READY_PORT = 9090;
+// Latency at the switch: deploys per variant (without / with the action's warm-up), alternating.
+const LATENCY_N = Q ? 1 : 3;
+const COLD_OPTS = `${JAVA_OPTS} -Dwarmup.requests=400 -Dwarmup.ms=40 -Dwarmup.path=/version`;
+const WARMUP_INPUTS = { 'warmup-path': '/version', 'warmup-requests': '500' };
+// the probe (bench/latency.ts): GET path through nginx, concurrency, total requests/s at most;
+// windows of windowMs before and after the switch; the probe starts preMs before the action
+const LAT = { path: '/version', concurrency: 8, rate: 400, windowMs: 5000, preMs: 2500 };
+const LATENCY_SCRIPT = path.join(ROOT, 'bench/latency.ts');
 // The long requests start when the deployer has seen the new process healthy (action: its
 // `HOST: healthy (...)` line; seed: `> Health Check Success`), i.e. just before it switches nginx.
 // Rolling: at the first batch's first healthy line, so they are in flight across that batch's
@@ -55,7 +79,21 @@ interface Line {
   text: string;
 }
 
-const SCENARIOS = ['floor-1host', 'seed', 'action-1host', 'floor-2hosts', 'action-2hosts', 'rolling-2', 'rolling-4', 'floor-2nginx', 'action-2nginx'] as const;
+const SCENARIOS = [
+  'floor-1host',
+  'seed',
+  'action-1host',
+  'floor-2hosts',
+  'action-2hosts',
+  'rolling-2',
+  'rolling-4',
+  'floor-2nginx',
+  'action-2nginx',
+  // rollback part: the two rollbacks and the plain deploy between them, all under load, no long requests
+  'rollback-warm',
+  'rollback-deploy',
+  'rollback-kept',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Run {
@@ -70,6 +108,8 @@ interface Run {
   /** leadMs: their start → the switch (rolling: → the first put-back) */
   long: { started: number; ok: number; statuses: number[]; leadMs: number | null };
   steps?: Record<string, number>;
+  /** spawn of node main.cjs → its `now sends traffic to port` line (rollback part) */
+  switchedMs?: number | null;
   note?: string;
 }
 
@@ -82,6 +122,8 @@ let MAIN = path.join(ROOT, 'dist/main.cjs');
 
 interface ActionRun {
   code: number;
+  /** Date.now() just before the spawn */
+  t0: number;
   wallMs: number;
   lines: Line[];
   outputs: Record<string, string>;
@@ -114,20 +156,23 @@ async function runAction(tb: Testbed, inputs: Record<string, string>, onLine?: (
   const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
   clearTimeout(timer);
   const wallMs = Date.now() - t0;
-  return { code, wallMs, lines, outputs: parseCommandFile(fs.readFileSync(env.GITHUB_OUTPUT, 'utf8')), summary: fs.readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8') };
+  return { code, t0, wallMs, lines, outputs: parseCommandFile(fs.readFileSync(env.GITHUB_OUTPUT, 'utf8')), summary: fs.readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8') };
 }
 
 function steps(summary: string): Record<string, number> {
   const out: Record<string, number> = {};
   // step names without the release/port/instances, e.g. 'Upload, start and health-check', 'Switch
-  // nginx'; rolling: 'Upload', 'Batch 1/2'
+  // nginx'; rolling: 'Upload', 'Batch 1/2'; rollback: 'Check the warm standby' or 'Start'
   for (const m of summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) {
-    out[m[1].replace(/ \S+ on port \d+$| to port \d+$/, '').replace(/^Upload \S+$/, 'Upload').replace(/^(Batch \d+\/\d+): .*$/, '$1')] = Number(m[2]);
+    out[m[1].replace(/^Check \S+, still running on port \d+$/, 'Check the warm standby').replace(/ \S+ on port \d+$| to port \d+$/, '').replace(/^Upload \S+$/, 'Upload').replace(/^(Batch \d+\/\d+): .*$/, '$1')] = Number(m[2]);
   }
   return out;
 }
 
 const at = (lines: Line[], re: RegExp) => lines.find((l) => re.test(l.text))?.t;
+const errorOf = (a: ActionRun) => a.lines.filter((l) => l.text.startsWith('::error::')).map((l) => l.text).join(' ') || `exit ${a.code}`;
+/** the blue/green switch line (one or several nginx hosts) */
+const SWITCHED = /now sends traffic to port/;
 
 // ------------------------------------------------------------------------------------ one measured run
 
@@ -402,6 +447,328 @@ async function measureStartup(tb: Testbed, n: number): Promise<number[]> {
   return out;
 }
 
+// ------------------------------------------------------------------------------------ rollback
+
+interface RollbackCycle {
+  i: number;
+  kind: ClientKind;
+  /** A (deployed), B (deployed with keep-previous; rolled back from to A's warm standby), C
+   *  (deployed under load; rolled back from to A's kept jar) */
+  releases: string[];
+  /** the two unloaded deploys that set the cycle up (A, B) */
+  setupWallMs: number[];
+  /** where A stayed up as the warm standby after B (previous-port), and its pid there */
+  standbyPort: number | null;
+  warmPid: number | null;
+}
+
+/** One action run under wrk load, no long requests: ok when it exits 0, `version` is then served
+ *  through nginx, it logged the switch, and check() finds nothing wrong. */
+function loadedAction(tb: Testbed, kind: ClientKind, inputs: Record<string, string>, version: string, check?: (a: ActionRun) => Promise<string[]>) {
+  return underLoad(tb, kind, 60, async () => {
+    const a = await runAction(tb, inputs);
+    const stale = await notServing(tb, version, false);
+    const extra = check ? await check(a) : [];
+    const switchAt = at(a.lines, SWITCHED);
+    const h2s = /from healthy to switched (\d+) ms/.exec(a.summary);
+    const problems = [
+      ...(a.code === 0 ? [] : [errorOf(a)]),
+      ...(stale.length ? [`${version} not served: ${stale.join('; ')}`] : []),
+      ...(switchAt === undefined ? ['no "now sends traffic to port" line'] : []),
+      ...extra,
+    ];
+    return {
+      ok: problems.length === 0,
+      wallMs: a.wallMs,
+      healthyToSwitchedMs: h2s ? Number(h2s[1]) : null,
+      steps: steps(a.summary),
+      switchAt,
+      switchedMs: switchAt === undefined ? null : switchAt - a.t0,
+      note: problems.join(' | ') || undefined,
+    };
+  });
+}
+
+async function rollbackPart(tb: Testbed): Promise<RollbackCycle[]> {
+  const app = tb.apps[0];
+  const cycles: RollbackCycle[] = [];
+  const deployInputs = async (release: string, extra: Record<string, string> = {}) => baseInputs(tb, await tb.makeJar(release), { ...ACTION_INPUTS, release, ...extra });
+  const rollbackInputs = baseInputs(tb, '', { ...ACTION_INPUTS, mode: 'rollback' });
+  for (let c = 0; c < ROLLBACK_N && !stopping; c++) {
+    const kind = KINDS[c % 2];
+    const [ra, rb, rc] = ['a', 'b', 'c'].map((x) => `rb${c}${x}`);
+    try {
+      const a = await runAction(tb, await deployInputs(ra));
+      if (a.code !== 0) throw new Error(`deploy ${ra} failed: ${errorOf(a)}`);
+      const b = await runAction(tb, await deployInputs(rb, { 'keep-previous': 'true' }));
+      if (b.code !== 0) throw new Error(`deploy ${rb} (keep-previous) failed: ${errorOf(b)}`);
+      const standbyPort = Number(b.outputs['previous-port']) || null;
+      const warmPid = standbyPort === null ? null : await tb.pidOnPort(app, standbyPort);
+      cycles.push({ i: c, kind, releases: [ra, rb, rc], setupWallMs: [a.wallMs, b.wallMs], standbyPort, warmPid });
+      log(`rollback cycle ${c}: ${ra} ${a.wallMs} ms, ${rb} (keep-previous) ${b.wallMs} ms; ${ra} warm on port ${standbyPort ?? '–'} (pid ${warmPid ?? '–'})`);
+      await record('rollback-warm', kind, c, () =>
+        loadedAction(tb, kind, rollbackInputs, ra, async () => {
+          if (standbyPort === null || warmPid === null) return [`no warm standby after the keep-previous deploy (previous-port '${b.outputs['previous-port'] ?? ''}')`];
+          const now = await tb.pidOnPort(app, standbyPort);
+          return now === warmPid ? [] : [`not served by the warm standby: port ${standbyPort} pid ${warmPid} → ${now ?? 'none'}`];
+        }),
+      );
+      await record('rollback-deploy', kind, c, async () => loadedAction(tb, kind, await deployInputs(rc), rc));
+      await record('rollback-kept', kind, c, () => loadedAction(tb, kind, rollbackInputs, ra));
+    } catch (e) {
+      errors.push(`rollback cycle ${c}: ${String(e)}`);
+      log(`ERROR rollback cycle ${c}: ${String(e)}`);
+    }
+  }
+  return cycles;
+}
+
+// ------------------------------------------------------------------------------------ overhead
+
+interface Overhead {
+  /** exec of `java … -jar` on the app host → its first 200 on /health (polled every 20 ms there) */
+  readinessMs: number[];
+  /** unloaded deploys of the jar already on the host (the first deploy, which uploads it, left out) */
+  wallMs: number[];
+  switchedMs: (number | null)[];
+  steps: Record<string, number>[];
+  /** the action's `jar …` report of each measured deploy */
+  jar: string[];
+  firstWallMs: number;
+  readinessMedianMs: number;
+  wallMedianMs: number;
+  /** wallMedianMs − readinessMedianMs */
+  overheadMs: number;
+  /** per step: the median over the measured deploys, s */
+  stepMedians: Record<string, number>;
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The app's own start: the jar started directly on the app host with the same java opts on
+ *  READY_PORT; ms from the exec call to the first 200 on /health (stamped on the host, same clock),
+ *  then stopped by its pid. */
+async function appReadiness(tb: Testbed, jar: string): Promise<number> {
+  const app = tb.apps[0];
+  const opts = JAVA_OPTS.split(/\s+/).filter(Boolean).map(shq).join(' ');
+  const t0 = Date.now();
+  const st = await tb.exec(app, ['sh', '-c', `cd /tmp || exit 1; setsid nohup java ${opts} -Dserver.port=${READY_PORT} -jar ${shq(jar)} >/dev/null 2>&1 </dev/null & echo $!`], { timeoutMs: 10_000 });
+  const pid = Number(st.stdout.trim());
+  if (st.code !== 0 || !pid) throw new Error(`starting java on port ${READY_PORT}: ${st.stderr.trim() || st.stdout.trim()}`);
+  try {
+    const poll =
+      'i=0; while [ $i -lt 1500 ]; do ' +
+      `if [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:${READY_PORT}/health)" = 200 ]; then date +%s%3N; exit 0; fi; ` +
+      'sleep 0.02; i=$((i+1)); done; exit 1';
+    const r = await tb.exec(app, ['sh', '-c', poll], { timeoutMs: 60_000 });
+    const readyAt = Number(r.stdout.trim());
+    if (r.code !== 0 || !readyAt) throw new Error(`java on port ${READY_PORT} never answered 200 on /health (exit ${r.code}) ${r.stderr.trim()}`);
+    return readyAt - t0;
+  } finally {
+    await tb.exec(app, ['kill', String(pid)]);
+    let gone = false;
+    for (let k = 0; k < 100 && !gone; k++) {
+      gone = (await tb.exec(app, ['kill', '-0', String(pid)])).code !== 0;
+      if (!gone) await sleep(100);
+    }
+    if (!gone) await tb.exec(app, ['kill', '-9', String(pid)]);
+  }
+}
+
+async function overheadPart(tb: Testbed): Promise<Overhead> {
+  const jar = await tb.makeJar('overhead');
+  const inputs = baseInputs(tb, jar, ACTION_INPUTS);
+  const first = await runAction(tb, inputs); // uploads the jar; not measured
+  if (first.code !== 0) throw new Error(`first deploy failed: ${errorOf(first)}`);
+  log(`overhead: first deploy (uploads the jar) ${first.wallMs} ms`);
+  const o = { readinessMs: [] as number[], wallMs: [] as number[], switchedMs: [] as (number | null)[], steps: [] as Record<string, number>[], jar: [] as string[] };
+  // alternate, so that drift on the machine hits both alike
+  for (let i = 0; i < OVERHEAD_N && !stopping; i++) {
+    await sleep(500);
+    o.readinessMs.push(await appReadiness(tb, jar));
+    await sleep(500);
+    const a = await runAction(tb, inputs);
+    if (a.code !== 0) throw new Error(`deploy ${i} of the same jar failed: ${errorOf(a)}`);
+    const s = at(a.lines, SWITCHED);
+    o.wallMs.push(a.wallMs);
+    o.switchedMs.push(s === undefined ? null : s - a.t0);
+    o.steps.push(steps(a.summary));
+    o.jar.push(a.lines.find((l) => /: jar /.test(l.text))?.text.replace(/^.*: jar /, '') ?? '');
+    log(`overhead #${i}: app ready in ${o.readinessMs.at(-1)} ms; deploy ${a.wallMs} ms (switched at ${o.switchedMs.at(-1) ?? '–'} ms; jar ${o.jar.at(-1)})`);
+  }
+  const readinessMedianMs = median(o.readinessMs);
+  const wallMedianMs = median(o.wallMs);
+  const stepMedians: Record<string, number> = {};
+  for (const n of Object.keys(o.steps[0] ?? {})) stepMedians[n] = median(o.steps.map((x) => x[n] ?? 0));
+  return { ...o, firstWallMs: first.wallMs, readinessMedianMs, wallMedianMs, overheadMs: wallMedianMs - readinessMedianMs, stepMedians };
+}
+
+// ------------------------------------------------------------------------------------ latency
+
+interface Sample {
+  /** Date.now() when sent */
+  t: number;
+  ms: number;
+  /** 0 = no HTTP answer */
+  status: number;
+  port: string;
+}
+
+interface Win {
+  /** 2xx answers the percentiles are over */
+  n: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+  /** non-2xx answers and requests without an answer, sent in the window */
+  non2xx: number;
+  failed: number;
+}
+
+interface LatencyRun {
+  i: number;
+  warmup: boolean;
+  ok: boolean;
+  wallMs: number | null;
+  /** spawn → the switch line */
+  switchedMs: number | null;
+  oldPort: string;
+  newPort: string;
+  before: Win;
+  after: Win;
+  /** p99 after / p99 before */
+  ratio: number | null;
+  /** requests sent over the whole probe, and its rate */
+  requests: number;
+  rps: number;
+  /** the action's `warm-up of port …` line */
+  actionWarmup?: string;
+  note?: string;
+}
+
+/** The probe (bench/latency.ts) in the runner namespace, through nginx, bounded by maxSeconds. */
+function startLatency(tb: Testbed, maxSeconds: number) {
+  const url = `http://${tb.nginx.ip}${LAT.path}`;
+  const child = tb.spawnInRunner([process.execPath, LATENCY_SCRIPT, url, String(maxSeconds), String(LAT.concurrency), String(LAT.rate)], { cwd: ROOT });
+  const samples: Sample[] = [];
+  let buf = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const l of parts) {
+      const [t, ms, status, port] = l.split(' ');
+      if (Number(t) > 0 && ms !== undefined) samples.push({ t: Number(t), ms: Number(ms), status: Number(status), port: port ?? '-' });
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  return {
+    async stop(): Promise<Sample[]> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const code = await exited;
+      clearTimeout(hard);
+      if (!samples.length) throw new Error(`latency probe printed nothing (exit ${code}): ${err.trim().slice(-500)}`);
+      return samples;
+    },
+  };
+}
+
+/** nearest rank, like the action's warm-up log */
+function pct(sorted: number[], q: number): number | null {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : null;
+}
+
+function win(ss: Sample[]): Win {
+  const ok = ss.filter((s) => s.status >= 200 && s.status < 300).map((s) => s.ms).sort((x, y) => x - y);
+  return { n: ok.length, p50: pct(ok, 0.5), p99: pct(ok, 0.99), max: ok.length ? ok[ok.length - 1] : null, non2xx: ss.filter((s) => s.status !== 0 && (s.status < 200 || s.status >= 300)).length, failed: ss.filter((s) => s.status === 0).length };
+}
+
+/** before: sent in the windowMs before the switch line and answered by the old process; after:
+ *  sent in the windowMs after it, plus those before it already answered by the new process (the
+ *  line reaches the bench a little after nginx switched). */
+function windows(samples: Sample[], switchAt: number, newPort: string): { before: Win; after: Win } {
+  const W = LAT.windowMs;
+  const pre = samples.filter((s) => s.t >= switchAt - W && s.t < switchAt);
+  return {
+    before: win(pre.filter((s) => s.port !== newPort)),
+    after: win([...pre.filter((s) => s.port === newPort), ...samples.filter((s) => s.t >= switchAt && s.t < switchAt + W)]),
+  };
+}
+
+async function latencyDeploy(tb: Testbed, i: number, warmup: boolean): Promise<LatencyRun> {
+  const version = `lat${i}`;
+  const jar = await tb.makeJar(version);
+  const inputs = baseInputs(tb, jar, { ...ACTION_INPUTS, 'java-opts': COLD_OPTS, ...(warmup ? WARMUP_INPUTS : {}) });
+  const probe = startLatency(tb, 120);
+  let a: ActionRun;
+  let switchAt: number | undefined;
+  try {
+    await sleep(LAT.preMs);
+    a = await runAction(tb, inputs);
+    switchAt = at(a.lines, SWITCHED);
+    const until = (switchAt ?? Date.now()) + LAT.windowMs + 300;
+    if (until > Date.now()) await sleep(until - Date.now());
+  } catch (e) {
+    await probe.stop().catch(() => undefined);
+    throw e;
+  }
+  const samples = await probe.stop();
+  const stale = await notServing(tb, version, false);
+  const oldPort = a.outputs['previous-port'] ?? '';
+  const newPort = a.outputs['active-port'] ?? '';
+  const S = switchAt ?? NaN;
+  const { before, after } = windows(samples, S, newPort);
+  const first = samples[0].t;
+  const last = samples[samples.length - 1].t;
+  const actionWarmup = a.lines.find((l) => /warm-up of port \d+/.test(l.text))?.text.replace(/^.*?warm-up of port/, 'port');
+  const problems = [
+    ...(a.code === 0 ? [] : [errorOf(a)]),
+    ...(stale.length ? [`${version} not served: ${stale.join('; ')}`] : []),
+    ...(switchAt === undefined ? ['no "now sends traffic to port" line'] : []),
+    ...(first > S - LAT.windowMs + 250 ? [`the probe began only ${fmt((S - first) / 1000, 1)} s before the switch`] : []),
+    ...(last < S + LAT.windowMs - 250 ? [`the probe ended ${fmt((last - S) / 1000, 1)} s after the switch`] : []),
+    ...(warmup && !actionWarmup ? ['no "warm-up of port" line from the action'] : []),
+  ];
+  return {
+    i,
+    warmup,
+    ok: problems.length === 0,
+    wallMs: a.wallMs,
+    switchedMs: switchAt === undefined ? null : switchAt - a.t0,
+    oldPort,
+    newPort,
+    before,
+    after,
+    ratio: before.p99 && after.p99 !== null ? after.p99 / before.p99 : null,
+    requests: samples.length,
+    rps: samples.length / Math.max(0.001, (last - first) / 1000),
+    actionWarmup,
+    note: problems.join(' | ') || undefined,
+  };
+}
+
+async function latencyPart(tb: Testbed): Promise<LatencyRun[]> {
+  const out: LatencyRun[] = [];
+  // without, with, without, with, …: drift on the machine hits both alike
+  for (let i = 0; i < 2 * LATENCY_N && !stopping; i++) {
+    const warmup = i % 2 === 1;
+    try {
+      const r = await latencyDeploy(tb, i, warmup);
+      out.push(r);
+      const w = (x: Win) => `p50 ${fmt(x.p50, 1)} p99 ${fmt(x.p99, 1)} ms (n ${x.n}, non-2xx ${x.non2xx}, failed ${x.failed})`;
+      log(`latency #${i} ${warmup ? 'with' : 'without'} warm-up: ok=${r.ok} before ${w(r.before)}; after ${w(r.after)}; ×${fmt(r.ratio, 2)}${r.note ? ` (${r.note})` : ''}`);
+    } catch (e) {
+      errors.push(`latency #${i}: ${String(e)}`);
+      log(`ERROR latency #${i}: ${String(e)}`);
+    }
+    await sleep(1000);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------ report
 
 function fmt(n: number | null | undefined, d = 0): string {
@@ -411,6 +778,7 @@ function fmt(n: number | null | undefined, d = 0): string {
 function report(res: Results): string {
   const L: string[] = [];
   L.push(`# Deploy benchmark (${res.meta.date}${Q ? ', --quick' : ''})`, '');
+  if (res.parts.length < PARTS.length) L.push(`Parts run: ${res.parts.join(', ')} (of ${PARTS.join(', ')}); targets of the others are n/a.`, '');
   L.push(`Load: wrk ${WRK.threads} threads, ${WRK.connections} connections, GET ${WRK.path} through nginx from the runner ns, running from 1 s before to ~0.5 s after each deploy/reload (no rate limit). ` +
     `3 × GET /slow?ms=4000 started when the deployer sees the new process healthy (floor: 0.5 s before the reload); "lead" = their start → switch. App: ${JAVA_OPTS}. Action: health-interval 0.25, health-passes 2 (default), drain-timeout 10, stop-timeout 10. ` +
     `close = new connection per request (Connection: close); keepalive = wrk default. Host: ${res.meta.cpus} CPUs, load avg at start ${res.meta.loadavg}, at end ${String(res.meta.loadavgEnd)}. ` +
@@ -455,11 +823,72 @@ function report(res: Results): string {
     const names = Object.keys(withSteps[0].steps!);
     L.push(`- ${label} step times under load, mean s: ${names.map((n) => `${n} ${fmt(mean(withSteps.map((r) => r.steps![n] ?? 0)), 2)}`).join('; ')}.`);
   }
+  reportRollback(L, res);
+  reportOverhead(L, res);
+  reportLatency(L, res);
   L.push('', '## Targets', '');
   L.push('| target | measured | limit | result |', '|---|---|---|---|');
   for (const t of res.targets) L.push(`| ${t.name} | ${t.value} | ${t.limit} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**FAIL**'} |`);
   if (res.errors.length) L.push('', '## Errors', '', ...res.errors.map((e) => `- ${e.replace(/\n/g, ' ')}`));
   return L.join('\n') + '\n';
+}
+
+const stepText = (st: Record<string, number>) =>
+  Object.entries(st)
+    .map(([n, v]) => `${n} ${fmt(v, 2)}`)
+    .join('; ');
+
+function reportRollback(L: string[], res: Results): void {
+  const rs = res.runs.filter((r) => r.scenario.startsWith('rollback-'));
+  if (!res.rollback && !rs.length) return;
+  L.push('', '## Rollback', '');
+  L.push(`One app host, set form, ${JAVA_OPTS}, the action's inputs as above. Each cycle: deploy A, deploy B with keep-previous (A stays up on the idle port; both unloaded), ` +
+    "**rollback** (mode rollback, no artifact; back to A's warm standby), deploy C (no keep-previous), **rollback** (back to A, started again from its kept jar with its recorded command). " +
+    'The two rollbacks and deploy C run under wrk load as above (from 1 s before to ~0.5 s after; no long requests); clients alternate per cycle. ' +
+    '"switched" = spawn of node main.cjs → its "now sends traffic to port" line; wall = spawn → exit. Warm rollback: ok only if the standby\'s pid serves afterwards.', '');
+  L.push('| cycle | clients | run | ok | wall s | switched ms | requests | non-2xx (5xx) | connect/read/write/timeout | steps s | note |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  const what: Record<string, string> = { 'rollback-warm': 'rollback, warm standby', 'rollback-deploy': 'deploy C', 'rollback-kept': 'rollback, kept jar' };
+  for (const r of rs) {
+    const e = r.load;
+    L.push(`| ${r.i} | ${r.kind} | ${what[r.scenario]} | ${r.ok ? 'yes' : 'NO'} | ${fmt(r.wallMs === null ? null : r.wallMs / 1000, 2)} | ${fmt(r.switchedMs)} | ${e.requests} | ${e.non2xx3xx} (${e.s5xx}) | ${e.connect}/${e.read}/${e.write}/${e.timeout} | ${stepText(r.steps ?? {})} | ${r.note ?? ''} |`);
+  }
+  for (const c of res.rollback ?? []) {
+    L.push('', `- Cycle ${c.i}: releases ${c.releases.join(', ')}; unloaded setup deploys ${c.setupWallMs.join(', ')} ms; A's warm standby on port ${c.standbyPort ?? '–'} (pid ${c.warmPid ?? '–'}).`);
+  }
+}
+
+function reportOverhead(L: string[], res: Results): void {
+  const o = res.overhead;
+  if (!o) return;
+  L.push('', '## Overhead over the app\'s own start', '');
+  L.push(`One app host, set form, no load, no long requests, ${JAVA_OPTS}. The same jar is deployed again and again (the first deploy, ${o.firstWallMs} ms, uploads it and is not counted). ` +
+    `App readiness: the jar started directly on the app host (\`setsid nohup java ${JAVA_OPTS} -Dserver.port=${READY_PORT} -jar …\`), from the exec call to the first 200 on /health, polled every 20 ms on the host; then stopped. ` +
+    'Readiness and deploys alternate.', '');
+  L.push(`- App readiness: ${o.readinessMs.join(', ')} ms; median ${fmt(o.readinessMedianMs)} ms.`);
+  L.push(`- Deploy wall (jar already there): ${o.wallMs.join(', ')} ms; median ${fmt(o.wallMedianMs)} ms. Spawn → switched: ${o.switchedMs.map((x) => fmt(x)).join(', ')} ms.`);
+  L.push(`- **Overhead = ${fmt(o.wallMedianMs)} − ${fmt(o.readinessMedianMs)} = ${fmt(o.overheadMs)} ms.**`);
+  L.push(`- Step times, median s: ${stepText(o.stepMedians)}.`);
+  L.push(`- The action's jar report: ${[...new Set(o.jar)].map((j) => `"${j}"`).join(', ')}.`);
+  const seed = seedWallMs(res);
+  L.push(`- Seed ratio (deploy wall median / seed wall mean, the seed under load from part 1host): ${Number.isNaN(seed) ? '– (the 1host part did not run)' : `${fmt(o.wallMedianMs)} / ${fmt(seed)} = ${fmt(o.wallMedianMs / seed, 2)}`}.`);
+}
+
+function reportLatency(L: string[], res: Results): void {
+  const rs = res.latency;
+  if (!rs) return;
+  L.push('', '## Latency at the switch', '');
+  L.push(`One app host, set form. New versions start as a cold JVM: java-opts \`${COLD_OPTS}\` (the first 400 GETs of /version take 40 ms longer). ` +
+    `Probe (bench/latency.ts, undici, keep-alive, in the runner ns): GET ${LAT.path} through nginx, ${LAT.concurrency} at a time, at most ${LAT.rate} requests/s in all, from ${LAT.preMs / 1000} s before the action to ${LAT.windowMs / 1000} s after its switch. ` +
+    `Before = sent in the ${LAT.windowMs / 1000} s before the "now sends traffic" line and answered by the old process; after = sent in the ${LAT.windowMs / 1000} s after it, plus those before it the new process already answered. ` +
+    `Percentiles (nearest rank) over 2xx answers. With warm-up: inputs ${Object.entries(WARMUP_INPUTS).map(([k, v]) => `${k}: ${v}`).join(', ')}. Deploys without and with alternate.`, '');
+  L.push('| # | warm-up | ok | p50 before ms | p99 before ms | p50 after ms | p99 after ms | p99 after/before | max after ms | n before/after | non-2xx, failed (before/after) | req/s | wall s | switched ms | action warm-up | note |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rs) {
+    const b = r.before;
+    const a = r.after;
+    L.push(`| ${r.i} | ${r.warmup ? 'yes' : 'no'} | ${r.ok ? 'yes' : 'NO'} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(r.ratio, 2)} | ${fmt(a.max, 1)} | ${b.n}/${a.n} | ${b.non2xx}, ${b.failed} / ${a.non2xx}, ${a.failed} | ${fmt(r.rps)} | ${fmt(r.wallMs === null ? null : r.wallMs / 1000, 2)} | ${fmt(r.switchedMs)} | ${r.actionWarmup ?? ''} | ${r.note ?? ''} |`);
+  }
 }
 
 interface Summary {
@@ -495,6 +924,11 @@ interface Results {
   upload?: Upload;
   scale?: { one: { wallMs: number[] }; eight: { wallMs: number[]; steps: Record<string, number>[] }; ratio: number };
   startupMs: number[];
+  /** the parts that ran (--only / --skip) */
+  parts: Part[];
+  rollback?: RollbackCycle[];
+  overhead?: Overhead;
+  latency?: LatencyRun[];
   targets: Target[];
   errors: string[];
 }
@@ -529,6 +963,9 @@ function summarize(rs: Run[]): Summary[] {
   }
   return out;
 }
+
+/** the seed's mean wall (part 1host, under load); NaN when it did not run */
+const seedWallMs = (res: Pick<Results, 'runs'>) => mean(res.runs.filter((r) => r.scenario === 'seed' && r.wallMs !== null).map((r) => r.wallMs!));
 
 function targets(res: Omit<Results, 'targets'>): Target[] {
   const T: Target[] = [];
@@ -591,6 +1028,67 @@ function targets(res: Omit<Results, 'targets'>): Target[] {
   T.push({ name: '8 hosts ≤ 1.5 × 1 host (wall, unloaded)', value: res.scale ? `${fmt(res.scale.ratio, 2)}×` : '–', limit: '≤ 1.50×', pass: res.scale ? res.scale.ratio <= 1.5 : null });
   const sm = median(res.startupMs);
   T.push({ name: 'startup: spawn → first SSH connect (median)', value: `${fmt(sm)} ms`, limit: '< 300 ms', pass: Number.isNaN(sm) ? null : sm < 300 });
+  T.push(...releaseTargets(res));
+  return T;
+}
+
+/** rollback, overhead and latency at the switch: n/a when the part did not run */
+function releaseTargets(res: Omit<Results, 'targets'>): Target[] {
+  const T: Target[] = [];
+  const of = (s: string) => res.runs.filter((r) => r.scenario === s);
+  const ran = res.parts.includes('rollback');
+  const warm = of('rollback-warm');
+  const kept = of('rollback-kept');
+  const deploys = of('rollback-deploy');
+  const sw = warm.map((r) => r.switchedMs ?? NaN);
+  const swOk = warm.length > 0 && warm.length === ROLLBACK_N && warm.every((r) => r.ok) && sw.every((x) => x <= 1500);
+  T.push({
+    name: 'rollback from the warm standby: spawn → switched (max)',
+    value: warm.length ? `${fmt(Math.max(...sw))} ms (${sw.map((x) => fmt(x)).join(', ')}; ${warm.filter((r) => r.ok).length}/${warm.length} ok)` : '–',
+    limit: `≤ 1500 ms, every one ok (${ROLLBACK_N})`,
+    pass: ran ? swOk : null,
+  });
+  const both = [...warm, ...kept];
+  const bad = both.reduce((n, r) => n + r.load.non2xx3xx, 0);
+  T.push({
+    name: '0 non-2xx during every rollback (under load)',
+    value: `${bad} non-2xx (${both.reduce((n, r) => n + r.load.s5xx, 0)} 5xx) in ${both.length} rollbacks (${both.filter((r) => r.ok).length} ok); socket errors ${both.map((r) => r.load.socketErrors).join(', ') || '–'}`,
+    limit: `0, all ${2 * ROLLBACK_N} ok`,
+    pass: ran ? both.length === 2 * ROLLBACK_N && bad === 0 && both.every((r) => r.ok) : null,
+  });
+  const wall = (g: Run[]) => g.map((r) => r.wallMs).filter((x): x is number => x !== null);
+  T.push({
+    name: '(info) rollback from a kept jar vs a deploy (walls, under load)',
+    value: `rollback ${wall(kept).map((x) => fmt(x / 1000, 2)).join(', ') || '–'} s (switched ${kept.map((r) => fmt(r.switchedMs)).join(', ') || '–'} ms); warm rollback ${wall(warm).map((x) => fmt(x / 1000, 2)).join(', ') || '–'} s`,
+    limit: `deploy ${wall(deploys).map((x) => fmt(x / 1000, 2)).join(', ') || '–'} s (switched ${deploys.map((r) => fmt(r.switchedMs)).join(', ') || '–'} ms)`,
+    pass: null,
+  });
+  const o = res.overhead;
+  T.push({
+    name: "deploy overhead over the app's own start (medians, unloaded, jar already there)",
+    value: o ? `${fmt(o.overheadMs / 1000, 2)} s (${fmt(o.wallMedianMs / 1000, 2)} − ${fmt(o.readinessMedianMs / 1000, 2)})` : '–',
+    limit: '≤ 0.80 s',
+    pass: res.parts.includes('overhead') ? !!o && o.wallMs.length === OVERHEAD_N && o.overheadMs <= 800 : null,
+  });
+  const seed = seedWallMs(res);
+  const ratio = o ? o.wallMedianMs / seed : NaN;
+  T.push({
+    name: 'action wall (unloaded, jar already there) ≤ 0.25 × seed wall',
+    value: Number.isNaN(ratio) ? `–${o && Number.isNaN(seed) ? ' (needs the 1host part for the seed)' : ''}` : `${fmt(o!.wallMedianMs / 1000, 2)} s vs ${fmt(seed / 1000, 2)} s = ${fmt(ratio, 2)}×`,
+    limit: '≤ 0.25×',
+    pass: Number.isNaN(ratio) ? null : ratio <= 0.25,
+  });
+  const lat = res.latency ?? [];
+  const withW = lat.filter((r) => r.warmup);
+  const without = lat.filter((r) => !r.warmup);
+  const ratios = (g: LatencyRun[]) => g.map((r) => `${fmt(r.before.p99, 1)}→${fmt(r.after.p99, 1)} ms (×${fmt(r.ratio, 2)})`).join(', ') || '–';
+  T.push({
+    name: 'latency at the switch, with warm-up: p99 after ≤ 1.5 × p99 before (every deploy)',
+    value: `${ratios(withW)}; ${withW.filter((r) => r.ok).length}/${withW.length} ok`,
+    limit: `≤ 1.50×, all ${LATENCY_N} ok`,
+    pass: res.parts.includes('latency') ? withW.length === LATENCY_N && withW.every((r) => r.ok && r.ratio !== null && r.ratio <= 1.5) : null,
+  });
+  T.push({ name: '(info) latency at the switch, without warm-up: p99 before → after', value: ratios(without), limit: '(contrast)', pass: null });
   return T;
 }
 
@@ -632,7 +1130,22 @@ async function withTestbed<T>(opts: BedOptions, fn: (tb: Testbed) => Promise<T>)
   }
 }
 
+/** --only / --skip: comma-separated part names */
+function selectParts(): Part[] {
+  const list = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const only = list(opt.only);
+  const skip = list(opt.skip);
+  const unknown = [...only, ...skip].filter((x) => !(PARTS as readonly string[]).includes(x));
+  if (unknown.length) throw new Error(`unknown part(s) ${unknown.join(', ')}; the parts are ${PARTS.join(', ')}`);
+  const parts = PARTS.filter((p) => (only.length === 0 || only.includes(p)) && !skip.includes(p));
+  if (!parts.length) throw new Error('--only/--skip leave no part to run');
+  return parts;
+}
+
 async function main(): Promise<void> {
+  const parts = selectParts();
+  const want = (p: Part) => parts.includes(p);
+  const outRel = opt.out ?? (parts.length === PARTS.length ? 'bench/results/latest.json' : `bench/results/partial-${parts.join('+')}.json`);
   if (process.getuid?.() !== 0) throw new Error('run as root (the testbed needs network namespaces)');
   const t0 = Date.now();
   buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zdd-bench-dist-'));
@@ -651,6 +1164,13 @@ async function main(): Promise<void> {
     rolling2Deploys: ROLLING2_N,
     rolling4Deploys: ROLLING4_N,
     nginx2Deploys: NGINX2_N,
+    parts,
+    rollbackCycles: ROLLBACK_N,
+    overheadDeploys: OVERHEAD_N,
+    latencyDeploysPerVariant: LATENCY_N,
+    latencyProbe: LAT,
+    coldJavaOpts: COLD_OPTS,
+    warmupInputs: WARMUP_INPUTS,
     wrk: WRK,
     javaOpts: JAVA_OPTS,
     actionInputs: ACTION_INPUTS,
@@ -661,8 +1181,11 @@ async function main(): Promise<void> {
   let one: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
   let eight: { wallMs: number[]; steps: Record<string, number>[] } | undefined;
   let startupMs: number[] = [];
+  let rollback: RollbackCycle[] | undefined;
+  let overhead: Overhead | undefined;
+  let latency: LatencyRun[] | undefined;
   try {
-    await withTestbed({ prefix: 'zddbench201', subnet: 201, appHosts: 1, form: 'set' }, async (tb) => {
+    if (want('1host')) await withTestbed({ prefix: 'zddbench201', subnet: 201, appHosts: 1, form: 'set' }, async (tb) => {
       log('startup');
       startupMs = await measureStartup(tb, STARTUP_RUNS);
       for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-1host', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
@@ -673,11 +1196,11 @@ async function main(): Promise<void> {
       upload = await measureUpload(tb).catch((e) => (errors.push(`upload: ${String(e)}`), undefined));
       one = await unloadedDeploys(tb, '1host', UNLOADED);
     });
-    await withTestbed({ prefix: 'zddbench202', subnet: 202, appHosts: 2, form: 'upstream' }, async (tb) => {
+    if (want('2hosts')) await withTestbed({ prefix: 'zddbench202', subnet: 202, appHosts: 2, form: 'upstream' }, async (tb) => {
       for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-2hosts', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
       for (let i = 0; i < N; i++) await record('action-2hosts', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `two-${i}`));
     });
-    await withTestbed({ prefix: 'zddbench203', subnet: 203, appHosts: 8, form: 'upstream' }, async (tb) => {
+    if (want('8hosts')) await withTestbed({ prefix: 'zddbench203', subnet: 203, appHosts: 8, form: 'upstream' }, async (tb) => {
       eight = await unloadedDeploys(tb, '8hosts', UNLOADED);
     });
     // rolling: one app host with two instances; two app hosts with two each (batch-size 1)
@@ -685,17 +1208,31 @@ async function main(): Promise<void> {
       { app: 0, port: 8080 },
       { app: 0, port: 8081 },
     ];
-    await withTestbed({ prefix: 'zddbench204', subnet: 204, appHosts: 1, form: 'upstream', instances: two, seedApps: two }, async (tb) => {
+    if (want('rolling')) await withTestbed({ prefix: 'zddbench204', subnet: 204, appHosts: 1, form: 'upstream', instances: two, seedApps: two }, async (tb) => {
       for (let i = 0; i < ROLLING2_N; i++) await record('rolling-2', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `roll2-${i}`, true));
     });
     const four: Instance[] = [...two, { app: 1, port: 8080 }, { app: 1, port: 8081 }];
-    await withTestbed({ prefix: 'zddbench205', subnet: 205, appHosts: 2, form: 'upstream', instances: four, seedApps: four }, async (tb) => {
+    if (want('rolling')) await withTestbed({ prefix: 'zddbench205', subnet: 205, appHosts: 2, form: 'upstream', instances: four, seedApps: four }, async (tb) => {
       for (let i = 0; i < ROLLING4_N; i++) await record('rolling-4', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `roll4-${i}`, true));
     });
     // two nginx hosts, one app host: both reloaded at once vs blue/green switching both
-    await withTestbed({ prefix: 'zddbench206', subnet: 206, appHosts: 1, nginxHosts: 2, form: 'upstream' }, async (tb) => {
+    if (want('2nginx')) await withTestbed({ prefix: 'zddbench206', subnet: 206, appHosts: 1, nginxHosts: 2, form: 'upstream' }, async (tb) => {
       for (let i = 0; i < FLOOR_PER_KIND * 2; i++) await record('floor-2nginx', KINDS[i % 2], i, () => floorRun(tb, KINDS[i % 2]));
       for (let i = 0; i < NGINX2_N; i++) await record('action-2nginx', KINDS[i % 2], i, () => actionDeploy(tb, KINDS[i % 2], `ngx2-${i}`));
+    });
+    // releases: rollback timing under load; the overhead over the app's own start (unloaded);
+    // latency at the switch, without and with the action's warm-up (one app host each, set form)
+    if (want('rollback')) await withTestbed({ prefix: 'zddbench207', subnet: 207, appHosts: 1, form: 'set' }, async (tb) => {
+      log('rollback');
+      rollback = await rollbackPart(tb);
+    });
+    if (want('overhead')) await withTestbed({ prefix: 'zddbench208', subnet: 208, appHosts: 1, form: 'set' }, async (tb) => {
+      log('overhead');
+      overhead = await overheadPart(tb);
+    });
+    if (want('latency')) await withTestbed({ prefix: 'zddbench209', subnet: 209, appHosts: 1, form: 'set' }, async (tb) => {
+      log('latency at the switch');
+      latency = await latencyPart(tb);
     });
   } finally {
     fs.rmSync(buildDir, { recursive: true, force: true });
@@ -707,10 +1244,14 @@ async function main(): Promise<void> {
     upload,
     scale: one && eight ? { one, eight, ratio: median(eight.wallMs) / median(one.wallMs) } : undefined,
     startupMs,
+    parts,
+    rollback,
+    overhead,
+    latency,
     errors,
   };
   const res: Results = { ...partial, targets: targets(partial) };
-  const out = path.resolve(ROOT, opt.out!);
+  const out = path.resolve(ROOT, outRel);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(res, null, 2) + '\n');
   const md = report(res);

@@ -223,7 +223,7 @@ export function readConfig(get: InputReader): Config {
 
   const strategyText = get('strategy').trim() || 'blue-green';
   if (!(STRATEGIES as string[]).includes(strategyText)) {
-    throw new InputError('strategy', `'${strategyText}' is not a strategy: use ${STRATEGIES.join(' or ')}`);
+    throw new InputError('strategy', `'${strategyText}' is not a strategy: use ${STRATEGIES.slice(0, -1).join(', ')} or ${STRATEGIES[STRATEGIES.length - 1]}`);
   }
   const strategy = strategyText as Strategy;
   const batchSize = parseBatchSize(get('batch-size').trim() || '1');

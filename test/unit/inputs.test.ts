@@ -52,6 +52,14 @@ test('hosts: lists, ports, proxy addresses, IPv6', () => {
   assert.deepEqual(two.nginxHosts, [{ host: 'lb1.example', port: 22 }, { host: 'lb2.example', port: 2222 }]);
 });
 
+test('modes: promote and rollback need no artifact; canary options', () => {
+  assert.equal(read({ mode: 'rollback', artifact: '' }).mode, 'rollback');
+  assert.equal(read({ mode: 'promote', artifact: '' }).artifact, '');
+  const c = read({ strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-steps': '5 25 100', 'canary-max-p99-ratio': '' });
+  assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, minRequests: 50 });
+  assert.equal(read().canary.maxP99Ratio, 2);
+});
+
 test('strategy, batch-size, and an empty health-body (any body passes)', () => {
   const c = read({ strategy: 'rolling', 'batch-size': '25%', 'health-body': '' });
   assert.equal(c.strategy, 'rolling');
@@ -120,7 +128,22 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['release', { release: 'a b' }, /may hold only/],
   ['jump-host', { 'jump-host': 'x y' }, /not a valid host/],
   ['nginx-host', { 'nginx-host': 'a.example, a.example' }, /listed twice/],
-  ['strategy', { strategy: 'canary' }, /not a strategy: use blue-green or rolling/],
+  ['strategy', { strategy: 'linear' }, /not a strategy: use blue-green, rolling or canary/],
+  ['canary-log', { strategy: 'canary' }, /is required with strategy: canary/],
+  ['canary-log', { strategy: 'canary', 'canary-log': 'access.log' }, /absolute path/],
+  ['canary-steps', { 'canary-steps': '10,5,100' }, /must go up/],
+  ['canary-steps', { 'canary-steps': '10,50' }, /must end at 100/],
+  ['canary-steps', { 'canary-steps': '0,100' }, /not a percentage from 1 to 100/],
+  ['canary-max-error-rate', { 'canary-max-error-rate': 'low' }, /percentage from 0 to 100/],
+  ['canary-max-p99-ratio', { 'canary-max-p99-ratio': '0.5' }, /ratio of 1 or more/],
+  ['canary-min-requests', { 'canary-min-requests': '0' }, /out of range/],
+  ['mode', { mode: 'undo' }, /not a mode: use deploy, stage, promote, rollback/],
+  ['mode', { mode: 'stage', strategy: 'rolling' }, /works with strategy: blue-green/],
+  ['artifact', { mode: 'stage', artifact: '' }, /is required/],
+  ['keep-previous', { 'keep-previous': 'maybe' }, /not a boolean/],
+  ['dry-run', { 'dry-run': 'true', mode: 'rollback' }, /available for mode deploy and stage/],
+  ['warmup-path', { 'warmup-path': 'version' }, /URL path starting with \//],
+  ['warmup-requests', { 'warmup-requests': '0' }, /out of range/],
   ['batch-size', { 'batch-size': '0' }, /number of instances .* or a percentage/],
   ['batch-size', { 'batch-size': '150%' }, /1% to 100%/],
   ['batch-size', { 'batch-size': 'half' }, /percentage such as 25%/],
