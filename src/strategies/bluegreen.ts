@@ -3,9 +3,8 @@
 //   upload + start (each host on its own timeline) -> healthy + reachable from nginx -> switch
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
-import { cleanupReleases } from '../fleet/releases.ts';
 import type { Ctx } from './context.ts';
-import { planBlueGreen, releaseOn, reportsFor, retireOld, startOnIdle, switchAll } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const blueGreen: Strategy = {
@@ -34,28 +33,15 @@ export const blueGreen: Strategy = {
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
     const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
     const switchedAt = await switchAll(ctx, fleet, plans);
-    // The release is recorded and old ones pruned while the old version drains.
-    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
-    cleanup.catch(() => undefined);
-    await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
-    await ctx.step('Clean up', () => cleanup);
+    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
     ctx.audit.previous = await previous;
-    return {
-      previousRelease: ctx.audit.previous,
+    return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      release: fleet.release,
-      activePorts: [p.idlePort],
-      previousPorts: p.livePort === null ? [] : [p.livePort],
-      durationMs: Date.now() - ctx.t0,
       healthyToSwitchedMs: switchedAt - healthyAt,
-      timings: ctx.timings,
-      instances: [...reports.values()],
-      nginxHosts: fleet.nginx.map((n) => n.remote.label),
-      artifact: fleet.artifact,
       headline:
         p.livePort === null
           ? `First deploy: nginx now points at port ${p.idlePort}.`
           : `nginx switched from port ${p.livePort} to ${p.idlePort}; the old version was drained and ${cfg.keepPrevious ? 'kept running as a warm standby' : 'stopped'}.`,
-    };
+    });
   },
 };

@@ -6,12 +6,11 @@
 // and the old version is drained and stopped, as a blue/green switch ends.
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
-import { cleanupReleases } from '../fleet/releases.ts';
 import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
 import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type ReleaseFigures } from '../traffic/canary.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx, sleep } from './context.ts';
-import { planBlueGreen, releaseOn, reportsFor, retireOld, startOnIdle, switchAll } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export interface CanaryStep {
@@ -147,24 +146,12 @@ export const canary: Strategy = {
       });
     }
     const switchedAt = await switchAll(ctx, fleet, plans);
-    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
-    cleanup.catch(() => undefined);
-    await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
-    await ctx.step('Clean up', () => cleanup);
+    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
     ctx.audit.previous = await previous;
-    return {
+    return switchResult(ctx, fleet, p, reports, {
       strategy: 'canary',
-      release: fleet.release,
-      previousRelease: ctx.audit.previous,
-      activePorts: [p.idlePort],
-      previousPorts: [livePort],
-      durationMs: Date.now() - ctx.t0,
-      timings: ctx.timings,
-      instances: [...reports.values()],
-      nginxHosts: fleet.nginx.map((n) => n.remote.label),
-      artifact: fleet.artifact,
       canary: steps,
-      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and stopped.`,
-    };
+      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and ${cfg.keepPrevious ? 'kept as a warm standby' : 'stopped'}.`,
+    });
   },
 };

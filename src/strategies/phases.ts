@@ -8,12 +8,12 @@ import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
-import { argvOf, readReleaseInfo } from '../fleet/releases.ts';
+import { argvOf, cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
-import type { Fleet, InstanceReport } from './run.ts';
+import type { DeployResult, Fleet, InstanceReport } from './run.ts';
 
 export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
   try {
@@ -71,7 +71,8 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
   const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
     const r = reports.get(a)!;
     const warm = reuse.get(a);
-    await Promise.all([checkPorts(ctx, a, p, r, warm), preflightApp(ctx, a, fleet.artifact)]);
+    // A warm standby needs no preflight: its java already runs.
+    await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, a, fleet.artifact) : undefined]);
     ctx.checkpoint();
     if (warm !== undefined) {
       r.newPid = warm;
@@ -165,4 +166,37 @@ export async function releaseOn(ctx: Ctx, apps: AppNode[], port: number | null):
   if (port === null || apps.length === 0) return undefined;
   const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
   return info.get(apps[0])?.ports.get(port);
+}
+
+/**
+ * Everything after the switch: the release is recorded and old ones pruned (plus any extra
+ * clean-up) while the old version drains; then it is stopped, or kept as a warm standby.
+ */
+export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, extra?: () => Promise<unknown>): Promise<void> {
+  const cleanup = Promise.all([cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command), extra?.()]);
+  cleanup.catch(() => undefined);
+  await retireOld(ctx, fleet, p, reports, keep);
+  await ctx.step('Clean up', () => cleanup);
+}
+
+/** What a switch from the live to the idle port did, for the outputs and the summary. */
+export function switchResult(
+  ctx: Ctx,
+  fleet: Fleet,
+  p: SwitchPlan,
+  reports: Map<AppNode, InstanceReport>,
+  r: Pick<DeployResult, 'strategy' | 'headline'> & Partial<DeployResult>,
+): DeployResult {
+  return {
+    release: fleet.release,
+    previousRelease: ctx.audit.previous,
+    activePorts: [p.idlePort],
+    previousPorts: p.livePort === null ? [] : [p.livePort],
+    durationMs: Date.now() - ctx.t0,
+    timings: ctx.timings,
+    instances: [...reports.values()],
+    nginxHosts: fleet.nginx.map((n) => n.remote.label),
+    artifact: fleet.artifact,
+    ...r,
+  };
 }

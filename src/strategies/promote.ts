@@ -7,9 +7,9 @@ import * as RL from '../commands/releases.ts';
 import { DeployError } from '../errors.ts';
 import { waitHealthy } from '../fleet/instance.ts';
 import { warmUp } from '../fleet/warmup.ts';
-import { cleanupReleases, keptRelease, readReleaseInfo } from '../fleet/releases.ts';
+import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { planBlueGreen, releaseOn, reportsFor, retireOld, switchAll } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const promote: Strategy = {
@@ -58,24 +58,15 @@ export const promote: Strategy = {
     });
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
     const switchedAt = await switchAll(ctx, fleet, plans);
-    await retireOld(ctx, fleet, p, reports, cfg.keepPrevious);
-    await ctx.step('Clean up', async () => {
-      await mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.clearStaged(cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs));
-      await cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
-    });
+    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, () =>
+      mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.clearStaged(cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs)),
+    );
     ctx.audit.previous = await previous;
-    return {
+    return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      release: fleet.release,
-      previousRelease: ctx.audit.previous,
-      activePorts: [p.idlePort],
-      previousPorts: p.livePort === null ? [] : [p.livePort],
-      durationMs: Date.now() - ctx.t0,
       healthyToSwitchedMs: switchedAt - healthyAt,
-      timings: ctx.timings,
-      instances: [...reports.values()],
-      nginxHosts: fleet.nginx.map((n) => n.remote.label),
+      artifact: undefined,
       headline: `Promoted the staged ${fleet.release}: nginx switched from port ${p.livePort ?? 'none'} to ${p.idlePort}; the old version was drained and ${cfg.keepPrevious ? 'kept as a warm standby' : 'stopped'}.`,
-    };
+    });
   },
 };

@@ -6,15 +6,15 @@
 //   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
 import { DeployError } from '../errors.ts';
 import { inspectPort, type AppNode } from '../fleet/instance.ts';
-import { cleanupReleases, keptRelease } from '../fleet/releases.ts';
+import { keptRelease } from '../fleet/releases.ts';
 import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { planBlueGreen, releaseOn, reportsFor, retireOld, startOnIdle, switchAll } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import { rolling, instancesOf } from './rolling.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
-async function target(ctx: Ctx, fleet: Fleet, current: string | undefined, ports: number[]): Promise<void> {
+async function target(ctx: Ctx, fleet: Fleet, current: string | undefined, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
   const cfg = ctx.cfg;
   const to = cfg.release ?? previousRelease(await readAudit(ctx, fleet.nginx[0].remote), current);
   if (!to) {
@@ -34,6 +34,7 @@ async function target(ctx: Ctx, fleet: Fleet, current: string | undefined, ports
   ctx.audit.previous = current;
   ctx.audit.bad = current;
   ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to ${to}`);
+  return kept.info;
 }
 
 export const blueGreenRollback: Strategy = {
@@ -48,11 +49,10 @@ export const blueGreenRollback: Strategy = {
     const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
     const reuse = new Map<AppNode, number>();
     await ctx.step('Choose the release', async () => {
-      await target(ctx, fleet, await releaseOn(ctx, live, p.livePort), [p.idlePort]);
+      const info = await target(ctx, fleet, await releaseOn(ctx, live, p.livePort), [p.idlePort]);
       // A warm standby: the target still runs on the idle port, started by this action.
-      const info = await keptRelease(ctx, fleet.apps, fleet.release, [p.idlePort]);
       await mapLimit(fleet.apps, PARALLEL, async (a) => {
-        if (info.info.get(a)!.ports.get(p.idlePort) !== fleet.release) return;
+        if (info.get(a)!.ports.get(p.idlePort) !== fleet.release) return;
         const st = await inspectPort(ctx, a, p.idlePort, 'rollback');
         if (!st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
       });
@@ -65,24 +65,12 @@ export const blueGreenRollback: Strategy = {
       startOnIdle(ctx, fleet, p, reports, reuse),
     );
     const switchedAt = await switchAll(ctx, fleet, plans);
-    // The release is recorded and old ones pruned while the old version drains.
-    const cleanup = cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
-    cleanup.catch(() => undefined);
-    await retireOld(ctx, fleet, p, reports, false);
-    await ctx.step('Clean up', () => cleanup);
-    return {
+    await finishSwitch(ctx, fleet, p, reports, false);
+    return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      release: fleet.release,
-      previousRelease: ctx.audit.previous,
-      activePorts: [p.idlePort],
-      previousPorts: [p.livePort],
-      durationMs: Date.now() - ctx.t0,
       healthyToSwitchedMs: switchedAt - healthyAt,
-      timings: ctx.timings,
-      instances: [...reports.values()],
-      nginxHosts: fleet.nginx.map((n) => n.remote.label),
       headline: `Rolled back to ${fleet.release}${warm ? ' (from its warm standby)' : ' (started again from its kept jar)'}: nginx switched from port ${p.livePort} to ${p.idlePort}; ${ctx.audit.bad ?? 'the release left'} is marked bad.`,
-    };
+    });
   },
 };
 
@@ -93,7 +81,9 @@ export const rollingRollback: Strategy = {
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const all = instancesOf(ctx, fleet);
-    await ctx.step('Choose the release', async () => target(ctx, fleet, await releaseOn(ctx, [all[0].app], all[0].port), []));
+    await ctx.step('Choose the release', async () => {
+      await target(ctx, fleet, await releaseOn(ctx, [all[0].app], all[0].port), []);
+    });
     const r = await rolling.run(ctx, fleet);
     return { ...r, headline: `Rolled back to ${fleet.release}: ${r.headline} ${ctx.audit.bad ?? 'The release left'} is marked bad.` };
   },
