@@ -1,9 +1,9 @@
 // The remote scripts run for real here, in a local sh, against a temp directory.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as A from '../../src/commands/app.ts';
@@ -13,6 +13,17 @@ import * as RL from '../../src/commands/releases.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
 
 const R = { ...A, ...N, ...L, ...RL };
+
+// Every temp directory a test makes is removed when the file is done.
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const o = { timeoutSec: 20 };
 function run(cmd: Cmd): { code: number; out: string } {
@@ -26,7 +37,7 @@ function run(cmd: Cmd): { code: number; out: string } {
 }
 
 test('readInclude: present / absent / nodir', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   writeFileSync(path.join(d, 'a.inc'), 'x\ny');
   const sum = createHash('sha256').update('x\ny').digest('hex');
   assert.equal(run(R.readInclude(path.join(d, 'a.inc'), o)).out, `zdd-include present ${sum}\nx\ny`);
@@ -39,7 +50,7 @@ test('readInclude: present / absent / nodir', () => {
 });
 
 test('receiveJar + prepareRelease: need, then have, then copied from an identical release', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   const sum = createHash('sha256').update('JAR').digest('hex');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'need');
   const jar = path.join(d, 'releases/r1/app.jar');
@@ -56,7 +67,7 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
 });
 
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'bad' });
   assert.equal(short.code, 2);
   assert.match(short.out, /wrote 3 of 10 bytes/);
@@ -69,7 +80,7 @@ test('receiveJar removes a short upload; verifyJar removes a corrupt one', () =>
 });
 
 test('startApp passes env and argv intact and detaches; stopProcess stops it', async () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   run(R.prepareRelease(d, 'r1', 'x', o));
   const argv = ['sh', '-c', 'printf "%s\\n" "$APP_X" "$@" > out.txt; exec /bin/sleep 30', 'zero', 'a b', '$(id)', "it's"];
   const spec = { cwd: path.join(d, 'releases/r1'), argv, env: [['APP_X', 'v;$(touch pwn) w'], ['PATH', '/nowhere:$PATH']] as [string, string][], log: path.join(d, 'logs/x.log') };
@@ -106,7 +117,7 @@ test('stopProcess escalates to SIGKILL for a process that ignores SIGTERM', asyn
 });
 
 test('lock: acquired, held (with owner and age), stale lock recovered, released only by its owner', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   const lock = path.join(d, 'deploy.lock');
   assert.equal(run(R.acquireLock(lock, 'run=A', 1800, o)).out.trim(), 'acquired');
   assert.match(run(R.acquireLock(lock, 'run=B', 1800, o)).out.trim(), /^held \d+ run=A$/);
@@ -120,7 +131,7 @@ test('lock: acquired, held (with owner and age), stale lock recovered, released 
 });
 
 test('pruneReleases keeps the newest and the protected ones', () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   for (const [i, r] of ['r1', 'r2', 'r3', 'r4'].entries()) {
     run(R.prepareRelease(d, r, 'x', o));
     const t = Date.now() / 1000 - 100 + i;
@@ -139,7 +150,7 @@ test('parseWorkers and parsePortState', () => {
 });
 
 test('portState: a recorded pid counts as ours only while it is the same process (pid + start time)', async () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   run(R.prepareRelease(d, 'r1', 'x', o));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const argv = [process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1')`];
@@ -176,7 +187,7 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
   const ours = fakeNginx();
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+    const d = tmp();
     const f = path.join(d, 'service_url.inc');
     writeFileSync(f, 'old\n', { mode: 0o640 });
     const sha = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -245,7 +256,7 @@ test('captureProcess reads argv, cwd and environment of a running process', asyn
 });
 
 test('the start guard stops a process nobody disarmed, and leaves a disarmed one alone', async () => {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  const d = tmp();
   run(R.prepareRelease(d, 'r1', 'x', o));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const listen = (p: number) => [process.execPath, '-e', `require('http').createServer().listen(${p}, '127.0.0.1')`];
