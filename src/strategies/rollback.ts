@@ -8,15 +8,17 @@ import { DeployError } from '../errors.ts';
 import { inspectPort, type AppNode } from '../fleet/instance.ts';
 import { keptRelease } from '../fleet/releases.ts';
 import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import type { Ctx } from './context.ts';
 import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import { rolling, instancesOf } from './rolling.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
-async function target(ctx: Ctx, fleet: Fleet, current: string | undefined, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
+async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefined>, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
   const cfg = ctx.cfg;
-  const to = cfg.release ?? previousRelease(await readAudit(ctx, fleet.nginx[0].remote), current);
+  // The current release (on the app hosts) and the history (on the nginx host): read together.
+  const [current, history] = await Promise.all([currentP, cfg.release ? [] : readAudit(ctx, fleet.nginx[0].remote)]);
+  const to = cfg.release ?? previousRelease(history, current);
   if (!to) {
     throw new DeployError(
       'rollback',
@@ -49,12 +51,15 @@ export const blueGreenRollback: Strategy = {
     const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
     const reuse = new Map<AppNode, number>();
     await ctx.step('Choose the release', async () => {
-      const info = await target(ctx, fleet, await releaseOn(ctx, live, p.livePort), [p.idlePort]);
-      // A warm standby: the target still runs on the idle port, started by this action.
-      await mapLimit(fleet.apps, PARALLEL, async (a) => {
-        if (info.get(a)!.ports.get(p.idlePort) !== fleet.release) return;
-        const st = await inspectPort(ctx, a, p.idlePort, 'rollback');
-        if (!st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
+      // Who listens on the idle port is asked alongside: a warm standby is the target still
+      // running there, started by this action.
+      const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback')));
+      idle.catch(() => undefined);
+      const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort), [p.idlePort]);
+      const states = await idle;
+      fleet.apps.forEach((a, i) => {
+        const st = states[i];
+        if (info.get(a)!.ports.get(p.idlePort) === fleet.release && !st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
       });
     });
     ctx.audit.from = `port ${p.livePort}`;
@@ -82,7 +87,7 @@ export const rollingRollback: Strategy = {
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const all = instancesOf(ctx, fleet);
     await ctx.step('Choose the release', async () => {
-      await target(ctx, fleet, await releaseOn(ctx, [all[0].app], all[0].port), []);
+      await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port), []);
     });
     const r = await rolling.run(ctx, fleet);
     return { ...r, headline: `Rolled back to ${fleet.release}: ${r.headline} ${ctx.audit.bad ?? 'The release left'} is marked bad.` };
