@@ -286,7 +286,8 @@ if [ "$action" != none ]; then
   if [ "$cur" = "$target" ]; then echo same; exit 0; fi
   if [ "$expect" != - ] && [ "$cur" != "$expect" ]; then echo "changed $cur"; exit 0; fi
   bak="$(dirname -- "$f")/.$(basename -- "$f").prev-$$"
-  if [ -e "$f" ] && ! err=$(cp -p -- "$f" "$bak" 2>&1); then echo "write-failed $err"; exit 0; fi
+  # A hard link keeps the old file (write_atomic replaces the name, not the inode): no copy.
+  if [ -e "$f" ] && ! ln -f -- "$f" "$bak" 2>/dev/null && ! err=$(cp -p -- "$f" "$bak" 2>&1); then echo "write-failed $err"; exit 0; fi
   if [ "$action" = write ]; then
     if ! err=$( { write_atomic "$f"; } 2>&1 ); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
   elif ! err=$(rm -f -- "$f" 2>&1); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
