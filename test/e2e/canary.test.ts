@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { baseInputs, runAction, startAction, explain, type ActionRun } from './harness.ts';
 import { startLoad, type LoadResult } from './load.ts';
 
 let tb: Testbed;
@@ -81,4 +81,25 @@ test('a log with no line in the canary format is a configuration error before an
   assert.doesNotMatch(run.stdout, /started pid/, 'nothing was started');
   assert.equal(await tb.readInclude(), before);
   for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, port === 8080 ? 8081 : 8080), null);
+});
+
+test('a canary killed mid-step (SIGKILL): the post step puts the upstream back and stops the new processes', async () => {
+  const before = (await tb.readInclude())!;
+  const port = await live();
+  const { run, load } = await underLoad(async () => {
+    const a = startAction(tb, baseInputs(tb, await tb.makeJar('killed'), { ...CANARY, 'canary-interval': '30' }));
+    let out = '';
+    a.child.stdout?.on('data', (c) => (out += c));
+    for (let i = 0; i < 1200 && !/of requests now go to/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.match(out, /of requests now go to/, 'the first step began');
+    assert.notEqual(await tb.readInclude(), before, 'the weighted upstream is live');
+    a.child.kill('SIGKILL');
+    return a.done;
+  });
+  assert.notEqual(run.code, 0);
+  assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}`);
+  assert.equal(run.post?.code, 0, run.post?.stdout);
+  assert.match(run.post!.stdout, /finishing its rollback/);
+  assert.equal(await tb.readInclude(), before, 'the upstream is back, byte-identical');
+  for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, port === 8080 ? 8081 : 8080), null, 'the new processes are gone');
 });

@@ -1,5 +1,6 @@
 // A production-shaped host: a non-root deploy user with passwordless sudo, an app host whose sshd
-// refuses TCP forwarding, and an old app first started by root (the seed scripts' way).
+// refuses TCP forwarding, an nginx host whose sshd refuses it too (the reachability probe runs
+// curl there instead), and an old app first started by root (the seed scripts' way).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
@@ -9,7 +10,7 @@ import { startLoad } from './load.ts';
 let tb: Testbed;
 before(async () => {
   await cleanupStale('zddnonroot');
-  tb = await createTestbed({ prefix: 'zddnonroot', subnet: 55, appHosts: 1, form: 'set', deployUser: true, allowTcpForwarding: { app1: false } });
+  tb = await createTestbed({ prefix: 'zddnonroot', subnet: 55, appHosts: 1, form: 'set', deployUser: true, allowTcpForwarding: { app1: false, nginx: false } });
   await tb.startSeedApp(tb.apps[0], 8080, 'v0'); // as root, like the seed scripts
 });
 after(async () => {
@@ -44,5 +45,6 @@ test('a non-root deploy user with sudo: the app runs as that user, the root-star
     assert.equal(await tb.pidOnPort(tb.apps[0], port === 8080 ? 8081 : 8080), null, 'the old version is stopped');
     assert.match((await tb.get('/version')).body, new RegExp(`version=${v} port=${port}`));
     if (v === 'v1') assert.match(r.stdout, /refuses TCP forwarding .*checking with curl\/wget on the host instead/);
+    assert.match(r.stdout, new RegExp(`reachable from nginx at ${tb.apps[0].ip.replaceAll('.', '\\.')}:${port}`));
   }
 });
