@@ -8,8 +8,13 @@ java=$1 dir=$2
 echo "path=$PATH"
 if j=$(command -v "$java" 2>/dev/null) && [ -n "$j" ]; then
   echo "java=$j"
-  v=$("$j" -version 2>&1 | head -n 1)
-  echo "java-version=$v"
+  # The JDK's release file says its version without starting a JVM (one per host adds up).
+  home=$(readlink -f -- "$j" 2>/dev/null); home=\${home%/bin/java}
+  if [ -f "$home/release" ] && v=$(sed -n 's/^IMPLEMENTOR="\\(.*\\)"$/\\1 /p; s/^JAVA_VERSION="\\(.*\\)"$/java \\1/p' "$home/release" | tr -d '\\n') && [ -n "$v" ]; then
+    echo "java-version=$v"
+  else
+    echo "java-version=$("$j" -version 2>&1 | head -n 1)"
+  fi
 else
   echo "java="
 fi

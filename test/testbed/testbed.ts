@@ -7,7 +7,7 @@
  *
  * Options (TestbedOptions, all optional):
  *   prefix, subnet     namespace prefix and third octet (see below)
- *   appHosts           1..8, default 1
+ *   appHosts           1..16, default 1
  *   nginxHosts         1..4, default 1: `nginx`, `nginx2`, `nginx3`, `nginx4`, identical and
  *                      independent (own sshd, nginx.conf, include, pid file, logs)
  *   form               'set' (default; `set $service_url http://IP:PORT;` inside the server)
@@ -140,7 +140,7 @@ export interface TestbedOptions {
   prefix?: string;
   /** third octet of 10.213.N.0/24, 1..254; default 7 */
   subnet?: number;
-  /** number of app hosts, 1..8; default 1 */
+  /** number of app hosts, 1..16; default 1 */
   appHosts?: number;
   /** number of nginx hosts, 1..4; default 1 (`nginx`, `nginx2`, `nginx3`, `nginx4`) */
   nginxHosts?: number;
@@ -705,7 +705,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   const prefix = opts.prefix ?? `zddtb${subnet}`;
   checkPrefix(prefix);
   const appCount = opts.appHosts ?? 1;
-  if (!Number.isInteger(appCount) || appCount < 1 || appCount > 8) throw new Error(`appHosts must be 1..8, got ${appCount}`);
+  if (!Number.isInteger(appCount) || appCount < 1 || appCount > 16) throw new Error(`appHosts must be 1..16, got ${appCount}`);
   const nginxCount = opts.nginxHosts ?? 1;
   if (!Number.isInteger(nginxCount) || nginxCount < 1 || nginxCount > 4) throw new Error(`nginxHosts must be 1..4, got ${nginxCount}`);
   const form = opts.form ?? 'set';
