@@ -5,6 +5,7 @@ import { errorText } from './errors.ts';
 import { Ctx, type RecoveryState } from './strategies/context.ts';
 import { undoJournal } from './strategies/journal.ts';
 import { releaseLock } from './commands/lock.ts';
+import { hostPort } from './config/hosts.ts';
 
 async function post(): Promise<void> {
   const raw = core.getState('recovery');
@@ -25,7 +26,7 @@ async function post(): Promise<void> {
       else core.info('rolled back: the previous version keeps serving');
     }
     for (const l of state.locks) {
-      const addr = ctx.cfg.nginxHosts.find((n) => `${n.host}:${n.port}` === l.nginx || `[${n.host}]:${n.port}` === l.nginx);
+      const addr = ctx.cfg.nginxHosts.find((n) => hostPort(n.host, n.port) === l.nginx);
       if (!addr) continue;
       const r = await ctx.pool.get(addr, 'nginx host').catch(() => undefined);
       await r?.run(releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs);

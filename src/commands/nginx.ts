@@ -188,14 +188,19 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
 }
 
 const APPEND = `
-f=$1
+f=$1 n=$3
 mkdir -p -- "$(dirname -- "$f")" || exit 1
-printf '%s\\n' "$2" >> "$f"
+printf '%s\\n' "$2" >> "$f" || exit 1
+[ "$n" -gt 0 ] && tail -n "$n" -- "$f"
+exit 0
 `;
 
-/** Appends one line (one write, O_APPEND: atomic for lines under PIPE_BUF). */
-export function appendLine(path: string, line: string, o: CmdOptions): Cmd {
-  return wrap(`append to ${path}`, APPEND, [path, line.replace(/\n/g, ' ')], o);
+/**
+ * Appends one line (one write, O_APPEND: atomic for lines under PIPE_BUF), then prints the last
+ * `tail` lines of the file (0: none), in the same round trip.
+ */
+export function appendLine(path: string, line: string, tail: number, o: CmdOptions): Cmd {
+  return wrap(`append to ${path}`, APPEND, [path, line.replace(/\n/g, ' '), tail], o);
 }
 
 export function tailLines(path: string, n: number, o: CmdOptions): Cmd {

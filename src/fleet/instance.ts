@@ -1,7 +1,7 @@
 // One app instance (host:port): inspect the port, upload the jar, start, wait until healthy (and
 // reachable from every nginx host), stop, and read how a running process was started.
 import { randomBytes } from 'node:crypto';
-import type { AppHost } from '../config/hosts.ts';
+import { hostPort, type AppHost } from '../config/hosts.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import { removeFile } from '../commands/shell.ts';
@@ -150,8 +150,7 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
 
 /** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
 async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number): Promise<string> {
-  const h = target.includes(':') ? `[${target}]` : target;
-  const r = await n.run(H.httpGet(`http://${h}:${port}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
+  const r = await n.run(H.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
   const a = H.parseHttpGet(r.stdout);
   return 'error' in a ? a.error : '';
 }

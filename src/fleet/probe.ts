@@ -3,6 +3,7 @@
 // host itself over the exec channel. The refusal is seen at the first check, not after
 // health-timeout.
 import * as H from '../commands/http.ts';
+import { hostPort } from '../config/hosts.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { HealthProber, judge, type Probe, type ProbeResult } from './health.ts';
@@ -50,8 +51,7 @@ export class AppProbe implements Probe {
   }
 
   private exec(): Probe {
-    const h = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return new ExecProber(this.ctx, this.remote, `http://${h}:${this.port}${this.ctx.cfg.healthPath}`);
+    return new ExecProber(this.ctx, this.remote, `http://${hostPort(this.host, this.port)}${this.ctx.cfg.healthPath}`);
   }
 
   async probe(timeoutMs: number): Promise<ProbeResult> {

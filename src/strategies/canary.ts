@@ -7,18 +7,11 @@
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
-import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type ReleaseFigures } from '../traffic/canary.ts';
+import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type CanaryStep, type ReleaseFigures } from '../traffic/canary.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx, sleep } from './context.ts';
 import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
-
-export interface CanaryStep {
-  weight: number;
-  old: ReleaseFigures;
-  new: ReleaseFigures;
-  verdict: string;
-}
 
 const MAX_LOG_BYTES = 64 << 20;
 

@@ -6,7 +6,7 @@ import { Pool } from '../ssh/pool.ts';
 import { sshOptions } from '../ssh/remote.ts';
 import type { UndoEntry } from './journal.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
-import type { ReleaseFigures } from '../traffic/canary.ts';
+import type { CanaryStep } from '../traffic/canary.ts';
 
 export interface Ui {
   info(msg: string): void;
@@ -67,7 +67,7 @@ export class Ctx {
   readonly state: RecoveryState = { committed: false, done: false, journal: [], locks: [] };
   private cancelled?: string;
   /** canary: each judged step's figures, for the summary (also of a failed run) */
-  canarySteps: { weight: number; old: ReleaseFigures; new: ReleaseFigures; verdict: string }[] = [];
+  canarySteps: CanaryStep[] = [];
   /** what the audit line of this run will say, filled in as it goes */
   readonly audit: Partial<AuditEntry> = {};
   /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */

@@ -9,11 +9,9 @@ import { inspectPort, probeFromNginx, type AppNode } from '../fleet/instance.ts'
 import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
-import { readIncludes } from '../traffic/nginx.ts';
-import { preflightNginx } from '../fleet/preflight.ts';
 import type { Remote } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import type { Strategy } from './run.ts';
+import { readNginx, type Strategy } from './run.ts';
 
 export async function dryRun(
   ctx: Ctx,
@@ -34,19 +32,17 @@ export async function dryRun(
       }),
     ),
   );
-  const nginx = await ctx.step('Read the nginx include', async () => {
-    const [sides] = await Promise.all([readIncludes(ctx, nginxRemotes), ...nginxRemotes.map((n) => preflightNginx(ctx, n.remote))]);
-    return sides;
-  });
+  const nginx = await readNginx(ctx, nginxRemotes);
   await ctx.step('Preflight', () =>
     mapLimit(apps, PARALLEL, async (a) => {
-      await preflightApp(ctx, a, artifact);
-      const st = (await a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+      const [, found] = await Promise.all([preflightApp(ctx, a, artifact), a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs)]);
+      const st = found.trim();
       md.push(
         `- ${a.remote.label}: ${st === 'have' ? 'the jar is already there (0 bytes to upload)' : st.startsWith('copied') ? `an identical jar is there (${st.slice(7)}): copied on the host` : `would upload ${(artifact.size / 1048576).toFixed(1)} MiB`}`,
       );
     }),
   );
+  if (!strategy.describe) throw new DeployError('dry-run', undefined, `mode ${cfg.mode} has no dry run`);
   const plan = strategy.describe(ctx, { nginx, apps, artifact, release, command: commandOf(cfg) });
   await ctx.step('Reachability from nginx', () =>
     mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {

@@ -17,7 +17,7 @@ export type UndoEntry =
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   | { kind: 'started'; app: SshAddress; port: number; pid?: number }
   /** an old process stopped to make room: start it again as it was */
-  | { kind: 'stopped'; app: SshAddress; target: string; port: number; spec: A.StartSpec };
+  | { kind: 'stopped'; app: SshAddress; port: number; spec: A.StartSpec };
 
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
 export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {

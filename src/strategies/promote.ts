@@ -10,13 +10,9 @@ import { warmUp } from '../fleet/warmup.ts';
 import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
 import { finishSwitch, planBlueGreen, releaseOn, reportsFor, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, Fleet, Strategy } from './run.ts';
 
 export const promote: Strategy = {
-  describe(): DryRunPlan {
-    throw new Error('promote has no dry run');
-  },
-
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const plans = planBlueGreen(ctx, fleet);

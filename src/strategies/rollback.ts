@@ -11,7 +11,7 @@ import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
 import type { Ctx } from './context.ts';
 import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import { rolling, instancesOf } from './rolling.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, Fleet, Strategy } from './run.ts';
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
 async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefined>, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
@@ -40,10 +40,6 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
 }
 
 export const blueGreenRollback: Strategy = {
-  describe(): DryRunPlan {
-    throw new Error('rollback has no dry run');
-  },
-
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];
@@ -80,10 +76,6 @@ export const blueGreenRollback: Strategy = {
 };
 
 export const rollingRollback: Strategy = {
-  describe(): DryRunPlan {
-    throw new Error('rollback has no dry run');
-  },
-
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const all = instancesOf(ctx, fleet);
     await ctx.step('Choose the release', async () => {

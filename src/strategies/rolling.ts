@@ -8,7 +8,8 @@
 import { DeployError } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import type { Config } from '../config/inputs.ts';
-import { entryKey, renderDown, type UpstreamForm } from '../traffic/include.ts';
+import { renderDown, type UpstreamForm } from '../traffic/include.ts';
+import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
@@ -52,7 +53,7 @@ export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
     );
   }
   const byTarget = new Map(fleet.apps.map((a) => [a.host.target, a]));
-  const unknown = form.servers.filter((s) => !byTarget.has(s.host)).map((s) => entryKey(s.host, s.port));
+  const unknown = form.servers.filter((s) => !byTarget.has(s.host)).map((s) => hostPort(s.host, s.port));
   if (unknown.length > 0) {
     throw new DeployError(
       'read include',
@@ -60,13 +61,13 @@ export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
       `${cfg.includeFile} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
     );
   }
-  const down = form.servers.filter((s) => s.down).map((s) => entryKey(s.host, s.port));
+  const down = form.servers.filter((s) => s.down).map((s) => hostPort(s.host, s.port));
   if (down.length > 0) {
     throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${cfg.includeFile} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
   }
   const list = form.servers.map((s) => {
     const app = byTarget.get(s.host)!;
-    return { app, port: s.port, key: entryKey(s.host, s.port), report: { host: app.remote.label, target: s.host, port: s.port } };
+    return { app, port: s.port, key: hostPort(s.host, s.port), report: { host: app.remote.label, target: s.host, port: s.port } };
   });
   if (list.length < 2) {
     throw new DeployError('read include', where, `${cfg.includeFile} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
@@ -115,7 +116,8 @@ export const rolling: Strategy = {
     const nginx = fleet.nginx.map((n) => n.remote);
     ctx.ui.info(`${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`);
     ctx.audit.from = ctx.audit.to = all.map((i) => i.key).join(',');
-    ctx.audit.previous ??= await releaseOn(ctx, [all[0].app], all[0].port).catch(() => undefined);
+    // What serves now, asked while the batches run (a rollback has set it already).
+    const previous = ctx.audit.previous !== undefined ? Promise.resolve(ctx.audit.previous) : releaseOn(ctx, [all[0].app], all[0].port).then((r) => (ctx.audit.previous ??= r), () => undefined);
 
     const hosts = [...new Set(all.map((i) => i.app))];
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
@@ -153,7 +155,7 @@ export const rolling: Strategy = {
             }
             // How it was started, so a failed batch can start it again as it was.
             const spec = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
-            ctx.record({ kind: 'stopped', app: i.app.host.ssh, target: i.app.host.target, port: i.port, spec });
+            ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, spec });
             i.report.oldPid = now.pid;
             i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old');
             ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
@@ -190,7 +192,7 @@ export const rolling: Strategy = {
     return {
       strategy: 'rolling',
       release: fleet.release,
-      previousRelease: ctx.audit.previous,
+      previousRelease: await previous,
       activePorts: ports,
       previousPorts: ports,
       durationMs: Date.now() - ctx.t0,

@@ -1,8 +1,10 @@
 // The frame every strategy runs in: resolve the jar, connect, lock every nginx host, read the
 // includes; run the strategy; on failure undo its journal; always unlock and disconnect.
-import { DeployError, errorText } from '../errors.ts';
+import { errorText } from '../errors.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import type { AppNode } from '../fleet/instance.ts';
+import type { SshAddress } from '../config/hosts.ts';
+import type { Remote } from '../ssh/remote.ts';
 import { preflightNginx } from '../fleet/preflight.ts';
 import { readIncludes, type NginxSide } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
@@ -10,11 +12,11 @@ import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { commandOf, type ReleaseCommand } from '../fleet/releases.ts';
-import { appendAudit, readAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
-import type { ReleaseFigures } from '../traffic/canary.ts';
+import { appendAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
+import type { CanaryStep } from '../traffic/canary.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
-async function audit(ctx: Ctx, nginx: AppNode['remote'][], result: AuditEntry['result']): Promise<AuditEntry[]> {
+async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result']): Promise<AuditEntry[]> {
   const a = ctx.audit;
   const entry: AuditEntry = {
     time: new Date().toISOString(),
@@ -31,8 +33,7 @@ async function audit(ctx: Ctx, nginx: AppNode['remote'][], result: AuditEntry['r
     duration_s: Math.round((Date.now() - ctx.t0) / 100) / 10,
     ...(a.bad && result === 'ok' ? { bad: a.bad } : {}),
   };
-  await appendAudit(ctx, nginx, entry);
-  return (await readAudit(ctx, nginx[0], 5)).slice(-5);
+  return appendAudit(ctx, nginx, entry, 5);
 }
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
@@ -80,7 +81,7 @@ export interface DeployResult {
   /** the last entries of the audit log, this run's last */
   audit?: AuditEntry[];
   /** canary: the figures of each step */
-  canary?: { weight: number; old: ReleaseFigures; new: ReleaseFigures; verdict: string }[];
+  canary?: CanaryStep[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -95,7 +96,8 @@ export interface DryRunPlan {
 
 export interface Strategy {
   run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan;
+  /** the plan of a dry run; absent where the config refuses dry-run (promote, rollback) */
+  describe?(ctx: Ctx, fleet: Fleet): DryRunPlan;
 }
 
 export interface Outcome {
@@ -108,9 +110,17 @@ export interface Outcome {
   canary?: DeployResult['canary'];
 }
 
+/** The step that reads the include on every nginx host, alongside its preflight. */
+export function readNginx(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
+  return ctx.step('Read the nginx include', async () => {
+    const [sides] = await Promise.all([readIncludes(ctx, remotes), ...remotes.map((n) => preflightNginx(ctx, n.remote))]);
+    return sides;
+  });
+}
+
 export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
   const cfg = ctx.cfg;
-  const nginxRemotes: { addr: (typeof cfg.nginxHosts)[number]; remote: AppNode['remote'] }[] = [];
+  const nginxRemotes: { addr: SshAddress; remote: Remote }[] = [];
   let fleet: Fleet | undefined;
   try {
     // Connections open while the jar is hashed.
@@ -144,10 +154,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       return { dryRun: md, rolledBack: false };
     }
     await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote)));
-    const nginx = await ctx.step('Read the nginx include', async () => {
-      const [sides] = await Promise.all([readIncludes(ctx, nginxRemotes), ...nginxRemotes.map((n) => preflightNginx(ctx, n.remote))]);
-      return sides;
-    });
+    const nginx = await readNginx(ctx, nginxRemotes);
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     ctx.state.done = true;
@@ -175,7 +182,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.state.done = true;
       ctx.save();
     }
-    if (!(e instanceof DeployError) && !(e instanceof Error)) out.error = new Error(String(e));
+    if (!(e instanceof Error)) out.error = new Error(String(e));
     // A run that reached the hosts leaves its line in the audit log, whatever happened.
     if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;

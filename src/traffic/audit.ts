@@ -32,14 +32,17 @@ export function runUrl(): string {
   return e.GITHUB_RUN_ID ? `${e.GITHUB_SERVER_URL ?? 'https://github.com'}/${e.GITHUB_REPOSITORY ?? ''}/actions/runs/${e.GITHUB_RUN_ID}` : '-';
 }
 
-export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry): Promise<void> {
+/** Appends the entry on every nginx host; returns the last `last` entries of the first one's log. */
+export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, last: number): Promise<AuditEntry[]> {
   const line = JSON.stringify(entry);
-  await Promise.all(
-    nginx.map(async (n) => {
-      const r = await n.run(N.appendLine(auditPath(ctx), line, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+  const logs = await Promise.all(
+    nginx.map(async (n, i) => {
+      const r = await n.run(N.appendLine(auditPath(ctx), line, i === 0 ? last : 0, ctx.o(true)), ctx.cfg.commandTimeoutMs);
       if (r.code !== 0) ctx.ui.warn(`${n.label}: could not append to ${auditPath(ctx)}: ${r.stderr.trim()}`);
+      return r.stdout;
     }),
   );
+  return parseAudit(logs[0] ?? '').slice(-last);
 }
 
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */

@@ -1,6 +1,7 @@
 // Canary traffic on plain nginx: old and new entries side by side in the upstream with weights,
 // and what nginx's own access log says about each. Pure.
-import { entryKey, type UpstreamForm } from './include.ts';
+import type { UpstreamForm } from './include.ts';
+import { hostPort } from '../config/hosts.ts';
 
 /**
  * The upstream with `weight` percent of requests going to the new port: every entry keeps its
@@ -15,7 +16,7 @@ export function renderCanary(text: string, form: UpstreamForm, newPort: number, 
     const rest = others ? ` ${others}` : '';
     const lineStart = text.lastIndexOf('\n', s.addr.start) + 1;
     const indent = /^[ \t]*/.exec(text.slice(lineStart))![0];
-    const twin = `\n${indent}server ${entryKey(s.host, newPort)} weight=${weight}${rest};`;
+    const twin = `\n${indent}server ${hostPort(s.host, newPort)} weight=${weight}${rest};`;
     edits.push({ at: s.params.start, end: s.params.end + 1, text: ` weight=${100 - weight}${rest};${twin}` });
   }
   let out = text;
@@ -88,6 +89,14 @@ export function figures(attempts: Attempt[], oldPort: number, newPort: number): 
     return { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p99: p99(a.map((x) => x.seconds * 1000)) };
   };
   return { old: by(oldPort), new: by(newPort) };
+}
+
+/** One judged canary step, for the summary. */
+export interface CanaryStep {
+  weight: number;
+  old: ReleaseFigures;
+  new: ReleaseFigures;
+  verdict: string;
 }
 
 export interface Gates {

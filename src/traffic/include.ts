@@ -5,6 +5,8 @@
 //   set $service_url http://10.0.0.5:8080;          (one app host, included inside server {})
 //   upstream app { server 10.0.0.5:8080; ... }      (several app hosts, included at http {})
 
+import { hostPort } from '../config/hosts.ts';
+
 export interface Span {
   start: number;
   end: number;
@@ -142,9 +144,6 @@ export function formAddresses(form: IncludeForm): { host: string; port: number }
   return form.kind === 'set' ? [{ host: form.host, port: form.port }] : form.servers;
 }
 
-function fmt(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /**
  * Renders the include with every managed address pointing at `port` on `targets`.
@@ -154,16 +153,16 @@ function fmt(host: string, port: number): string {
 export function renderInclude(text: string, form: IncludeForm | null, targets: string[], port: number): string {
   if (form === null) {
     const head = '# Managed by the jar blue/green deploy action: it rewrites the addresses below.\n';
-    if (targets.length === 1) return `${text.trim() === '' ? '' : text}${head}set $service_url http://${fmt(targets[0], port)};\n`;
-    const lines = targets.map((t) => `    server ${fmt(t, port)};\n`).join('');
+    if (targets.length === 1) return `${text.trim() === '' ? '' : text}${head}set $service_url http://${hostPort(targets[0], port)};\n`;
+    const lines = targets.map((t) => `    server ${hostPort(t, port)};\n`).join('');
     return `${text.trim() === '' ? '' : text}${head}upstream app {\n${lines}}\n`;
   }
   const edits: { span: Span; text: string }[] = [];
   if (form.kind === 'set') {
     if (targets.length !== 1) throw new IncludeError(`the 'set $${form.variable}' form points at one host; ${targets.length} app hosts need the upstream form`);
-    edits.push({ span: form.addr, text: fmt(targets[0], port) });
+    edits.push({ span: form.addr, text: hostPort(targets[0], port) });
   } else {
-    for (const s of form.servers) edits.push({ span: s.addr, text: fmt(s.host, port) });
+    for (const s of form.servers) edits.push({ span: s.addr, text: hostPort(s.host, port) });
     const present = new Set(form.servers.map((s) => s.host));
     const added = targets.filter((t) => !present.has(t));
     if (added.length > 0) {
@@ -173,7 +172,7 @@ export function renderInclude(text: string, form: IncludeForm | null, targets: s
       const prefix = insertAt === lineStart ? '' : '\n';
       edits.push({
         span: { start: insertAt, end: insertAt },
-        text: prefix + added.map((t) => `${form.indent}server ${fmt(t, port)};\n`).join(''),
+        text: prefix + added.map((t) => `${form.indent}server ${hostPort(t, port)};\n`).join(''),
       });
     }
   }
@@ -189,15 +188,10 @@ export function renderInclude(text: string, form: IncludeForm | null, targets: s
  */
 export function renderDown(text: string, form: UpstreamForm, keys: Set<string>): string {
   const edits = form.servers
-    .filter((s) => keys.has(entryKey(s.host, s.port)) && !s.down)
+    .filter((s) => keys.has(hostPort(s.host, s.port)) && !s.down)
     .map((s) => s.params.end)
     .sort((a, b) => b - a);
   let out = text;
   for (const at of edits) out = `${out.slice(0, at)} down${out.slice(at)}`;
   return out;
-}
-
-/** How an entry is named in messages and sets: host:port ([v6]:port). */
-export function entryKey(host: string, port: number): string {
-  return fmt(host, port);
 }

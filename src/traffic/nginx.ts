@@ -66,7 +66,7 @@ export interface Change {
   after: string | null;
 }
 
-const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome, written: string): string => {
+const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome): string => {
   const cfg = ctx.cfg;
   const why = (x: { code: number; detail: string }) =>
     x.code === 124 ? `timed out after ${cfg.commandTimeoutMs / 1000}s (command-timeout)${x.detail ? `: ${x.detail}` : ''}` : x.detail || `exit code ${x.code}, no output`;
@@ -82,9 +82,30 @@ const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome, written: string): string =
     case 'not-applied':
       return `nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)`;
     default:
-      return `unexpected outcome ${o.kind} ${written}`;
+      return `unexpected outcome ${o.kind}`;
   }
 };
+
+/**
+ * One changeInclude round trip on a host: `content` where the file's sha256 is `expect` (reload
+ * and confirm unless `over` says otherwise), with this run's test and reload commands.
+ */
+async function change(ctx: Ctx, remote: Remote, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
+  const cfg = ctx.cfg;
+  const s: N.ChangeSpec = {
+    content,
+    expect,
+    target: content === undefined ? '-' : sha256(content),
+    reload: true,
+    test: cfg.nginxTestCommand,
+    reloadCmd: cfg.nginxReloadCommand,
+    waitSec: 15,
+    commandSec: cfg.commandTimeoutMs / 1000,
+    ...over,
+  };
+  const r = await remote.run(N.changeInclude(cfg.includeFile, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
+  return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload };
+}
 
 /**
  * Switches every nginx host to its new include. One host: one round trip (write, test, reload,
@@ -99,36 +120,24 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
     kind: 'include',
     hosts: changes.map((c) => ({ nginx: c.side.addr, before: c.side.text, after: c.after })),
   });
-  const spec = (c: Change, over: Partial<N.ChangeSpec>): N.ChangeSpec => ({
-    content: c.after,
-    expect: c.side.sha,
-    target: sha256(c.after),
-    reload: true,
-    test: cfg.nginxTestCommand,
-    reloadCmd: cfg.nginxReloadCommand,
-    waitSec: 15,
-    commandSec: cfg.commandTimeoutMs / 1000,
-    ...over,
-  });
-  const send = async (c: Change, s: N.ChangeSpec, ok: N.ChangeOutcome['kind'][]) => {
+  const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
     const where = `nginx host ${c.side.remote.label}`;
-    const r = await c.side.remote.run(N.changeInclude(cfg.includeFile, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
-    const res = N.parseChange(r.stdout);
-    if (r.code !== 0 || !res.outcome) throw new DeployError(step, where, `${s.reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
-    if (!ok.includes(res.outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, res.outcome, ''));
-    if (res.outcome.kind === 'switched') c.side.oldWorkers = res.outcome.oldWorkers;
-    return res.outcome;
+    const { r, outcome, reload } = await change(ctx, c.side.remote, 'content' in over ? over.content : c.after, c.side.sha, over);
+    if (r.code !== 0 || !outcome) throw new DeployError(step, where, `${reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
+    if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, outcome));
+    if (outcome.kind === 'switched') c.side.oldWorkers = outcome.oldWorkers;
+    return outcome;
   };
   if (changes.length === 1) {
-    await send(changes[0], spec(changes[0], {}), ['switched', 'same']);
+    await send(changes[0], {}, ['switched', 'same']);
   } else {
     // Phase 1: write and test everywhere. A failure anywhere leaves every include as it was.
-    const staged = await Promise.allSettled(changes.map((c) => send(c, spec(c, { reload: false }), ['staged', 'same'])));
+    const staged = await Promise.allSettled(changes.map((c) => send(c, { reload: false }, ['staged', 'same'])));
     const bad = staged.find((s) => s.status === 'rejected');
     if (bad) throw (bad as PromiseRejectedResult).reason;
     // Phase 2: reload everywhere at once and confirm.
     ctx.checkpoint();
-    const reloaded = await Promise.allSettled(changes.map((c) => send(c, spec(c, { content: undefined }), ['switched'])));
+    const reloaded = await Promise.allSettled(changes.map((c) => send(c, { content: undefined }, ['switched'])));
     const badReload = reloaded.find((s) => s.status === 'rejected');
     if (badReload) throw (badReload as PromiseRejectedResult).reason;
   }
@@ -156,18 +165,7 @@ export async function restoreIncludes(
   const drain: { remote: Remote; oldWorkers: number[] }[] = [];
   await Promise.all(
     hosts.map(async (h) => {
-      const s: N.ChangeSpec = {
-        content: h.before,
-        expect: sha256(h.after),
-        target: sha256(h.before),
-        reload: true,
-        test: cfg.nginxTestCommand,
-        reloadCmd: cfg.nginxReloadCommand,
-        waitSec: 15,
-        commandSec: cfg.commandTimeoutMs / 1000,
-      };
-      const r = await h.remote.run(N.changeInclude(f, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
-      const o = N.parseChange(r.stdout).outcome;
+      const { r, outcome: o } = await change(ctx, h.remote, h.before, sha256(h.after));
       const on = `on ${h.remote.label}`;
       if (r.code !== 0 || !o) {
         problems.push(`could not restore ${f} ${on}: ${failureText(r, cfg.commandTimeoutMs)} -- MANUAL ACTION NEEDED: check what nginx points at`);
@@ -188,7 +186,7 @@ export async function restoreIncludes(
           problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);
           return;
         default:
-          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, o, '')} -- MANUAL ACTION NEEDED`);
+          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, o)} -- MANUAL ACTION NEEDED`);
       }
     }),
   );

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInclude, renderDown, entryKey, type UpstreamForm } from '../../src/traffic/include.ts';
+import { parseInclude, renderDown, type UpstreamForm } from '../../src/traffic/include.ts';
+import { hostPort } from '../../src/config/hosts.ts';
 import { batches } from '../../src/strategies/rolling.ts';
 
 test('renderDown marks only the given entries down, everything else byte for byte', () => {
   const text = '# app\nupstream app {\n    server 10.0.0.5:8080 weight=3;\n    server 10.0.0.5:8081;  # second\n    server [fd00::7]:8080 max_fails=2 ;\n    keepalive 32;\n}\n';
   const form = parseInclude(text) as UpstreamForm;
-  assert.deepEqual(form.servers.map((s) => [entryKey(s.host, s.port), s.down]), [['10.0.0.5:8080', false], ['10.0.0.5:8081', false], ['[fd00::7]:8080', false]]);
+  assert.deepEqual(form.servers.map((s) => [hostPort(s.host, s.port), s.down]), [['10.0.0.5:8080', false], ['10.0.0.5:8081', false], ['[fd00::7]:8080', false]]);
   const out = renderDown(text, form, new Set(['10.0.0.5:8081', '[fd00::7]:8080']));
   assert.equal(out, '# app\nupstream app {\n    server 10.0.0.5:8080 weight=3;\n    server 10.0.0.5:8081 down;  # second\n    server [fd00::7]:8080 max_fails=2  down;\n    keepalive 32;\n}\n');
   const again = parseInclude(out) as UpstreamForm;
