@@ -598,6 +598,7 @@ async function overheadPart(tb: Testbed): Promise<Overhead> {
     o.switchedMs.push(s === undefined ? null : s - a.t0);
     o.steps.push(steps(a.summary));
     o.jar.push(a.lines.find((l) => /: jar /.test(l.text))?.text.replace(/^.*: jar /, '') ?? '');
+    if (process.env.BENCH_TRACE) for (const l of a.lines) log(`  +${l.t - a.t0} ms ${l.text}`);
     log(`overhead #${i}: app ready in ${o.readinessMs.at(-1)} ms; deploy ${a.wallMs} ms (switched at ${o.switchedMs.at(-1) ?? '–'} ms; jar ${o.jar.at(-1)})`);
   }
   const readinessMedianMs = median(o.readinessMs);

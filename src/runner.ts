@@ -7,6 +7,7 @@ export function actionsUi(): Ui {
   return {
     info: (m) => core.info(m),
     warn: (m) => core.warning(m),
+    debug: (m) => core.debug(m),
     group: (title, fn) => core.group(title, fn),
     saveState: (s) => core.saveState('recovery', JSON.stringify(s)),
   };

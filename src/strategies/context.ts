@@ -11,6 +11,8 @@ import type { CanaryStep } from '../traffic/canary.ts';
 export interface Ui {
   info(msg: string): void;
   warn(msg: string): void;
+  /** the step-debug log (shown when the workflow runs with debug logging) */
+  debug?(msg: string): void;
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
   /** persists what the post step needs to finish a rollback if this process dies */
   saveState(state: RecoveryState): void;
@@ -76,7 +78,7 @@ export class Ctx {
   constructor(cfg: Config, ui: Ui) {
     this.cfg = cfg;
     this.ui = ui;
-    this.pool = new Pool(sshOptions(cfg, (m) => ui.warn(m)));
+    this.pool = new Pool(sshOptions(cfg, (m) => ui.warn(m), ui.debug && ((m) => ui.debug!(m))));
   }
 
   /** Called on SIGINT/SIGTERM: the run stops at the next safe point and rolls back. */
