@@ -43,7 +43,7 @@ export async function drain(ctx: Ctx, t: DrainTarget, what: string): Promise<str
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const nginx = t.nginx.filter((n) => n.oldWorkers.length > 0);
   const slice = () => Math.max(0, Math.min(5000, deadline - Date.now()));
-  let w = 0;
+  let w: number;
   let c = 0;
   for (;;) {
     ctx.checkpoint();
