@@ -236,9 +236,6 @@ export function readConfig(get: InputReader): Config {
     throw new InputError('mode', `${mode} works with strategy: blue-green (a staged release waits on the idle port); rolling has no idle port`);
   }
   const keepPrevious = bool(get, 'keep-previous', false);
-  if (dryRun && (mode === 'promote' || mode === 'rollback')) {
-    throw new InputError('dry-run', `is available for mode deploy and stage; mode ${mode} would change only nginx and the processes it names, and has no dry run yet`);
-  }
 
   const entries = splitList(required(get, 'app-hosts'));
   if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');

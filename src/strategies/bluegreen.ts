@@ -4,21 +4,16 @@
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const blueGreen: Strategy = {
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];
-    return {
-      lines: [
-        p.livePort === null ? `first deploy: nginx would point at port ${p.idlePort}` : `live port ${p.livePort}; would start ${fleet.release} on port ${p.idlePort} on every app host`,
-        `then switch nginx on ${fleet.nginx.map((n) => n.remote.label).join(', ')} and drain and ${ctx.cfg.keepPrevious ? 'keep' : 'stop'} the old version`,
-      ],
-      includes: fleet.nginx.map((side, i) => ({ side, after: plans[i].newText })),
-      reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
-    };
+    return describeSwitch(ctx, fleet, plans, [
+      p.livePort === null ? `first deploy: would start ${fleet.release} on port ${p.idlePort} on every app host` : `live port ${p.livePort}; would start ${fleet.release} on port ${p.idlePort} on every app host`,
+    ]);
   },
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {

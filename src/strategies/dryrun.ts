@@ -18,12 +18,12 @@ export async function dryRun(
   strategy: Strategy,
   nginxRemotes: { addr: SshAddress; remote: Remote }[],
   apps: AppNode[],
-  artifact: Artifact,
+  artifact: Artifact | undefined,
   release: string,
 ): Promise<string> {
   const cfg = ctx.cfg;
   const problems: string[] = [];
-  const md: string[] = [`### Dry run: ${cfg.strategy} of ${release} (nothing was changed)`, ''];
+  const md: string[] = [];
   await ctx.step('Check the locks', () =>
     Promise.all(
       nginxRemotes.map(async ({ remote }) => {
@@ -35,15 +35,21 @@ export async function dryRun(
   const nginx = await readNginx(ctx, nginxRemotes);
   await ctx.step('Preflight', () =>
     mapLimit(apps, PARALLEL, async (a) => {
-      const [, found] = await Promise.all([preflightApp(ctx, a, artifact), a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs)]);
+      const [, found] = await Promise.all([
+        preflightApp(ctx, a, artifact),
+        artifact ? a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs) : undefined,
+      ]);
+      if (!artifact || found === undefined) return;
       const st = found.trim();
       md.push(
         `- ${a.remote.label}: ${st === 'have' ? 'the jar is already there (0 bytes to upload)' : st.startsWith('copied') ? `an identical jar is there (${st.slice(7)}): copied on the host` : `would upload ${(artifact.size / 1048576).toFixed(1)} MiB`}`,
       );
     }),
   );
-  if (!strategy.describe) throw new DeployError('dry-run', undefined, `mode ${cfg.mode} has no dry run`);
-  const plan = strategy.describe(ctx, { nginx, apps, artifact, release, command: commandOf(cfg) });
+  // promote and rollback find their release on the hosts: describe reads it (and changes nothing)
+  const fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
+  const plan = await ctx.step('Plan', async () => strategy.describe(ctx, fleet));
+  md.unshift(`### Dry run: ${cfg.mode === 'deploy' ? cfg.strategy : `${cfg.mode} (${cfg.strategy})`} of ${fleet.release} (nothing was changed)`, '');
   await ctx.step('Reachability from nginx', () =>
     mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {
       const st = await inspectPort(ctx, app, port, 'reachability');
@@ -65,7 +71,7 @@ export async function dryRun(
   }
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {
-    throw new DeployError('dry-run', undefined, `a deploy would fail: ${problems.join('; ')}`);
+    throw new DeployError('dry-run', undefined, `a ${cfg.mode} would fail: ${problems.join('; ')}`);
   }
   return md.join('\n');
 }

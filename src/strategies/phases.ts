@@ -13,7 +13,7 @@ import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
-import type { DeployResult, Fleet, InstanceReport } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './run.ts';
 
 export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
   try {
@@ -22,6 +22,23 @@ export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
     if (e instanceof PlanError) throw new DeployError('read include', `nginx host ${fleet.nginx[0].remote.label}`, e.message);
     throw e;
   }
+}
+
+/**
+ * A blue/green dry-run plan: the lines before the switch, then the switch of every nginx host to
+ * the idle port and the drain of the live one (stop, or keep with keep-previous).
+ */
+export function describeSwitch(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[], before: string[], keep = ctx.cfg.keepPrevious): DryRunPlan {
+  const p = plans[0];
+  return {
+    lines: [
+      ...before,
+      `then switch nginx on ${fleet.nginx.map((n) => n.remote.label).join(', ')} to port ${p.idlePort}` +
+        (p.livePort === null ? '' : `, and drain and ${keep ? 'keep' : 'stop'} the version on port ${p.livePort}`),
+    ],
+    includes: fleet.nginx.map((side, i) => ({ side, after: plans[i].newText })),
+    reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+  };
 }
 
 export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {

@@ -5,48 +5,74 @@
 import * as A from '../commands/app.ts';
 import * as RL from '../commands/releases.ts';
 import { DeployError } from '../errors.ts';
-import { waitHealthy } from '../fleet/instance.ts';
+import { waitHealthy, type AppNode } from '../fleet/instance.ts';
+import type { SwitchPlan } from '../traffic/plan.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, Fleet, Strategy } from './run.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, switchAll, switchResult } from './phases.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+
+type Staged = { a: AppNode; s: NonNullable<RL.ReleaseInfo['staged']> }[];
+
+/**
+ * What is staged on the idle port of every app host, checked without changing anything: the
+ * same release everywhere, and each staged process still the one staged (same pid, same start
+ * time). Sets the fleet's release and start command from its records.
+ */
+async function checkStaged(ctx: Ctx, fleet: Fleet, p: SwitchPlan): Promise<Staged> {
+  const cfg = ctx.cfg;
+  const info = await readReleaseInfo(ctx, fleet.apps, '', []);
+  const found = fleet.apps.map((a) => ({ a, s: info.get(a)!.staged }));
+  const none = found.filter((x) => !x.s).map((x) => x.a.remote.label);
+  if (none.length > 0) throw new DeployError('promote', none.join(', '), 'nothing is staged there: run mode: stage first (nothing was changed)');
+  const staged = found as Staged;
+  const releases = [...new Set(staged.map((x) => `${x.s.release} on port ${x.s.port}`))];
+  if (releases.length > 1) throw new DeployError('promote', undefined, `the app hosts have different staged releases (${releases.join('; ')}): stage again (nothing was changed)`);
+  const { release, port } = staged[0].s;
+  if (port !== p.idlePort) {
+    throw new DeployError('promote', undefined, `${release} is staged on port ${port}, but nginx already points at port ${port}: nothing to promote (nothing was changed)`);
+  }
+  fleet.release = release;
+  fleet.command = (await keptRelease(ctx, fleet.apps, release, [])).cmd;
+  await mapLimit(staged, PARALLEL, async ({ a, s }) => {
+    const c = await a.remote.must('promote', A.captureProcess(s.pid, ctx.o(true)), cfg.commandTimeoutMs);
+    const start = /^start=(\d+)/m.exec(c)?.[1];
+    if (c.trim() === 'dead' || start !== s.start) {
+      throw new DeployError('promote', a.remote.label, `the staged process (pid ${s.pid}) of ${release} on port ${port} is gone${start ? ' (that pid is now another process)' : ''}: stage again (nothing was changed)`);
+    }
+  });
+  return staged;
+}
 
 export const promote: Strategy = {
+  async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
+    const plans = planBlueGreen(ctx, fleet);
+    const p = plans[0];
+    const staged = await checkStaged(ctx, fleet, p);
+    return describeSwitch(ctx, fleet, plans, [
+      `would promote the staged ${fleet.release} on port ${p.idlePort} (${staged.map(({ a, s }) => `${a.remote.label} pid ${s.pid}`).join(', ')}), after checking again that it is healthy and reachable from nginx`,
+    ]);
+  },
+
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];
     const reports = reportsFor(fleet, p.idlePort);
     const healthyAt = await ctx.step('Check the staged release', async () => {
-      const info = await readReleaseInfo(ctx, fleet.apps, '', []);
-      const staged = fleet.apps.map((a) => ({ a, s: info.get(a)!.staged }));
-      const none = staged.filter((x) => !x.s).map((x) => x.a.remote.label);
-      if (none.length > 0) throw new DeployError('promote', none.join(', '), 'nothing is staged there: run mode: stage first (nothing was changed)');
-      const releases = [...new Set(staged.map((x) => `${x.s!.release} on port ${x.s!.port}`))];
-      if (releases.length > 1) throw new DeployError('promote', undefined, `the app hosts have different staged releases (${releases.join('; ')}): stage again (nothing was changed)`);
-      const { release, port } = staged[0].s!;
-      if (port !== p.idlePort) {
-        throw new DeployError('promote', undefined, `${release} is staged on port ${port}, but nginx already points at port ${port}: nothing to promote (nothing was changed)`);
-      }
-      fleet.release = release;
-      fleet.command = (await keptRelease(ctx, fleet.apps, release, [])).cmd;
+      const staged = await checkStaged(ctx, fleet, p);
+      const { release, port } = staged[0].s;
       ctx.audit.release = release;
       ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
       ctx.audit.to = `port ${port}`;
-      // Each staged process must still be the one staged: same pid, same start time.
-      await mapLimit(staged, PARALLEL, async ({ a, s }) => {
-        const c = await a.remote.must('promote', A.captureProcess(s!.pid, ctx.o(true)), cfg.commandTimeoutMs);
-        const start = /^start=(\d+)/m.exec(c)?.[1];
-        if (c.trim() === 'dead' || start !== s!.start) {
-          throw new DeployError('promote', a.remote.label, `the staged process (pid ${s!.pid}) of ${release} on port ${port} is gone${start ? ' (that pid is now another process)' : ''}: stage again (nothing was changed)`);
-        }
-        reports.get(a)!.newPid = s!.pid;
+      for (const { a, s } of staged) {
+        reports.get(a)!.newPid = s.pid;
         reports.get(a)!.upload = 'staged';
-      });
+      }
       ctx.ui.info(`${release} is staged on port ${port} on every app host`);
       const times = await mapLimit(staged, PARALLEL, async ({ a, s }) => {
-        const healthy = await waitHealthy(ctx, a, port, s!.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) });
+        const healthy = await waitHealthy(ctx, a, port, s.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) });
         await warmUp(ctx, a, port);
         return healthy;
       });

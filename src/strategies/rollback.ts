@@ -6,12 +6,13 @@
 //   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
 import { DeployError } from '../errors.ts';
 import { inspectPort, type AppNode } from '../fleet/instance.ts';
-import { keptRelease } from '../fleet/releases.ts';
+import { commandText, keptRelease } from '../fleet/releases.ts';
 import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
 import type { Ctx } from './context.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
-import type { DeployResult, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
 async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefined>, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
@@ -35,29 +36,57 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
   ctx.audit.release = to;
   ctx.audit.previous = current;
   ctx.audit.bad = current;
-  ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to ${to}`);
+  if (!ctx.cfg.dryRun) ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to ${to}`);
   return kept.info;
 }
 
+/**
+ * Blue/green: the plan, the release to go back to, and the hosts where it still runs on the idle
+ * port as a warm standby (its pid). Changes nothing.
+ */
+async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchPlan[]; reuse: Map<AppNode, number> }> {
+  const plans = planBlueGreen(ctx, fleet);
+  const p = plans[0];
+  if (p.livePort === null) throw new DeployError('rollback', undefined, `${ctx.cfg.includeFile} names no live port: nothing is deployed, nothing to roll back`);
+  const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
+  // Who listens on the idle port is asked alongside: a warm standby is the target still running
+  // there, started by this action.
+  const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback')));
+  idle.catch(() => undefined);
+  const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort), [p.idlePort]);
+  const states = await idle;
+  const reuse = new Map<AppNode, number>();
+  fleet.apps.forEach((a, i) => {
+    const st = states[i];
+    if (info.get(a)!.ports.get(p.idlePort) === fleet.release && !st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
+  });
+  return { plans, reuse };
+}
+
+const fromTo = (ctx: Ctx, fleet: Fleet) => `roll back from ${ctx.audit.bad ?? 'an unrecorded release'} to ${fleet.release} (and mark ${ctx.audit.bad ?? 'the release left'} bad)`;
+
 export const blueGreenRollback: Strategy = {
-  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
-    const plans = planBlueGreen(ctx, fleet);
+  async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
+    const { plans, reuse } = await chooseBlueGreen(ctx, fleet);
     const p = plans[0];
-    if (p.livePort === null) throw new DeployError('rollback', undefined, `${ctx.cfg.includeFile} names no live port: nothing is deployed, nothing to roll back`);
-    const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
-    const reuse = new Map<AppNode, number>();
-    await ctx.step('Choose the release', async () => {
-      // Who listens on the idle port is asked alongside: a warm standby is the target still
-      // running there, started by this action.
-      const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback')));
-      idle.catch(() => undefined);
-      const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort), [p.idlePort]);
-      const states = await idle;
-      fleet.apps.forEach((a, i) => {
-        const st = states[i];
-        if (info.get(a)!.ports.get(p.idlePort) === fleet.release && !st.free && st.pid !== undefined && st.pid === st.ours) reuse.set(a, st.pid);
-      });
-    });
+    const warm = fleet.apps.filter((a) => reuse.has(a));
+    const cold = fleet.apps.filter((a) => !reuse.has(a));
+    return describeSwitch(
+      ctx,
+      fleet,
+      plans,
+      [
+        `would ${fromTo(ctx, fleet)}`,
+        ...(warm.length ? [`${fleet.release} still runs on port ${p.idlePort} on ${warm.map((a) => `${a.remote.label} (pid ${reuse.get(a)})`).join(', ')}: it would be checked and kept`] : []),
+        ...(cold.length ? [`on ${cold.map((a) => a.remote.label).join(', ')}, ${fleet.release} would be started on port ${p.idlePort} from its kept jar with its recorded command: ${commandText(fleet.command)}`] : []),
+      ],
+      false,
+    );
+  },
+
+  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+    const { plans, reuse } = await ctx.step('Choose the release', () => chooseBlueGreen(ctx, fleet));
+    const p = plans[0];
     ctx.audit.from = `port ${p.livePort}`;
     ctx.audit.to = `port ${p.idlePort}`;
     const reports = reportsFor(fleet, p.idlePort);
@@ -76,6 +105,13 @@ export const blueGreenRollback: Strategy = {
 };
 
 export const rollingRollback: Strategy = {
+  async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
+    const all = instancesOf(ctx, fleet);
+    await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port), []);
+    const plan = await rolling.describe(ctx, fleet);
+    return { ...plan, lines: [`would ${fromTo(ctx, fleet)}, with its kept jar and recorded command: ${commandText(fleet.command)}`, ...plan.lines] };
+  },
+
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const all = instancesOf(ctx, fleet);
     await ctx.step('Choose the release', async () => {

@@ -96,8 +96,8 @@ export interface DryRunPlan {
 
 export interface Strategy {
   run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
-  /** the plan of a dry run; absent where the config refuses dry-run (promote, rollback) */
-  describe?(ctx: Ctx, fleet: Fleet): DryRunPlan;
+  /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
 }
 
 export interface Outcome {
@@ -149,7 +149,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       return nodes;
     });
     if (cfg.dryRun) {
-      const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact!, release);
+      const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact, release);
       ctx.state.done = true;
       return { dryRun: md, rolledBack: false };
     }

@@ -36,6 +36,23 @@ const audit = async () =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, string>);
 
+/** What a dry run must leave exactly as it was: the include, what serves, both ports' pids, the audit log. */
+const snapshot = async () => ({
+  include: await tb.readInclude(),
+  served: await served(),
+  pids: [await tb.pidOnPort(app, 8080), await tb.pidOnPort(app, 8081)],
+  audit: (await tb.exec(tb.nginx, ['cat', '/opt/app/deploys.log'])).stdout,
+});
+
+/** A dry run of mode (rollback, promote): it must succeed or fail as expected and change nothing. */
+async function dryRun(mode: string, expect: RegExp, code = 0): Promise<void> {
+  const before = await snapshot();
+  const r = await act({ mode, 'dry-run': 'true' });
+  assert.equal(r.code, code, explain(r));
+  assert.match(code === 0 ? r.stdout : r.error, expect);
+  assert.deepEqual(await snapshot(), before, `dry-run ${mode} changed nothing`);
+}
+
 test('rollback: from the warm standby, from the kept jar, never to a release marked bad; release: LABEL; audit lines', async () => {
   const r1 = await act({ release: 'r1' }, 'r1');
   assert.equal(r1.code, 0, explain(r1));
@@ -48,6 +65,7 @@ test('rollback: from the warm standby, from the kept jar, never to a release mar
   const warm = await tb.pidOnPort(app, 8081);
   assert.ok(warm, 'r1 kept running on 8081 as a warm standby');
 
+  await dryRun('rollback', new RegExp(`Dry run: rollback \\(blue-green\\) of r1[^]*would roll back from r2 to r1 \\(and mark r2 bad\\)[^]*r1 still runs on port 8081 on \\S+ \\(pid ${warm}\\)`));
   const back1 = await act({ mode: 'rollback' });
   assert.equal(back1.code, 0, explain(back1));
   assert.equal(await served(), 'version=r1 port=8081');
@@ -62,6 +80,7 @@ test('rollback: from the warm standby, from the kept jar, never to a release mar
   assert.equal(await served(), 'version=r3 port=8080');
   assert.equal(await tb.pidOnPort(app, 8081), null, 'no standby without keep-previous');
 
+  await dryRun('rollback', /would roll back from r3 to r1[^]*r1 would be started on port 8081 from its kept jar with its recorded command: java .*-jar app\.jar/);
   const back2 = await act({ mode: 'rollback', env: 'APP_FROM_STEP=should-not-be-used' });
   assert.equal(back2.code, 0, explain(back2));
   assert.equal(await served(), 'version=r1 port=8081', 'the release live before r3, started from its kept jar');
@@ -69,6 +88,7 @@ test('rollback: from the warm standby, from the kept jar, never to a release mar
   assert.doesNotMatch((await tb.get('/info')).body, /APP_FROM_STEP/, 'started with the command recorded with r1');
 
   const before = { include: await tb.readInclude(), served: await served(), pid: await tb.pidOnPort(app, 8081) };
+  await dryRun('rollback', /\[rollback\] no release to roll back to/, 1);
   const none = await act({ mode: 'rollback' });
   assert.equal(none.code, 1, explain(none));
   assert.match(none.error, /\[rollback\] no release to roll back to: .*deploys\.log names none that served before r1 and was not rolled back from/);
@@ -116,6 +136,8 @@ test('stage, try the staged version on the idle port, promote; promote after the
   await new Promise((r) => setTimeout(r, 1000));
   assert.ok(await tb.pidOnPort(app, idle), 'its guard was disarmed: it stays');
 
+  const stagedPid = await tb.pidOnPort(app, idle);
+  await dryRun('promote', new RegExp(`would promote the staged s1 on port ${idle} \\(\\S+ pid ${stagedPid}\\)[^]*then switch nginx on \\S+ to port ${idle}, and drain and stop the version on port ${live}`));
   const p = await act({ mode: 'promote' });
   assert.equal(p.code, 0, explain(p));
   assert.equal(await served(), `version=s1 port=${idle}`);
