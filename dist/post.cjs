@@ -157,7 +157,11 @@ ${A}`:s.stack}a(_1,"appendFetchStackTrace");de.exports.fetch=a(function(e,r=void
 `);return t.timedOut||t.code===124?`timed out after ${Math.round(e/1e3)}s${r?`: ${r}`:""}`:t.code===null?`the SSH connection was lost${r?`: ${r}`:""}`:/sudo: a (terminal|password) is required/.test(r)?`sudo needs a password; allow the command without one for this user (NOPASSWD in sudoers): ${r}`:`exit code ${t.code}${r?`: ${r}`:""}`}a(zi,"failureText");var nu=class{static{a(this,"Pool")}remotes=new Map;opts;constructor(e){this.opts=e}get(e,r){let n=Cr(e.host,e.port),s=this.remotes.get(n);return s||(s=ru.connect(e,this.opts).catch(A=>{throw this.remotes.delete(n),new hr("connect",`${r} ${n}`,Xt(A))}),this.remotes.set(n,s)),s}async reconnectLost(e){await Promise.all([...this.remotes.values()].map(async r=>{let n=await r.catch(()=>{});!n||n.connected||await n.reconnect().then(()=>e(`reconnected to ${n.label} for the rollback`),()=>{})}))}async dispose(){for(let e of this.remotes.values())(await e.catch(()=>{}))?.dispose();this.remotes.clear()}};var Td=class extends Error{static{a(this,"Cancelled")}constructor(e){super(`the workflow was cancelled (${e})`)}},Da=a(t=>new Promise(e=>setTimeout(e,t)),"sleep");var su=class{static{a(this,"Ctx")}cfg;ui;pool;t0=Date.now();timings=[];state={committed:!1,done:!1,journal:[],locks:[]};cancelled;canarySteps=[];audit={};undoing=!1;constructor(e,r){this.cfg=e,this.ui=r,this.pool=new nu(Iw(e,n=>r.warn(n),r.debug&&(n=>r.debug(n))))}cancel(e){this.cancelled??=e}checkpoint(){if(this.cancelled&&!this.state.committed&&!this.undoing)throw new Td(this.cancelled)}o(e=!1,r=this.cfg.commandTimeoutMs/1e3){return{sudo:e&&this.cfg.sudo,timeoutSec:r}}async step(e,r){this.checkpoint();let n=Date.now();try{return await this.ui.group(e,r)}finally{this.timings.push({step:e,ms:Date.now()-n})}}record(e){this.undoing||(this.state.journal.push(e),this.save())}save(){this.ui.saveState(this.state)}};function Gr(t,e,r,n,s){let A=n0(e,r),i=`timeout -k 5 ${Math.max(1,Math.ceil(n.timeoutSec))} ${A}`;return{what:t,line:n.sudo?`sudo -n ${i}`:i,stdin:s}}a(Gr,"wrap");var Qs=`
 stat_field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
 starttime() { stat_field "$1" 20; }
-alive() { _st=$(stat_field "$1" 1); [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]; }
+alive() {
+  IFS= read -r _stat 2>/dev/null < "/proc/$1/stat" || return 1
+  _stat=\${_stat##*) }
+  case $_stat in Z* | X* | '') return 1 ;; esac
+}
 `,Cw=`
 write_atomic() {
   tmp="$(dirname -- "$1")/.$(basename -- "$1").deploy-$$"

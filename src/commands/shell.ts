@@ -26,10 +26,15 @@ export function wrap(what: string, body: string, args: (string | number)[], o: C
 }
 
 // Shell helpers over /proc/PID/stat (fields after "pid (comm) ": 1 state, 2 ppid, 20 start time).
+// alive forks nothing (the wait loops call it every 20 ms): the state is what follows the last ') '.
 export const PROC_FNS = `
 stat_field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
 starttime() { stat_field "$1" 20; }
-alive() { _st=$(stat_field "$1" 1); [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]; }
+alive() {
+  IFS= read -r _stat 2>/dev/null < "/proc/$1/stat" || return 1
+  _stat=\${_stat##*) }
+  case $_stat in Z* | X* | '') return 1 ;; esac
+}
 `;
 
 // write_atomic FILE: stdin to FILE via a temp file in the same directory and mv, keeping the
