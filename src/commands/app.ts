@@ -50,7 +50,7 @@ export function jarState(remoteDir: string, release: string, sha256: string, o: 
 const RECEIVE = `
 part=$1 jar=$2 size=$3
 if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
-have=$(wc -c < "$part" 2>/dev/null || echo 0)
+have=$(wc -c 2>/dev/null < "$part" || echo 0)
 if [ "$have" -ne "$size" ]; then rm -f -- "$part"; echo "wrote $have of $size bytes" >&2; exit 2; fi
 rm -f -- "$jar.sha256"
 mv -f -- "$part" "$jar"
@@ -81,13 +81,13 @@ const PORT_STATE = `
 port=$1 pidfile=$2
 ${PROC_FNS}
 out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
-read -r opid ostart < "$pidfile" 2>/dev/null || true
+read -r opid ostart 2>/dev/null < "$pidfile" || true
 if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ]; then echo "ours=$opid"; else echo "ours="; fi
 [ -z "$out" ] && { echo free; exit 0; }
 pid=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
 echo "pid=$pid"
 if [ -n "$pid" ]; then
-  cmd=$(tr '\\000' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-300)
+  cmd=$(tr '\\000' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-300)
   echo "cmd=$cmd"
   # A systemd service (its cgroup is NAME.service, not the one this command runs in).
   # cgroup v2 (0::PATH) or v1's name=systemd hierarchy.
@@ -250,7 +250,7 @@ p=$lp
 while [ -n "$p" ] && [ "$p" -gt 1 ]; do
   if [ "$p" = "$pid" ]; then
     echo owns-port
-    if [ -n "$disarm" ] && read -r w < "$disarm.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$disarm.guard"; echo disarmed; fi
+    if [ -n "$disarm" ] && read -r w 2>/dev/null < "$disarm.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$disarm.guard"; echo disarmed; fi
     exit 0
   fi
   p=$(stat_field "$p" 2)
@@ -266,12 +266,29 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
   return wrap(`check process ${pid}`, PROC_STATE, [pid, port, disarmPidFile], o);
 }
 
+// The watchdog a detached stop leaves on the host: SIGKILL at $2 (epoch ms) unless pid $1 is gone.
+// Single-quoted into STOP, so it has no single quote of its own.
+const WATCHDOG = `pid=$1 end=$2
+alive() { IFS= read -r s 2>/dev/null < "/proc/$1/stat" || return 1; s=\${s##*) }; case $s in Z* | X*) return 1 ;; esac; [ -n "$s" ]; }
+while alive "$pid"; do
+  if [ "$(date +%s%3N)" -ge "$end" ]; then kill -KILL "$pid" 2>/dev/null; exit 0; fi
+  sleep 0.2
+done`;
+
 const STOP = `
-pid=$1 wait=$2 pidfile=$3
+pid=$1 wait=$2 pidfile=$3 detach=$4
 ${PROC_FNS}
-if [ -n "$pidfile" ] && read -r w < "$pidfile.guard" 2>/dev/null; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
+if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
 if ! alive "$pid"; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
 kill -TERM "$pid" 2>/dev/null || { alive "$pid" && { echo "cannot signal $pid" >&2; exit 4; }; }
+if [ "$detach" = 1 ]; then
+  # The rest of its exit is left to a watchdog in its own session (it outlives this command and
+  # the SSH connection); the pid file stays: it names this pid and start time only while it lives.
+  end=$(( $(date +%s%3N) + wait * 1000 ))
+  setsid sh -c '${WATCHDOG}' zdd-stop-watchdog "$pid" "$end" </dev/null >/dev/null 2>&1 &
+  echo "exiting $! $end"
+  exit 0
+fi
 end=$(( $(date +%s) * 10 + wait * 10 ))
 while alive "$pid"; do
   if [ "$(( $(date +%s%N) / 100000000 ))" -ge "$end" ]; then
@@ -287,9 +304,19 @@ echo terminated
 exit 0
 `;
 
-/** SIGTERM, then SIGKILL after waitSec. Prints gone | terminated | killed. Removes pidFile if given. */
-export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions): Cmd {
-  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile], o);
+/**
+ * SIGTERM, then SIGKILL after waitSec. Prints gone | terminated | killed, and removes pidFile if
+ * given. detach: returns right after SIGTERM and prints `exiting WATCHDOG_PID KILL_AT_EPOCH_MS`;
+ * a watchdog left on the host SIGKILLs the process at that time if it still runs.
+ */
+export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false): Cmd {
+  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? 1 : 0], o);
+}
+
+/** A detached stop's answer. */
+export function parseDetachedStop(stdout: string): { watchdog: number; killAt: number } | undefined {
+  const m = /^exiting (\d+) (\d+)$/.exec(stdout.trim());
+  return m ? { watchdog: Number(m[1]), killAt: Number(m[2]) } : undefined;
 }
 
 export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {

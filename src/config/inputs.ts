@@ -36,6 +36,8 @@ export interface Config {
   mode: Mode;
   /** blue/green: leave the old process running on the idle port as a warm standby */
   keepPrevious: boolean;
+  /** false: the old version's stop returns after SIGTERM; a watchdog on its host finishes it */
+  waitForExit: boolean;
   canary: CanaryConfig;
   appHosts: AppHost[];
   jumpHost?: SshAddress;
@@ -236,6 +238,7 @@ export function readConfig(get: InputReader): Config {
     throw new InputError('mode', `${mode} works with strategy: blue-green (a staged release waits on the idle port); rolling has no idle port`);
   }
   const keepPrevious = bool(get, 'keep-previous', false);
+  const waitForExit = bool(get, 'wait-for-exit', true);
 
   const entries = splitList(required(get, 'app-hosts'));
   if (entries.length === 0) throw new InputError('app-hosts', 'lists no host');
@@ -361,6 +364,7 @@ export function readConfig(get: InputReader): Config {
     dryRun,
     mode,
     keepPrevious,
+    waitForExit,
     canary,
     appHosts,
     jumpHost,

@@ -251,13 +251,21 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   return healthyAt;
 }
 
-/** SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. */
-export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000): Promise<string> {
+/**
+ * SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. detach: returns
+ * right after SIGTERM (wait-for-exit: false), and says what is still pending and what finishes it.
+ */
+export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false): Promise<string> {
   const cfg = ctx.cfg;
   const out = (
-    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30)), waitSec * 1000 + cfg.commandTimeoutMs)
+    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30), detach), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
   ).trim();
   if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
+  const d = A.parseDetachedStop(out);
+  if (d) {
+    const at = new Date(d.killAt).toISOString().slice(11, 19);
+    return `sent SIGTERM, still exiting (wait-for-exit: false): watchdog pid ${d.watchdog} on the host SIGKILLs it at ${at} UTC if it still runs (stop-timeout ${waitSec}s)`;
+  }
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
 }
 

@@ -4,7 +4,7 @@
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const blueGreen: Strategy = {
@@ -36,7 +36,7 @@ export const blueGreen: Strategy = {
       headline:
         p.livePort === null
           ? `First deploy: nginx now points at port ${p.idlePort}.`
-          : `nginx switched from port ${p.livePort} to ${p.idlePort}; the old version was drained and ${cfg.keepPrevious ? 'kept running as a warm standby' : 'stopped'}.`,
+          : `nginx switched from port ${p.livePort} to ${p.idlePort}; the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });
   },
 };

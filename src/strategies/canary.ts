@@ -10,7 +10,7 @@ import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
 import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type CanaryStep, type ReleaseFigures } from '../traffic/canary.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx, sleep } from './context.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 const MAX_LOG_BYTES = 64 << 20;
@@ -144,7 +144,7 @@ export const canary: Strategy = {
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'canary',
       canary: steps,
-      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and ${cfg.keepPrevious ? 'kept as a warm standby' : 'stopped'}.`,
+      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });
   },
 };

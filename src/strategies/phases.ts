@@ -41,6 +41,12 @@ export function describeSwitch(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[], befo
   };
 }
 
+/** What happened to the old version after a switch, for a headline. */
+export function retiredWords(ctx: Ctx, keep: boolean): string {
+  if (keep) return 'kept running as a warm standby';
+  return ctx.cfg.waitForExit ? 'stopped' : 'sent SIGTERM (wait-for-exit: false: a watchdog on its host finishes the stop)';
+}
+
 export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {
   return new Map(fleet.apps.map((a) => [a, { host: a.remote.label, target: a.host.target, port }]));
 }
@@ -156,7 +162,9 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
           if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.o(true)), cfg.commandTimeoutMs);
           r.stopped = 'kept running (warm standby)';
         } else {
-          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old');
+          // nginx no longer needs it, and nothing will start on its port in this run: with
+          // wait-for-exit: false the step does not wait for the JVM's own exit.
+          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
       });

@@ -10,7 +10,7 @@ import type { SwitchPlan } from '../traffic/plan.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 type Staged = { a: AppNode; s: NonNullable<RL.ReleaseInfo['staged']> }[];
@@ -88,7 +88,7 @@ export const promote: Strategy = {
       strategy: 'blue-green',
       healthyToSwitchedMs: switchedAt - healthyAt,
       artifact: undefined,
-      headline: `Promoted the staged ${fleet.release}: nginx switched from port ${p.livePort ?? 'none'} to ${p.idlePort}; the old version was drained and ${cfg.keepPrevious ? 'kept as a warm standby' : 'stopped'}.`,
+      headline: `Promoted the staged ${fleet.release}: nginx switched from port ${p.livePort ?? 'none'} to ${p.idlePort}; the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });
   },
 };

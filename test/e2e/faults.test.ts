@@ -154,6 +154,28 @@ test('an old app that ignores SIGTERM is SIGKILLed after stop-timeout; the deplo
   assert.match((await tb.get('/version')).body, /version=after-stubborn/);
 });
 
+test('wait-for-exit: false ends the step at SIGTERM; the watchdog it leaves on the host SIGKILLs a stubborn old app at stop-timeout', async () => {
+  const first = await runAction(tb, baseInputs(tb, await tb.makeJar('stubborn2'), { 'java-opts': '-Dignore.sigterm=true' }));
+  assert.equal(first.code, 0, explain(first));
+  const oldPort = Number(first.outputs['active-port']);
+  const stubborn = (await tb.pidOnPort(app, oldPort))!;
+  const alive = async () => (await tb.exec(app, ['kill', '-0', String(stubborn)])).code === 0;
+  const { run } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('after-stubborn2'), { 'stop-timeout': '3', 'wait-for-exit': 'false' })));
+  assert.equal(run.code, 0, explain(run));
+  assert.match(run.stdout, new RegExp(`old pid ${stubborn} sent SIGTERM, still exiting \\(wait-for-exit: false\\): watchdog pid \\d+ on the host SIGKILLs it at \\d\\d:\\d\\d:\\d\\d UTC if it still runs \\(stop-timeout 3s\\)`));
+  assert.match(run.summary, /a watchdog on its host finishes the stop/);
+  assert.ok(await alive(), 'the step did not wait: the old app ignores SIGTERM and still runs');
+  assert.match((await tb.get('/version')).body, /version=after-stubborn2/);
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    gone = !(await alive());
+    if (!gone) await sleep(100);
+  }
+  assert.ok(gone, 'the watchdog SIGKILLed it at stop-timeout, after the action had ended');
+  assert.equal(await tb.pidOnPort(app, oldPort), null);
+  assert.equal(await javaCount(), 1);
+});
+
 // ------------------------------------------------------------------ 4. nginx faults
 
 test('nginx -t fails (a broken file elsewhere in the config): include restored, no reload', async () => {

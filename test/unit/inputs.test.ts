@@ -57,6 +57,8 @@ test('modes: promote and rollback need no artifact; canary options', () => {
   assert.equal(read({ mode: 'promote', artifact: '' }).artifact, '');
   assert.equal(read({ mode: 'rollback', artifact: '', 'dry-run': 'true' }).dryRun, true, 'every mode has a dry run');
   assert.equal(read({ mode: 'promote', artifact: '', 'dry-run': 'true' }).dryRun, true);
+  assert.equal(read().waitForExit, true, 'a stop waits for the exit unless told otherwise');
+  assert.equal(read({ 'wait-for-exit': 'false' }).waitForExit, false);
   const c = read({ strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-steps': '5 25 100', 'canary-max-p99-ratio': '' });
   assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, minRequests: 50 });
   assert.equal(read().canary.maxP99Ratio, 2);
@@ -144,6 +146,7 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['artifact', { mode: 'stage', artifact: '' }, /is required/],
   ['keep-previous', { 'keep-previous': 'maybe' }, /not a boolean/],
   ['dry-run', { 'dry-run': 'perhaps' }, /not a boolean/],
+  ['wait-for-exit', { 'wait-for-exit': 'soon' }, /not a boolean/],
   ['warmup-path', { 'warmup-path': 'version' }, /URL path starting with \//],
   ['warmup-requests', { 'warmup-requests': '0' }, /out of range/],
   ['batch-size', { 'batch-size': '0' }, /number of instances .* or a percentage/],

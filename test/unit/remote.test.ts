@@ -329,3 +329,39 @@ test('waitNoConnections waits for the established connections to a port to end',
   assert.equal(A.parseCount('banner\n3\n'), 3);
   assert.equal(A.parseCount('no number'), undefined);
 });
+
+test('stopProcess detached: answers right after SIGTERM; the watchdog it leaves SIGKILLs a process that ignores it', async () => {
+  const alive = (pid: number) => {
+    try {
+      return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const stubborn = spawn('sh', ['-c', 'trap "" TERM; while :; do sleep 0.1; done'], { stdio: 'ignore' });
+  const polite = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    const d = tmp();
+    writeFileSync(path.join(d, 'p.pid'), `${stubborn.pid}\n`);
+    const r = await runAsync(A.stopProcess(stubborn.pid!, 2, path.join(d, 'p.pid'), o, true));
+    const a = A.parseDetachedStop(r.out);
+    assert.ok(a, `exiting WATCHDOG KILL_AT: ${r.out}`);
+    assert.ok(r.ms < 1000, `answered without waiting (${r.ms} ms)`);
+    assert.ok(Math.abs(a.killAt - (Date.now() + 2000)) < 1500, 'kill time is stop-timeout from now');
+    assert.ok(alive(stubborn.pid!), 'still running: it ignores SIGTERM');
+    assert.ok(existsSync(path.join(d, 'p.pid')), 'the pid file stays while it may still run');
+    for (let i = 0; i < 40 && alive(stubborn.pid!); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(alive(stubborn.pid!), false, 'the watchdog SIGKILLed it at stop-timeout');
+    assert.equal(alive(a.watchdog), false, 'and then exited');
+
+    const p = await runAsync(A.stopProcess(polite.pid!, 30, '', o, true));
+    assert.ok(A.parseDetachedStop(p.out));
+    for (let i = 0; i < 20 && alive(polite.pid!); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(alive(polite.pid!), false, 'a process that honours SIGTERM is gone at once');
+    assert.equal(A.parseDetachedStop('terminated'), undefined);
+  } finally {
+    stubborn.kill('SIGKILL');
+    polite.kill('SIGKILL');
+  }
+});
