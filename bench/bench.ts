@@ -1157,7 +1157,7 @@ function reportOverhead(L: string[], res: Results): void {
     `App readiness: the jar started directly on the app host (\`setsid nohup java ${JAVA_OPTS} -Dserver.port=${READY_PORT} -jar …\`), from the exec call to the first 200 on /health, polled every 20 ms on the host; then stopped. ` +
     'Readiness and deploys alternate.', '');
   L.push(`- App readiness: ${o.readinessMs.join(', ')} ms; median ${fmt(o.readinessMedianMs)} ms.`);
-  L.push(`- The app's own stop, measured the same way (SIGTERM → process gone, looked at every 10 ms on the host): ${o.exitMs.join(', ')} ms; median ${fmt(median(o.exitMs))} ms. A deploy waits for this too, for the old version: the step says "stopped" only for a process that is gone.`);
+  L.push(`- The app's own stop, measured the same way (SIGTERM → process gone, looked at every 10 ms on the host): ${o.exitMs.join(', ')} ms; median ${fmt(median(o.exitMs))} ms. By default (\`wait-for-exit: true\`) a deploy waits for this too, for the old version: the step says "stopped" only for a process that is gone.`);
   L.push(`- Deploy wall (jar already there): ${o.wallMs.join(', ')} ms; median ${fmt(o.wallMedianMs)} ms. Spawn → switched: ${o.switchedMs.map((x) => fmt(x)).join(', ')} ms.`);
   L.push(`- **Overhead = ${fmt(o.wallMedianMs)} − ${fmt(o.readinessMedianMs)} = ${fmt(o.overheadMs)} ms**; less the old version's own stop (median above): ${fmt(o.overheadMs - median(o.exitMs))} ms.`);
   L.push(`- Step times, median s: ${stepText(o.stepMedians)}.`);
