@@ -59,7 +59,9 @@ try {
     load?.stdout?.on('data', (c) => (loadOut += c));
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar(v), { 'java-opts': '-Dstart.delay.ms=2000', 'health-interval': '0.25' }));
     for (const line of r.stdout.split('\n')) {
+      // ::debug:: lines show only with step debug on, as on a runner (RUNNER_DEBUG=1 npm run demo)
       if (line.startsWith('::add-mask::') || line.startsWith('::endgroup::') || line === '') continue;
+      if (line.startsWith('::debug::') && process.env.RUNNER_DEBUG !== '1') continue;
       console.log(line.startsWith('::group::') ? `\n  ▸ ${line.slice(9)}` : `    ${line}`);
     }
     if (r.code !== 0) throw new Error(`deploy failed: ${r.error}`);
