@@ -557,15 +557,17 @@ interface Overhead {
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The app's own start: the jar started directly on the app host with the same java opts on
- *  READY_PORT; ms from the exec call to the first 200 on /health (stamped on the host, same clock),
- *  then stopped by its pid. */
-async function appReadiness(tb: Testbed, jar: string, exitMs: number[], app = tb.apps[0]): Promise<number> {
+/** The app's own start and stop: the jar started directly on the app host with the same java opts
+ *  on READY_PORT; ms from the exec call to the first 200 on /health (stamped on the host, same
+ *  clock); then SIGTERM → gone, looked at every 10 ms on the host (undefined if it had to be killed). */
+async function appLifecycle(tb: Testbed, jar: string, app = tb.apps[0]): Promise<{ readyMs: number; exitMs?: number }> {
   const opts = JAVA_OPTS.split(/\s+/).filter(Boolean).map(shq).join(' ');
   const t0 = Date.now();
   const st = await tb.exec(app, ['sh', '-c', `cd /tmp || exit 1; setsid nohup java ${opts} -Dserver.port=${READY_PORT} -jar ${shq(jar)} >/dev/null 2>&1 </dev/null & echo $!`], { timeoutMs: 10_000 });
   const pid = Number(st.stdout.trim());
   if (st.code !== 0 || !pid) throw new Error(`starting java on port ${READY_PORT}: ${st.stderr.trim() || st.stdout.trim()}`);
+  let readyMs: number;
+  let exitMs: number | undefined;
   try {
     const poll =
       'i=0; while [ $i -lt 1500 ]; do ' +
@@ -574,14 +576,14 @@ async function appReadiness(tb: Testbed, jar: string, exitMs: number[], app = tb
     const r = await tb.exec(app, ['sh', '-c', poll], { timeoutMs: 60_000 });
     const readyAt = Number(r.stdout.trim());
     if (r.code !== 0 || !readyAt) throw new Error(`java on port ${READY_PORT} never answered 200 on /health (exit ${r.code}) ${r.stderr.trim()}`);
-    return readyAt - t0;
+    readyMs = readyAt - t0;
   } finally {
-    // Its own stop: SIGTERM → gone, looked at every 10 ms on the host.
     const stop = `kill ${pid} || exit 1; s=$(date +%s%3N); i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; ` + `kill -0 ${pid} 2>/dev/null && exit 2; echo $(( $(date +%s%3N) - s ))`;
     const r = await tb.exec(app, ['sh', '-c', stop], { timeoutMs: 30_000 });
-    if (r.code === 0) exitMs.push(Number(r.stdout.trim()));
-    else await tb.exec(app, ['kill', '-9', String(pid)]);
+    if (r.code !== 0) await tb.exec(app, ['kill', '-9', String(pid)]);
+    exitMs = r.code === 0 ? Number(r.stdout.trim()) : undefined;
   }
+  return { readyMs, exitMs };
 }
 
 async function overheadPart(tb: Testbed): Promise<Overhead> {
@@ -594,7 +596,9 @@ async function overheadPart(tb: Testbed): Promise<Overhead> {
   // alternate, so that drift on the machine hits both alike
   for (let i = 0; i < OVERHEAD_N && !stopping; i++) {
     await sleep(500);
-    o.readinessMs.push(await appReadiness(tb, jar, o.exitMs));
+    const own = await appLifecycle(tb, jar);
+    o.readinessMs.push(own.readyMs);
+    if (own.exitMs !== undefined) o.exitMs.push(own.exitMs);
     await sleep(500);
     const a = await runAction(tb, inputs);
     if (a.code !== 0) throw new Error(`deploy ${i} of the same jar failed: ${errorOf(a)}`);
@@ -1524,8 +1528,8 @@ async function main(): Promise<void> {
       // The fleet's own floor on this machine: the same jar started directly on every app host at
       // once (all their JVMs share the 2 cores), until the last one answers.
       const jar = await tb.makeJar('fleet-readiness');
-      fleetReadyMs = Math.max(...(await Promise.all(tb.apps.map((a) => appReadiness(tb, jar, [], a)))));
-      oneReadyMs = await appReadiness(tb, jar, []);
+      fleetReadyMs = Math.max(...(await Promise.all(tb.apps.map(async (a) => (await appLifecycle(tb, jar, a)).readyMs))));
+      oneReadyMs = (await appLifecycle(tb, jar)).readyMs;
     });
     // rolling: one app host with two instances; two app hosts with two each (batch-size 1)
     const two: Instance[] = [

@@ -1,6 +1,6 @@
 // Commands that run on the app hosts, built as data. Pure: nothing here connects.
 import { join } from './quote.ts';
-import { type Cmd, type CmdOptions, PROC_FNS, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, wrap } from './shell.ts';
 
 /** Layout under remote-dir on every app host. */
 export function layout(remoteDir: string, release: string, port?: number) {
@@ -267,25 +267,27 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
 }
 
 // The watchdog a detached stop leaves on the host: SIGKILL at $2 (epoch ms) unless pid $1 is gone.
-// Single-quoted into STOP, so it has no single quote of its own.
-const WATCHDOG = `pid=$1 end=$2
-alive() { IFS= read -r s 2>/dev/null < "/proc/$1/stat" || return 1; s=\${s##*) }; case $s in Z* | X*) return 1 ;; esac; [ -n "$s" ]; }
+// STOP runs it from its 5th argument, so it is a script like the others.
+const WATCHDOG = `
+pid=$1 end=$2
+${PROC_FNS}
 while alive "$pid"; do
   if [ "$(date +%s%3N)" -ge "$end" ]; then kill -KILL "$pid" 2>/dev/null; exit 0; fi
   sleep 0.2
-done`;
+done
+`;
 
 const STOP = `
-pid=$1 wait=$2 pidfile=$3 detach=$4
+pid=$1 wait=$2 pidfile=$3 watchdog=$4
 ${PROC_FNS}
 if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
 if ! alive "$pid"; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
 kill -TERM "$pid" 2>/dev/null || { alive "$pid" && { echo "cannot signal $pid" >&2; exit 4; }; }
-if [ "$detach" = 1 ]; then
+if [ -n "$watchdog" ]; then
   # The rest of its exit is left to a watchdog in its own session (it outlives this command and
   # the SSH connection); the pid file stays: it names this pid and start time only while it lives.
   end=$(( $(date +%s%3N) + wait * 1000 ))
-  setsid sh -c '${WATCHDOG}' zdd-stop-watchdog "$pid" "$end" </dev/null >/dev/null 2>&1 &
+  setsid sh -c "$watchdog" zdd-stop-watchdog "$pid" "$end" </dev/null >/dev/null 2>&1 &
   echo "exiting $! $end"
   exit 0
 fi
@@ -310,7 +312,7 @@ exit 0
  * a watchdog left on the host SIGKILLs the process at that time if it still runs.
  */
 export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false): Cmd {
-  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? 1 : 0], o);
+  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : ''], o);
 }
 
 /** A detached stop's answer. */
@@ -323,30 +325,18 @@ export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, lines], o);
 }
 
-/** Number of established TCP connections whose local port is `port`. */
 const WAIT_NO_CONNECTIONS = `
-port=$1 ms=$2
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-end=$(( $(now_ms) + ms ))
-while :; do
-  n=$(ss -Htn state established "sport = :$port" | wc -l) || exit 3
-  if [ "$n" -eq 0 ] || [ "$(now_ms)" -ge "$end" ]; then echo "$n"; exit 0; fi
-  sleep 0.02
-done
+${WAIT_ZERO_FN}
+conns() { ss -Htn state established "sport = :$1" | wc -l; }
+wait_zero "$2" conns "$1"
 `;
 
 /**
  * Waits on the host, looking every 20 ms, until no established connection to port is left or
- * waitMs has passed; prints the count left (0: none). One round trip instead of one per look.
+ * waitMs has passed; prints the count left (0: none).
  */
 export function waitNoConnections(port: number, waitMs: number, o: CmdOptions): Cmd {
   return wrap(`wait for connections on port ${port} to end`, WAIT_NO_CONNECTIONS, [port, Math.max(0, Math.round(waitMs))], o);
-}
-
-/** The count a wait command printed last, or undefined for anything else. */
-export function parseCount(stdout: string): number | undefined {
-  const last = stdout.trim().split('\n').at(-1)?.trim() ?? '';
-  return /^\d+$/.test(last) ? Number(last) : undefined;
 }
 
 

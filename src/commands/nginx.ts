@@ -1,5 +1,5 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
-import { type Cmd, type CmdOptions, PROC_FNS, WRITE_FN, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, wrap } from './shell.ts';
 
 const READ_INCLUDE = `
 if [ -e "$1" ]; then
@@ -45,19 +45,14 @@ nginx_workers`, [], o);
 const WAIT_GONE = `
 ms=$1; shift
 ${PROC_FNS}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-end=$(( $(now_ms) + ms ))
-while :; do
-  n=0
-  for p in "$@"; do alive "$p" && n=$((n + 1)); done
-  if [ "$n" -eq 0 ] || [ "$(now_ms)" -ge "$end" ]; then echo "$n"; exit 0; fi
-  sleep 0.02
-done
+${WAIT_ZERO_FN}
+count_alive() { _k=0; for _p; do alive "$_p" && _k=$((_k + 1)); done; echo "$_k"; }
+wait_zero "$ms" count_alive "$@"
 `;
 
 /**
  * Waits on the host, looking every 20 ms, until none of the (old nginx worker) pids is alive or
- * waitMs has passed; prints how many are left (0: all gone). One round trip instead of one per look.
+ * waitMs has passed; prints how many are left (0: all gone).
  */
 export function waitWorkersGone(pids: number[], waitMs: number, o: CmdOptions): Cmd {
   return wrap(`wait for ${pids.length} old nginx worker(s) to exit`, WAIT_GONE, [Math.max(0, Math.round(waitMs)), ...pids], o);

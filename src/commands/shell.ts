@@ -37,6 +37,26 @@ alive() {
 }
 `;
 
+// wait_zero MS CMD [ARG...]: runs CMD, which prints a count, every 20 ms until it prints 0 or MS ms
+// have passed; prints the last count. A wait on the host costs one round trip, not one per look.
+export const WAIT_ZERO_FN = `
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_zero() {
+  _end=$(( $(now_ms) + $1 )); shift
+  while :; do
+    _n=$("$@")
+    if [ "$_n" -eq 0 ] || [ "$(now_ms)" -ge "$_end" ]; then echo "$_n"; return 0; fi
+    sleep 0.02
+  done
+}
+`;
+
+/** The count a wait_zero command printed last, or undefined for anything else. */
+export function parseCount(stdout: string): number | undefined {
+  const last = stdout.trim().split('\n').at(-1)?.trim() ?? '';
+  return /^\d+$/.test(last) ? Number(last) : undefined;
+}
+
 // write_atomic FILE: stdin to FILE via a temp file in the same directory and mv, keeping the
 // file's mode and owner; on failure the temp file is removed and the error is on stderr.
 export const WRITE_FN = `

@@ -78,7 +78,7 @@ export class Ctx {
   constructor(cfg: Config, ui: Ui) {
     this.cfg = cfg;
     this.ui = ui;
-    this.pool = new Pool(sshOptions(cfg, (m) => ui.warn(m), ui.debug && ((m) => ui.debug!(m))));
+    this.pool = new Pool(sshOptions(cfg, (m) => ui.warn(m), ui.debug?.bind(ui)));
   }
 
   /** Called on SIGINT/SIGTERM: the run stops at the next safe point and rolls back. */

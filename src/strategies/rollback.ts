@@ -78,7 +78,7 @@ export const blueGreenRollback: Strategy = {
       [
         `would ${fromTo(ctx, fleet)}`,
         ...(warm.length ? [`${fleet.release} still runs on port ${p.idlePort} on ${warm.map((a) => `${a.remote.label} (pid ${reuse.get(a)})`).join(', ')}: it would be checked and kept`] : []),
-        ...(cold.length ? [`on ${cold.map((a) => a.remote.label).join(', ')}, ${fleet.release} would be started on port ${p.idlePort} from its kept jar with its recorded command: ${commandText(fleet.command)}`] : []),
+        ...(cold.length ? [`on ${cold.map((a) => a.remote.label).join(', ')}, ${fleet.release} would be started on port ${p.idlePort} from its kept jar with its recorded command: ${commandText(fleet.command, p.idlePort)}`] : []),
       ],
       false,
     );
@@ -109,7 +109,7 @@ export const rollingRollback: Strategy = {
     const all = instancesOf(ctx, fleet);
     await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port), []);
     const plan = await rolling.describe(ctx, fleet);
-    return { ...plan, lines: [`would ${fromTo(ctx, fleet)}, with its kept jar and recorded command: ${commandText(fleet.command)}`, ...plan.lines] };
+    return { ...plan, lines: [`would ${fromTo(ctx, fleet)}, with its kept jar and recorded command, on ${all[0].key}: ${commandText(fleet.command, all[0].port)}`, ...plan.lines] };
   },
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {

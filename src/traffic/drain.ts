@@ -2,7 +2,7 @@
 // (of the master that serves the include) has exited and no connection to its port is left.
 import * as A from '../commands/app.ts';
 import * as N from '../commands/nginx.ts';
-import type { Cmd, CmdOptions } from '../commands/shell.ts';
+import { type Cmd, type CmdOptions, parseCount } from '../commands/shell.ts';
 import type { Remote } from '../ssh/remote.ts';
 import { type Ctx, sleep } from '../strategies/context.ts';
 
@@ -14,22 +14,28 @@ export interface DrainTarget {
 }
 
 /**
- * One wait on each host at once, each at most waitMs; the total left. A host whose connection
- * is lost counts as drained (it cannot hold anything for us); a failed or unreadable answer as 1,
- * after a pause, so that a broken command is retried at a calm pace until drain-timeout.
+ * Waits on every host at once, each on its own side, until the total left is 0 or the deadline
+ * passes (in rounds of at most 5 s, so a cancel is seen); returns the total left. A host whose
+ * connection is lost counts as drained (it cannot hold anything for us); a failed or unreadable
+ * answer as 1, after a pause, so that a broken command is retried at a calm pace.
  */
-async function waitAll<T extends { remote: Remote }>(ctx: Ctx, items: T[], waitMs: number, cmd: (x: T, o: CmdOptions) => Cmd): Promise<number> {
-  const o = ctx.o(false, waitMs / 1000 + 10);
-  const left = await Promise.all(
-    items.map(async (x) => {
-      const r = await x.remote.run(cmd(x, o), waitMs + ctx.cfg.commandTimeoutMs);
-      if (r.code === null && !x.remote.connected) return 0;
-      const n = r.code === 0 ? A.parseCount(r.stdout) : undefined;
-      if (n === undefined) await sleep(Math.min(250, waitMs));
-      return n ?? 1;
-    }),
-  );
-  return left.reduce((a, b) => a + b, 0);
+async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], deadline: number, cmd: (x: T, waitMs: number, o: CmdOptions) => Cmd): Promise<number> {
+  for (;;) {
+    ctx.checkpoint();
+    const ms = Math.max(0, Math.min(5000, deadline - Date.now()));
+    const o = ctx.o(false, ms / 1000 + 10);
+    const left = await Promise.all(
+      items.map(async (x) => {
+        const r = await x.remote.run(cmd(x, ms, o), ms + ctx.cfg.commandTimeoutMs);
+        if (r.code === null && !x.remote.connected) return 0;
+        const n = r.code === 0 ? parseCount(r.stdout) : undefined;
+        if (n === undefined) await sleep(Math.min(250, ms));
+        return n ?? 1;
+      }),
+    );
+    const total = left.reduce((a, b) => a + b, 0);
+    if (total === 0 || Date.now() >= deadline) return total;
+  }
 }
 
 /**
@@ -42,23 +48,8 @@ export async function drain(ctx: Ctx, t: DrainTarget, what: string): Promise<str
   const cfg = ctx.cfg;
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const nginx = t.nginx.filter((n) => n.oldWorkers.length > 0);
-  const slice = () => Math.max(0, Math.min(5000, deadline - Date.now()));
-  let w: number;
-  let c = 0;
-  for (;;) {
-    ctx.checkpoint();
-    const ms = slice();
-    w = await waitAll(ctx, nginx, ms, (n, o) => N.waitWorkersGone(n.oldWorkers, ms, o));
-    if (w === 0 || Date.now() >= deadline) break;
-  }
-  if (w === 0) {
-    for (;;) {
-      ctx.checkpoint();
-      const ms = slice();
-      c = await waitAll(ctx, t.ports, ms, (p, o) => A.waitNoConnections(p.port, ms, o));
-      if (c === 0 || Date.now() >= deadline) break;
-    }
-  }
+  const w = await untilNone(ctx, nginx, deadline, (n, ms, o) => N.waitWorkersGone(n.oldWorkers, ms, o));
+  const c = w === 0 ? await untilNone(ctx, t.ports, deadline, (p, ms, o) => A.waitNoConnections(p.port, ms, o)) : 0;
   if (w === 0 && c === 0) return '';
   const left = w > 0 ? `${w} old nginx worker(s) still running` : `${c} connection(s) to ${what}`;
   ctx.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);

@@ -10,6 +10,7 @@ import * as A from '../../src/commands/app.ts';
 import * as N from '../../src/commands/nginx.ts';
 import * as L from '../../src/commands/lock.ts';
 import * as RL from '../../src/commands/releases.ts';
+import * as S from '../../src/commands/shell.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
 
 const R = { ...A, ...N, ...L, ...RL };
@@ -293,13 +294,13 @@ test('waitWorkersGone answers as soon as the pids have exited, or with how many 
   const b = spawn('sleep', ['30']);
   try {
     const left = await runAsync(N.waitWorkersGone([a.pid!, b.pid!], 150, o));
-    assert.deepEqual([left.code, A.parseCount(left.out)], [0, 2]);
+    assert.deepEqual([left.code, S.parseCount(left.out)], [0, 2]);
     assert.ok(left.ms >= 150, `waited its time (${left.ms} ms)`);
     const waiting = runAsync(N.waitWorkersGone([a.pid!, b.pid!], 10_000, o));
     setTimeout(() => a.kill(), 100);
     setTimeout(() => b.kill(), 300);
     const gone = await waiting;
-    assert.deepEqual([gone.code, A.parseCount(gone.out)], [0, 0]);
+    assert.deepEqual([gone.code, S.parseCount(gone.out)], [0, 0]);
     assert.ok(gone.ms < 3000, `answered when they exited, not at the limit (${gone.ms} ms)`);
   } finally {
     a.kill();
@@ -316,18 +317,18 @@ test('waitNoConnections waits for the established connections to a port to end',
   await new Promise((r) => client.on('connect', r));
   try {
     const left = await runAsync(A.waitNoConnections(port, 150, o));
-    assert.deepEqual([left.code, A.parseCount(left.out)], [0, 1]);
+    assert.deepEqual([left.code, S.parseCount(left.out)], [0, 1]);
     const waiting = runAsync(A.waitNoConnections(port, 10_000, o));
     setTimeout(() => client.destroy(), 200);
     const none = await waiting;
-    assert.deepEqual([none.code, A.parseCount(none.out)], [0, 0]);
+    assert.deepEqual([none.code, S.parseCount(none.out)], [0, 0]);
     assert.ok(none.ms < 3000, `answered when the connection ended (${none.ms} ms)`);
   } finally {
     client.destroy();
     server.close();
   }
-  assert.equal(A.parseCount('banner\n3\n'), 3);
-  assert.equal(A.parseCount('no number'), undefined);
+  assert.equal(S.parseCount('banner\n3\n'), 3);
+  assert.equal(S.parseCount('no number'), undefined);
 });
 
 test('stopProcess detached: answers right after SIGTERM; the watchdog it leaves SIGKILLs a process that ignores it', async () => {
