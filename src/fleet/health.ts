@@ -28,6 +28,16 @@ export type ChannelOpener = () => Promise<Duplex>;
  */
 export const undici = (): Promise<typeof import('undici')> => import('undici');
 
+/** undici's `connect` option: every connection is a channel from open (an SSH forward). */
+export function viaChannel(open: ChannelOpener) {
+  return (_opts: unknown, cb: (err: Error | null, socket: never) => void): void => {
+    open().then(
+      (ch) => cb(null, ch as never),
+      (e) => cb(e as Error, null as never),
+    );
+  };
+}
+
 /** Decides whether one response passes. Pure. */
 export function judge(spec: HealthSpec, status: number, body: string): ProbeResult {
   const shown = `${status} ${body.replace(/\s+/g, ' ').slice(0, 120)}`.trim();
@@ -57,12 +67,7 @@ export class HealthProber implements Probe {
   private async makeClient(): Promise<Client> {
     const { Client } = await undici();
     return new Client(`http://127.0.0.1:${this.port}`, {
-      connect: (_opts, cb) => {
-        this.open().then(
-          (ch) => cb(null, ch as never),
-          (e) => cb(e as Error, null),
-        );
-      },
+      connect: viaChannel(this.open),
       keepAliveTimeout: 10_000,
       pipelining: 1,
     });

@@ -5,7 +5,7 @@ import * as H from '../commands/http.ts';
 import { DeployError, errorText } from '../errors.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { AppNode } from './instance.ts';
-import { undici } from './health.ts';
+import { undici, viaChannel } from './health.ts';
 import { forwardingRefused } from './probe.ts';
 
 const CONCURRENCY = 8;
@@ -38,12 +38,7 @@ export async function warmUp(ctx: Ctx, app: AppNode, port: number): Promise<void
     const { Pool } = await undici();
     const pool = new Pool(`http://127.0.0.1:${port}`, {
       connections: CONCURRENCY,
-      connect: (_o, cb) => {
-        app.remote.forward(port).then(
-          (ch) => cb(null, ch as never),
-          (e) => cb(e as Error, null),
-        );
-      },
+      connect: viaChannel(() => app.remote.forward(port)),
     });
     let next = 0;
     let bad: string | undefined;
