@@ -1,34 +1,41 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
 import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, wrap } from './shell.ts';
 
-const READ_INCLUDE = `
-if [ -e "$1" ]; then
-  sum=$(sha256sum -- "$1" | cut -d' ' -f1) || exit 3
-  echo "zdd-include present $sum"; cat -- "$1"
-else
-  d=$(dirname -- "$1")
-  if [ -d "$d" ]; then echo "zdd-include absent"; else echo "zdd-include nodir $d"; fi
+const READ_NGINX = `
+k=$1 f=$2 ct=$3
+shift 3
+echo "zdd-$k uid $(id -u) $(id -un)"
+if [ -n "$f" ]; then
+  d=$(dirname -- "$f")
+  if [ -e "$f" ]; then s=present; elif [ -d "$d" ]; then s=absent; else s=nodir; fi
+  if [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; }; then w=w; else w=r; fi
+  o=$(stat -c %U -- "$d" 2>/dev/null) || o='?'
+  echo "zdd-$k want $s $w \${o:-?} $(readlink -m -- "$f")"
 fi
+out=$(mktemp) || { echo "zdd-$k status mktemp failed"; exit 0; }
+err=$(mktemp) || { rm -f -- "$out"; echo "zdd-$k status mktemp failed"; exit 0; }
+trap 'rm -f -- "$out" "$err"' EXIT
+timeout -k 5 "$ct" "$@" >"$out" 2>"$err"; st=$?
+echo "zdd-$k status $st"
+if [ "$st" -ne 0 ]; then tail -n 20 -- "$err"; exit 0; fi
+sed -n 's/^# configuration file \\(.*\\):$/\\1/p' -- "$out" | while IFS= read -r p; do
+  r=$p
+  [ -L "$p" ] && r=$(readlink -f -- "$p")
+  if [ -w "\${r%/*}/" ] && [ -w "$r" ]; then w=w; else w=r; fi
+  printf 'zdd-%s file %s %s\\t%s\\n' "$k" "$w" "$p" "$r"
+done
+printf '\\nzdd-%s dump\\n' "$k"
+cat -- "$out"
 `;
 
-/** Prints `zdd-include present SHA256` then the file, `zdd-include absent`, or `zdd-include nodir DIR`. */
-export function readInclude(path: string, o: CmdOptions): Cmd {
-  return wrap(`read ${path}`, READ_INCLUDE, [path], o);
-}
-
-export type IncludeState = { kind: 'present'; text: string; sha256: string } | { kind: 'absent' } | { kind: 'nodir' };
-
 /**
- * Accepts only the answers readInclude gives. Anything else (a login banner, a shell start-up
- * file's echo) is an error with the output shown: guessing "absent" would overwrite a real file.
+ * One round trip that says what nginx serves from: who we are; for an explicit include-file,
+ * whether it exists, may be written and where it really is; then the dump command's (nginx -T)
+ * status and, when it passed, every file it lists (writable, symlinks resolved) and the dump.
+ * `key` makes the marker lines unguessable to the files' content.
  */
-export function parseReadInclude(stdout: string): IncludeState | string {
-  const nl = stdout.indexOf('\n');
-  const head = nl < 0 ? stdout.trim() : stdout.slice(0, nl);
-  const m = /^zdd-include (present ([0-9a-f]{64})|absent|nodir .*)$/.exec(head);
-  if (!m) return `unexpected output while reading the include (a login banner or a shell start-up file printing something?): '${stdout.slice(0, 300).trim()}'`;
-  if (m[2]) return { kind: 'present', text: nl < 0 ? '' : stdout.slice(nl + 1), sha256: m[2] };
-  return m[1] === 'absent' ? { kind: 'absent' } : { kind: 'nodir' };
+export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions): Cmd {
+  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), ...dump], o);
 }
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
@@ -73,8 +80,10 @@ export function parseWorkers(stdout: string): Worker[] {
 }
 
 const CHANGE = `
-f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8
-shift 8
+f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8 nd=$9 name=\${10}
+shift 10
+# A symlinked include is replaced through its link: the link stays.
+[ -L "$f" ] && f=$(readlink -f -- "$f")
 ${WORKERS_FN}
 ${WRITE_FN}
 sum_of() { if [ -e "$1" ]; then sha256sum -- "$1" | cut -d' ' -f1; else echo absent; fi; }
@@ -102,16 +111,36 @@ if [ "$action" != none ]; then
     if ! err=$( { write_atomic "$f"; } 2>&1 ); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
   elif ! err=$(rm -f -- "$f" 2>&1); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
   echo written
-  out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1); st=$?
+  put_back() { if [ -e "$bak" ]; then mv -f -- "$bak" "$f"; else rm -f -- "$f"; fi; }
+  dump=$(mktemp) || { put_back; echo "write-failed mktemp failed"; exit 0; }
+  trap 'rm -f -- "$dump"' EXIT
+  # The test's stdout is the dump when the test is the dump command (nginx -T).
+  out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1 >"$dump"); st=$?
   if [ "$st" -ne 0 ]; then
     if [ "$action" = remove ]; then rm -f -- "$bak"; echo "removed-untestable $st"; exit 0; fi
-    if [ -e "$bak" ]; then mv -f -- "$bak" "$f"; else rm -f -- "$f"; fi
-    echo "test-failed $st"; printf '%s\\n' "$out"; exit 0
+    put_back
+    echo "test-failed $st"; printf '%s\\n' "$out"; tail -c 2000 -- "$dump"; exit 0
+  fi
+  shift "$nt"
+  if [ "$action" = write ]; then
+    if [ "$nd" -gt 0 ]; then
+      out=$(run_first "$((nd + 4))" timeout -k 5 "$ct" "$@" 2>&1 >"$dump"); st=$?
+      if [ "$st" -ne 0 ]; then put_back; echo "dump-failed $st"; printf '%s\\n' "$out"; exit 0; fi
+    fi
+    # What nginx will load: the new content under the name it includes the file by.
+    if grep -qxF -- "# configuration file $name:" "$dump"; then
+      got=$(H="# configuration file $name:" awk 'index($0, "# configuration file ") == 1 { on = ($0 == ENVIRON["H"]); next } on { if (n++) printf "\\n"; printf "%s", $0 }' "$dump" | sha256sum | cut -d' ' -f1)
+    else
+      got=absent
+    fi
+    if [ "$got" != "$target" ]; then put_back; echo "not-loaded $got"; exit 0; fi
   fi
   rm -f -- "$bak"
+else
+  shift "$nt"
 fi
+shift "$nd"
 [ "$reload" = 1 ] || { echo staged; exit 0; }
-shift "$nt"
 out=$(timeout -k 5 "$ct" "$@" 2>&1); st=$?
 if [ "$st" -ne 0 ]; then echo "reload-failed $st"; printf '%s\\n' "$out"; exit 0; fi
 echo reloaded
@@ -136,7 +165,9 @@ export type ChangeOutcome =
   | { kind: 'same' }
   | { kind: 'changed'; current: string }
   | { kind: 'write-failed'; detail: string }
-  | { kind: 'test-failed' | 'reload-failed'; detail: string; code: number }
+  | { kind: 'test-failed' | 'reload-failed' | 'dump-failed'; detail: string; code: number }
+  /** after the write, the dump does not show the new content under the include's name */
+  | { kind: 'not-loaded'; got: string }
   | { kind: 'removed-untestable' }
   | { kind: 'staged' }
   | { kind: 'not-applied' }
@@ -152,6 +183,10 @@ export interface ChangeSpec {
   /** reload and wait up to waitSec for new workers; false: write and test only */
   reload: boolean;
   test: string[];
+  /** the dump command (nginx -T); empty when the test command is it */
+  dump: string[];
+  /** the include's name in the dump, where the new content must show */
+  loadedAs: string;
   reloadCmd: string[];
   waitSec: number;
   commandSec: number;
@@ -170,7 +205,7 @@ export function changeInclude(path: string, s: ChangeSpec, o: CmdOptions): Cmd {
   return wrap(
     s.reload ? 'switch nginx' : 'write and test the include',
     CHANGE,
-    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, ...s.test, ...s.reloadCmd],
+    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, s.dump.length, s.loadedAs, ...s.test, ...s.dump, ...s.reloadCmd],
     o,
     typeof s.content === 'string' ? s.content : undefined,
   );
@@ -185,7 +220,9 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   if (i >= 0) return { written: false, outcome: { kind: 'changed', current: lines[i].slice(8).trim() } };
   i = first('write-failed');
   if (i >= 0) return { written: false, outcome: { kind: 'write-failed', detail: lines.slice(i).join('\n').slice(13).trim() } };
-  for (const k of ['test-failed', 'reload-failed'] as const) {
+  i = first('not-loaded');
+  if (i >= 0) return { written: false, outcome: { kind: 'not-loaded', got: lines[i].slice(11).trim() } };
+  for (const k of ['test-failed', 'reload-failed', 'dump-failed'] as const) {
     i = first(k);
     if (i >= 0) {
       const code = Number(lines[i].slice(k.length + 1));

@@ -58,21 +58,3 @@ export function parseAppPreflight(stdout: string): AppPreflight {
     who: w === 'yes' ? undefined : w.slice(3),
   };
 }
-
-const NGINX = `
-f=$1
-d=$(dirname -- "$f")
-echo "uid=$(id -u) $(id -un)"
-if [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; }; then echo writable=yes; else echo "writable=no $(stat -c %U -- "$d" 2>/dev/null)"; fi
-`;
-
-/** Can the include be written (without sudo)? */
-export function nginxPreflight(includeFile: string, o: CmdOptions): Cmd {
-  return wrap('preflight', NGINX, [includeFile], o);
-}
-
-export function parseNginxPreflight(stdout: string): { root: boolean; user: string; writable: boolean; owner?: string } {
-  const uid = /^uid=(\d+) (\S*)/m.exec(stdout);
-  const w = /^writable=(yes|no)(?: (\S*))?/m.exec(stdout);
-  return { root: uid?.[1] === '0', user: uid?.[2] ?? '?', writable: w?.[1] === 'yes', owner: w?.[2] };
-}

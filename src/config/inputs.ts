@@ -54,8 +54,13 @@ export interface Config {
   javaOpts: string[];
   appArgs: string[];
   env: [string, string][];
-  includeFile: string;
+  /** the include nginx serves from; undefined: find it in what nginx loads */
+  includeFile?: string;
   nginxTestCommand: string[];
+  /** lists the files nginx loads (nginx -T): nginx-test-command with -T for -t, or `nginx -T` */
+  nginxDumpCommand: string[];
+  /** the dump command is nginx-test-command itself (with -T): run once, it tests and lists */
+  nginxTestIsDump: boolean;
   nginxReloadCommand: string[];
   sudo: boolean;
   healthPath: string;
@@ -298,9 +303,10 @@ export function readConfig(get: InputReader): Config {
   const appArgs = words(get, 'app-args', '');
   const env = parseEnv(get('env'));
 
-  const includeFile = absolutePath(get, 'include-file', '/etc/nginx/conf.d/service_url.inc');
+  const includeFile = get('include-file').trim() === '' ? undefined : absolutePath(get, 'include-file', '');
   const nginxTestCommand = words(get, 'nginx-test-command', 'nginx -t');
   if (nginxTestCommand.length === 0) throw new InputError('nginx-test-command', 'must not be empty');
+  const dump = dumpCommand(nginxTestCommand);
   const nginxReloadCommand = words(get, 'nginx-reload-command', 'nginx -s reload');
   if (nginxReloadCommand.length === 0) throw new InputError('nginx-reload-command', 'must not be empty');
   const sudo = bool(get, 'sudo', false);
@@ -382,6 +388,8 @@ export function readConfig(get: InputReader): Config {
     env,
     includeFile,
     nginxTestCommand,
+    nginxDumpCommand: dump.argv,
+    nginxTestIsDump: dump.isTest,
     nginxReloadCommand,
     sudo,
     healthPath,
@@ -401,6 +409,17 @@ export function readConfig(get: InputReader): Config {
     keepReleases,
     release,
   };
+}
+
+/**
+ * The command that lists the files nginx loads: nginx-test-command with its -t flag made -T
+ * (same nginx binary, -c, -p and -g, same wrapper), so it tests too; `nginx -T` when the test
+ * command has no -t word (a shell wrapper of the user's).
+ */
+export function dumpCommand(test: string[]): { argv: string[]; isTest: boolean } {
+  const i = test.findIndex((w) => /^-[hvVtTq]*t[hvVtTq]*$/.test(w));
+  if (i < 0) return { argv: ['nginx', '-T'], isTest: false };
+  return { argv: test.map((w, j) => (j === i ? w.replace('t', 'T') : w)), isTest: true };
 }
 
 /** The app's argv on a given port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */

@@ -2,7 +2,6 @@
 // there (java, tools, disk; on nginx hosts, whether the include can be written).
 import { DeployError } from '../errors.ts';
 import * as P from '../commands/preflight.ts';
-import type { Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import type { AppNode } from './instance.ts';
@@ -37,18 +36,4 @@ export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undef
   }
   ctx.ui.info(`${label}: ${p.java} (${p.javaVersion ?? 'version unknown'})`);
   return p;
-}
-
-/** Without sudo, a non-root user must be able to write the include, or the switch would fail late. */
-export async function preflightNginx(ctx: Ctx, nginx: Remote): Promise<void> {
-  const cfg = ctx.cfg;
-  if (cfg.sudo) return;
-  const p = P.parseNginxPreflight(await nginx.must('preflight', P.nginxPreflight(cfg.includeFile, ctx.o()), cfg.commandTimeoutMs));
-  if (!p.root && !p.writable) {
-    throw new DeployError(
-      'preflight',
-      `nginx host ${nginx.label}`,
-      `user '${p.user}' cannot write ${cfg.includeFile} (its directory is owned by ${p.owner || 'another user'}): set sudo: true (and allow the user passwordless sudo, see the README)`,
-    );
-  }
 }

@@ -197,13 +197,18 @@ export class Remote {
     const t0 = Date.now();
     let code: number | null = null;
     try {
+      // node-ssh decodes each chunk on its own: as latin1 every byte is one character, so a
+      // UTF-8 character split between two chunks (a Korean comment in a 64 KiB nginx dump) is
+      // decoded whole below instead of becoming two replacement characters.
       const r = await this.ssh.execCommand(cmd.line, {
         stdin: stdinStream ?? cmd.stdin,
         noTrim: true,
+        encoding: 'latin1',
         onChannel: (ch) => (channel = ch),
       });
       code = typeof r.code === 'number' ? r.code : null;
-      return { code, stdout: r.stdout, stderr: r.stderr, timedOut };
+      const utf8 = (t: string) => Buffer.from(t, 'latin1').toString('utf8');
+      return { code, stdout: utf8(r.stdout), stderr: utf8(r.stderr), timedOut };
     } catch (e) {
       return { code: null, stdout: '', stderr: errorText(e), timedOut };
     } finally {

@@ -20,7 +20,7 @@ export const blueGreen: Strategy = {
     const cfg = ctx.cfg;
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];
-    if (p.livePort === null) ctx.ui.info(`${cfg.includeFile} ${p.oldText === null ? 'does not exist' : 'is empty'}: first deploy, to port ${p.idlePort}`);
+    if (p.livePort === null) ctx.ui.info(`${fleet.nginx[0].path} ${p.oldText === null ? 'does not exist' : 'is empty'}: first deploy, to port ${p.idlePort}`);
     else ctx.ui.info(`live port ${p.livePort} on ${p.liveHosts.map((h) => h.target).join(', ')}; deploying to port ${p.idlePort}`);
     ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
     ctx.audit.to = `port ${p.idlePort}`;

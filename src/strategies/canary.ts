@@ -15,15 +15,15 @@ import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 const MAX_LOG_BYTES = 64 << 20;
 
-function requireUpstream(ctx: Ctx, fleet: Fleet): void {
+function requireUpstream(fleet: Fleet): void {
   const form = fleet.nginx[0].form;
   const where = `nginx host ${fleet.nginx[0].remote.label}`;
-  if (form === null) throw new DeployError('read include', where, `${ctx.cfg.includeFile} names no running version: a canary needs one to compare with; make the first deploy with strategy: blue-green`);
+  if (form === null) throw new DeployError('read include', where, `${fleet.nginx[0].path} names no running version: a canary needs one to compare with; make the first deploy with strategy: blue-green`);
   if (form.kind !== 'upstream') {
     throw new DeployError(
       'read include',
       where,
-      `strategy: canary needs the upstream form of ${ctx.cfg.includeFile}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (see the README)`,
+      `strategy: canary needs the upstream form of ${fleet.nginx[0].path}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (see the README)`,
     );
   }
 }
@@ -69,7 +69,7 @@ const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFix
 
 export const canary: Strategy = {
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
-    requireUpstream(ctx, fleet);
+    requireUpstream(fleet);
     const p = planBlueGreen(ctx, fleet)[0];
     const first = ctx.cfg.canary.steps[0];
     return {
@@ -84,7 +84,7 @@ export const canary: Strategy = {
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const c = cfg.canary;
-    requireUpstream(ctx, fleet);
+    requireUpstream(fleet);
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];
     const livePort = p.livePort!;

@@ -67,7 +67,7 @@ export async function dryRun(
   );
   md.push('', ...plan.lines.map((l) => `- ${l}`), '');
   for (const c of plan.includes) {
-    md.push(`${cfg.includeFile} on ${c.side.remote.label}${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
+    md.push(`${c.side.path} on ${c.side.remote.label} (${c.side.how})${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
   }
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {

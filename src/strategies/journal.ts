@@ -13,7 +13,7 @@ import type { Ctx } from './context.ts';
 
 export type UndoEntry =
   /** includes changed together on several nginx hosts: put `before` back where `after` is */
-  | { kind: 'include'; hosts: { nginx: SshAddress; before: string | null; after: string | null }[] }
+  | { kind: 'include'; hosts: { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null }[] }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   | { kind: 'started'; app: SshAddress; port: number; pid?: number }
   /** an old process stopped to make room: start it again as it was */
@@ -51,10 +51,10 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
         await Promise.all(
           e.hosts.map(async (h) => {
             const remote = await ctx.pool.get(h.nginx, 'nginx host').catch((err) => {
-              problems.push(`${errorText(err)} -- MANUAL ACTION NEEDED: restore ${cfg.includeFile} there`);
+              problems.push(`${errorText(err)} -- MANUAL ACTION NEEDED: restore ${h.path} there`);
               return undefined;
             });
-            return remote ? { remote, before: h.before, after: h.after } : undefined;
+            return remote ? { remote, path: h.path, loadedAs: h.loadedAs, before: h.before, after: h.after } : undefined;
           }),
         )
       ).filter((h) => h !== undefined);

@@ -17,7 +17,7 @@ import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './run.ts';
 
 export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
   try {
-    return fleet.nginx.map((n) => planSwitch(ctx.cfg, n.text));
+    return fleet.nginx.map((n) => planSwitch(ctx.cfg, n.path, n.text));
   } catch (e) {
     if (e instanceof PlanError) throw new DeployError('read include', `nginx host ${fleet.nginx[0].remote.label}`, e.message);
     throw e;

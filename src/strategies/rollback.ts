@@ -47,7 +47,7 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
 async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchPlan[]; reuse: Map<AppNode, number> }> {
   const plans = planBlueGreen(ctx, fleet);
   const p = plans[0];
-  if (p.livePort === null) throw new DeployError('rollback', undefined, `${ctx.cfg.includeFile} names no live port: nothing is deployed, nothing to roll back`);
+  if (p.livePort === null) throw new DeployError('rollback', undefined, `${fleet.nginx[0].path} names no live port: nothing is deployed, nothing to roll back`);
   const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
   // Who listens on the idle port is asked alongside: a warm standby is the target still running
   // there, started by this action.

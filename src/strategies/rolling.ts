@@ -48,8 +48,8 @@ export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
       'read include',
       where,
       form === null
-        ? `${cfg.includeFile} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
-        : `strategy: rolling needs the upstream form of ${cfg.includeFile} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (see the README)`,
+        ? `${fleet.nginx[0].path} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
+        : `strategy: rolling needs the upstream form of ${fleet.nginx[0].path} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (see the README)`,
     );
   }
   const byTarget = new Map(fleet.apps.map((a) => [a.host.target, a]));
@@ -58,22 +58,22 @@ export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
     throw new DeployError(
       'read include',
       where,
-      `${cfg.includeFile} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
+      `${fleet.nginx[0].path} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
     );
   }
   const down = form.servers.filter((s) => s.down).map((s) => hostPort(s.host, s.port));
   if (down.length > 0) {
-    throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${cfg.includeFile} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
+    throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${fleet.nginx[0].path} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
   }
   const list = form.servers.map((s) => {
     const app = byTarget.get(s.host)!;
     return { app, port: s.port, key: hostPort(s.host, s.port), report: { host: app.remote.label, target: s.host, port: s.port } };
   });
   if (list.length < 2) {
-    throw new DeployError('read include', where, `${cfg.includeFile} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
+    throw new DeployError('read include', where, `${fleet.nginx[0].path} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
   }
   const keys = new Set(list.map((i) => i.key));
-  if (keys.size !== list.length) throw new DeployError('read include', where, `${cfg.includeFile} lists an instance twice`);
+  if (keys.size !== list.length) throw new DeployError('read include', where, `${fleet.nginx[0].path} lists an instance twice`);
   return list;
 }
 

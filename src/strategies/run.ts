@@ -5,7 +5,6 @@ import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifac
 import type { AppNode } from '../fleet/instance.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Remote } from '../ssh/remote.ts';
-import { preflightNginx } from '../fleet/preflight.ts';
 import { readIncludes, type NginxSide } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
@@ -110,12 +109,9 @@ export interface Outcome {
   canary?: DeployResult['canary'];
 }
 
-/** The step that reads the include on every nginx host, alongside its preflight. */
+/** The step that finds and reads the include on every nginx host (its preflight included). */
 export function readNginx(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
-  return ctx.step('Read the nginx include', async () => {
-    const [sides] = await Promise.all([readIncludes(ctx, remotes), ...remotes.map((n) => preflightNginx(ctx, n.remote))]);
-    return sides;
-  });
+  return ctx.step('Read the nginx include', () => readIncludes(ctx, remotes));
 }
 
 export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {

@@ -46,7 +46,7 @@ export type IncludeForm = SetForm | UpstreamForm;
 export class IncludeError extends Error {}
 
 /** Replaces comments with spaces so offsets stay valid while regexes see only directives. */
-function maskComments(text: string): string {
+export function maskComments(text: string): string {
   let out = '';
   let inComment = false;
   let quote: string | null = null;
@@ -80,11 +80,15 @@ function splitHostPort(addr: string): { host: string; port: number } | undefined
   return { host: m[1] ?? m[2], port: Number(m[3]) };
 }
 
-/** Parses the include. Returns null for an empty file (nothing deployed yet). */
-export function parseInclude(text: string): IncludeForm | null {
-  const masked = maskComments(text);
-  if (masked.trim() === '') return null;
+/** Every `set $VAR http://...;` line and every upstream block of a text, unchecked. */
+export interface Scan {
+  sets: SetForm[];
+  ups: UpstreamForm[];
+}
 
+/** Finds the set lines and upstream blocks of a text (comments masked); throws on a malformed one. */
+export function scanInclude(text: string): Scan {
+  const masked = maskComments(text);
   const sets: SetForm[] = [];
   const setRe = /(^|[\s;{}])set\s+\$([A-Za-z_][A-Za-z0-9_]*)\s+(["']?)https?:\/\/(\[[^\]]+\]:\d+|[^\s:/;"'[\]]+:\d+|[^\s/;"']+)\/?\3\s*;/g;
   for (let m = setRe.exec(masked); m; m = setRe.exec(masked)) {
@@ -128,6 +132,26 @@ export function parseInclude(text: string): IncludeForm | null {
     ups.push({ kind: 'upstream', name: m[2], servers, close, indent });
     upRe.lastIndex = close;
   }
+  return { sets, ups };
+}
+
+/** Whether an upstream block names one of the app hosts (nginx's addresses of them). */
+export const namesApps = (u: UpstreamForm, targets: readonly string[]) => u.servers.some((s) => targets.includes(s.host));
+
+/**
+ * Parses the include. Returns null for an empty file (nothing deployed yet). With `targets`
+ * (the app hosts as nginx reaches them), a file with several upstream blocks is managed through
+ * the one block whose servers are app hosts; the others are kept byte for byte.
+ */
+export function parseInclude(text: string, targets?: readonly string[]): IncludeForm | null {
+  if (maskComments(text).trim() === '') return null;
+  const scan = scanInclude(text);
+  const sets = scan.sets;
+  let ups = scan.ups;
+  if (ups.length > 1 && targets) {
+    const mine = ups.filter((u) => namesApps(u, targets));
+    if (mine.length >= 1) ups = mine;
+  }
 
   if (sets.length + ups.length === 0) {
     throw new IncludeError("has neither a 'set $var http://HOST:PORT;' line nor an 'upstream NAME { server HOST:PORT; }' block");
@@ -136,7 +160,11 @@ export function parseInclude(text: string): IncludeForm | null {
     throw new IncludeError("has both a 'set $var http://...' line and an upstream block; the action manages one form per file");
   }
   if (sets.length > 1) throw new IncludeError(`has ${sets.length} 'set $var http://...' lines; the action manages exactly one`);
-  if (ups.length > 1) throw new IncludeError(`has ${ups.length} upstream blocks (${ups.map((u) => u.name).join(', ')}); the action manages exactly one`);
+  if (ups.length > 1) {
+    throw new IncludeError(
+      `has ${ups.length} upstream blocks (${ups.map((u) => u.name).join(', ')})${targets ? ' whose servers are app hosts' : ''}; the action manages exactly one`,
+    );
+  }
   return sets[0] ?? ups[0];
 }
 

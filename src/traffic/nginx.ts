@@ -1,20 +1,27 @@
 // The nginx side of a deploy, on one or several nginx hosts switched together: read the include
 // everywhere (they must agree), change it (write + test everywhere, then reload everywhere and
 // confirm), and put it back. Each change records its undo before it is made.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { describe } from '../commands/shell.ts';
 import { failureText, type Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
-import { type IncludeForm, IncludeError, formAddresses, parseInclude } from './include.ts';
+import { type IncludeForm, formAddresses } from './include.ts';
+import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead } from './nginxconf.ts';
 
 export const sha256 = (text: string | null) => (text === null ? 'absent' : createHash('sha256').update(text, 'utf8').digest('hex'));
 
 export interface NginxSide {
   addr: SshAddress;
   remote: Remote;
+  /** the include file on this host (symlinks resolved) */
+  path: string;
+  /** its name in nginx's dump (how nginx includes it) */
+  loadedAs: string;
+  /** how it was found, for the log and the dry run */
+  how: string;
   /** the include as read; null: no file */
   text: string | null;
   sha: string;
@@ -23,26 +30,48 @@ export interface NginxSide {
   oldWorkers: number[];
 }
 
-/** Reads the include on every nginx host; refuses when they disagree on what they point at. */
+/**
+ * Reads, on every nginx host in one round trip each, which files nginx loads (nginx -T) and
+ * picks the include among them (include-file, checked; or found); refuses when it is not part of
+ * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
+ * what they point at.
+ */
 export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
-  const f = ctx.cfg.includeFile;
+  const cfg = ctx.cfg;
+  const targets = cfg.appHosts.map((h) => h.target);
+  const dumpText = describe(cfg.nginxDumpCommand);
   const sides = await Promise.all(
     remotes.map(async ({ addr, remote }) => {
       const where = `nginx host ${remote.label}`;
-      const st = N.parseReadInclude(await remote.must('read include', N.readInclude(f, ctx.o(true)), ctx.cfg.commandTimeoutMs));
-      if (typeof st === 'string') throw new DeployError('read include', where, st);
-      if (st.kind === 'nodir') {
-        throw new DeployError('read include', where, `the directory of include-file ${f} does not exist; fix include-file or create the directory and include it from nginx.conf`);
+      const key = randomBytes(6).toString('hex');
+      const out = await remote.must('read include', N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10)), cfg.commandTimeoutMs + 10_000);
+      const read = parseNginxRead(out, key);
+      if (typeof read === 'string') throw new DeployError('read include', where, read);
+      if (read.status !== 0 && !cfg.sudo && read.uid !== 0 && (read.status === 126 || read.status === 127 || /permission denied/i.test(read.error))) {
+        throw new DeployError(
+          'preflight',
+          where,
+          `user '${read.user}' could not run \`${dumpText}\` (${read.status === 127 ? 'not found on its PATH' : 'permission denied'}: ${read.error.split('\n').slice(-3).join(' / ')}), ` +
+            "which nginx's own test and reload also need: set sudo: true (and allow the user passwordless sudo, see the README), or give nginx-test-command with nginx's full path",
+        );
       }
-      const text = st.kind === 'present' ? st.text : null;
-      let form: IncludeForm | null;
+      let c: ChosenInclude;
       try {
-        form = text === null ? null : parseInclude(text);
+        c = chooseInclude(read, cfg.includeFile, targets, dumpText);
       } catch (e) {
-        if (e instanceof IncludeError) throw new DeployError('read include', where, `${f} ${e.message}`);
+        if (e instanceof ChoiceError) throw new DeployError('read include', where, e.message);
         throw e;
       }
-      return { addr, remote, text, sha: st.kind === 'present' ? st.sha256 : 'absent', form, oldWorkers: [] } as NginxSide;
+      // Without sudo, a non-root user must be able to write the include, or the switch would fail late.
+      if (!cfg.sudo && read.uid !== 0 && !c.writable) {
+        throw new DeployError(
+          'preflight',
+          where,
+          `user '${read.user}' cannot write ${c.path} (its directory is owned by ${c.owner && c.owner !== '?' ? c.owner : 'another user'}): set sudo: true (and allow the user passwordless sudo, see the README)`,
+        );
+      }
+      ctx.ui.info(`${remote.label}: ${c.path}: ${c.how}`);
+      return { addr, remote, path: c.path, loadedAs: c.loadedAs, how: c.how, text: c.text, sha: sha256(c.text), form: c.form, oldWorkers: [] } as NginxSide;
     }),
   );
   const shape = (s: NginxSide) =>
@@ -53,7 +82,7 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
     throw new DeployError(
       'read include',
       undefined,
-      `the nginx hosts disagree on ${f}, so nothing was changed: ${sides.map((s) => `${s.remote.label} has ${shape(s)}`).join('; ')}. ` +
+      `the nginx hosts disagree on the include, so nothing was changed: ${sides.map((s) => `${s.remote.label} has ${shape(s)} in ${s.path}`).join('; ')}. ` +
         'A human must look: make the includes point at the same entries',
     );
   }
@@ -66,17 +95,25 @@ export interface Change {
   after: string | null;
 }
 
-const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome): string => {
+const explainOutcome = (ctx: Ctx, inc: Target, o: N.ChangeOutcome): string => {
   const cfg = ctx.cfg;
+  const f = inc.path;
   const why = (x: { code: number; detail: string }) =>
     x.code === 124 ? `timed out after ${cfg.commandTimeoutMs / 1000}s (command-timeout)${x.detail ? `: ${x.detail}` : ''}` : x.detail || `exit code ${x.code}, no output`;
   switch (o.kind) {
     case 'changed':
-      return `${cfg.includeFile} changed on the host since it was read (now sha256 ${o.current.slice(0, 12)}…), so it was not overwritten; run the deploy again`;
+      return `${f} changed on the host since it was read (now sha256 ${o.current.slice(0, 12)}…), so it was not overwritten; run the deploy again`;
     case 'write-failed':
-      return `could not write ${cfg.includeFile}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`;
+      return `could not write ${f}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`;
     case 'test-failed':
-      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass, so nginx was not reloaded: ${why(o)} (${cfg.includeFile} was put back as it was)`;
+      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass, so nginx was not reloaded: ${why(o)} (${f} was put back as it was)`;
+    case 'dump-failed':
+      return `\`${describe(cfg.nginxDumpCommand)}\` (to confirm nginx loads the new ${f}) failed, so nginx was not reloaded: ${why(o)} (${f} was put back as it was)`;
+    case 'not-loaded':
+      return (
+        `after writing ${f}, \`${describe(cfg.nginxDumpCommand)}\` does not show its new content as '${inc.loadedAs}' (${o.got === 'absent' ? 'nginx no longer loads it: was its include directive changed?' : 'it shows other content'}), ` +
+        `so nginx was not reloaded and ${f} was put back as it was`
+      );
     case 'reload-failed':
       return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
     case 'not-applied':
@@ -86,24 +123,33 @@ const explainOutcome = (ctx: Ctx, o: N.ChangeOutcome): string => {
   }
 };
 
+/** Where an include is on a host, and the name nginx loads it by. */
+export interface Target {
+  path: string;
+  loadedAs: string;
+}
+
 /**
  * One changeInclude round trip on a host: `content` where the file's sha256 is `expect` (reload
- * and confirm unless `over` says otherwise), with this run's test and reload commands.
+ * and confirm unless `over` says otherwise), with this run's test and reload commands; after the
+ * write, nginx's dump must show the new content under the include's name before any reload.
  */
-async function change(ctx: Ctx, remote: Remote, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
+async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
   const cfg = ctx.cfg;
   const s: N.ChangeSpec = {
     content,
     expect,
     target: content === undefined ? '-' : sha256(content),
     reload: true,
-    test: cfg.nginxTestCommand,
+    test: cfg.nginxTestIsDump ? cfg.nginxDumpCommand : cfg.nginxTestCommand,
+    dump: cfg.nginxTestIsDump ? [] : cfg.nginxDumpCommand,
+    loadedAs: inc.loadedAs,
     reloadCmd: cfg.nginxReloadCommand,
     waitSec: 15,
     commandSec: cfg.commandTimeoutMs / 1000,
     ...over,
   };
-  const r = await remote.run(N.changeInclude(cfg.includeFile, s, ctx.o(true, 2 * s.commandSec + 30)), 2 * cfg.commandTimeoutMs + 30_000);
+  const r = await remote.run(N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30)), 3 * cfg.commandTimeoutMs + 30_000);
   return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload };
 }
 
@@ -118,13 +164,13 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
   ctx.checkpoint();
   ctx.record({
     kind: 'include',
-    hosts: changes.map((c) => ({ nginx: c.side.addr, before: c.side.text, after: c.after })),
+    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after })),
   });
   const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
     const where = `nginx host ${c.side.remote.label}`;
-    const { r, outcome, reload } = await change(ctx, c.side.remote, 'content' in over ? over.content : c.after, c.side.sha, over);
+    const { r, outcome, reload } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
     if (r.code !== 0 || !outcome) throw new DeployError(step, where, `${reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
-    if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, outcome));
+    if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, c.side, outcome));
     if (outcome.kind === 'switched') c.side.oldWorkers = outcome.oldWorkers;
     return outcome;
   };
@@ -157,16 +203,16 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
  */
 export async function restoreIncludes(
   ctx: Ctx,
-  hosts: { remote: Remote; before: string | null; after: string | null }[],
+  hosts: ({ remote: Remote; before: string | null; after: string | null } & Target)[],
 ): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[] }> {
   const cfg = ctx.cfg;
-  const f = cfg.includeFile;
   const problems: string[] = [];
   const drain: { remote: Remote; oldWorkers: number[] }[] = [];
   await Promise.all(
     hosts.map(async (h) => {
-      const { r, outcome: o } = await change(ctx, h.remote, h.before, sha256(h.after));
+      const { r, outcome: o } = await change(ctx, h.remote, h, h.before, sha256(h.after));
       const on = `on ${h.remote.label}`;
+      const f = h.path;
       if (r.code !== 0 || !o) {
         problems.push(`could not restore ${f} ${on}: ${failureText(r, cfg.commandTimeoutMs)} -- MANUAL ACTION NEEDED: check what nginx points at`);
         return;
@@ -186,7 +232,7 @@ export async function restoreIncludes(
           problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);
           return;
         default:
-          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, o)} -- MANUAL ACTION NEEDED`);
+          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, h, o)} -- MANUAL ACTION NEEDED`);
       }
     }),
   );

@@ -17,15 +17,16 @@ export interface SwitchPlan {
 
 export class PlanError extends Error {}
 
-export function planSwitch(cfg: Pick<Config, 'appHosts' | 'ports' | 'includeFile'>, includeText: string | null): SwitchPlan {
+/** `includeFile`: the include's path on the host, for messages. */
+export function planSwitch(cfg: Pick<Config, 'appHosts' | 'ports'>, includeFile: string, includeText: string | null): SwitchPlan {
+  const targets = cfg.appHosts.map((h) => h.target);
   let form: IncludeForm | null;
   try {
-    form = includeText === null ? null : parseInclude(includeText);
+    form = includeText === null ? null : parseInclude(includeText, targets);
   } catch (e) {
-    if (e instanceof IncludeError) throw new PlanError(`${cfg.includeFile} ${e.message}`);
+    if (e instanceof IncludeError) throw new PlanError(`${includeFile} ${e.message}`);
     throw e;
   }
-  const targets = cfg.appHosts.map((h) => h.target);
   if (form === null) {
     return {
       livePort: null,
@@ -40,24 +41,24 @@ export function planSwitch(cfg: Pick<Config, 'appHosts' | 'ports' | 'includeFile
   const unknown = addrs.filter((a) => !targets.includes(a.host)).map((a) => a.host);
   if (unknown.length > 0) {
     throw new PlanError(
-      `${cfg.includeFile} points at ${[...new Set(unknown)].join(', ')}, which ${unknown.length > 1 ? 'are' : 'is'} not in app-hosts ` +
+      `${includeFile} points at ${[...new Set(unknown)].join(', ')}, which ${unknown.length > 1 ? 'are' : 'is'} not in app-hosts ` +
         `(${targets.join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
     );
   }
   const ports = [...new Set(addrs.map((a) => a.port))];
   if (ports.length > 1) {
     throw new PlanError(
-      `${cfg.includeFile} points at different ports (${addrs.map((a) => `${a.host}:${a.port}`).join(', ')}); ` +
+      `${includeFile} points at different ports (${addrs.map((a) => `${a.host}:${a.port}`).join(', ')}); ` +
         'a previous deploy may have been cut short. A human must look: make every entry use the port that serves now',
     );
   }
   const live = ports[0];
   if (!cfg.ports.includes(live)) {
-    throw new PlanError(`${cfg.includeFile} points at port ${live}, which is not one of ports (${cfg.ports.join(',')})`);
+    throw new PlanError(`${includeFile} points at port ${live}, which is not one of ports (${cfg.ports.join(',')})`);
   }
   if (form.kind === 'set' && targets.length > 1) {
     throw new PlanError(
-      `${cfg.includeFile} uses the 'set $${form.variable}' form, which points at one host, but app-hosts lists ${targets.length}: ` +
+      `${includeFile} uses the 'set $${form.variable}' form, which points at one host, but app-hosts lists ${targets.length}: ` +
         'use the upstream form for several hosts (see the README)',
     );
   }

@@ -49,7 +49,7 @@ test('an app that exits at once: fails fast with its log', async () => {
   await assertUnchanged(s);
 });
 
-test('nginx -t fails (a broken file elsewhere): include restored, nginx not reloaded', async () => {
+test('a configuration nginx -t refuses (a broken file elsewhere) is refused before anything starts, with nginx\'s error', async () => {
   const s = await snapshot();
   const conf = tb.localPath(tb.nginx, '/etc/nginx/nginx.conf');
   const good = readFileSync(conf, 'utf8');
@@ -57,7 +57,8 @@ test('nginx -t fails (a broken file elsewhere): include restored, nginx not relo
   try {
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1')));
     assert.equal(r.code, 1, explain(r));
-    assert.match(r.error, /\[switch\] nginx host 10\.213\.44\.20:22: nginx-test-command \(nginx -t\) did not pass, so nginx was not reloaded: .*this_is_not_a_directive/);
+    assert.match(r.error, /\[read include\] nginx host 10\.213\.44\.20:22: could not list the files nginx loads: `nginx -T` exited 1: .*unknown directive "this_is_not_a_directive"/);
+    assert.doesNotMatch(r.stdout, /started pid/);
   } finally {
     writeFileSync(conf, good);
   }

@@ -19,11 +19,11 @@ after(async () => {
 
 const owner = async (pid: number) => (await tb.exec(tb.apps[0], ['ps', '-o', 'user=', '-p', String(pid)])).stdout.trim();
 
-test('without sudo, a user who cannot write the include is told so before anything starts', async () => {
+test('without sudo, a user who cannot run nginx -T is told to set sudo before anything starts', async () => {
   const before = await tb.readInclude();
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1')));
   assert.equal(r.code, 1, explain(r));
-  assert.match(r.error, /\[preflight\] nginx host 10\.213\.55\.20:22: user 'zdddeploy' cannot write \/etc\/nginx\/conf\.d\/service_url\.inc .*set sudo: true/);
+  assert.match(r.error, /\[preflight\] nginx host 10\.213\.55\.20:22: user 'zdddeploy' could not run `nginx -T` .*not found.*set sudo: true/);
   assert.doesNotMatch(r.stdout, /started pid/);
   assert.equal(await tb.readInclude(), before);
   assert.equal(await tb.pidOnPort(tb.apps[0], 8081), null);

@@ -48,7 +48,7 @@ test('first deploy: a missing include is created and nginx starts serving', asyn
   assert.equal(await tb.readInclude(), null);
   // nginx cannot start without its include: the first deploy runs with nginx down, as on a new host
   // that will be started afterwards. Use a reload command that starts nginx when it is not running.
-  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'nginx-reload-command': 'sh -c "nginx -s reload 2>/dev/null || nginx"' }));
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'include-file': '/etc/nginx/conf.d/service_url.inc', 'nginx-reload-command': 'sh -c "nginx -s reload 2>/dev/null || nginx"' }));
   assert.equal(r.code, 0, explain(r));
   assert.equal(r.outputs['active-port'], '8080');
   assert.equal(r.outputs['previous-port'], '');

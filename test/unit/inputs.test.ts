@@ -23,7 +23,8 @@ test('defaults match the contract', () => {
   const c = read();
   assert.deepEqual(c.ports, [8080, 8081]);
   assert.equal(c.remoteDir, '/opt/app');
-  assert.equal(c.includeFile, '/etc/nginx/conf.d/service_url.inc');
+  assert.equal(c.includeFile, undefined, 'found in what nginx loads');
+  assert.deepEqual([c.nginxDumpCommand, c.nginxTestIsDump], [['nginx', '-T'], true]);
   assert.deepEqual(c.nginxTestCommand, ['nginx', '-t']);
   assert.deepEqual(c.nginxReloadCommand, ['nginx', '-s', 'reload']);
   assert.equal(c.healthPath, '/actuator/health');

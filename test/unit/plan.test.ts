@@ -4,20 +4,21 @@ import { planSwitch, PlanError } from '../../src/traffic/plan.ts';
 import { parseAppHost, type AppHost } from '../../src/config/hosts.ts';
 
 const hosts = (...e: string[]) => e.map((x) => parseAppHost(x, 22) as AppHost);
-const cfg = (appHosts: AppHost[], ports: [number, number] = [8080, 8081]) => ({ appHosts, ports, includeFile: '/etc/nginx/conf.d/service_url.inc' });
+const cfg = (appHosts: AppHost[], ports: [number, number] = [8080, 8081]) => ({ appHosts, ports });
+const plan = (c: ReturnType<typeof cfg>, text: string | null) => planSwitch(c, '/etc/nginx/conf.d/service_url.inc', text);
 
 test('live 8080 -> idle 8081, and back', () => {
-  const p = planSwitch(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.5:8080;\n');
+  const p = plan(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.5:8080;\n');
   assert.equal(p.livePort, 8080);
   assert.equal(p.idlePort, 8081);
   assert.equal(p.newText, 'set $service_url http://10.0.0.5:8081;\n');
-  const q = planSwitch(cfg(hosts('10.0.0.5')), p.newText);
+  const q = plan(cfg(hosts('10.0.0.5')), p.newText);
   assert.equal(q.idlePort, 8080);
 });
 
 test('first deploy when the file is missing or empty', () => {
   for (const t of [null, '', '\n']) {
-    const p = planSwitch(cfg(hosts('10.0.0.5', '10.0.0.6')), t);
+    const p = plan(cfg(hosts('10.0.0.5', '10.0.0.6')), t);
     assert.equal(p.livePort, null);
     assert.equal(p.idlePort, 8080);
     assert.match(p.newText, /upstream app \{\n {4}server 10\.0\.0\.5:8080;\n {4}server 10\.0\.0\.6:8080;\n\}/);
@@ -25,21 +26,21 @@ test('first deploy when the file is missing or empty', () => {
 });
 
 test('the address nginx uses can differ from the SSH address', () => {
-  const p = planSwitch(cfg(hosts('app1.example.com:2222=10.0.1.5')), 'set $service_url http://10.0.1.5:8081;');
+  const p = plan(cfg(hosts('app1.example.com:2222=10.0.1.5')), 'set $service_url http://10.0.1.5:8081;');
   assert.equal(p.idlePort, 8080);
   assert.equal(p.liveHosts.length, 1);
 });
 
 test('refuses: unknown host, disagreeing ports, port not in ports, set form with several hosts', () => {
-  assert.throws(() => planSwitch(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.9:8080;'), (e: Error) => e instanceof PlanError && /10\.0\.0\.9.*not in app-hosts/.test(e.message));
-  assert.throws(() => planSwitch(cfg(hosts('10.0.0.5', '10.0.0.6')), 'upstream a { server 10.0.0.5:8080; server 10.0.0.6:8081; }'), /different ports/);
-  assert.throws(() => planSwitch(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.5:9090;'), /9090, which is not one of ports/);
-  assert.throws(() => planSwitch(cfg(hosts('10.0.0.5', '10.0.0.6')), 'set $service_url http://10.0.0.5:8080;'), /upstream form/);
-  assert.throws(() => planSwitch(cfg(hosts('10.0.0.5')), 'garbage'), /service_url\.inc has neither/);
+  assert.throws(() => plan(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.9:8080;'), (e: Error) => e instanceof PlanError && /10\.0\.0\.9.*not in app-hosts/.test(e.message));
+  assert.throws(() => plan(cfg(hosts('10.0.0.5', '10.0.0.6')), 'upstream a { server 10.0.0.5:8080; server 10.0.0.6:8081; }'), /different ports/);
+  assert.throws(() => plan(cfg(hosts('10.0.0.5')), 'set $service_url http://10.0.0.5:9090;'), /9090, which is not one of ports/);
+  assert.throws(() => plan(cfg(hosts('10.0.0.5', '10.0.0.6')), 'set $service_url http://10.0.0.5:8080;'), /upstream form/);
+  assert.throws(() => plan(cfg(hosts('10.0.0.5')), 'garbage'), /service_url\.inc has neither/);
 });
 
 test('a host added to app-hosts joins the upstream at the new port', () => {
-  const p = planSwitch(cfg(hosts('10.0.0.5', '10.0.0.6')), 'upstream app {\n  server 10.0.0.5:8081;\n}\n');
+  const p = plan(cfg(hosts('10.0.0.5', '10.0.0.6')), 'upstream app {\n  server 10.0.0.5:8081;\n}\n');
   assert.equal(p.idlePort, 8080);
   assert.deepEqual(p.liveHosts.map((h) => h.target), ['10.0.0.5']);
   assert.equal(p.newText, 'upstream app {\n  server 10.0.0.5:8080;\n  server 10.0.0.6:8080;\n}\n');

@@ -12,6 +12,7 @@ import * as L from '../../src/commands/lock.ts';
 import * as RL from '../../src/commands/releases.ts';
 import * as S from '../../src/commands/shell.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
+import { parseNginxRead, type NginxRead } from '../../src/traffic/nginxconf.ts';
 
 const R = { ...A, ...N, ...L, ...RL };
 
@@ -37,17 +38,33 @@ function run(cmd: Cmd): { code: number; out: string } {
   }
 }
 
-test('readInclude: present / absent / nodir', () => {
+// A stand-in for `nginx -T`: dumps the given files as nginx does (header, content, one LF).
+const fakeDump = (...files: string[]) => ['sh', '-c', 'for f; do printf "# configuration file %s:\\n" "$f"; cat -- "$f"; echo; done', 'sh', ...files];
+
+test('readNginx: who reads, the explicit include (present / absent / nodir), the files the dump lists, the dump itself', () => {
   const d = tmp();
-  writeFileSync(path.join(d, 'a.inc'), 'x\ny');
-  const sum = createHash('sha256').update('x\ny').digest('hex');
-  assert.equal(run(R.readInclude(path.join(d, 'a.inc'), o)).out, `zdd-include present ${sum}\nx\ny`);
-  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'a.inc'), o)).out), { kind: 'present', text: 'x\ny', sha256: sum });
-  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'b.inc'), o)).out), { kind: 'absent' });
-  assert.deepEqual(R.parseReadInclude(run(R.readInclude(path.join(d, 'no/b.inc'), o)).out), { kind: 'nodir' });
+  const main = path.join(d, 'nginx.conf');
+  const inc = path.join(d, 'a.inc');
+  writeFileSync(main, 'http { include a.inc; }\n');
+  writeFileSync(inc, 'set $u http://10.0.0.5:8080;\n# 한국어 주석');
+  execFileSync('ln', ['-s', inc, path.join(d, 'link.inc')]);
+  const read = (f: string | undefined, dump: string[]) => parseNginxRead(run(R.readNginx('k1', f, dump, 5, o)).out, 'k1');
+  const r = read(inc, fakeDump(main, path.join(d, 'link.inc')));
+  assert.ok(typeof r === 'object', String(r));
+  assert.equal(r.status, 0);
+  assert.equal(r.want?.state, 'present');
+  assert.equal(r.want?.real, inc);
+  assert.deepEqual(r.files.map((f) => [f.name, f.real, f.writable]), [[main, main, true], [path.join(d, 'link.inc'), inc, true]]);
+  assert.equal(r.files[1].text, 'set $u http://10.0.0.5:8080;\n# 한국어 주석', 'content exact, no trailing newline added');
+  assert.equal(r.files[0].text, 'http { include a.inc; }\n');
+  assert.equal((read(path.join(d, 'b.inc'), fakeDump(main)) as NginxRead).want?.state, 'absent');
+  assert.equal((read(path.join(d, 'no/b.inc'), fakeDump(main)) as NginxRead).want?.state, 'nodir');
+  assert.equal((read(undefined, fakeDump(main)) as NginxRead).want, undefined);
+  const failed = read(undefined, ['sh', '-c', 'echo "nginx: [emerg] unknown directive" >&2; exit 1']) as NginxRead;
+  assert.deepEqual([failed.status, failed.error, failed.files], [1, 'nginx: [emerg] unknown directive', []]);
   // Anything else (a banner, a .bashrc echo) is refused, never taken for "no include".
-  assert.match(R.parseReadInclude(`Welcome to host!\nzdd-include present ${sum}\nx`) as string, /unexpected output .*Welcome/);
-  assert.equal(typeof R.parseReadInclude(''), 'string');
+  assert.match(parseNginxRead('Welcome to host!\nx', 'k1') as string, /unexpected output .*Welcome/);
+  assert.equal(typeof parseNginxRead('', 'k1'), 'string');
 });
 
 test('receiveJar + prepareRelease: need, then have, then copied from an identical release', () => {
@@ -198,6 +215,8 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
       target: content === null ? 'absent' : sha(content),
       reload: true,
       test: ['true'],
+      dump: fakeDump(f),
+      loadedAs: f,
       reloadCmd: ['kill', '-HUP', String(ours.master)],
       waitSec: 2,
       commandSec: 5,
@@ -230,6 +249,20 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
     assert.equal(na.outcome?.kind, 'not-applied', 'a reload that starts no new worker is not a switch');
     const slow = ch(spec('z\n', '-', { test: ['sleep', '30'], commandSec: 1 }));
     assert.equal(slow.outcome?.kind === 'test-failed' && slow.outcome.code, 124);
+    // After the write, nginx's dump must show the new content under the include's name.
+    writeFileSync(f, 'kept\n');
+    const elsewhere = ch(spec('w\n', '-', { dump: fakeDump(path.join(d, 'other.inc')) }));
+    assert.deepEqual(elsewhere.outcome, { kind: 'not-loaded', got: 'absent' });
+    assert.equal(readFileSync(f, 'utf8'), 'kept\n', 'a file nginx does not load is put back');
+    const stale = ch(spec('w\n', '-', { dump: ['sh', '-c', 'printf "# configuration file %s:\\nstale\\n" "$0"', f] }));
+    assert.equal(stale.outcome?.kind, 'not-loaded');
+    assert.equal(readFileSync(f, 'utf8'), 'kept\n');
+    const nodump = ch(spec('w\n', '-', { dump: ['sh', '-c', 'echo no nginx >&2; exit 127'] }));
+    assert.deepEqual(nodump.outcome, { kind: 'dump-failed', code: 127, detail: 'no nginx' });
+    // The test command that is itself the dump (nginx -T): run once, its stdout is the dump.
+    const asTest = ch(spec('t\n', '-', { test: fakeDump(f), dump: [] }));
+    assert.equal(asTest.outcome?.kind, 'switched');
+    assert.equal(readFileSync(f, 'utf8'), 't\n');
     const rm = ch(spec(null, '-', { test: ['false'] }));
     assert.deepEqual(rm.outcome, { kind: 'removed-untestable' });
     assert.equal(existsSync(f), false);
