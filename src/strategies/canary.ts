@@ -5,6 +5,7 @@
 // the upstream back, drains, stops the new processes). After the last step the old entries leave
 // and the old version is drained and stopped, as a blue/green switch ends.
 import { DeployError } from '../errors.ts';
+import { hostPort } from '../config/hosts.ts';
 import * as N from '../commands/nginx.ts';
 import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
 import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type CanaryStep, type ReleaseFigures } from '../traffic/canary.ts';
@@ -97,6 +98,9 @@ export const canary: Strategy = {
     await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
 
     const steps: CanaryStep[] = ctx.canarySteps;
+    // nginx logs the address it connected to: the instances' own, never a port alone.
+    const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, livePort));
+    const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
     const gates = { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, minRequests: c.minRequests };
     for (const weight of c.steps.filter((w) => w < 100)) {
       await ctx.step(`Canary ${weight} %`, async () => {
@@ -114,7 +118,7 @@ export const canary: Strategy = {
             ctx.checkpoint();
             await sleep(Math.min(250, hold - (Date.now() - began)));
           }
-          const f = figures(await attemptsSince(ctx, fleet.nginx, offsets), livePort, p.idlePort);
+          const f = figures(await attemptsSince(ctx, fleet.nginx, offsets), oldAddrs, newAddrs);
           const v = judgeStep(f, gates);
           const line = `step ${weight} %: old ${show(f.old)}; new ${show(f.new)}`;
           if (v.kind === 'pass') {

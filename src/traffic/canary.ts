@@ -81,14 +81,19 @@ export function p99(ms: number[]): number {
   return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
 }
 
-/** Splits attempts by the port they went to: the old (live) and the new release. */
-export function figures(attempts: Attempt[], oldPort: number, newPort: number): { old: ReleaseFigures; new: ReleaseFigures } {
-  const by = (port: number): ReleaseFigures => {
-    const a = attempts.filter((x) => x.addr.endsWith(`:${port}`));
+/**
+ * Splits attempts by the exact `address:port` they went to: the old (live) instances and the new
+ * ones. Another service that logs to the same access log (another host's port 8081) counts for
+ * neither.
+ */
+export function figures(attempts: Attempt[], oldAddrs: readonly string[], newAddrs: readonly string[]): { old: ReleaseFigures; new: ReleaseFigures } {
+  const by = (addrs: readonly string[]): ReleaseFigures => {
+    const set = new Set(addrs);
+    const a = attempts.filter((x) => set.has(x.addr));
     const errors = a.filter((x) => x.status >= 500 || x.status === 0).length;
     return { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p99: p99(a.map((x) => x.seconds * 1000)) };
   };
-  return { old: by(oldPort), new: by(newPort) };
+  return { old: by(oldAddrs), new: by(newAddrs) };
 }
 
 /** One judged canary step, for the summary. */
