@@ -26,6 +26,9 @@ export function summaryMarkdown(r: DeployResult): string {
     );
   }
   lines.push('');
+  if (r.cleanupProblems && r.cleanupProblems.length > 0) {
+    lines.push('**Clean-up incomplete** (the new version serves):', '', ...r.cleanupProblems.map((p) => `- ${esc(p)}`), '');
+  }
   lines.push(...canaryTable(r.canary));
   lines.push('| step | time |');
   lines.push('|---|---|');

@@ -87,6 +87,7 @@ if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ];
 pid=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
 echo "pid=$pid"
 if [ -n "$pid" ]; then
+  echo "start=$(starttime "$pid")"
   cmd=$(tr '\\000' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-300)
   echo "cmd=$cmd"
   # A systemd service (its cgroup is NAME.service, not the one this command runs in).
@@ -107,6 +108,8 @@ export interface PortState {
   ours?: number;
   /** the systemd service the listener belongs to */
   unit?: string;
+  /** the listener's start time (clock ticks since boot): with pid, who it is */
+  start?: string;
 }
 
 /** Who listens on a TCP port, and which pid this action recorded for it. */
@@ -122,6 +125,8 @@ export function parsePortState(stdout: string): PortState | string {
   const st: PortState = { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
   const unit = get('unit')?.trim();
   if (unit) st.unit = unit;
+  const start = get('start')?.trim();
+  if (start && /^\d+$/.test(start)) st.start = start;
   return st;
 }
 
@@ -278,9 +283,13 @@ done
 `;
 
 const STOP = `
-pid=$1 wait=$2 pidfile=$3 watchdog=$4
+pid=$1 wait=$2 pidfile=$3 watchdog=$4 start=$5
 ${PROC_FNS}
 if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
+# Who the pid is: its start time as seen when it was chosen, else as this action recorded it.
+if [ -z "$start" ] && [ -n "$pidfile" ] && read -r rp rs 2>/dev/null < "$pidfile" && [ "$rp" = "$pid" ]; then start=$rs; fi
+# A pid whose start time differs is another process now (the one chosen exited): never signalled.
+if [ -n "$start" ] && [ "$(starttime "$pid")" != "$start" ]; then echo gone; exit 0; fi
 if ! alive "$pid"; then echo gone; [ -n "$pidfile" ] && rm -f -- "$pidfile"; exit 0; fi
 kill -TERM "$pid" 2>/dev/null || { alive "$pid" && { echo "cannot signal $pid" >&2; exit 4; }; }
 if [ -n "$watchdog" ]; then
@@ -311,8 +320,8 @@ exit 0
  * given. detach: returns right after SIGTERM and prints `exiting WATCHDOG_PID KILL_AT_EPOCH_MS`;
  * a watchdog left on the host SIGKILLs the process at that time if it still runs.
  */
-export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false): Cmd {
-  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : ''], o);
+export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false, start = ''): Cmd {
+  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : '', start], o);
 }
 
 /** A detached stop's answer. */

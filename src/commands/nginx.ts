@@ -1,10 +1,17 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
 import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, wrap } from './shell.ts';
 
+// nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
+const WORKERS_FN = `
+nginx_workers() { ps -eo pid=,ppid=,args= | awk '$3 == "nginx:" && $4 == "worker" { print $1, $2, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
+`;
+
 const READ_NGINX = `
 k=$1 f=$2 ct=$3
 shift 3
+${WORKERS_FN}
 echo "zdd-$k uid $(id -u) $(id -un)"
+if command -v ps >/dev/null 2>&1; then echo "zdd-$k workers $(nginx_workers | awk '$3 == "serving"' | wc -l)"; else echo "zdd-$k workers no-ps"; fi
 if [ -n "$f" ]; then
   d=$(dirname -- "$f")
   if [ -e "$f" ]; then s=present; elif [ -d "$d" ]; then s=absent; else s=nodir; fi
@@ -38,10 +45,6 @@ export function readNginx(key: string, includeFile: string | undefined, dump: st
   return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), ...dump], o);
 }
 
-// nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
-const WORKERS_FN = `
-nginx_workers() { ps -eo pid=,ppid=,args= | awk '$3 == "nginx:" && $4 == "worker" { print $1, $2, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
-`;
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
 export function nginxWorkers(o: CmdOptions): Cmd {
@@ -147,7 +150,6 @@ echo reloaded
 end=$(( $(date +%s) + wait ))
 while :; do
   now=$(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }')
-  [ -z "$old" ] && [ -z "$now" ] && { echo "switched 0"; exit 0; }
   for w in $now; do
     case " $old " in *" $w "*) ;; *)
       master=\${w#*/}
@@ -156,7 +158,11 @@ while :; do
       echo "switched $master$mine"; exit 0 ;;
     esac
   done
-  [ "$(date +%s)" -ge "$end" ] && { echo not-applied; exit 0; }
+  # No worker seen before or after: nothing shows the reload took (hidepid, no ps, other titles).
+  if [ "$(date +%s)" -ge "$end" ]; then
+    if [ -z "$old" ] && [ -z "$now" ]; then echo no-workers; else echo not-applied; fi
+    exit 0
+  fi
   sleep 0.02
 done
 `;
@@ -171,6 +177,8 @@ export type ChangeOutcome =
   | { kind: 'removed-untestable' }
   | { kind: 'staged' }
   | { kind: 'not-applied' }
+  /** no nginx worker could be seen, before or after the reload: the switch is unconfirmed */
+  | { kind: 'no-workers' }
   | { kind: 'switched'; master: number; oldWorkers: number[] };
 
 export interface ChangeSpec {
@@ -232,6 +240,7 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   if (first('removed-untestable') >= 0) return { written, outcome: { kind: 'removed-untestable' } };
   if (first('staged') >= 0) return { written, outcome: { kind: 'staged' } };
   if (first('not-applied') >= 0) return { written, outcome: { kind: 'not-applied' } };
+  if (first('no-workers') >= 0) return { written, outcome: { kind: 'no-workers' } };
   i = first('switched');
   if (i >= 0) {
     const n = lines[i].split(/\s+/).slice(1).map(Number);

@@ -255,10 +255,15 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
  * SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. detach: returns
  * right after SIGTERM (wait-for-exit: false), and says what is still pending and what finishes it.
  */
-export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false): Promise<string> {
+/**
+ * Stops pid (SIGTERM, SIGKILL after waitSec). `start`: its start time when it was chosen (a
+ * PortState's); without it, the one this action recorded for the port. A pid that has become
+ * another process since is never signalled.
+ */
+export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string): Promise<string> {
   const cfg = ctx.cfg;
   const out = (
-    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30), detach), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
+    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
   ).trim();
   if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
   const d = A.parseDetachedStop(out);

@@ -6,6 +6,7 @@ import { DeployError } from '../errors.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { mapLimit, PARALLEL } from '../strategies/context.ts';
 import type { AppNode } from './instance.ts';
+import { failureText } from '../ssh/remote.ts';
 
 /** How a release is started: recorded with it on every app host (start.json, mode 600). */
 export interface ReleaseCommand {
@@ -34,11 +35,20 @@ export async function cleanupReleases(ctx: Ctx, apps: AppNode[], release: string
   const cfg = ctx.cfg;
   const json = JSON.stringify(cmd);
   await mapLimit(apps, PARALLEL, async (a) => {
-    const [r] = await Promise.all([
+    const [r, ...recs] = await Promise.all([
       a.remote.run(RL.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.o()), cfg.commandTimeoutMs),
       ...ports.map((port) => a.remote.run(RL.recordRelease(cfg.remoteDir, port, release, json, ctx.o()), cfg.commandTimeoutMs)),
     ]);
-    const removed = r.stdout.trim().split('\n').filter(Boolean);
+    // Neither fails the deploy (it serves), but both are said: a missing record misleads rollback.
+    recs.forEach((rec, i) => {
+      if (rec.code !== 0) {
+        ctx.cleanupProblem(
+          `${a.remote.label}: could not record ${release} on port ${ports[i]} (${failureText(rec, cfg.commandTimeoutMs)}); a later rollback reads the serving release from the audit log instead, and never picks it`,
+        );
+      }
+    });
+    if (r.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not prune old releases under ${cfg.remoteDir}/releases (${failureText(r, cfg.commandTimeoutMs)}); they take disk space until a later deploy prunes them`);
+    const removed = r.code === 0 ? r.stdout.trim().split('\n').filter(Boolean) : [];
     if (removed.length > 0) ctx.ui.info(`${a.remote.label}: removed old releases ${removed.join(', ')}`);
   });
 }

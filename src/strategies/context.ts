@@ -74,6 +74,8 @@ export class Ctx {
   readonly audit: Partial<AuditEntry> = {};
   /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */
   undoing = false;
+  /** what the clean-up after a switch could not do (the deploy still succeeded): log and summary */
+  readonly cleanupProblems: string[] = [];
 
   constructor(cfg: Config, ui: Ui) {
     this.cfg = cfg;
@@ -109,6 +111,11 @@ export class Ctx {
     if (this.undoing) return;
     this.state.journal.push(e);
     this.save();
+  }
+
+  cleanupProblem(msg: string): void {
+    this.cleanupProblems.push(msg);
+    this.ui.warn(msg);
   }
 
   save(): void {

@@ -7,6 +7,7 @@ import { hostPort } from '../config/hosts.ts';
 import * as A from '../commands/app.ts';
 import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
+import { formAddresses, parseInclude } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
 import { inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import type { Ctx } from './context.ts';
@@ -43,6 +44,9 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
     if (g && g[0].kind === e.kind && e.kind !== 'include') g.push(e);
     else groups.push([e]);
   }
+  // What an include that could not be put back may still send traffic to: never stopped.
+  const stillNamed = new Map<string, string>();
+  let unknownInclude: string | undefined;
   for (const g of groups) {
     const kind = g[0].kind;
     if (kind === 'include') {
@@ -60,6 +64,29 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       ).filter((h) => h !== undefined);
       const res = await restoreIncludes(ctx, hosts);
       problems.push(...res.problems);
+      for (const u of res.unrestored) {
+        let named: string[] | undefined;
+        try {
+          const form = u.mayHold === undefined ? undefined : u.mayHold === null ? null : parseInclude(u.mayHold, cfg.appHosts.map((h) => h.target));
+          named = form === undefined ? undefined : form === null ? [] : formAddresses(form).map((a) => hostPort(a.host, a.port));
+        } catch {
+          named = undefined;
+        }
+        if (named === undefined) unknownInclude = u.label;
+        else for (const n of named) stillNamed.set(n, u.label);
+        problems.push(`nginx host ${u.label} ${named === undefined ? 'points at what its include holds now (unknown)' : `may still point at ${named.join(', ') || 'nothing'} (the include this run wrote)`}`);
+      }
+      // A host that could not even be reached for the restore may hold the new include too.
+      for (const h of e.hosts) {
+        if (!hosts.some((x) => x.remote.label === hostPort(h.nginx.host, h.nginx.port))) {
+          try {
+            const form = h.after === null ? null : parseInclude(h.after, cfg.appHosts.map((a) => a.target));
+            for (const a of form ? formAddresses(form) : []) stillNamed.set(hostPort(a.host, a.port), hostPort(h.nginx.host, h.nginx.port));
+          } catch {
+            unknownInclude = hostPort(h.nginx.host, h.nginx.port);
+          }
+        }
+      }
       // The old workers may still proxy to what is about to be stopped: let them finish.
       if (res.drain.length > 0) await drain(ctx, { nginx: res.drain, ports: [] }, 'the new version');
     } else if (kind === 'started') {
@@ -67,6 +94,15 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
         (g as Extract<UndoEntry, { kind: 'started' }>[]).map(async (e) => {
           const a = await app(e.app);
           if (!a) return;
+          const addr = hostPort(a.host.target, e.port);
+          const by = unknownInclude ?? stillNamed.get(addr);
+          if (by !== undefined) {
+            problems.push(
+              `${a.remote.label}: the new process${e.pid ? ` (pid ${e.pid})` : ''} on port ${e.port} was left running, because the include on nginx host ${by} ` +
+                `${unknownInclude ? 'holds unknown content' : `may still send to ${addr}`} -- MANUAL ACTION NEEDED: point nginx back at the old version, then stop it`,
+            );
+            return;
+          }
           let pid = e.pid;
           if (pid === undefined) {
             // The start command was cut off: its pid file (pid + start time) says what it started.

@@ -63,6 +63,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
       throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
     }
     r.oldPid = live.pid;
+    r.oldStart = live.start;
     if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port`);
   }
   if (idle.free || (reuse !== undefined && idle.pid === reuse)) return;
@@ -78,7 +79,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     );
   }
   ctx.ui.info(`${a.remote.label}: stopping pid ${idle.pid}, left on idle port ${p.idlePort} by an earlier deploy`);
-  await stopProcess(ctx, a, idle.pid, p.idlePort, step);
+  await stopProcess(ctx, a, idle.pid, p.idlePort, step, undefined, false, idle.start);
 }
 
 /**
@@ -154,6 +155,8 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         const r = reports.get(a)!;
         const now = await inspected.get(a)!;
         const pid = now.pid ?? r.oldPid;
+        // Minutes may have passed since the pid was read: its start time says whether it is still it.
+        const start = now.pid !== undefined ? now.start : r.oldStart;
         if (pid === undefined) {
           r.stopped = 'nothing was running';
           return;
@@ -164,7 +167,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         } else {
           // nginx no longer needs it, and nothing will start on its port in this run: with
           // wait-for-exit: false the step does not wait for the JVM's own exit.
-          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit);
+          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
       });

@@ -7,7 +7,7 @@
 import { DeployError } from '../errors.ts';
 import { inspectPort, type AppNode } from '../fleet/instance.ts';
 import { commandText, keptRelease } from '../fleet/releases.ts';
-import { auditPath, previousRelease, readAudit } from '../traffic/audit.ts';
+import { auditPath, previousRelease, readAudit, servingRelease } from '../traffic/audit.ts';
 import type { Ctx } from './context.ts';
 import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
@@ -19,6 +19,10 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
   const cfg = ctx.cfg;
   // The current release (on the app hosts) and the history (on the nginx host): read together.
   const [current, history] = await Promise.all([currentP, cfg.release ? [] : readAudit(ctx, fleet.nginx[0].remote)]);
+  const audited = servingRelease(history);
+  if (current && audited && current !== audited) {
+    ctx.ui.warn(`the live port records ${current}, the audit log's last switch went to ${audited}: neither is taken as the release to go back to`);
+  }
   const to = cfg.release ?? previousRelease(history, current);
   if (!to) {
     throw new DeployError(

@@ -157,7 +157,7 @@ export const rolling: Strategy = {
             const spec = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
             ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, spec });
             i.report.oldPid = now.pid;
-            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old');
+            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old', undefined, false, now.start);
             ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
           } else {
             i.report.stopped = 'nothing was running';

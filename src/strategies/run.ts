@@ -54,6 +54,8 @@ export interface InstanceReport {
   batch?: number;
   upload?: string;
   oldPid?: number;
+  /** the old pid's start time when it was read */
+  oldStart?: string;
   newPid?: number;
   stopped?: string;
   ms?: number;
@@ -81,6 +83,8 @@ export interface DeployResult {
   audit?: AuditEntry[];
   /** canary: the figures of each step */
   canary?: CanaryStep[];
+  /** what the clean-up could not do (record, prune) */
+  cleanupProblems?: string[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -153,6 +157,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const nginx = await readNginx(ctx, nginxRemotes);
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
+    if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
     ctx.state.done = true;
     ctx.save();
     result.audit = await audit(ctx, nginxRemotes.map((n) => n.remote), 'ok');

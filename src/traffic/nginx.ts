@@ -70,6 +70,17 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
           `user '${read.user}' cannot write ${c.path} (its directory is owned by ${c.owner && c.owner !== '?' ? c.owner : 'another user'}): set sudo: true (and allow the user passwordless sudo, see the README)`,
         );
       }
+      // A reload is confirmed by nginx's new workers: a host where none can be seen while nginx
+      // serves would give no evidence, so it is refused before anything starts.
+      if (c.form !== null && read.workers !== 'no-ps' && read.workers === 0) {
+        throw new DeployError(
+          'preflight',
+          where,
+          `no nginx worker process is visible to user '${read.user}' (\`ps -eo pid,ppid,args\` shows none titled 'nginx: worker process'), although ${c.path} names a live port: ` +
+            `a reload could not be confirmed. Is nginx running? If /proc is mounted with hidepid, or nginx runs in a container or under other process titles, ${cfg.sudo ? 'run the deploy where its processes are visible' : 'set sudo: true'}`,
+        );
+      }
+      if (read.workers === 'no-ps') throw new DeployError('preflight', where, "ps (procps) is missing: it shows nginx's workers, the only evidence that a reload took; install procps");
       ctx.ui.info(`${remote.label}: ${c.path}: ${c.how}`);
       return { addr, remote, path: c.path, loadedAs: c.loadedAs, how: c.how, text: c.text, sha: sha256(c.text), form: c.form, oldWorkers: [] } as NginxSide;
     }),
@@ -116,6 +127,8 @@ const explainOutcome = (ctx: Ctx, inc: Target, o: N.ChangeOutcome): string => {
       );
     case 'reload-failed':
       return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
+    case 'no-workers':
+      return "no nginx worker process could be seen before or after the reload (ps shows none titled 'nginx: worker process': hidepid, a container, other process titles), so the switch is not confirmed";
     case 'not-applied':
       return `nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)`;
     default:
@@ -204,9 +217,11 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
 export async function restoreIncludes(
   ctx: Ctx,
   hosts: ({ remote: Remote; before: string | null; after: string | null } & Target)[],
-): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[] }> {
+): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[]; unrestored: { label: string; mayHold: string | null | undefined }[] }> {
   const cfg = ctx.cfg;
   const problems: string[] = [];
+  // Hosts whose include may still hold what the run wrote (mayHold; undefined: unknown content).
+  const unrestored: { label: string; mayHold: string | null | undefined }[] = [];
   const drain: { remote: Remote; oldWorkers: number[] }[] = [];
   await Promise.all(
     hosts.map(async (h) => {
@@ -215,6 +230,7 @@ export async function restoreIncludes(
       const f = h.path;
       if (r.code !== 0 || !o) {
         problems.push(`could not restore ${f} ${on}: ${failureText(r, cfg.commandTimeoutMs)} -- MANUAL ACTION NEEDED: check what nginx points at`);
+        unrestored.push({ label: h.remote.label, mayHold: h.after });
         return;
       }
       switch (o.kind) {
@@ -230,11 +246,13 @@ export async function restoreIncludes(
           return;
         case 'changed':
           problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);
+          unrestored.push({ label: h.remote.label, mayHold: undefined });
           return;
         default:
           problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, h, o)} -- MANUAL ACTION NEEDED`);
+          unrestored.push({ label: h.remote.label, mayHold: h.after });
       }
     }),
   );
-  return { problems, drain };
+  return { problems, drain, unrestored };
 }

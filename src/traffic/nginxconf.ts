@@ -21,6 +21,8 @@ export interface LoadedFile {
 export interface NginxRead {
   uid: number;
   user: string;
+  /** serving nginx workers the reading user sees; 'no-ps': ps is missing */
+  workers: number | 'no-ps';
   /** the explicit include-file as the host sees it */
   want?: { state: 'present' | 'absent' | 'nodir'; writable: boolean; owner: string; real: string };
   /** the dump command's exit status (-1: it could not run) */
@@ -62,7 +64,7 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
   const dumpAt = stdout.indexOf(`\nzdd-${key} dump\n`);
   const head = (dumpAt < 0 ? stdout : stdout.slice(0, dumpAt)).split('\n');
   const dump = dumpAt < 0 ? '' : stdout.slice(dumpAt + `\nzdd-${key} dump\n`.length);
-  const r: NginxRead = { uid: -1, user: '?', status: -1, error: '', files: [] };
+  const r: NginxRead = { uid: -1, user: '?', workers: 0, status: -1, error: '', files: [] };
   const files: { name: string; real: string; writable: boolean }[] = [];
   let inError = false;
   let seen = false;
@@ -78,6 +80,8 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
     if (kind === 'uid') {
       const m = /^(\d+) (.*)$/.exec(args);
       if (m) [r.uid, r.user] = [Number(m[1]), m[2]];
+    } else if (kind === 'workers') {
+      r.workers = args.trim() === 'no-ps' ? 'no-ps' : Number(args.trim()) || 0;
     } else if (kind === 'want') {
       const m = /^(present|absent|nodir) ([wr]) (\S+) (.*)$/.exec(args);
       if (m) r.want = { state: m[1] as 'present', writable: m[2] === 'w', owner: m[3], real: m[4] };

@@ -14,7 +14,7 @@ const MAIN = `http {
 }
 `;
 const file = (name: string, text: string, real = name): LoadedFile => ({ name, real, writable: true, text });
-const read = (files: LoadedFile[], want?: NginxRead['want']): NginxRead => ({ uid: 0, user: 'root', status: 0, error: '', files, want });
+const read = (files: LoadedFile[], want?: NginxRead['want']): NginxRead => ({ uid: 0, user: 'root', workers: 2, status: 0, error: '', files, want });
 const DASH = file('/etc/nginx/conf.d/service-url.inc', 'set $service_url http://127.0.0.1:8081;\n');
 const T = ['127.0.0.1'];
 

@@ -134,6 +134,24 @@ test('stopProcess escalates to SIGKILL for a process that ignores SIGTERM', asyn
   assert.equal(res.trim(), 'killed');
 });
 
+test('stopProcess never signals a pid that is another process now: its start time is checked first', async () => {
+  const d = tmp();
+  const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  await new Promise((r) => setTimeout(r, 100));
+  const start = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+  const alive = () => existsSync(`/proc/${child.pid}`) && !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8'));
+  // As if the pid had been read minutes ago from a process that has exited since.
+  assert.equal(run(R.stopProcess(child.pid!, 1, '', o, false, String(Number(start) - 1))).out.trim(), 'gone');
+  assert.ok(alive(), 'the process with the reused pid is left alone');
+  // A pid file naming the pid with another start time: the same.
+  const pidFile = path.join(d, '8080.pid');
+  writeFileSync(pidFile, `${child.pid} ${Number(start) + 5}\n`);
+  assert.equal(run(R.stopProcess(child.pid!, 1, pidFile, o)).out.trim(), 'gone');
+  assert.ok(alive());
+  assert.equal(run(R.stopProcess(child.pid!, 5, '', o, false, start)).out.trim(), 'terminated');
+});
+
 test('lock: acquired, held (with owner and age), stale lock recovered, released only by its owner', () => {
   const d = tmp();
   const lock = path.join(d, 'deploy.lock');
@@ -274,6 +292,19 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
     other.stop();
     ours.stop();
   }
+});
+
+test('changeInclude fails closed when no nginx worker can be seen before or after the reload', { skip: process.getuid?.() !== 0 && 'needs root (a pid namespace of its own)' }, () => {
+  const d = tmp();
+  const f = path.join(d, 'service_url.inc');
+  writeFileSync(f, 'old\n');
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const cmd = N.changeInclude(f, { content: 'new\n', expect: sha('old\n'), target: sha('new\n'), reload: true, test: ['true'], dump: fakeDump(f), loadedAs: f, reloadCmd: ['true'], waitSec: 1, commandSec: 5 }, o);
+  // In a pid namespace of its own, ps sees no nginx at all (as with hidepid, or other titles).
+  const out = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', cmd.line], { input: cmd.stdin }).toString();
+  assert.deepEqual(N.parseChange(out).outcome, { kind: 'no-workers' });
+  const r = parseNginxRead(execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', R.readNginx('k2', f, fakeDump(f), 5, o).line]).toString(), 'k2');
+  assert.equal(typeof r === 'object' && r.workers, 0, 'the read says how many workers it sees: the preflight refuses 0 where a port is live');
 });
 
 test('captureProcess reads argv, cwd and environment of a running process', async () => {
