@@ -117,7 +117,11 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
   return Math.max(...times);
 }
 
-/** Switches every nginx host to the idle port; from here on, finishing beats rolling back. */
+/**
+ * Switches every nginx host to the idle port; with verify-url, checks it once the old workers are
+ * gone (only then does every answer come from the new version), and a failure switches back to the
+ * old version, which still runs. From the end of this on, finishing beats rolling back.
+ */
 export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<number> {
   const p = plans[0];
   const at = await ctx.step(`Switch nginx to port ${p.idlePort}`, async () => {
@@ -129,9 +133,20 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
     ctx.ui.info(`nginx${fleet.nginx.length > 1 ? ` on ${fleet.nginx.length} hosts` : ''} now sends traffic to port ${p.idlePort}`);
     return t;
   });
+  if (ctx.cfg.verifyUrl) {
+    await ctx.step('Verify', async () => {
+      // Right after a reload, old workers still answer (from the old version) what they accepted.
+      await drain(ctx, { nginx: fleet.nginx, ports: [] }, 'the old version');
+      try {
+        await verifyUrl(ctx);
+      } catch (e) {
+        const back = p.livePort === null ? 'nginx is put back as it was (first deploy: nothing served before)' : `nginx is switched back to port ${p.livePort}, where the previous version still runs`;
+        throw new DeployError('verify', ctx.cfg.verifyUrl, `${errorText(e).replace(/^\[verify\]\s*\S+:\s*/, '')}; ${back}`);
+      }
+    });
+  }
   ctx.state.committed = true;
   ctx.save();
-  if (ctx.cfg.verifyUrl) await ctx.step('Verify', () => verifyUrl(ctx));
   return at;
 }
 

@@ -47,3 +47,25 @@ test('a rollback whose include restore fails (nginx -t breaks meanwhile) keeps t
     if (existsSync(broken)) rmSync(broken);
   }
 });
+
+test('verify-url judges the new version: a release answering 500 is switched back at once to the old one, which still runs', async () => {
+  const before = await tb.readInclude();
+  const livePort = Number(/:(\d+);/.exec(before ?? '')![1]);
+  const idle = livePort === 8080 ? 8081 : 8080;
+  // Whatever the previous case left on the idle port is not this case's concern.
+  const stray = await tb.pidOnPort(tb.apps[0], idle);
+  if (stray) await tb.exec(tb.apps[0], ['kill', '-9', String(stray)]);
+  const livePid = await tb.pidOnPort(tb.apps[0], livePort);
+  const served = (await tb.get('/version')).body;
+  const r = await runAction(
+    tb,
+    baseInputs(tb, await tb.makeJar('bad'), { 'java-opts': '-Dfail.share=1', 'verify-url': `http://${tb.nginx.ip}/version`, 'health-timeout': '5' }),
+  );
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, new RegExp(`\\[verify\\] http://${tb.nginx.ip.replaceAll('.', '\\.')}/version: verify-url did not answer 2xx/3xx after the switch: .*500.*; nginx is switched back to port ${livePort}, where the previous version still runs`));
+  assert.match(r.summary, /Rolled back: the previous version keeps serving/);
+  assert.equal(await tb.readInclude(), before);
+  assert.equal(await tb.pidOnPort(tb.apps[0], livePort), livePid, 'the old process was never stopped');
+  assert.equal((await tb.get('/version')).body, served);
+  assert.equal(await tb.pidOnPort(tb.apps[0], idle), null, 'the bad release was stopped');
+});
