@@ -20,6 +20,34 @@ export type UndoEntry =
   /** an old process stopped to make room: start it again as it was */
   | { kind: 'stopped'; app: SshAddress; port: number; spec: A.StartSpec };
 
+type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;
+
+/**
+ * The journal, newest first, in groups undone together: consecutive entries of one kind; a run of
+ * include changes (a canary's steps, a rolling batch put back then the next one taken out) becomes
+ * one change per host, from what the newest wrote straight back to what the oldest found. Pure.
+ */
+export function undoGroups(journal: UndoEntry[]): UndoEntry[][] {
+  const groups: UndoEntry[][] = [];
+  for (const e of [...journal].reverse()) {
+    const g = groups[groups.length - 1];
+    if (g && g[0].kind === e.kind && e.kind === 'include') {
+      const merged = g[0] as IncludeUndo;
+      const key = (h: IncludeUndo['hosts'][number]) => `${h.nginx.host}:${h.nginx.port}:${h.path}`;
+      const older = new Map(e.hosts.map((h) => [key(h), h]));
+      g[0] = {
+        kind: 'include',
+        hosts: [
+          ...merged.hosts.map((h) => (older.has(key(h)) ? { ...h, before: older.get(key(h))!.before } : h)),
+          ...e.hosts.filter((h) => !merged.hosts.some((m) => key(m) === key(h))),
+        ],
+      };
+    } else if (g && g[0].kind === e.kind && e.kind !== 'include') g.push(e);
+    else groups.push([e]);
+  }
+  return groups;
+}
+
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
 export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
@@ -37,13 +65,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       return undefined;
     }
   };
-  // Consecutive entries of one kind are undone together.
-  const groups: UndoEntry[][] = [];
-  for (const e of [...journal].reverse()) {
-    const g = groups[groups.length - 1];
-    if (g && g[0].kind === e.kind && e.kind !== 'include') g.push(e);
-    else groups.push([e]);
-  }
+  const groups = undoGroups(journal);
   // What an include that could not be put back may still send traffic to: never stopped.
   const stillNamed = new Map<string, string>();
   let unknownInclude: string | undefined;

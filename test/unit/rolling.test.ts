@@ -32,3 +32,13 @@ test('lineDiff: removals before additions, context kept', async () => {
   assert.deepEqual(lineDiff('', 'x\n'), ['+ x']);
   assert.deepEqual(lineDiff('x\n', ''), ['- x']);
 });
+
+test('undoGroups: a canary\'s include steps are undone in one change, from the newest text to the original', async () => {
+  const { undoGroups } = await import('../../src/strategies/journal.ts');
+  const n = { host: '10.0.0.2', port: 22 };
+  const inc = (before: string, after: string) => ({ kind: 'include' as const, hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before, after }] });
+  const g = undoGroups([{ kind: 'started', app: { host: 'a', port: 22 }, port: 8081, pid: 5 }, inc('orig', 'w10'), inc('w10', 'w50')]);
+  assert.equal(g.length, 2);
+  assert.deepEqual(g[0], [{ kind: 'include', hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before: 'orig', after: 'w50' }] }]);
+  assert.equal(g[1][0].kind, 'started');
+});
