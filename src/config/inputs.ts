@@ -167,7 +167,7 @@ function parseCanary(get: InputReader, on: boolean): CanaryConfig {
   if (steps[steps.length - 1] !== 100) throw new InputError('canary-steps', `'${stepsText}' must end at 100 (all traffic on the new release)`);
   const intervalMs = seconds(get, 'canary-interval', 60, 1, 3600);
   const log = get('canary-log').trim();
-  if (on && log === '') throw new InputError('canary-log', 'is required with strategy: canary: the path of the access log in the canary format on the nginx hosts (see the README)');
+  if (on && log === '') throw new InputError('canary-log', 'is required with strategy: canary: the path of the access log in the canary format on the nginx hosts (docs/server-setup.md, "The canary log_format")');
   if (log !== '' && (!log.startsWith('/') || /[\0\n\r]/.test(log))) throw new InputError('canary-log', `'${log}' must be an absolute path`);
   const er = get('canary-max-error-rate').trim() || '1';
   if (!/^\d+(\.\d+)?$/.test(er) || Number(er) > 100) throw new InputError('canary-max-error-rate', `'${er}' must be a percentage from 0 to 100, e.g. 1`);

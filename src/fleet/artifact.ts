@@ -29,7 +29,7 @@ export async function resolveArtifact(pattern: string, cwd = process.cwd()): Pro
   }
   if (files.length > 1) {
     const shown = files.slice(0, 5).map((f) => path.relative(cwd, f)).join(', ');
-    throw new InputError('artifact', `'${pattern}' matches ${files.length} files (${shown}${files.length > 5 ? ', ...' : ''}); it must match exactly one, e.g. build/libs/*-SNAPSHOT.jar or exclude the -plain.jar`);
+    throw new InputError('artifact', `'${pattern}' matches ${files.length} files (${shown}${files.length > 5 ? ', ...' : ''}); it must match exactly one, e.g. name the jar with bootJar { archiveFileName = 'app.jar' } and give build/libs/app.jar, or exclude the -plain.jar`);
   }
   const file = files[0];
   const size = (await stat(file)).size;

@@ -34,7 +34,7 @@ export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: st
     step,
     app.remote.label,
     `the process on port ${port} (pid ${st.pid}) belongs to the systemd unit ${st.unit}; systemd would start it again after it is stopped. ` +
-      `Let the action manage the ports: stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again, or set Restart=no in it`,
+      `Let the action manage the ports: stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again (a setting such as Restart=no does not help: the process still belongs to the unit)`,
   );
 }
 

@@ -24,7 +24,7 @@ function requireUpstream(fleet: Fleet): void {
     throw new DeployError(
       'read include',
       where,
-      `strategy: canary needs the upstream form of ${fleet.nginx[0].path}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (see the README)`,
+      `strategy: canary needs the upstream form of ${fleet.nginx[0].path}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (docs/server-setup.md, "The nginx include")`,
     );
   }
 }

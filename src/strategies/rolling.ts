@@ -49,7 +49,7 @@ export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
       where,
       form === null
         ? `${fleet.nginx[0].path} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
-        : `strategy: rolling needs the upstream form of ${fleet.nginx[0].path} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (see the README)`,
+        : `strategy: rolling needs the upstream form of ${fleet.nginx[0].path} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (docs/server-setup.md, "The nginx include")`,
     );
   }
   const byTarget = new Map(fleet.apps.map((a) => [a.host.target, a]));

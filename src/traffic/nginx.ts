@@ -52,7 +52,7 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
           'preflight',
           where,
           `user '${read.user}' could not run \`${dumpText}\` (${read.status === 127 ? 'not found on its PATH' : 'permission denied'}: ${read.error.split('\n').slice(-3).join(' / ')}), ` +
-            "which nginx's own test and reload also need: set sudo: true (and allow the user passwordless sudo, see the README), or give nginx-test-command with nginx's full path",
+            "which nginx's own test and reload also need: set sudo: true (and allow the user passwordless sudo: docs/server-setup.md, The sudo rule), or give nginx-test-command with nginx's full path",
         );
       }
       let c: ChosenInclude;
@@ -67,7 +67,7 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
         throw new DeployError(
           'preflight',
           where,
-          `user '${read.user}' cannot write ${c.path} (its directory is owned by ${c.owner && c.owner !== '?' ? c.owner : 'another user'}): set sudo: true (and allow the user passwordless sudo, see the README)`,
+          `user '${read.user}' cannot write ${c.path} (its directory is owned by ${c.owner && c.owner !== '?' ? c.owner : 'another user'}): set sudo: true (and allow the user passwordless sudo: docs/server-setup.md, The sudo rule)`,
         );
       }
       // A reload is confirmed by nginx's new workers: a host where none can be seen while nginx

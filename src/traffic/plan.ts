@@ -59,7 +59,7 @@ export function planSwitch(cfg: Pick<Config, 'appHosts' | 'ports'>, includeFile:
   if (form.kind === 'set' && targets.length > 1) {
     throw new PlanError(
       `${includeFile} uses the 'set $${form.variable}' form, which points at one host, but app-hosts lists ${targets.length}: ` +
-        'use the upstream form for several hosts (see the README)',
+        'use the upstream form for several hosts (docs/server-setup.md, "The nginx include")',
     );
   }
   const idle = cfg.ports[0] === live ? cfg.ports[1] : cfg.ports[0];
