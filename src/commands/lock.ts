@@ -10,8 +10,25 @@ since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")
 age=$((now - since))
 owner=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
 if [ "$stale" -gt 0 ] && [ "$age" -ge "$stale" ]; then
-  rm -rf -- "$lock"
-  if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo "recovered $age $owner"; exit 0; fi
+  # Taking over is itself done under a lock (mkdir is atomic): of two deploys that both find the
+  # lock stale, one replaces it, and the other then finds it fresh. A takeover lock left by a
+  # deploy that died in these few lines is stale after 60 s.
+  t="$lock.takeover"
+  if ! mkdir -- "$t" 2>/dev/null; then
+    tage=$(( now - $(stat -c %Y -- "$t" 2>/dev/null || echo "$now") ))
+    [ "$tage" -ge 60 ] && rmdir -- "$t" 2>/dev/null && mkdir -- "$t" 2>/dev/null || { echo "held $age $owner"; exit 0; }
+  fi
+  since2=$(stat -c %Y -- "$lock" 2>/dev/null || echo none)
+  owner2=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
+  # Still the very lock judged stale (not replaced by another deploy meanwhile)?
+  if [ "$since2" = "$since" ] && [ "$owner2" = "$owner" ]; then
+    rm -rf -- "$lock"
+    if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; rmdir -- "$t"; echo "recovered $age $owner"; exit 0; fi
+  fi
+  rmdir -- "$t" 2>/dev/null
+  now=$(date +%s)
+  age=$(( now - $(stat -c %Y -- "$lock" 2>/dev/null || echo "$now") ))
+  owner=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
 fi
 echo "held $age $owner"
 `;
@@ -29,6 +46,17 @@ exit 0
 
 export function releaseLock(lockDir: string, info: string, o: CmdOptions): Cmd {
   return wrap('release the deploy lock', UNLOCK, [lockDir, info.replace(/\n/g, ' ')], o);
+}
+
+const REFRESH = `
+lock=$1 info=$2
+[ "$(cat -- "$lock/owner" 2>/dev/null | head -n 1)" = "$info" ] || { echo lost; exit 0; }
+touch -c -- "$lock" && echo refreshed
+`;
+
+/** Keeps a held lock fresh (its age is its directory's mtime): `refreshed`, or `lost` when it is not ours. */
+export function refreshLock(lockDir: string, info: string, o: CmdOptions): Cmd {
+  return wrap('refresh the deploy lock', REFRESH, [lockDir, info.replace(/\n/g, ' ')], o);
 }
 
 const STATUS = `

@@ -145,7 +145,16 @@ fi
 shift "$nd"
 [ "$reload" = 1 ] || { echo staged; exit 0; }
 out=$(timeout -k 5 "$ct" "$@" 2>&1); st=$?
-if [ "$st" -ne 0 ]; then echo "reload-failed $st"; printf '%s\\n' "$out"; exit 0; fi
+if [ "$st" -ne 0 ]; then
+  # Did it reload all the same (a new worker within a second)? Then nginx runs the new include.
+  applied=none i=0
+  while [ "$i" -lt 50 ] && [ "$applied" = none ]; do
+    for w in $(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }'); do case " $old " in *" $w "*) ;; *) applied=applied ;; esac; done
+    [ -z "$old" ] && break
+    sleep 0.02; i=$((i + 1))
+  done
+  echo "reload-failed $st $applied"; printf '%s\\n' "$out"; exit 0
+fi
 echo reloaded
 end=$(( $(date +%s) + wait ))
 while :; do
@@ -171,7 +180,9 @@ export type ChangeOutcome =
   | { kind: 'same' }
   | { kind: 'changed'; current: string }
   | { kind: 'write-failed'; detail: string }
-  | { kind: 'test-failed' | 'reload-failed' | 'dump-failed'; detail: string; code: number }
+  | { kind: 'test-failed' | 'dump-failed'; detail: string; code: number }
+  /** applied: nginx started new workers all the same (it runs the new include) */
+  | { kind: 'reload-failed'; detail: string; code: number; applied: boolean }
   /** after the write, the dump does not show the new content under the include's name */
   | { kind: 'not-loaded'; got: string }
   | { kind: 'removed-untestable' }
@@ -233,8 +244,10 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   for (const k of ['test-failed', 'reload-failed', 'dump-failed'] as const) {
     i = first(k);
     if (i >= 0) {
-      const code = Number(lines[i].slice(k.length + 1));
-      return { written: k === 'reload-failed' && written, outcome: { kind: k, code, detail: lines.slice(i + 1).join('\n').trim() } };
+      const [code, applied] = lines[i].slice(k.length + 1).split(' ');
+      const detail = lines.slice(i + 1).join('\n').trim();
+      if (k === 'reload-failed') return { written, outcome: { kind: k, code: Number(code), detail, applied: applied === 'applied' } };
+      return { written: false, outcome: { kind: k, code: Number(code), detail } };
     }
   }
   if (first('removed-untestable') >= 0) return { written, outcome: { kind: 'removed-untestable' } };

@@ -14,7 +14,11 @@ import type { Ctx } from './context.ts';
 
 export type UndoEntry =
   /** includes changed together on several nginx hosts: put `before` back where `after` is */
-  | { kind: 'include'; hosts: { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null }[] }
+  | {
+      kind: 'include';
+      /** mayServe false: the change ended known not to be running in nginx (staged, or its reload failed with no new worker) */
+      hosts: { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null; mayServe?: boolean }[];
+    }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   | { kind: 'started'; app: SshAddress; port: number; pid?: number }
   /** an old process stopped to make room: start it again as it was */
@@ -38,7 +42,10 @@ export function undoGroups(journal: UndoEntry[]): UndoEntry[][] {
       g[0] = {
         kind: 'include',
         hosts: [
-          ...merged.hosts.map((h) => (older.has(key(h)) ? { ...h, before: older.get(key(h))!.before } : h)),
+          ...merged.hosts.map((h) => {
+            const o = older.get(key(h));
+            return o ? { ...h, before: o.before, mayServe: h.mayServe !== false || o.mayServe !== false } : h;
+          }),
           ...e.hosts.filter((h) => !merged.hosts.some((m) => key(m) === key(h))),
         ],
       };
@@ -80,13 +87,15 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
               problems.push(`${errorText(err)} -- MANUAL ACTION NEEDED: restore ${h.path} there`);
               return undefined;
             });
-            return remote ? { remote, path: h.path, loadedAs: h.loadedAs, before: h.before, after: h.after } : undefined;
+            return remote ? { remote, path: h.path, loadedAs: h.loadedAs, before: h.before, after: h.after, mayServe: h.mayServe } : undefined;
           }),
         )
       ).filter((h) => h !== undefined);
       const res = await restoreIncludes(ctx, hosts);
       problems.push(...res.problems);
       for (const u of res.unrestored) {
+        // nginx there never ran what this run wrote: what it runs names none of the new processes.
+        if (e.hosts.find((h) => hostPort(h.nginx.host, h.nginx.port) === u.label)?.mayServe === false) continue;
         let named: string[] | undefined;
         try {
           const form = u.mayHold === undefined ? undefined : u.mayHold === null ? null : parseInclude(u.mayHold, cfg.appHosts.map((h) => h.target));

@@ -35,6 +35,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
       if (out === 'acquired' || out.startsWith('recovered')) {
         ctx.state.locks.push({ nginx: remote.label, dir, info });
         ctx.save();
+        keepFresh(ctx, remote, dir, info, stale);
         if (out.startsWith('recovered')) ctx.ui.warn(`replaced a stale deploy lock (${age}s old, held by ${owner.join(' ') || 'unknown'}) on ${remote.label}`);
         break;
       }
@@ -52,7 +53,31 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
   }
 }
 
+const refreshers = new Map<Ctx, ReturnType<typeof setInterval>[]>();
+
+/**
+ * A canary or rolling deploy may run longer than the stale age: the lock is touched every quarter
+ * of it (at most every minute) while the deploy runs, so no other deploy takes it over.
+ */
+function keepFresh(ctx: Ctx, remote: Remote, dir: string, info: string, staleSec: number): void {
+  const every = Math.min(60_000, (staleSec * 1000) / 4);
+  let warned = false;
+  const timer = setInterval(() => {
+    if (!remote.connected) return;
+    void remote.run(L.refreshLock(dir, info, ctx.o(true)), ctx.cfg.commandTimeoutMs).then((r) => {
+      if ((r.code !== 0 || r.stdout.trim() !== 'refreshed') && !warned) {
+        warned = true;
+        ctx.ui.warn(`${remote.label}: could not refresh the deploy lock ${dir} (${r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`})`);
+      }
+    });
+  }, every);
+  timer.unref();
+  refreshers.set(ctx, [...(refreshers.get(ctx) ?? []), timer]);
+}
+
 export async function releaseLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
+  for (const t of refreshers.get(ctx) ?? []) clearInterval(t);
+  refreshers.delete(ctx);
   await Promise.all(
     ctx.state.locks.map(async (l) => {
       const r = nginx.find((n) => n.label === l.nginx);

@@ -175,13 +175,22 @@ async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | n
 export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): Promise<number> {
   const cfg = ctx.cfg;
   ctx.checkpoint();
-  ctx.record({
-    kind: 'include',
-    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after })),
-  });
+  const entry = {
+    kind: 'include' as const,
+    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after }) as { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null; mayServe?: boolean }),
+  };
+  ctx.record(entry);
   const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
     const where = `nginx host ${c.side.remote.label}`;
     const { r, outcome, reload } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
+    // Whether nginx there may run the new include: said in the journal for the rollback.
+    const h = entry.hosts[changes.indexOf(c)];
+    const notRun = ['staged', 'changed', 'write-failed', 'test-failed', 'dump-failed', 'not-loaded'];
+    const known = (outcome && notRun.includes(outcome.kind)) || (outcome?.kind === 'reload-failed' && !outcome.applied) ? false : outcome?.kind === 'switched' || (outcome?.kind === 'reload-failed' && outcome.applied) ? true : undefined;
+    if (known !== undefined && h.mayServe !== known) {
+      h.mayServe = known;
+      ctx.save();
+    }
     if (r.code !== 0 || !outcome) throw new DeployError(step, where, `${reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
     if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, c.side, outcome));
     if (outcome.kind === 'switched') c.side.oldWorkers = outcome.oldWorkers;

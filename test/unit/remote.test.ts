@@ -166,6 +166,36 @@ test('lock: acquired, held (with owner and age), stale lock recovered, released 
   assert.equal(existsSync(lock), false);
 });
 
+test('lock: of deploys taking over one stale lock at the same moment, exactly one wins; a held lock is refreshed by its owner only', async () => {
+  const d = tmp();
+  const sh = (cmd: Cmd) =>
+    new Promise<string>((resolve) => {
+      const p = spawn('sh', ['-c', cmd.line]);
+      let out = '';
+      p.stdout.on('data', (c) => (out += c));
+      p.on('close', () => resolve(out.trim()));
+    });
+  for (let round = 0; round < 15; round++) {
+    const lock = path.join(d, `deploy-${round}.lock`);
+    assert.equal(run(R.acquireLock(lock, 'run=dead', 1800, o)).out.trim(), 'acquired');
+    const old = Date.now() / 1000 - 4000;
+    utimesSync(lock, old, old);
+    const outs = await Promise.all(['X', 'Y', 'Z'].map((w) => sh(R.acquireLock(lock, `run=${w}`, 1800, o))));
+    // One takes it (over the stale one, or fresh in the moment it was gone); the others are told it is held.
+    const won = outs.filter((x) => x.startsWith('recovered') || x === 'acquired');
+    assert.equal(won.length, 1, `round ${round}: ${outs.join(' | ')}`);
+    assert.ok(outs.filter((x) => !won.includes(x)).every((x) => /^held \d+( run=(dead|[XYZ]))?$/.test(x)), outs.join(' | '));
+    assert.equal(existsSync(`${lock}.takeover`), false, 'the takeover lock is gone');
+  }
+  const lock = path.join(d, 'deploy.lock');
+  run(R.acquireLock(lock, 'run=A', 1800, o));
+  const old = Date.now() / 1000 - 4000;
+  utimesSync(lock, old, old);
+  assert.equal(run(R.refreshLock(lock, 'run=B', o)).out.trim(), 'lost');
+  assert.equal(run(R.refreshLock(lock, 'run=A', o)).out.trim(), 'refreshed');
+  assert.match(run(R.acquireLock(lock, 'run=C', 1800, o)).out.trim(), /^held [0-5] run=A$/, 'a refreshed lock is not stale');
+});
+
 test('pruneReleases keeps the newest and the protected ones', () => {
   const d = tmp();
   for (const [i, r] of ['r1', 'r2', 'r3', 'r4'].entries()) {
@@ -262,7 +292,7 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
     const staged = ch(spec('s\n', '-', { reload: false }));
     assert.deepEqual([staged.written, staged.outcome], [true, { kind: 'staged' }]);
     const rl = ch(spec('y\n', '-', { reloadCmd: ['sh', '-c', 'exit 4'] }));
-    assert.deepEqual([rl.written, rl.outcome], [true, { kind: 'reload-failed', code: 4, detail: '' }]);
+    assert.deepEqual([rl.written, rl.outcome], [true, { kind: 'reload-failed', code: 4, detail: '', applied: false }]);
     const na = ch(spec('n\n', '-', { reloadCmd: ['true'] }));
     assert.equal(na.outcome?.kind, 'not-applied', 'a reload that starts no new worker is not a switch');
     const slow = ch(spec('z\n', '-', { test: ['sleep', '30'], commandSec: 1 }));

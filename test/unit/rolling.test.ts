@@ -39,6 +39,6 @@ test('undoGroups: a canary\'s include steps are undone in one change, from the n
   const inc = (before: string, after: string) => ({ kind: 'include' as const, hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before, after }] });
   const g = undoGroups([{ kind: 'started', app: { host: 'a', port: 22 }, port: 8081, pid: 5 }, inc('orig', 'w10'), inc('w10', 'w50')]);
   assert.equal(g.length, 2);
-  assert.deepEqual(g[0], [{ kind: 'include', hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before: 'orig', after: 'w50' }] }]);
+  assert.deepEqual(g[0], [{ kind: 'include', hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before: 'orig', after: 'w50', mayServe: true }] }]);
   assert.equal(g[1][0].kind, 'started');
 });
