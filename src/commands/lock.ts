@@ -3,7 +3,12 @@ import { type Cmd, type CmdOptions, wrap } from './shell.ts';
 
 const LOCK = `
 lock=$1 info=$2 stale=$3
-mkdir -p -- "$(dirname -- "$lock")" || exit 1
+d=$(dirname -- "$lock")
+if [ ! -d "$d" ]; then
+  mkdir -p -- "$d" || exit 1
+  # Made under sudo: remote-dir stays the deploy user's (on a single box the app side needs it).
+  [ "$(id -u)" = 0 ] && [ -n "\${SUDO_UID:-}" ] && chown -- "$SUDO_UID:\${SUDO_GID:-$SUDO_UID}" "$d"
+fi
 if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo acquired; exit 0; fi
 now=$(date +%s)
 since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")

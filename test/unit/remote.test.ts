@@ -196,6 +196,15 @@ test('lock: of deploys taking over one stale lock at the same moment, exactly on
   assert.match(run(R.acquireLock(lock, 'run=C', 1800, o)).out.trim(), /^held [0-5] run=A$/, 'a refreshed lock is not stale');
 });
 
+test('lock under sudo: a remote-dir it has to create is the deploy user\'s, not root\'s', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const d = tmp();
+  const lock = path.join(d, 'opt/app/deploy.lock');
+  const cmd = R.acquireLock(lock, 'run=S', 1800, o);
+  const out = execFileSync('sh', ['-c', cmd.line], { env: { ...process.env, SUDO_UID: '65534', SUDO_GID: '65534' } }).toString();
+  assert.equal(out.trim(), 'acquired');
+  assert.equal(execFileSync('stat', ['-c', '%u:%g', path.join(d, 'opt/app')]).toString().trim(), '65534:65534');
+});
+
 test('pruneReleases keeps the newest and the protected ones', () => {
   const d = tmp();
   for (const [i, r] of ['r1', 'r2', 'r3', 'r4'].entries()) {
