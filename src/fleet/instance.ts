@@ -254,11 +254,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
 /**
  * SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. detach: returns
  * right after SIGTERM (wait-for-exit: false), and says what is still pending and what finishes it.
- */
-/**
- * Stops pid (SIGTERM, SIGKILL after waitSec). `start`: its start time when it was chosen (a
- * PortState's); without it, the one this action recorded for the port. A pid that has become
- * another process since is never signalled.
+ * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
+ * action recorded for the port. A pid that has become another process since is never signalled.
  */
 export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string): Promise<string> {
   const cfg = ctx.cfg;

@@ -24,7 +24,7 @@ export type UndoEntry =
   /** an old process stopped to make room: start it again as it was */
   | { kind: 'stopped'; app: SshAddress; port: number; spec: A.StartSpec };
 
-type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;
+export type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;
 
 /**
  * The journal, newest first, in groups undone together: consecutive entries of one kind; a run of
@@ -55,6 +55,17 @@ export function undoGroups(journal: UndoEntry[]): UndoEntry[][] {
   return groups;
 }
 
+/** The `address:port`s an include text names (null: no file, none); undefined: it cannot be read. */
+function namedBy(text: string | null | undefined, targets: string[]): string[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const form = text === null ? null : parseInclude(text, targets);
+    return form === null ? [] : formAddresses(form).map((a) => hostPort(a.host, a.port));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
 export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
@@ -79,7 +90,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
   for (const g of groups) {
     const kind = g[0].kind;
     if (kind === 'include') {
-      const e = g[0] as Extract<UndoEntry, { kind: 'include' }>;
+      const e = g[0] as IncludeUndo;
       const hosts = (
         await Promise.all(
           e.hosts.map(async (h) => {
@@ -87,36 +98,22 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
               problems.push(`${errorText(err)} -- MANUAL ACTION NEEDED: restore ${h.path} there`);
               return undefined;
             });
-            return remote ? { remote, path: h.path, loadedAs: h.loadedAs, before: h.before, after: h.after, mayServe: h.mayServe } : undefined;
+            return remote ? { ...h, remote } : undefined;
           }),
         )
       ).filter((h) => h !== undefined);
       const res = await restoreIncludes(ctx, hosts);
       problems.push(...res.problems);
-      for (const u of res.unrestored) {
+      // Not put back, or not even reached for it: such a host may still hold what the run wrote.
+      const label = (h: IncludeUndo['hosts'][number]) => hostPort(h.nginx.host, h.nginx.port);
+      const unreached = e.hosts.filter((h) => !hosts.some((x) => x.remote.label === label(h))).map((h) => ({ label: label(h), mayHold: h.after }));
+      for (const u of [...res.unrestored, ...unreached]) {
         // nginx there never ran what this run wrote: what it runs names none of the new processes.
-        if (e.hosts.find((h) => hostPort(h.nginx.host, h.nginx.port) === u.label)?.mayServe === false) continue;
-        let named: string[] | undefined;
-        try {
-          const form = u.mayHold === undefined ? undefined : u.mayHold === null ? null : parseInclude(u.mayHold, cfg.appHosts.map((h) => h.target));
-          named = form === undefined ? undefined : form === null ? [] : formAddresses(form).map((a) => hostPort(a.host, a.port));
-        } catch {
-          named = undefined;
-        }
+        if (e.hosts.find((h) => label(h) === u.label)?.mayServe === false) continue;
+        const named = namedBy(u.mayHold, cfg.appHosts.map((h) => h.target));
         if (named === undefined) unknownInclude = u.label;
         else for (const n of named) stillNamed.set(n, u.label);
         problems.push(`nginx host ${u.label} ${named === undefined ? 'points at what its include holds now (unknown)' : `may still point at ${named.join(', ') || 'nothing'} (the include this run wrote)`}`);
-      }
-      // A host that could not even be reached for the restore may hold the new include too.
-      for (const h of e.hosts) {
-        if (!hosts.some((x) => x.remote.label === hostPort(h.nginx.host, h.nginx.port))) {
-          try {
-            const form = h.after === null ? null : parseInclude(h.after, cfg.appHosts.map((a) => a.target));
-            for (const a of form ? formAddresses(form) : []) stillNamed.set(hostPort(a.host, a.port), hostPort(h.nginx.host, h.nginx.port));
-          } catch {
-            unknownInclude = hostPort(h.nginx.host, h.nginx.port);
-          }
-        }
       }
       // The old workers may still proxy to what is about to be stopped: let them finish.
       if (res.drain.length > 0) await drain(ctx, { nginx: res.drain, ports: [] }, 'the new version');

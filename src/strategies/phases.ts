@@ -136,7 +136,8 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
   if (ctx.cfg.verifyUrl) {
     await ctx.step('Verify', async () => {
       // Right after a reload, old workers still answer (from the old version) what they accepted.
-      await drain(ctx, { nginx: fleet.nginx, ports: [] }, 'the old version');
+      // Drained here, they are not waited for again before the old version stops.
+      if ((await drain(ctx, { nginx: fleet.nginx, ports: [] }, 'the old version')) === '') for (const n of fleet.nginx) n.oldWorkers = [];
       try {
         await verifyUrl(ctx);
       } catch (e) {

@@ -65,22 +65,24 @@ export function parseAudit(text: string): AuditEntry[] {
   return out;
 }
 
+/** The successful switches (deploy, promote, rollback), oldest first. */
+const switches = (entries: AuditEntry[]) => entries.filter((e) => e.result === 'ok' && (e.mode === 'deploy' || e.mode === 'promote' || e.mode === 'rollback'));
+
+/** The release the last successful switch went to. */
+export function servingRelease(entries: AuditEntry[]): string | undefined {
+  return switches(entries).at(-1)?.release;
+}
+
 /**
  * The release a plain rollback goes back to: the newest release that served before `current`
  * and was never rolled back from (marked bad). Pure.
  */
-/** The release the last successful switch (deploy, promote, rollback) went to. */
-export function servingRelease(entries: AuditEntry[]): string | undefined {
-  const served = entries.filter((e) => e.result === 'ok' && (e.mode === 'deploy' || e.mode === 'promote' || e.mode === 'rollback'));
-  return served.at(-1)?.release;
-}
-
 export function previousRelease(entries: AuditEntry[], current: string | undefined): string | undefined {
   const bad = new Set(entries.map((e) => e.bad).filter((b): b is string => !!b));
-  const served = entries.filter((e) => e.result === 'ok' && (e.mode === 'deploy' || e.mode === 'promote' || e.mode === 'rollback'));
+  const served = switches(entries);
   // What serves is what the host records on the live port and what the last successful switch
   // says: when a record could not be written the two differ, and neither is a rollback target.
-  const serving = new Set([current, servingRelease(entries)].filter((r): r is string => !!r));
+  const serving = new Set([current, served.at(-1)?.release].filter((r): r is string => !!r));
   for (let i = served.length - 1; i >= 0; i--) {
     for (const r of [served[i].release, served[i].previous]) {
       if (r && !serving.has(r) && !bad.has(r)) return r;

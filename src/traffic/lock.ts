@@ -53,7 +53,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
   }
 }
 
-const refreshers = new Map<Ctx, ReturnType<typeof setInterval>[]>();
+const refreshers = new WeakMap<Ctx, ReturnType<typeof setInterval>[]>();
 
 /**
  * A canary or rolling deploy may run longer than the stale age: the lock is touched every quarter

@@ -8,6 +8,7 @@ import * as N from '../commands/nginx.ts';
 import { describe } from '../commands/shell.ts';
 import { failureText, type Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
+import type { IncludeUndo } from '../strategies/journal.ts';
 import { type IncludeForm, formAddresses } from './include.ts';
 import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead } from './nginxconf.ts';
 
@@ -72,7 +73,8 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
       }
       // A reload is confirmed by nginx's new workers: a host where none can be seen while nginx
       // serves would give no evidence, so it is refused before anything starts.
-      if (c.form !== null && read.workers !== 'no-ps' && read.workers === 0) {
+      if (read.workers === 'no-ps') throw new DeployError('preflight', where, "ps (procps) is missing: it shows nginx's workers, the only evidence that a reload took; install procps");
+      if (c.form !== null && read.workers === 0) {
         throw new DeployError(
           'preflight',
           where,
@@ -80,7 +82,6 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
             `a reload could not be confirmed. Is nginx running? If /proc is mounted with hidepid, or nginx runs in a container or under other process titles, ${cfg.sudo ? 'run the deploy where its processes are visible' : 'set sudo: true'}`,
         );
       }
-      if (read.workers === 'no-ps') throw new DeployError('preflight', where, "ps (procps) is missing: it shows nginx's workers, the only evidence that a reload took; install procps");
       ctx.ui.info(`${remote.label}: ${c.path}: ${c.how}`);
       return { addr, remote, path: c.path, loadedAs: c.loadedAs, how: c.how, text: c.text, sha: sha256(c.text), form: c.form, oldWorkers: [] } as NginxSide;
     }),
@@ -136,6 +137,25 @@ const explainOutcome = (ctx: Ctx, inc: Target, o: N.ChangeOutcome): string => {
   }
 };
 
+/** Whether nginx may run what a change wrote, from its outcome; undefined: it cannot be told. */
+function mayServe(o: N.ChangeOutcome | undefined): boolean | undefined {
+  switch (o?.kind) {
+    case 'switched':
+      return true;
+    case 'reload-failed':
+      return o.applied;
+    case 'staged':
+    case 'changed':
+    case 'write-failed':
+    case 'test-failed':
+    case 'dump-failed':
+    case 'not-loaded':
+      return false;
+    default:
+      return undefined;
+  }
+}
+
 /** Where an include is on a host, and the name nginx loads it by. */
 export interface Target {
   path: string;
@@ -175,9 +195,9 @@ async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | n
 export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): Promise<number> {
   const cfg = ctx.cfg;
   ctx.checkpoint();
-  const entry = {
-    kind: 'include' as const,
-    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after }) as { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null; mayServe?: boolean }),
+  const entry: IncludeUndo = {
+    kind: 'include',
+    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after })),
   };
   ctx.record(entry);
   const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
@@ -185,8 +205,7 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
     const { r, outcome, reload } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
     // Whether nginx there may run the new include: said in the journal for the rollback.
     const h = entry.hosts[changes.indexOf(c)];
-    const notRun = ['staged', 'changed', 'write-failed', 'test-failed', 'dump-failed', 'not-loaded'];
-    const known = (outcome && notRun.includes(outcome.kind)) || (outcome?.kind === 'reload-failed' && !outcome.applied) ? false : outcome?.kind === 'switched' || (outcome?.kind === 'reload-failed' && outcome.applied) ? true : undefined;
+    const known = mayServe(outcome);
     if (known !== undefined && h.mayServe !== known) {
       h.mayServe = known;
       ctx.save();
