@@ -23,6 +23,8 @@ export interface CanaryConfig {
   maxErrorRate: number;
   /** undefined: latency is not judged */
   maxP99Ratio?: number;
+  /** a new p99 at or under this many ms never fails the latency gate */
+  p99FloorMs: number;
   minRequests: number;
 }
 
@@ -173,8 +175,9 @@ function parseCanary(get: InputReader, on: boolean): CanaryConfig {
   if (!/^\d+(\.\d+)?$/.test(er) || Number(er) > 100) throw new InputError('canary-max-error-rate', `'${er}' must be a percentage from 0 to 100, e.g. 1`);
   const pr = get('canary-max-p99-ratio').trim();
   if (pr !== '' && (!/^\d+(\.\d+)?$/.test(pr) || Number(pr) < 1)) throw new InputError('canary-max-p99-ratio', `'${pr}' must be a ratio of 1 or more (e.g. 2), or empty to skip the latency gate`);
+  const p99FloorMs = integer(get, 'canary-p99-floor-ms', 50, 0, 600_000);
   const minRequests = integer(get, 'canary-min-requests', 50, 1, 1_000_000);
-  return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), minRequests };
+  return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), p99FloorMs, minRequests };
 }
 
 export function parseBatchSize(text: string): BatchSize {

@@ -101,7 +101,7 @@ export const canary: Strategy = {
     // nginx logs the address it connected to: the instances' own, never a port alone.
     const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, livePort));
     const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
-    const gates = { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, minRequests: c.minRequests };
+    const gates = { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, minRequests: c.minRequests };
     for (const weight of c.steps.filter((w) => w < 100)) {
       await ctx.step(`Canary ${weight} %`, async () => {
         const offsets = await logOffsets(ctx, fleet.nginx);

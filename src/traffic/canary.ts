@@ -108,6 +108,8 @@ export interface Gates {
   maxErrorRate: number;
   /** undefined: latency is not judged */
   maxP99Ratio?: number;
+  /** a new p99 at or under this never fails on latency: at a few ms a ratio measures JIT and scheduling, not the release */
+  p99FloorMs: number;
   minRequests: number;
 }
 
@@ -119,7 +121,7 @@ export function judgeStep(f: { old: ReleaseFigures; new: ReleaseFigures }, g: Ga
   if (f.new.errorRate > g.maxErrorRate) {
     return { kind: 'fail', why: `the new release answered ${f.new.errors} of ${f.new.requests} requests with 5xx (${f.new.errorRate.toFixed(1)} %, canary-max-error-rate ${g.maxErrorRate} %)` };
   }
-  if (g.maxP99Ratio !== undefined && f.old.requests > 0 && f.old.p99 > 0) {
+  if (g.maxP99Ratio !== undefined && f.old.requests > 0 && f.old.p99 > 0 && f.new.p99 > g.p99FloorMs) {
     const ratio = f.new.p99 / f.old.p99;
     if (ratio > g.maxP99Ratio) {
       return { kind: 'fail', why: `the new release's p99 is ${f.new.p99.toFixed(0)} ms against ${f.old.p99.toFixed(0)} ms for the old one (${ratio.toFixed(1)}×, canary-max-p99-ratio ${g.maxP99Ratio})` };

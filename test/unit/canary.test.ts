@@ -36,16 +36,16 @@ test('figures count the instances judged by their exact address: another service
   const old = Array.from({ length: 100 }, () => a('10.0.0.5:8080', 200));
   const f = figures([...old, ...mine, ...other, a('10.0.9.9:8080', 500)], OLD, NEW);
   assert.deepEqual([f.new.requests, f.new.errors, f.old.requests, f.old.errors], [100, 10, 100, 0]);
-  assert.equal(judgeStep(f, { maxErrorRate: 1, minRequests: 50 }).kind, 'fail');
+  assert.equal(judgeStep(f, { maxErrorRate: 1, p99FloorMs: 0, minRequests: 50 }).kind, 'fail');
   // Only other services' lines: nothing is judged as passing.
-  assert.equal(judgeStep(figures(other, OLD, NEW), { maxErrorRate: 1, minRequests: 1 }).kind, 'wait');
+  assert.equal(judgeStep(figures(other, OLD, NEW), { maxErrorRate: 1, p99FloorMs: 0, minRequests: 1 }).kind, 'wait');
 });
 
 test('figures and judgeStep: error rate, p99 ratio, too few requests', () => {
   const a = (port: number, status: number, ms: number) => ({ addr: `10.0.0.5:${port}`, status, seconds: ms / 1000 });
   const old = Array.from({ length: 100 }, () => a(8080, 200, 10));
   const good = Array.from({ length: 60 }, () => a(8081, 200, 12));
-  const g = { maxErrorRate: 1, maxP99Ratio: 2, minRequests: 50 };
+  const g = { maxErrorRate: 1, maxP99Ratio: 2, p99FloorMs: 0, minRequests: 50 };
   assert.deepEqual(judgeStep(figures([...old, ...good], OLD, NEW), g), { kind: 'pass' });
   const bad = [...good.slice(0, 55), ...Array.from({ length: 5 }, () => a(8081, 500, 12))];
   const f = figures([...old, ...bad], OLD, NEW);
@@ -54,5 +54,9 @@ test('figures and judgeStep: error rate, p99 ratio, too few requests', () => {
   const slow = Array.from({ length: 60 }, () => a(8081, 200, 35));
   assert.match((judgeStep(figures([...old, ...slow], OLD, NEW), g) as { why: string }).why, /p99 is 35 ms against 10 ms/);
   assert.equal(judgeStep(figures([...old, ...slow], OLD, NEW), { ...g, maxP99Ratio: undefined }).kind, 'pass');
+  // The floor: 35 ms is 3.5x of 10 ms, but under a 50 ms floor it is noise; over a 30 ms one it fails.
+  assert.equal(judgeStep(figures([...old, ...slow], OLD, NEW), { ...g, p99FloorMs: 50 }).kind, 'pass');
+  assert.equal(judgeStep(figures([...old, ...slow], OLD, NEW), { ...g, p99FloorMs: 35 }).kind, 'pass');
+  assert.equal(judgeStep(figures([...old, ...slow], OLD, NEW), { ...g, p99FloorMs: 30 }).kind, 'fail');
   assert.equal(judgeStep(figures([...old, ...good.slice(0, 10)], OLD, NEW), g).kind, 'wait');
 });

@@ -61,7 +61,7 @@ test('modes: promote and rollback need no artifact; canary options', () => {
   assert.equal(read().waitForExit, true, 'a stop waits for the exit unless told otherwise');
   assert.equal(read({ 'wait-for-exit': 'false' }).waitForExit, false);
   const c = read({ strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-steps': '5 25 100', 'canary-max-p99-ratio': '' });
-  assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, minRequests: 50 });
+  assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, p99FloorMs: 50, minRequests: 50 });
   assert.equal(read().canary.maxP99Ratio, 2);
 });
 
@@ -141,6 +141,7 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['canary-steps', { 'canary-steps': '0,100' }, /not a percentage from 1 to 100/],
   ['canary-max-error-rate', { 'canary-max-error-rate': 'low' }, /percentage from 0 to 100/],
   ['canary-max-p99-ratio', { 'canary-max-p99-ratio': '0.5' }, /ratio of 1 or more/],
+  ['canary-p99-floor-ms', { 'canary-p99-floor-ms': '-5' }, /not a whole number/],
   ['canary-min-requests', { 'canary-min-requests': '0' }, /out of range/],
   ['mode', { mode: 'undo' }, /not a mode: use deploy, stage, promote, rollback/],
   ['mode', { mode: 'stage', strategy: 'rolling' }, /works with strategy: blue-green/],
