@@ -20,6 +20,9 @@ dir=$1 rel=$2 sum=$3 look=$4
 [ "$look" = 1 ] || mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
 jar="$dir/releases/$rel/app.jar"
 if [ -f "$jar" ] && [ "$(cat -- "$jar.sha256" 2>/dev/null)" = "$sum" ]; then echo have; exit 0; fi
+# A release label names one jar: another verified jar under it is a kept release, never
+# overwritten (one without its .sha256 is an upload that was never verified).
+if [ -f "$jar" ] && [ -s "$jar.sha256" ]; then echo "taken $(cat -- "$jar.sha256")"; exit 0; fi
 for f in "$dir"/releases/*/app.jar.sha256; do
   [ -f "$f" ] || continue
   src=\${f%.sha256}
@@ -37,7 +40,10 @@ done
 echo need
 `;
 
-/** Creates the directories; says `have` (jar already there), `copied PATH` (from an identical release) or `need`. */
+/**
+ * Creates the directories; says `have` (jar already there), `copied PATH` (from an identical
+ * release), `taken SHA256` (another jar holds the label: nothing written) or `need`.
+ */
 export function prepareRelease(remoteDir: string, release: string, sha256: string, o: CmdOptions): Cmd {
   return wrap('prepare the release directory', PREPARE, [remoteDir, release, sha256, 0], o);
 }

@@ -46,6 +46,9 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
   const prep = (await app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+  if (prep.startsWith('taken')) {
+    throw new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
+  }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
   const s = Date.now();
   const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;

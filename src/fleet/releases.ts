@@ -1,6 +1,8 @@
 // Releases on the app hosts: how each is started (recorded with it, so a rollback starts it the
 // same way), which runs where, and which one a rollback goes back to.
 import * as RL from '../commands/releases.ts';
+import * as A from '../commands/app.ts';
+import type { Artifact } from './artifact.ts';
 import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError } from '../errors.ts';
 import type { Ctx } from '../strategies/context.ts';
@@ -78,4 +80,21 @@ export async function keptRelease(ctx: Ctx, apps: AppNode[], release: string, po
     return { cmd: commandOf(ctx.cfg), info };
   }
   return { cmd: JSON.parse(recorded) as ReleaseCommand, info };
+}
+
+/**
+ * The release a deploy with `release: LABEL` records. A label names one jar: where an app host
+ * keeps another jar under it (the same label deployed before with another build), this jar becomes
+ * LABEL-<its sha256's first 8>, so both stay and a rollback can return to the earlier one.
+ */
+export async function releaseForLabel(ctx: Ctx, apps: AppNode[], label: string, art: Artifact): Promise<string> {
+  const taken: string[] = [];
+  await mapLimit(apps, PARALLEL, async (a) => {
+    const said = (await a.remote.must('releases', A.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+    if (said.startsWith('taken')) taken.push(`${a.remote.label} (sha256 ${said.slice(6)})`);
+  });
+  if (taken.length === 0) return label;
+  const release = `${label}-${art.sha256.slice(0, 8)}`;
+  ctx.ui.warn(`release ${label} already names another jar on ${taken.join(', ')}; this jar is kept as release ${release}, next to it, so a rollback can go back to ${label}`);
+  return release;
 }

@@ -10,7 +10,7 @@ import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
-import { commandOf, type ReleaseCommand } from '../fleet/releases.ts';
+import { commandOf, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
 import { appendAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 
@@ -137,7 +137,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
             return a;
           })
         : undefined;
-    const release = artifact ? (cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA)) : '';
+    let release = artifact ? (cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA)) : '';
     ctx.audit.release = release || cfg.release;
     const apps = await ctx.step('Connect', async () => {
       const all = await connecting;
@@ -148,6 +148,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.ui.info(`connected: nginx ${nginxRemotes.map((n) => n.remote.label).join(', ')}; app ${nodes.map((a) => a.remote.label).join(', ')}`);
       return nodes;
     });
+    if (artifact && cfg.release) ctx.audit.release = release = await releaseForLabel(ctx, apps, cfg.release, artifact);
     if (cfg.dryRun) {
       const md = await dryRun(ctx, strategy, nginxRemotes, apps, artifact, release);
       ctx.state.done = true;

@@ -155,3 +155,24 @@ test('stage, try the staged version on the idle port, promote; promote after the
   assert.equal(await tb.readInclude(), include);
   assert.equal(await served(), `version=s1 port=${idle}`);
 });
+
+test('a reused release label keeps both jars: the second becomes LABEL-<sha8>, and rollback returns to the first', async () => {
+  const m1 = await act({ release: 'main' }, 'm1');
+  assert.equal(m1.code, 0, explain(m1));
+  assert.equal(m1.outputs.release, 'main');
+  assert.match(await served(), /^version=m1 /);
+  const firstSum = (await tb.exec(app, ['cat', '/opt/app/releases/main/app.jar.sha256'])).stdout.trim();
+
+  const m2 = await act({ release: 'main' }, 'm2');
+  assert.equal(m2.code, 0, explain(m2));
+  assert.match(m2.outputs.release, /^main-[0-9a-f]{8}$/);
+  assert.match(m2.stdout, /release main already names another jar on \S+ \(sha256 [0-9a-f]{64}\); this jar is kept as release main-[0-9a-f]{8}/);
+  assert.match(await served(), /^version=m2 /);
+  assert.equal((await tb.exec(app, ['cat', '/opt/app/releases/main/app.jar.sha256'])).stdout.trim(), firstSum, 'the first jar under main is untouched');
+  assert.notEqual((await tb.exec(app, ['cat', `/opt/app/releases/${m2.outputs.release}/app.jar.sha256`])).stdout.trim(), firstSum);
+
+  const back = await act({ mode: 'rollback' });
+  assert.equal(back.code, 0, explain(back));
+  assert.equal(back.outputs.release, 'main');
+  assert.match(await served(), /^version=m1 /, 'rollback went back to the first jar labelled main');
+});

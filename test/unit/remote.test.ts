@@ -82,6 +82,11 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
   assert.match(run(R.prepareRelease(d, 'r2', sum, o)).out.trim(), /^copied .*releases\/r1\/app\.jar$/);
   assert.equal(readFileSync(path.join(d, 'releases/r2/app.jar'), 'utf8'), 'JAR');
   assert.deepEqual(readdirSync(path.join(d, 'releases/r1')).sort(), ['app.jar', 'app.jar.sha256']);
+  // Another jar under a label that holds a verified one is refused, and nothing is written.
+  const other = createHash('sha256').update('OTHER').digest('hex');
+  assert.equal(run(R.prepareRelease(d, 'r1', other, o)).out.trim(), `taken ${sum}`);
+  assert.equal(run(R.jarState(d, 'r1', other, o)).out.trim(), `taken ${sum}`);
+  assert.equal(readFileSync(jar, 'utf8'), 'JAR');
 });
 
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
