@@ -2,7 +2,8 @@
 import * as core from '@actions/core';
 import { actionsUi, maskSecrets, readInputs } from './runner.ts';
 import { errorText } from './errors.ts';
-import { Ctx, type RecoveryState } from './strategies/context.ts';
+import { Ctx } from './strategies/context.ts';
+import { decodeState } from './strategies/state.ts';
 import { undoJournal } from './strategies/journal.ts';
 import { releaseLock } from './commands/lock.ts';
 import { hostPort } from './config/hosts.ts';
@@ -10,7 +11,13 @@ import { hostPort } from './config/hosts.ts';
 async function post(): Promise<void> {
   const raw = core.getState('recovery');
   if (!raw) return;
-  const state = JSON.parse(raw) as RecoveryState;
+  let state;
+  try {
+    state = decodeState(raw);
+  } catch (e) {
+    core.setFailed(`post step: ${errorText(e)}; nothing was rolled back -- check the servers`);
+    return;
+  }
   if (state.done) return;
   maskSecrets();
   const ui = actionsUi();

@@ -211,18 +211,41 @@ ${START}`,
 }
 
 const CAPTURE = `
-pid=$1
+pid=$1 save=$2
 ${PROC_FNS}
 alive "$pid" || { echo dead; exit 0; }
-echo "start=$(starttime "$pid")"
-echo "cwd=$(readlink "/proc/$pid/cwd" | base64 -w0)"
-echo "cmdline=$(base64 -w0 < "/proc/$pid/cmdline")"
-echo "environ=$(base64 -w0 < "/proc/$pid/environ")"
+cmd=$(base64 -w0 2>/dev/null < "/proc/$pid/cmdline") && env=$(base64 -w0 2>/dev/null < "/proc/$pid/environ") \\
+  && cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) && [ -n "$cmd" ] || { echo "cannot read /proc/$pid/cmdline, environ or cwd"; exit 0; }
+umask 077
+printf 'start=%s\\ncwd=%s\\ncmdline=%s\\nenviron=%s\\n' "$(starttime "$pid")" "$(printf '%s' "$cwd" | base64 -w0)" "$cmd" "$env" > "$save.tmp" \\
+  && mv -f -- "$save.tmp" "$save" || exit 1
+# Under sudo: the deploy user's file in the deploy user's remote-dir, readable by nobody else.
+[ -n "\${SUDO_UID:-}" ] && chown "$SUDO_UID:\${SUDO_GID:-$SUDO_UID}" -- "$save"
+echo saved
 `;
 
-/** Reads what started a running process: its argv, working directory and environment, from /proc. */
-export function captureProcess(pid: number, o: CmdOptions): Cmd {
-  return wrap(`read how process ${pid} was started`, CAPTURE, [pid], o);
+/**
+ * Keeps how a running process was started (argv, working directory, environment, from /proc) in
+ * the file save on its host (mode 600): they may hold secrets, so they never travel to the job's
+ * state, which keeps only the file's path. Prints `saved`, `dead` or why /proc could not be read.
+ */
+export function captureProcess(pid: number, save: string, o: CmdOptions): Cmd {
+  return wrap(`keep how process ${pid} was started`, CAPTURE, [pid, save], o);
+}
+
+/** Reads a file captureProcess wrote (parseCapture reads what it prints). */
+export function readCaptured(save: string, o: CmdOptions): Cmd {
+  return wrap('read how the old process was started', 'cat -- "$1"', [save], o);
+}
+
+/** Removes the files captureProcess wrote once nothing can need them (they may hold secrets). */
+export function forgetCaptured(saves: string[], o: CmdOptions): Cmd {
+  return wrap('remove the kept start records', 'rm -f -- "$@"', saves, o);
+}
+
+/** Where captureProcess keeps the old process on port. */
+export function capturePath(remoteDir: string, port: number): string {
+  return `${remoteDir}/run/${port}.previous`;
 }
 
 export interface Captured {
@@ -253,6 +276,7 @@ pid=$1 port=$2 disarm=$3
 ${PROC_FNS}
 alive "$pid" || { echo dead; exit 0; }
 echo alive
+echo "start=$(starttime "$pid")"
 [ "$port" = 0 ] && exit 0
 out=$(ss -Htlnp "sport = :$port" 2>/dev/null)
 lp=$(printf '%s\\n' "$out" | sed -n 's/.*pid=\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
@@ -270,7 +294,7 @@ done
 
 /**
  * Is pid alive, and (port > 0) is the process listening on port that pid or one of its
- * descendants? Prints `dead`, or `alive` + `listener=PID` [+ `owns-port`]. When it owns the
+ * descendants? Prints `dead`, or `alive` + `start=TICKS` + `listener=PID` [+ `owns-port`]. When it owns the
  * port and disarmPidFile is given, the start guard is disarmed (`disarmed`).
  */
 export function procState(pid: number, port: number, o: CmdOptions, disarmPidFile = ''): Cmd {

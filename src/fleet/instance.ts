@@ -274,11 +274,19 @@ export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: num
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
 }
 
-/** How a running process was started (argv, cwd, environment), to start it again on a rollback. */
-export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: number, step: string): Promise<A.StartSpec> {
-  const c = A.parseCapture(await app.remote.must(step, A.captureProcess(pid, ctx.o(true)), ctx.cfg.commandTimeoutMs));
-  if (c === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
-  if (typeof c === 'string') throw new DeployError(step, app.remote.label, c);
-  return { ...c, log: `${ctx.cfg.remoteDir}/logs/previous.${port}.log` };
+/** Keeps how a running process was started (argv, cwd, environment) in a file on its host, mode 600, to start it again on a rollback; returns the file's path. */
+export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: number, step: string): Promise<string> {
+  const save = A.capturePath(ctx.cfg.remoteDir, port);
+  const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
+  if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
+  if (said !== 'saved') throw new DeployError(step, app.remote.label, `could not keep how the old process (pid ${pid}) on port ${port} was started: ${said} (permission? set sudo: true)`);
+  return save;
+}
+
+/** How a process captureStart kept is started again: read back from its file on the host. */
+export async function capturedSpec(ctx: Ctx, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
+  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.o(true)), ctx.cfg.commandTimeoutMs));
+  if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${save}: ${c === 'dead' ? 'empty' : c}`);
+  return { ...c, log };
 }
 

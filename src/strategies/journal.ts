@@ -9,7 +9,7 @@ import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
 import { formAddresses, parseInclude } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
-import { inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { capturedSpec, inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import type { Ctx } from './context.ts';
 
 export type UndoEntry =
@@ -21,8 +21,11 @@ export type UndoEntry =
     }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   | { kind: 'started'; app: SshAddress; port: number; pid?: number }
-  /** an old process stopped to make room: start it again as it was */
-  | { kind: 'stopped'; app: SshAddress; port: number; spec: A.StartSpec };
+  /**
+   * an old process stopped to make room: start it again as it was. How it was started (argv and
+   * environment may hold secrets) stays on its host in `saved`; the state holds only that path.
+   */
+  | { kind: 'stopped'; app: SshAddress; port: number; saved: string; log: string };
 
 export type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;
 
@@ -158,9 +161,11 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
           try {
             const free = await inspectPort(ctx, a, e.port, 'rollback');
             if (!free.free) throw new Error(`port ${e.port} is held by pid ${free.pid ?? 'unknown'}`);
-            const pid = await startProcess(ctx, a, e.port, e.spec, 'rollback');
-            await waitHealthy(ctx, a, e.port, pid, { log: e.spec.log, nginx });
+            const spec = await capturedSpec(ctx, a, e.saved, e.log);
+            const pid = await startProcess(ctx, a, e.port, spec, 'rollback');
+            await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
+            await a.remote.run(A.forgetCaptured([e.saved], ctx.o(true)), cfg.commandTimeoutMs).catch(() => undefined);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);
           }

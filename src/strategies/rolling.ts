@@ -154,8 +154,8 @@ export const rolling: Strategy = {
               throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; set sudo: true or run the app as '${cfg.sshUser}'`);
             }
             // How it was started, so a failed batch can start it again as it was.
-            const spec = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
-            ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, spec });
+            const saved = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
+            ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved, log: `${cfg.remoteDir}/logs/previous.${i.port}.log` });
             i.report.oldPid = now.pid;
             i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old', undefined, false, now.start);
             ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
@@ -186,7 +186,13 @@ export const rolling: Strategy = {
     ctx.state.committed = true;
     ctx.save();
     await ctx.step('Clean up', () =>
-      mapLimit(hosts, PARALLEL, (a) => cleanupReleases(ctx, [a], fleet.release, all.filter((i) => i.app === a).map((i) => i.port), fleet.command)),
+      mapLimit(hosts, PARALLEL, async (a) => {
+        const ports = all.filter((i) => i.app === a).map((i) => i.port);
+        // How the old processes were started is needed no more, and may hold secrets.
+        const forgot = await a.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(cfg.remoteDir, p)), ctx.o(true)), cfg.commandTimeoutMs);
+        if (forgot.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not remove ${A.capturePath(cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`);
+        await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
+      }),
     );
     const ports = [...new Set(all.map((i) => i.port))];
     return {

@@ -3,7 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as A from '../../src/commands/app.ts';
@@ -120,7 +120,7 @@ test('startApp passes env and argv intact and detaches; stopProcess stops it', a
   }
   assert.equal(out, "v;$(touch pwn) w\na b\n$(id)\nit's\n");
   assert.equal(existsSync(path.join(d, 'releases/r1/pwn')), false);
-  assert.equal(run(R.procState(pid, 0, o)).out.trim(), 'alive');
+  assert.match(run(R.procState(pid, 0, o)).out.trim(), /^alive\nstart=\d+$/);
   assert.equal(run(R.stopProcess(pid, 5, path.join(d, 'run/9999.pid'), o)).out.trim(), 'terminated');
   assert.equal(run(R.procState(pid, 0, o)).out.trim(), 'dead');
   assert.equal(existsSync(path.join(d, 'run/9999.pid')), false);
@@ -351,17 +351,24 @@ test('changeInclude fails closed when no nginx worker can be seen before or afte
   assert.equal(typeof r === 'object' && r.workers, 0, 'the read says how many workers it sees: the preflight refuses 0 where a port is live');
 });
 
-test('captureProcess reads argv, cwd and environment of a running process', async () => {
-  const child = spawn('sleep', ['30', 'x y'].slice(0, 1), { cwd: tmpdir(), env: { ZDD_A: 'a b=c', PATH: process.env.PATH ?? '' }, detached: true, stdio: 'ignore' });
+test('captureProcess keeps argv, cwd and environment of a running process in a file only its owner reads; it prints none of them', async () => {
+  const child = spawn('sleep', ['30'], { cwd: tmpdir(), env: { ZDD_A: 'a b=c', DB_PASSWORD: 'hunter2', PATH: process.env.PATH ?? '' }, detached: true, stdio: 'ignore' });
   child.unref();
   await new Promise((r) => setTimeout(r, 100));
-  const c = A.parseCapture(run(A.captureProcess(child.pid!, o)).out);
+  const save = path.join(tmp(), '8080.previous');
+  const said = run(A.captureProcess(child.pid!, save, o)).out;
   process.kill(child.pid!);
+  assert.equal(said.trim(), 'saved');
+  assert.equal(statSync(save).mode & 0o777, 0o600);
+  const c = A.parseCapture(run(A.readCaptured(save, o)).out);
   assert.ok(typeof c === 'object', String(c));
   assert.deepEqual([c.cwd, c.argv], [tmpdir(), ['sleep', '30']]);
   assert.deepEqual(c.env.find(([k]) => k === 'ZDD_A'), ['ZDD_A', 'a b=c']);
+  assert.deepEqual(c.env.find(([k]) => k === 'DB_PASSWORD'), ['DB_PASSWORD', 'hunter2']);
   await new Promise((r) => setTimeout(r, 100));
-  assert.equal(A.parseCapture(run(A.captureProcess(child.pid!, o)).out), 'dead');
+  assert.equal(run(A.captureProcess(child.pid!, save, o)).out.trim(), 'dead');
+  assert.equal(run(A.forgetCaptured([save], o)).code, 0);
+  assert.equal(existsSync(save), false);
 });
 
 test('the start guard stops a process nobody disarmed, and leaves a disarmed one alone', async () => {
@@ -380,7 +387,7 @@ test('the start guard stops a process nobody disarmed, and leaves a disarmed one
   assert.match(disarmed, /owns-port\ndisarmed/);
   await new Promise((r) => setTimeout(r, 4500));
   assert.equal(run(R.procState(orphan, 0, o)).out.trim(), 'dead', 'undisarmed process stopped by its guard');
-  assert.equal(run(R.procState(kept, 0, o)).out.trim(), 'alive', 'disarmed process kept');
+  assert.match(run(R.procState(kept, 0, o)).out.trim(), /^alive\n/, 'disarmed process kept');
   assert.equal(run(R.stopProcess(kept, 5, path.join(d, `run/${port + 1}.pid`), o)).out.trim(), 'terminated');
   assert.equal(execFileSync('sh', ['-c', `pgrep -f '[g]uard 2 ${orphan} ' || true`]).toString().trim(), '', 'no guard left');
 });
