@@ -82,10 +82,10 @@ export function releaseSpec(ctx: Ctx, release: string, port: number, argv: strin
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string): Promise<number> {
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);
-  const out = await app.remote.must(step, A.startApp(ctx.cfg.remoteDir, port, spec, guardSec(ctx), ctx.o()), ctx.cfg.commandTimeoutMs);
+  const out = await app.remote.must(step, A.startApp(ctx.cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o()), ctx.cfg.commandTimeoutMs);
   const pid = Number(out.trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, app.remote.label, `start printed no pid: '${out.trim()}'`);
   entry.pid = pid;

@@ -7,13 +7,19 @@ import { hostPort } from '../config/hosts.ts';
 import * as A from '../commands/app.ts';
 import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
-import { formAddresses, parseInclude } from '../traffic/include.ts';
+import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
 import { capturedSpec, inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import type { Ctx } from './context.ts';
 
-export type UndoEntry =
+/** Set on an entry once its undo is complete and saved: a post step resumes from the rest. */
+interface Progress {
+  undone?: boolean;
+}
+
+export type UndoEntry = Progress &
   /** includes changed together on several nginx hosts: put `before` back where `after` is */
+  (
   | {
       kind: 'include';
       /** mayServe false: the change ended known not to be running in nginx (staged, or its reload failed with no new worker) */
@@ -25,37 +31,58 @@ export type UndoEntry =
    * an old process stopped to make room: start it again as it was. How it was started (argv and
    * environment may hold secrets) stays on its host in `saved`; the state holds only that path.
    */
-  | { kind: 'stopped'; app: SshAddress; port: number; saved: string; log: string };
+  | {
+      kind: 'stopped';
+      app: SshAddress;
+      port: number;
+      saved: string;
+      log: string;
+      /** its restart began: the process now on the port may be that restart (started by this rollback) */
+      restarting?: boolean;
+    }
+  );
 
 export type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;
 
-/**
- * The journal, newest first, in groups undone together: consecutive entries of one kind; a run of
- * include changes (a canary's steps, a rolling batch put back then the next one taken out) becomes
- * one change per host, from what the newest wrote straight back to what the oldest found. Pure.
- */
-export function undoGroups(journal: UndoEntry[]): UndoEntry[][] {
+/** The entries not undone yet, newest first, in runs of one kind: each run is undone together. Pure. */
+export function pendingGroups(journal: UndoEntry[]): UndoEntry[][] {
   const groups: UndoEntry[][] = [];
   for (const e of [...journal].reverse()) {
+    if (e.undone) continue;
     const g = groups[groups.length - 1];
-    if (g && g[0].kind === e.kind && e.kind === 'include') {
-      const merged = g[0] as IncludeUndo;
-      const key = (h: IncludeUndo['hosts'][number]) => `${h.nginx.host}:${h.nginx.port}:${h.path}`;
-      const older = new Map(e.hosts.map((h) => [key(h), h]));
-      g[0] = {
-        kind: 'include',
-        hosts: [
-          ...merged.hosts.map((h) => {
-            const o = older.get(key(h));
-            return o ? { ...h, before: o.before, mayServe: h.mayServe !== false || o.mayServe !== false } : h;
-          }),
-          ...e.hosts.filter((h) => !merged.hosts.some((m) => key(m) === key(h))),
-        ],
-      };
-    } else if (g && g[0].kind === e.kind && e.kind !== 'include') g.push(e);
+    if (g && g[0].kind === e.kind) g.push(e);
     else groups.push([e]);
   }
   return groups;
+}
+
+/**
+ * A run of include changes (newest first: a canary's steps, a rolling batch put back then the
+ * next one taken out) as one change per host, from what the newest wrote straight back to what
+ * the oldest found. Pure.
+ */
+export function mergeIncludes(run: IncludeUndo[]): IncludeUndo {
+  const key = (h: IncludeUndo['hosts'][number]) => `${h.nginx.host}:${h.nginx.port}:${h.path}`;
+  let merged: IncludeUndo = { kind: 'include', hosts: run[0].hosts };
+  for (const e of run.slice(1)) {
+    const older = new Map(e.hosts.map((h) => [key(h), h]));
+    merged = {
+      kind: 'include',
+      hosts: [
+        ...merged.hosts.map((h) => {
+          const o = older.get(key(h));
+          return o ? { ...h, before: o.before, mayServe: h.mayServe !== false || o.mayServe !== false } : h;
+        }),
+        ...e.hosts.filter((h) => !merged.hosts.some((m) => key(m) === key(h))),
+      ],
+    };
+  }
+  return merged;
+}
+
+/** The journal as it is undone: pendingGroups, each run of include changes merged into one. Pure. */
+export function undoGroups(journal: UndoEntry[]): UndoEntry[][] {
+  return pendingGroups(journal).map((g) => (g[0].kind === 'include' ? [mergeIncludes(g as IncludeUndo[])] : g));
 }
 
 /** The `address:port`s an include text names (null: no file, none); undefined: it cannot be read. */
@@ -66,6 +93,20 @@ function namedBy(text: string | null | undefined, targets: string[]): string[] |
     return form === null ? [] : formAddresses(form).map((a) => hostPort(a.host, a.port));
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * An include text to put back, with the instances that could not be started again marked down: a
+ * rollback never sends traffic to a port where nothing runs. Pure.
+ */
+export function withoutDead(text: string | null, targets: string[], dead: Set<string>): string | null {
+  if (text === null || dead.size === 0) return text;
+  try {
+    const form = parseInclude(text, targets);
+    return form?.kind === 'upstream' ? renderDown(text, form, dead) : text;
+  } catch {
+    return text;
   }
 }
 
@@ -86,14 +127,27 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       return undefined;
     }
   };
-  const groups = undoGroups(journal);
+  // Each entry is marked undone once its undo is complete, and the state saved: a run killed
+  // while it rolls back (the runner's SIGKILL 10 s after a cancel) is resumed by its post step
+  // from what is left, not replayed. Anything left as it was (a problem) stays to be undone.
+  const done = (...entries: UndoEntry[]) => {
+    for (const e of entries) e.undone = true;
+    ctx.save();
+  };
   // What an include that could not be put back may still send traffic to: never stopped.
   const stillNamed = new Map<string, string>();
+  // Instances whose old process could not be started again: an include put back marks them down.
+  const dead = new Set<string>();
   let unknownInclude: string | undefined;
-  for (const g of groups) {
-    const kind = g[0].kind;
+  for (const sources of pendingGroups(journal)) {
+    const kind = sources[0].kind;
+    const g = kind === 'include' ? [mergeIncludes(sources as IncludeUndo[])] : sources;
     if (kind === 'include') {
-      const e = g[0] as IncludeUndo;
+      const merged = g[0] as IncludeUndo;
+      const targets = cfg.appHosts.map((h) => h.target);
+      const e: IncludeUndo = dead.size === 0 ? merged : { ...merged, hosts: merged.hosts.map((h) => ({ ...h, before: withoutDead(h.before, targets, dead) })) };
+      const downMsg = `${[...dead].join(', ')} marked down`;
+      if (dead.size > 0 && !problems.some((p) => p.startsWith(downMsg))) problems.push(`${[...dead].join(', ')} marked down in the include put back, because nothing runs there -- MANUAL ACTION NEEDED: start it, then remove 'down'`);
       const hosts = (
         await Promise.all(
           e.hosts.map(async (h) => {
@@ -120,6 +174,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       }
       // The old workers may still proxy to what is about to be stopped: let them finish.
       if (res.drain.length > 0) await drain(ctx, { nginx: res.drain, ports: [] }, 'the new version');
+      if (res.unrestored.length === 0 && unreached.length === 0 && dead.size === 0) done(...sources);
     } else if (kind === 'started') {
       await Promise.all(
         (g as Extract<UndoEntry, { kind: 'started' }>[]).map(async (e) => {
@@ -139,11 +194,15 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
             // The start command was cut off: its pid file (pid + start time) says what it started.
             const st = await inspectPort(ctx, a, e.port, 'rollback').catch(() => undefined);
             pid = st?.ours;
-            if (pid === undefined) return;
+            if (pid === undefined) {
+              if (st) done(e);
+              return;
+            }
           }
           try {
             const how = await stopProcess(ctx, a, pid, e.port, 'rollback', Math.min(10, cfg.stopTimeoutMs / 1000));
             ctx.ui.info(`${a.remote.label}: the new process (pid ${pid}) on port ${e.port} ${how}`);
+            done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not stop the new process pid ${pid}: ${errorText(err)}`);
           }
@@ -156,18 +215,34 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
           const a = await app(e.app);
           if (!a) {
             problems.push(`${hostPort(e.app.host, e.app.port)}: the old process on port ${e.port} could not be started again -- MANUAL ACTION NEEDED`);
+            const target = cfg.appHosts.find((h) => h.ssh.host === e.app.host && h.ssh.port === e.app.port)?.target;
+            if (target) dead.add(hostPort(target, e.port));
             return;
           }
           try {
-            const free = await inspectPort(ctx, a, e.port, 'rollback');
-            if (!free.free) throw new Error(`port ${e.port} is held by pid ${free.pid ?? 'unknown'}`);
-            const spec = await capturedSpec(ctx, a, e.saved, e.log);
-            const pid = await startProcess(ctx, a, e.port, spec, 'rollback');
+            const now = await inspectPort(ctx, a, e.port, 'rollback');
+            let pid: number;
+            if (e.restarting && now.ours !== undefined && (now.free || now.pid === now.ours)) {
+              // A rollback cut off while it started it again: the process its pid file names (alive,
+              // same start time) is that restart, listening already or still starting.
+              pid = now.ours;
+              ctx.ui.info(`${a.remote.label}: the previous version was being started again on port ${e.port} (pid ${pid}); waiting until it is healthy`);
+            } else {
+              if (!now.free) throw new Error(`port ${e.port} is held by pid ${now.pid ?? 'unknown'}`);
+              const spec = await capturedSpec(ctx, a, e.saved, e.log);
+              e.restarting = true;
+              ctx.save();
+              // No start guard: this is the version that ran before, and it must keep running
+              // whatever becomes of this run (a guard would stop it minutes after a cancel).
+              pid = await startProcess(ctx, a, e.port, spec, 'rollback', false);
+            }
             await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
             await a.remote.run(A.forgetCaptured([e.saved], ctx.o(true)), cfg.commandTimeoutMs).catch(() => undefined);
+            done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);
+            dead.add(hostPort(a.host.target, e.port));
           }
         }),
       );

@@ -121,5 +121,6 @@ export function runAction(
 
 /** Explains a failed run in an assertion message. */
 export function explain(r: ActionRun): string {
-  return `exit ${r.code}\n--- stdout ---\n${r.stdout.slice(-6000)}\n--- stderr ---\n${r.stderr.slice(-3000)}`;
+  const post = r.post ? `\n--- post step (exit ${r.post.code}) ---\n${r.post.stdout.slice(-4000)}` : '';
+  return `exit ${r.code}\n--- stdout ---\n${r.stdout.slice(-6000)}\n--- stderr ---\n${r.stderr.slice(-3000)}${post}`;
 }

@@ -166,3 +166,42 @@ test('rolling killed mid-way (SIGKILL in batch 2): the post step puts every inst
   const java = await tb.exec(app, ['sh', '-c', 'pgrep -c java || true']);
   assert.equal(java.stdout.trim(), '2', 'no new process left');
 });
+
+test('rolling cancelled the way the runner cancels (SIGINT, SIGTERM 7.5 s later, SIGKILL at 10 s) while its rollback starts the old JVM again: the post step resumes, no guard is left to stop it', async () => {
+  await cleanupStale('zddroll4');
+  const tb = await createTestbed({ prefix: 'zddroll4', subnet: 63, appHosts: 1, form: 'upstream', instances: [{ app: 0, port: 8080 }, { app: 0, port: 8081 }] });
+  beds.push(tb);
+  const app = tb.apps[0];
+  // The old release takes 12 s to start: the rollback's restart of it spans the SIGKILL.
+  const slow = ['-Dstart.delay.ms=12000'];
+  await Promise.all([tb.startSeedApp(app, 8080, 'v0', slow, { waitMs: 30_000 }), tb.startSeedApp(app, 8081, 'v0', slow, { waitMs: 30_000 })]);
+  const before = await includes(tb);
+  const run = await underLoad(tb, async () => {
+    const a = startAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling', 'java-opts': '-Dstart.delay.ms=3000' }), { timeoutMs: 240_000 });
+    let out = '';
+    a.child.stdout?.on('data', (c) => (out += c));
+    for (let i = 0; i < 2400 && !/::group::Batch 2\/2[\s\S]*started pid/.test(out); i++) await sleep(25);
+    assert.match(out, /::group::Batch 2\/2[\s\S]*started pid/, 'batch 2 started');
+    a.child.kill('SIGINT');
+    await sleep(7500);
+    a.child.kill('SIGTERM');
+    await sleep(2500);
+    a.child.kill('SIGKILL');
+    return a.done;
+  });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stdout, /received SIGINT/);
+  assert.doesNotMatch(run.stdout, /the previous version runs again on port 8080/, 'the SIGKILL came before the rollback was done');
+  assert.equal(run.post?.code, 0, run.post?.stdout);
+  assert.match(run.post!.stdout, /finishing its rollback/);
+  assert.match(run.post!.stdout, /the previous version runs again on port 8080/);
+  assert.deepEqual(await includes(tb), before, 'the include ends byte-identical');
+  const pids = [await tb.pidOnPort(app, 8080), await tb.pidOnPort(app, 8081)];
+  assert.deepEqual([...(await served(tb))].sort(), ['version=v0 port=8080', 'version=v0 port=8081'], 'the old release everywhere');
+  assert.equal((await tb.exec(app, ['sh', '-c', 'pgrep -c java || true'])).stdout.trim(), '2', 'no new process left');
+  // No start guard outlives the run: none runs, and the restored processes are still there after
+  // the longest a guard armed during the run would have waited.
+  assert.equal((await tb.exec(app, ['sh', '-c', 'pgrep -fc "[g]uard [0-9]" || true'])).stdout.trim(), '0', 'no start guard left running');
+  assert.equal((await tb.exec(app, ['sh', '-c', 'ls /opt/app/run/*.guard 2>/dev/null || true'])).stdout.trim(), '');
+  assert.deepEqual([await tb.pidOnPort(app, 8080), await tb.pidOnPort(app, 8081)], pids);
+});

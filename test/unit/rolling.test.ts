@@ -42,3 +42,26 @@ test('undoGroups: a canary\'s include steps are undone in one change, from the n
   assert.deepEqual(g[0], [{ kind: 'include', hosts: [{ nginx: n, path: '/i', loadedAs: '/i', before: 'orig', after: 'w50', mayServe: true }] }]);
   assert.equal(g[1][0].kind, 'started');
 });
+
+test('pendingGroups: entries already undone are skipped, so a post step resumes where a killed rollback stopped', async () => {
+  const { pendingGroups } = await import('../../src/strategies/journal.ts');
+  const app = { host: 'a', port: 22 };
+  const j = [
+    { kind: 'stopped' as const, app, port: 8080, saved: '/s', log: '/l' },
+    { kind: 'started' as const, app, port: 8080, pid: 5 },
+    { kind: 'stopped' as const, app, port: 8081, saved: '/s', log: '/l', restarting: true },
+    { kind: 'started' as const, app, port: 8081, pid: 6, undone: true },
+  ];
+  const g = pendingGroups(j);
+  assert.deepEqual(g.map((x) => x.map((e) => `${e.kind}:${e.port}`)), [['stopped:8081'], ['started:8080'], ['stopped:8080']]);
+  assert.equal(g[0][0], j[2], 'the entries themselves, so marking them undone is saved with the journal');
+});
+
+test('withoutDead: an include put back marks down the instances that could not be started again, and nothing else', async () => {
+  const { withoutDead } = await import('../../src/strategies/journal.ts');
+  const text = 'upstream app {\n  server 10.0.0.5:8080;\n  server 10.0.0.5:8081;\n}\n';
+  assert.equal(withoutDead(text, ['10.0.0.5'], new Set(['10.0.0.5:8081'])), 'upstream app {\n  server 10.0.0.5:8080;\n  server 10.0.0.5:8081 down;\n}\n');
+  assert.equal(withoutDead(text, ['10.0.0.5'], new Set()), text);
+  assert.equal(withoutDead('set $service_url http://10.0.0.5:8080;\n', ['10.0.0.5'], new Set(['10.0.0.5:8080'])), 'set $service_url http://10.0.0.5:8080;\n', 'blue/green never stops an old process before the switch');
+  assert.equal(withoutDead(null, ['10.0.0.5'], new Set(['10.0.0.5:8080'])), null);
+});
