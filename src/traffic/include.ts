@@ -29,6 +29,8 @@ export interface UpstreamServer {
   params: Span;
   /** the entry carries the `down` parameter */
   down: boolean;
+  /** the entry carries the `backup` parameter (a sorry page, used only when the others fail) */
+  backup: boolean;
 }
 
 export interface UpstreamForm {
@@ -126,7 +128,8 @@ export function scanInclude(text: string): Scan {
       }
       const paramsEnd = bodyStart + s.index + s[0].length - 1;
       const down = /(^|\s)down(\s|$)/.test(s[3]);
-      servers.push({ host: hp.host, port: hp.port, addr: { start, end: start + addrText.length }, params: { start: start + addrText.length, end: paramsEnd }, down });
+      const backup = /(^|\s)backup(\s|$)/.test(s[3]);
+      servers.push({ host: hp.host, port: hp.port, addr: { start, end: start + addrText.length }, params: { start: start + addrText.length, end: paramsEnd }, down, backup });
     }
     if (servers.length === 0) throw new IncludeError(`upstream ${m[2]} has no 'server HOST:PORT;' line`);
     ups.push({ kind: 'upstream', name: m[2], servers, close, indent });
@@ -141,7 +144,8 @@ export const namesApps = (u: UpstreamForm, targets: readonly string[]) => u.serv
 /**
  * Parses the include. Returns null for an empty file (nothing deployed yet). With `targets`
  * (the app hosts as nginx reaches them), a file with several upstream blocks is managed through
- * the one block whose servers are app hosts; the others are kept byte for byte.
+ * the one block whose servers are app hosts; the others are kept byte for byte. So is a `backup`
+ * server that is not an app host (a sorry page): it is not one of the managed entries.
  */
 export function parseInclude(text: string, targets?: readonly string[]): IncludeForm | null {
   if (maskComments(text).trim() === '') return null;
@@ -151,6 +155,11 @@ export function parseInclude(text: string, targets?: readonly string[]): Include
   if (ups.length > 1 && targets) {
     const mine = ups.filter((u) => namesApps(u, targets));
     if (mine.length >= 1) ups = mine;
+  }
+  if (targets) {
+    ups = ups.map((u) => ({ ...u, servers: u.servers.filter((s) => !s.backup || targets.includes(s.host)) }));
+    const onlyBackup = ups.find((u) => u.servers.length === 0);
+    if (onlyBackup) throw new IncludeError(`upstream ${onlyBackup.name} has only backup servers that are not app hosts; the action needs the app hosts' 'server HOST:PORT;' lines`);
   }
 
   if (sets.length + ups.length === 0) {

@@ -39,6 +39,20 @@ test('two hosts, upstream form: both switch, both old processes stop, both serve
   const same = await runAction(tb, baseInputs(tb, (await tb.makeJar('v2'))));
   assert.equal(same.code, 0, explain(same));
   assert.match(same.stdout, /already there \(0 bytes\)|copied on host \(0 bytes\)/);
+
+  // A sorry page as a backup server that is not an app host: kept byte for byte.
+  const live = (await tb.readInclude())!;
+  const sorry = `    server ${tb.nginx.ip}:81 backup;  # sorry page\n`;
+  const withSorry = live.replace(/\n\}/, `\n${sorry}}`);
+  assert.notEqual(withSorry, live);
+  await tb.writeInclude(withSorry);
+  assert.equal((await tb.reloadNginx()).code, 0);
+  const port = /:(\d+);/.exec(live)![1];
+  const next = port === '8080' ? '8081' : '8080';
+  const kept = await runAction(tb, baseInputs(tb, await tb.makeJar('v3')));
+  assert.equal(kept.code, 0, explain(kept));
+  assert.equal(await tb.readInclude(), withSorry.replaceAll(`:${port};`, `:${next};`), 'the app hosts switched, the backup line untouched');
+  assert.match((await tb.get('/version')).body, new RegExp(`version=v3 port=${next}`));
 });
 
 test('first deploy: a missing include is created and nginx starts serving', async () => {

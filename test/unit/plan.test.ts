@@ -45,3 +45,21 @@ test('a host added to app-hosts joins the upstream at the new port', () => {
   assert.deepEqual(p.liveHosts.map((h) => h.target), ['10.0.0.5']);
   assert.equal(p.newText, 'upstream app {\n  server 10.0.0.5:8080;\n  server 10.0.0.6:8080;\n}\n');
 });
+
+test('a backup server that is not an app host (a sorry page) is kept byte for byte: switched around, taken down around, weighted around', async () => {
+  const { renderDown, parseInclude } = await import('../../src/traffic/include.ts');
+  const { renderCanary } = await import('../../src/traffic/canary.ts');
+  const text = 'upstream app {\n    server 10.0.0.5:8080 max_fails=2;\n    server 10.0.0.6:8080;\n    server 10.0.9.9:80 backup;  # sorry page\n}\n';
+  const c = cfg(hosts('10.0.0.5', '10.0.0.6'));
+  const p = plan(c, text);
+  assert.equal(p.livePort, 8080);
+  assert.equal(p.newText, text.replaceAll(':8080', ':8081'));
+  const form = parseInclude(text, ['10.0.0.5', '10.0.0.6']);
+  assert.ok(form?.kind === 'upstream');
+  assert.deepEqual(form.servers.map((s) => `${s.host}:${s.port}`), ['10.0.0.5:8080', '10.0.0.6:8080']);
+  assert.equal(renderDown(text, form, new Set(['10.0.0.5:8080', '10.0.9.9:80'])), text.replace('8080 max_fails=2;', '8080 max_fails=2 down;'));
+  assert.match(renderCanary(text, form, 8081, 10), /server 10\.0\.0\.6:8081 weight=10;\n {4}server 10\.0\.9\.9:80 backup; {2}# sorry page\n\}/);
+  // A backup that is an app host is an instance like the others; a server that is neither is still refused.
+  assert.throws(() => plan(c, text.replace(' backup;', ';')), /points at 10\.0\.9\.9, which is not in app-hosts/);
+  assert.throws(() => plan(c, 'upstream app {\n  server 10.0.9.9:80 backup;\n}\n'), /only backup servers that are not app hosts/);
+});
