@@ -26,6 +26,10 @@ export function summaryMarkdown(r: DeployResult): string {
     );
   }
   lines.push('');
+  if (r.units && r.units.length > 0) {
+    const took = [...new Set(r.instances.map((i) => i.tookOver).filter((u) => u !== undefined))];
+    lines.push(`systemd: ${r.units.map((u) => `\`${esc(u)}\``).join(', ')} enabled on ${r.instances.length > 1 ? 'every app host' : 'the app host'}: a reboot starts the version nginx points at.${took.length ? ` Took over from ${took.map((u) => `\`${esc(u)}\``).join(', ')}: stopped and disabled, nothing else in it changed.` : ''}`, '');
+  }
   if (r.cleanupProblems && r.cleanupProblems.length > 0) {
     lines.push('**Clean-up incomplete** (the new version serves):', '', ...r.cleanupProblems.map((p) => `- ${esc(p)}`), '');
   }

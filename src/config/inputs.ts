@@ -52,6 +52,8 @@ export interface Config {
   artifact: string;
   ports: [number, number];
   remoteDir: string;
+  /** systemd-unit: every instance is the service NAME@PORT.service; undefined: detached processes */
+  systemdUnit?: string;
   java: string;
   javaOpts: string[];
   appArgs: string[];
@@ -355,6 +357,16 @@ export function readConfig(get: InputReader): Config {
   const lockTimeoutMs = seconds(get, 'lock-timeout', 0, 0, 3600);
   const keepReleases = integer(get, 'keep-releases', 3, 1, 100);
 
+  const unitText = get('systemd-unit').trim();
+  if (unitText !== '' && (!/^[A-Za-z0-9_.:-]{1,200}$/.test(unitText) || unitText.endsWith('.service'))) {
+    throw new InputError('systemd-unit', `'${unitText}' is not a unit name prefix: letters, digits, '_', '.', ':' and '-', without '@' or '.service' (e.g. shop gives shop@8080.service)`);
+  }
+  if (unitText !== '' && strategy === 'rolling') {
+    throw new InputError('systemd-unit', 'works with strategy: blue-green and canary; rolling over systemd instances is not supported yet');
+  }
+  if (unitText !== '' && /[\s"'\\%$]/.test(remoteDir)) {
+    throw new InputError('remote-dir', `'${remoteDir}' is named in the unit file with systemd-unit: use a path without spaces, quotes, '\\', '%' or '$'`);
+  }
   let release: string | undefined = get('release').trim();
   if (release === '') release = undefined;
   else if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(release)) {
@@ -385,6 +397,7 @@ export function readConfig(get: InputReader): Config {
     artifact,
     ports,
     remoteDir,
+    systemdUnit: unitText || undefined,
     java,
     javaOpts,
     appArgs,

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { hostPort, type AppHost } from '../config/hosts.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
+import * as U from '../commands/unit.ts';
+import type { Cmd } from '../commands/shell.ts';
 import { removeFile } from '../commands/shell.ts';
 import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
@@ -15,10 +17,12 @@ import { AppProbe, forwardingRefused, markForwardingRefused } from './probe.ts';
 export interface AppNode {
   host: AppHost;
   remote: Remote;
+  /** systemd-unit: who the units run as (the deploy user), read by the systemd preflight */
+  unitUser?: { user: string; group: string };
 }
 
 export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string): Promise<A.PortState> {
-  const out = await app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+  const out = await app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp()), ctx.cfg.commandTimeoutMs);
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
@@ -28,13 +32,20 @@ export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: st
  * A process systemd manages cannot be replaced by stopping it: with Restart=always it comes back
  * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
  */
-export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string): void {
+export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, ctx?: Ctx, live = false): void {
   if (!st.unit || st.pid === undefined || st.pid === st.ours) return;
+  const name = ctx?.cfg.systemdUnit;
+  if (name !== undefined) {
+    // NAME@PORT is this action's; another unit on the live port is taken over after the switch.
+    if (st.unit === U.instanceUnit(name, port) || live) return;
+    throw new DeployError(step, app.remote.label, `port ${port} is held by pid ${st.pid} of the systemd unit ${st.unit}, which nginx does not point to; stop it (systemctl disable --now ${st.unit}) or choose other ports`);
+  }
   throw new DeployError(
     step,
     app.remote.label,
     `the process on port ${port} (pid ${st.pid}) belongs to the systemd unit ${st.unit}; systemd would start it again after it is stopped. ` +
-      `Let the action manage the ports: stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again (a setting such as Restart=no does not help: the process still belongs to the unit)`,
+      `Set systemd-unit: NAME, and the action runs each release as NAME@PORT.service and takes ${st.unit} over on its first deploy (docs/systemd.md); ` +
+        `or stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again (a setting such as Restart=no does not help: the process still belongs to the unit)`,
   );
 }
 
@@ -78,25 +89,68 @@ export function guardSec(ctx: Ctx): number {
 /** The start of a new release on a port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
 export function releaseSpec(ctx: Ctx, release: string, port: number, argv: string[], env: [string, string][]): A.StartSpec {
   const l = A.layout(ctx.cfg.remoteDir, release, port);
-  return { cwd: l.releaseDir, argv, env, log: l.log };
+  const unit = ctx.cfg.systemdUnit;
+  return { cwd: l.releaseDir, argv, env, log: unit === undefined ? l.log : `${JOURNAL}${U.instanceUnit(unit, port)}` };
+}
+
+/** A StartSpec log that is a unit's journal: `journal:NAME@PORT.service`. */
+export const JOURNAL = 'journal:';
+
+/** systemd-unit: systemd runs the host, and the deploy user can manage system units. */
+export async function unitPreflight(ctx: Ctx, app: AppNode): Promise<void> {
+  const cfg = ctx.cfg;
+  if (cfg.systemdUnit === undefined || app.unitUser) return;
+  const p = U.parseUnitPreflight(await app.remote.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs));
+  if (!p.systemctl || !p.booted) {
+    throw new DeployError(
+      'preflight',
+      app.remote.label,
+      `systemd-unit is set, but ${!p.systemctl ? 'systemctl is not installed' : 'systemd is not what runs this host (no /run/systemd/system: PID 1 is another init, e.g. in a container)'}; leave systemd-unit empty to run releases as detached processes`,
+    );
+  }
+  if (p.uid !== 0 && !cfg.sudo) {
+    throw new DeployError('preflight', app.remote.label, `systemd-unit writes ${U.UNIT_DIR}/${cfg.systemdUnit}@.service and runs systemctl, which user '${p.user}' cannot do: set sudo: true (docs/systemd.md has the sudoers rule it needs)`);
+  }
+  app.unitUser = { user: p.user, group: p.group };
+}
+
+function templateFor(ctx: Ctx, app: AppNode): string {
+  const cfg = ctx.cfg;
+  return U.templateText({ name: cfg.systemdUnit!, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
+}
+
+/** What a dry run shows of the unit: the template it would write. */
+export function unitTemplatePreview(ctx: Ctx, app: AppNode): string {
+  return templateFor(ctx, app);
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
 export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);
-  const out = await app.remote.must(step, A.startApp(ctx.cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o()), ctx.cfg.commandTimeoutMs);
+  const cfg = ctx.cfg;
+  let cmd: Cmd;
+  if (cfg.systemdUnit !== undefined) {
+    await unitPreflight(ctx, app);
+    const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
+    cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, templateFor(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
+  } else {
+    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
+  }
+  const out = await app.remote.must(step, cmd, cfg.commandTimeoutMs);
   const pid = Number(out.trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, app.remote.label, `start printed no pid: '${out.trim()}'`);
   entry.pid = pid;
   ctx.save();
-  ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (log ${spec.log})`);
+  ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (${spec.log.startsWith(JOURNAL) ? `${spec.log.slice(JOURNAL.length)}, its log in the journal` : `log ${spec.log}`})`);
   return pid;
 }
 
 async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
-  const t = (await app.remote.run(A.tailLog(log, 15, ctx.o()), ctx.cfg.commandTimeoutMs)).stdout.trim();
-  return t ? `\n--- last lines of ${log} ---\n${t}` : '';
+  const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
+  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 15, ctx.o());
+  const t = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
+  return t ? `\n--- last lines of ${unit ? `the journal of ${unit}` : log} ---\n${t}` : '';
 }
 
 /**
@@ -189,7 +243,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
         passes++;
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
-          owner = app.remote.run(A.procState(pid, port, ctx.o(true), pidFile), cfg.commandTimeoutMs);
+          owner = app.remote.run(A.procState(pid, port, ctx.oApp(), pidFile), cfg.commandTimeoutMs);
           reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
@@ -209,7 +263,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
       const notListening = !r.ok && /not listening yet/.test(last);
       if (!r.ok && (!notListening || Date.now() - aliveAt >= 500)) {
         aliveAt = Date.now();
-        const st = await app.remote.run(A.procState(pid, 0, ctx.o(true)), cfg.commandTimeoutMs);
+        const st = await app.remote.run(A.procState(pid, 0, ctx.oApp()), cfg.commandTimeoutMs);
         if (st.code === null && !app.remote.connected) {
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }
@@ -260,10 +314,18 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
  * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
  * action recorded for the port. A pid that has become another process since is never signalled.
  */
-export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string): Promise<string> {
+export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit): Promise<string> {
   const cfg = ctx.cfg;
+  if (unit && cfg.systemdUnit !== undefined) {
+    const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
+    const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+    const said = (await app.remote.must(step, U.stopUnit(ctx.privUnit, unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs)).trim();
+    const what = unit.disable ? `${unit.name} stopped and disabled` : `${unit.name} stopped`;
+    if (said === 'gone') return `${unit.name} was not running${unit.disable ? ' (disabled)' : ''}`;
+    return detach ? `${unit.name} disabled, stopping (wait-for-exit: false: systemd finishes the stop, SIGKILL after TimeoutStopSec=${Math.ceil(waitSec)})` : what;
+  }
   const out = (
-    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(true, waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
+    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
   ).trim();
   if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
   const d = A.parseDetachedStop(out);
@@ -274,10 +336,22 @@ export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: num
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
 }
 
+/** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */
+export interface StopUnit {
+  name: string;
+  disable: boolean;
+}
+
+/** systemd-unit: the unit to stop instead of a pid, when the process on the port is a service's. */
+export function unitOf(ctx: Ctx, st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
+  if (ctx.cfg.systemdUnit === undefined) return undefined;
+  return st.unit ? { name: st.unit, disable } : undefined;
+}
+
 /** Keeps how a running process was started (argv, cwd, environment) in a file on its host, mode 600, to start it again on a rollback; returns the file's path. */
 export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: number, step: string): Promise<string> {
   const save = A.capturePath(ctx.cfg.remoteDir, port);
-  const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
+  const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.oApp()), ctx.cfg.commandTimeoutMs)).trim();
   if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
   if (said !== 'saved') throw new DeployError(step, app.remote.label, `could not keep how the old process (pid ${pid}) on port ${port} was started: ${said} (permission? set sudo: true)`);
   return save;
@@ -285,7 +359,7 @@ export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: nu
 
 /** How a process captureStart kept is started again: read back from its file on the host. */
 export async function capturedSpec(ctx: Ctx, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
-  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.o(true)), ctx.cfg.commandTimeoutMs));
+  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.oApp()), ctx.cfg.commandTimeoutMs));
   if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${save}: ${c === 'dead' ? 'empty' : c}`);
   return { ...c, log };
 }

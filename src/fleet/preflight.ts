@@ -4,7 +4,7 @@ import { DeployError } from '../errors.ts';
 import * as P from '../commands/preflight.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
-import type { AppNode } from './instance.ts';
+import { type AppNode, unitPreflight } from './instance.ts';
 
 const MARGIN = 1 << 20;
 
@@ -12,7 +12,8 @@ const MARGIN = 1 << 20;
 export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
-  const p = P.parseAppPreflight(await app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs));
+  const [out] = await Promise.all([app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs), unitPreflight(ctx, app)]);
+  const p = P.parseAppPreflight(out);
   if (!p.java) {
     throw new DeployError(
       'preflight',

@@ -96,6 +96,20 @@ export class Ctx {
     return { sudo: sudo && this.cfg.sudo, timeoutSec };
   }
 
+  /**
+   * A command on an app host that needs privileges with sudo: true. With systemd-unit, none runs
+   * under sudo as a whole: the apps run as the deploy user, and only the exact systemctl commands
+   * of docs/systemd.md go through sudo (privUnit), so a narrow sudoers rule is enough.
+   */
+  oApp(timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+    return { sudo: this.cfg.sudo && this.cfg.systemdUnit === undefined, timeoutSec };
+  }
+
+  /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
+  get privUnit(): boolean {
+    return this.cfg.sudo;
+  }
+
   async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
     this.checkpoint();
     const s = Date.now();

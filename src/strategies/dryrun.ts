@@ -5,7 +5,8 @@ import * as A from '../commands/app.ts';
 import * as L from '../commands/lock.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
-import { inspectPort, probeFromNginx, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, probeFromNginx, unitTemplatePreview, type AppNode } from '../fleet/instance.ts';
+import { instanceUnit, UNIT_DIR } from '../commands/unit.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
@@ -68,6 +69,16 @@ export async function dryRun(
   md.push('', ...plan.lines.map((l) => `- ${l}`), '');
   for (const c of plan.includes) {
     md.push(`${c.side.path} on ${c.side.remote.label} (${c.side.how})${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
+  }
+  if (cfg.systemdUnit !== undefined && apps[0]?.unitUser) {
+    md.push(
+      `systemd: each instance would run as ${instanceUnit(cfg.systemdUnit, 0).replace('@0.', '@PORT.')}, from ${UNIT_DIR}/${cfg.systemdUnit}@.service (written if it differs from this) on ${apps.map((a) => a.remote.label).join(', ')}:`,
+      '',
+      '```ini',
+      ...unitTemplatePreview(ctx, apps[0]).trimEnd().split('\n'),
+      '```',
+      '',
+    );
   }
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {

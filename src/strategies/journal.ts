@@ -5,6 +5,7 @@
 import type { SshAddress } from '../config/hosts.ts';
 import { hostPort } from '../config/hosts.ts';
 import * as A from '../commands/app.ts';
+import { instanceUnit } from '../commands/unit.ts';
 import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
 import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
@@ -200,7 +201,9 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
             }
           }
           try {
-            const how = await stopProcess(ctx, a, pid, e.port, 'rollback', Math.min(10, cfg.stopTimeoutMs / 1000));
+            // A unit started by this run is stopped, its enablement left as it was.
+            const unit = cfg.systemdUnit !== undefined ? { name: instanceUnit(cfg.systemdUnit, e.port), disable: false } : undefined;
+            const how = await stopProcess(ctx, a, pid, e.port, 'rollback', Math.min(10, cfg.stopTimeoutMs / 1000), false, undefined, unit);
             ctx.ui.info(`${a.remote.label}: the new process (pid ${pid}) on port ${e.port} ${how}`);
             done(e);
           } catch (err) {
@@ -238,7 +241,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
             }
             await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
-            await a.remote.run(A.forgetCaptured([e.saved], ctx.o(true)), cfg.commandTimeoutMs).catch(() => undefined);
+            await a.remote.run(A.forgetCaptured([e.saved], ctx.oApp()), cfg.commandTimeoutMs).catch(() => undefined);
             done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);

@@ -7,7 +7,8 @@ import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
-import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import * as U from '../commands/unit.ts';
 import { argvOf, cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
@@ -58,7 +59,8 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step) : undefined, inspectPort(ctx, a, p.idlePort, step)]);
   if (live) {
-    refuseUnit(a, p.livePort!, live, step);
+    refuseUnit(a, p.livePort!, live, step, ctx, true);
+    r.oldUnit = live.unit;
     if (!live.free && live.pid === undefined) {
       throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
     }
@@ -67,11 +69,12 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port`);
   }
   if (idle.free || (reuse !== undefined && idle.pid === reuse)) return;
-  refuseUnit(a, p.idlePort, idle, step);
+  refuseUnit(a, p.idlePort, idle, step, ctx);
+  const ourUnit = cfg.systemdUnit !== undefined && idle.unit === U.instanceUnit(cfg.systemdUnit, p.idlePort);
   if (idle.pid === undefined) {
     throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or set sudo: true so the action can identify it`);
   }
-  if (idle.pid !== idle.ours) {
+  if (idle.pid !== idle.ours && !ourUnit) {
     throw new DeployError(
       step,
       a.remote.label,
@@ -79,7 +82,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     );
   }
   ctx.ui.info(`${a.remote.label}: stopping pid ${idle.pid}, left on idle port ${p.idlePort} by an earlier deploy`);
-  await stopProcess(ctx, a, idle.pid, p.idlePort, step, undefined, false, idle.start);
+  await stopProcess(ctx, a, idle.pid, p.idlePort, step, undefined, false, idle.start, unitOf(ctx, idle, true));
 }
 
 /**
@@ -177,13 +180,23 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
           r.stopped = 'nothing was running';
           return;
         }
+        // systemd-unit: a reboot starts the version nginx points at, and only that one.
+        const unit = unitOf(ctx, { unit: now.unit ?? r.oldUnit }, true);
+        const enable = cfg.systemdUnit !== undefined ? a.remote.must('enable', U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, p.idlePort), ctx.o()), cfg.commandTimeoutMs) : undefined;
+        enable?.catch(() => undefined);
         if (keep) {
-          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.o(true)), cfg.commandTimeoutMs);
-          r.stopped = 'kept running (warm standby)';
+          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.oApp()), cfg.commandTimeoutMs);
+          if (unit) await a.remote.must('keep old', U.stopUnit(ctx.privUnit, unit.name, 'disable', '', ctx.o()), cfg.commandTimeoutMs);
+          r.stopped = unit ? `kept running (warm standby), ${unit.name} disabled` : 'kept running (warm standby)';
         } else {
           // nginx no longer needs it, and nothing will start on its port in this run: with
           // wait-for-exit: false the step does not wait for the JVM's own exit.
-          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start);
+          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start, unit);
+        }
+        await enable;
+        if (unit && cfg.systemdUnit !== undefined && unit.name !== U.instanceUnit(cfg.systemdUnit, livePort)) {
+          r.tookOver = unit.name;
+          ctx.ui.info(`${a.remote.label}: took over from ${unit.name}: it was ${keep ? 'disabled and kept running' : 'stopped and disabled'}; nothing else in it was changed`);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
       });
@@ -245,6 +258,7 @@ export function switchResult(
     instances: [...reports.values()],
     nginxHosts: fleet.nginx.map((n) => n.remote.label),
     artifact: fleet.artifact,
+    units: ctx.cfg.systemdUnit !== undefined && r.stagedPort === undefined ? [U.instanceUnit(ctx.cfg.systemdUnit, p.idlePort)] : undefined,
     ...r,
   };
 }

@@ -59,6 +59,10 @@ export interface InstanceReport {
   newPid?: number;
   stopped?: string;
   ms?: number;
+  /** systemd-unit: the unit on the live port before (not NAME@PORT) */
+  oldUnit?: string;
+  /** systemd-unit: the team's unit this deploy stopped and disabled */
+  tookOver?: string;
 }
 
 export interface DeployResult {
@@ -73,6 +77,8 @@ export interface DeployResult {
   timings: { step: string; ms: number }[];
   instances: InstanceReport[];
   nginxHosts: string[];
+  /** systemd-unit: the instances enabled (a reboot starts them), e.g. shop@8081.service */
+  units?: string[];
   artifact?: Artifact;
   headline: string;
   /** the release that served before */

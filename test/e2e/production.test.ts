@@ -71,6 +71,7 @@ test('an old app run by a systemd unit is refused with what to do; nothing is st
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar('unit')));
     assert.equal(r.code, 1, explain(r));
     assert.match(r.error, new RegExp(`\\[upload and start\\] ${APP}: the process on port ${s.live} \\(pid ${s.livePid}\\) belongs to the systemd unit zddfake-${process.pid}\\.service; .*systemctl disable --now`));
+    assert.match(r.error, /Set systemd-unit: NAME, and the action runs each release as NAME@PORT\.service/);
     await assertUnchanged(s, r);
   } finally {
     await move(`${root}${orig === '/' ? '' : orig}`);

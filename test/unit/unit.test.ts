@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { envFileText, execArg, instanceUnit, startScriptText, templateText } from '../../src/commands/unit.ts';
+
+test('the template unit: the deploy user, the release files under run/, a clean stop at SIGTERM, restart on failure, started at boot', () => {
+  const t = templateText({ name: 'shop', user: 'deploy', group: 'deploy', remoteDir: '/opt/app', stopTimeoutSec: 30 });
+  for (const line of [
+    'User=deploy',
+    'Group=deploy',
+    'WorkingDirectory=/opt/app',
+    'EnvironmentFile=/etc/default/shop@%i',
+    'ExecStart=/bin/sh "/opt/app/run/%i.start"',
+    'SuccessExitStatus=143',
+    'TimeoutStopSec=30',
+    'Restart=on-failure',
+    'KillMode=mixed',
+    'WantedBy=multi-user.target',
+  ]) {
+    assert.ok(t.split('\n').includes(line), `${line} in\n${t}`);
+  }
+  assert.match(t, /\/etc\/systemd\/system\/shop@\.service\.d\/\*\.conf/, 'says where the team puts its own settings');
+  assert.equal(instanceUnit('shop', 8081), 'shop@8081.service');
+});
+
+test('execArg: quotes, backslashes, % and $ reach systemd as data', () => {
+  assert.equal(execArg('a b'), '"a b"');
+  assert.equal(execArg('50%'), '"50%%"');
+  assert.equal(execArg('$HOME'), '"$$HOME"');
+  assert.equal(execArg('say "hi" \\o/'), '"say \\"hi\\" \\\\o/"');
+});
+
+test('the start file runs argv as given from the release directory (sh runs it: checked here)', () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
+  try {
+    const argv = ['printf', '%s|', 'a b', "it's", '$(id)', '`x`', 'c;d'];
+    const f = path.join(d, 'p.start');
+    writeFileSync(f, startScriptText(d, argv));
+    assert.equal(execFileSync('sh', [f]).toString(), "a b|it's|$(id)|`x`|c;d|");
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the env file: KEY="VALUE" with \\, ", $ and a backquote escaped; names that are not shell names and values with newlines are left out', () => {
+  assert.equal(
+    envFileText([
+      ['A', 'plain'],
+      ['B', 'a b=c'],
+      ['C', 'q"uote \\ back $HOME `cmd`'],
+      ['bad-name', 'x'],
+      ['D', 'two\nlines'],
+    ]),
+    'A="plain"\nB="a b=c"\nC="q\\"uote \\\\ back \\$HOME \\`cmd\\`"\n',
+  );
+});
