@@ -8,7 +8,7 @@
 //     refers to it as @vMAJOR (the major of package.json's version), gives only inputs that
 //     action.yml has, gives every required one, and, where the values are written out, a valid
 //     mode and strategy, the artifact mode deploy and stage need, known-hosts (unless
-//     insecure-skip-host-key-check), canary-log with strategy canary, and stage/promote with
+//     insecure-skip-host-key-check), access-log (or canary-log) with strategy canary, and stage/promote with
 //     blue-green only;
 //   - README.md opens with the two commands `npm ci && npm run demo` and `npm ci && npm test`.
 //
@@ -181,7 +181,7 @@ export function checkStep(step: Record<string, unknown>, inputs: ActionInputs, m
   if (strategy !== undefined && !(STRATEGIES as string[]).includes(strategy)) problems.push(`${where}: strategy '${strategy}' is not one of ${STRATEGIES.join(', ')}`);
   if ((mode === 'stage' || mode === 'promote') && strategy !== undefined && strategy !== 'blue-green') problems.push(`${where}: mode ${mode} works with strategy blue-green only`);
   if ((mode === 'deploy' || mode === 'stage') && !given(withs.artifact)) problems.push(`${where}: mode ${mode} needs 'artifact'`);
-  if (strategy === 'canary' && !given(withs['canary-log'])) problems.push(`${where}: strategy canary needs 'canary-log'`);
+  if (strategy === 'canary' && !given(withs['access-log']) && !given(withs['canary-log'])) problems.push(`${where}: strategy canary needs 'access-log'`);
   if (!given(withs['known-hosts']) && literal('insecure-skip-host-key-check', 'false') !== 'true') problems.push(`${where}: 'known-hosts' is not given`);
   return problems;
 }

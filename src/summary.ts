@@ -61,13 +61,13 @@ export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | '
   );
 }
 
-/** One row per judged canary step: weight, requests, 5xx share and p99 for old and new, verdict. */
+/** One row per judged canary step or bake: requests, 5xx share and p99 for old and new, verdict. */
 function canaryTable(steps: DeployResult['canary']): string[] {
   if (!steps || steps.length === 0) return [];
-  const lines = ['| canary step | old: requests | old: 5xx | old: p99 | new: requests | new: 5xx | new: p99 | verdict |', '|---|---|---|---|---|---|---|---|'];
+  const lines = ['| step | old: requests | old: 5xx | old: p99 | new: requests | new: 5xx | new: p99 | verdict |', '|---|---|---|---|---|---|---|---|'];
   for (const c of steps) {
     lines.push(
-      `| ${c.weight} % | ${c.old.requests} | ${c.old.errorRate.toFixed(1)} % | ${c.old.p99.toFixed(0)} ms | ${c.new.requests} | ${c.new.errorRate.toFixed(1)} % | ${c.new.p99.toFixed(0)} ms | ${c.verdict} |`,
+      `| ${c.label ?? `${c.weight} %`} | ${c.old.requests} | ${c.old.errorRate.toFixed(1)} % | ${c.old.p99.toFixed(0)} ms | ${c.new.requests} | ${c.new.errorRate.toFixed(1)} % | ${c.new.p99.toFixed(0)} ms | ${c.verdict} |`,
     );
   }
   lines.push('');

@@ -77,6 +77,11 @@ export interface Config {
   warmupPath: string;
   warmupRequests: number;
   verifyUrl?: string;
+  /** run on the runner against the new version before the switch (bash -e -c) */
+  smokeTest?: string;
+  smokeTestTimeoutMs: number;
+  /** after the switch, the old version waits, warm, while the new one is judged; 0: no bake */
+  bakeMs: number;
   drainTimeoutMs: number;
   stopTimeoutMs: number;
   commandTimeoutMs: number;
@@ -170,15 +175,22 @@ function parseCanary(get: InputReader, on: boolean): CanaryConfig {
   if (steps.some((x, i) => i > 0 && x <= steps[i - 1])) throw new InputError('canary-steps', `'${stepsText}' must go up, e.g. 10,50,100`);
   if (steps[steps.length - 1] !== 100) throw new InputError('canary-steps', `'${stepsText}' must end at 100 (all traffic on the new release)`);
   const intervalMs = seconds(get, 'canary-interval', 60, 1, 3600);
-  const log = get('canary-log').trim();
-  if (on && log === '') throw new InputError('canary-log', 'is required with strategy: canary: the path of the access log in the canary format on the nginx hosts (docs/server-setup.md, "The canary log_format")');
-  if (log !== '' && (!log.startsWith('/') || /[\0\n\r]/.test(log))) throw new InputError('canary-log', `'${log}' must be an absolute path`);
-  const er = get('canary-max-error-rate').trim() || '1';
-  if (!/^\d+(\.\d+)?$/.test(er) || Number(er) > 100) throw new InputError('canary-max-error-rate', `'${er}' must be a percentage from 0 to 100, e.g. 1`);
-  const pr = get('canary-max-p99-ratio').trim();
-  if (pr !== '' && (!/^\d+(\.\d+)?$/.test(pr) || Number(pr) < 1)) throw new InputError('canary-max-p99-ratio', `'${pr}' must be a ratio of 1 or more (e.g. 2), or empty to skip the latency gate`);
-  const p99FloorMs = integer(get, 'canary-p99-floor-ms', 50, 0, 600_000);
-  const minRequests = integer(get, 'canary-min-requests', 50, 1, 1_000_000);
+  // The analysis inputs judge a canary step and a bake alike; the canary-* names are their older
+  // names, still read when the new one is not given (they carry the defaults).
+  const named = (name: string, alias: string) => (get(name).trim() !== '' ? { name, v: get(name).trim() } : { name: alias, v: get(alias).trim() });
+  const logIn = named('access-log', 'canary-log');
+  const log = logIn.v;
+  if (on && log === '') throw new InputError('access-log', 'is required with strategy: canary: the path of the access log in the canary format on the nginx hosts (docs/server-setup.md, "The canary log_format"; canary-log is its older name)');
+  if (log !== '' && (!log.startsWith('/') || /[\0\n\r]/.test(log))) throw new InputError(logIn.name, `'${log}' must be an absolute path`);
+  const erIn = named('max-error-rate', 'canary-max-error-rate');
+  const er = erIn.v || '1';
+  if (!/^\d+(\.\d+)?$/.test(er) || Number(er) > 100) throw new InputError(erIn.name, `'${er}' must be a percentage from 0 to 100, e.g. 1`);
+  const prIn = named('max-p99-ratio', 'canary-max-p99-ratio');
+  const pr = prIn.v === 'off' ? '' : prIn.v;
+  if (pr !== '' && (!/^\d+(\.\d+)?$/.test(pr) || Number(pr) < 1)) throw new InputError(prIn.name, `'${pr}' must be a ratio of 1 or more (e.g. 2), or off to skip the latency gate`);
+  const p99FloorMs = integer(get, 'p99-floor-ms', 50, 0, 600_000);
+  const mrIn = named('min-requests', 'canary-min-requests');
+  const minRequests = integer(() => mrIn.v, mrIn.name, 50, 1, 1_000_000);
   return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), p99FloorMs, minRequests };
 }
 
@@ -350,6 +362,17 @@ export function readConfig(get: InputReader): Config {
     verifyUrl = u.toString();
   }
 
+  const smoke = get('smoke-test').trim();
+  if (/\0/.test(smoke)) throw new InputError('smoke-test', 'holds a NUL byte');
+  const smokeTestTimeoutMs = seconds(get, 'smoke-test-timeout', 300, 1, 7200);
+  const bakeMs = seconds(get, 'bake-time', 0, 0, 3600);
+  if (bakeMs > 0 && canary.log === '' && verifyUrl === undefined) {
+    throw new InputError('bake-time', 'needs access-log (the canary log_format: its figures judge the bake) or verify-url: with neither, nothing would judge the new version while it bakes');
+  }
+  if (bakeMs > 0 && strategy === 'rolling') {
+    throw new InputError('bake-time', 'works with strategy: blue-green and canary: a rolling deploy has no moment where the old version waits, warm, while the new one takes all traffic');
+  }
+
   const drainTimeoutMs = seconds(get, 'drain-timeout', 30, 0, 3600);
   const stopTimeoutMs = seconds(get, 'stop-timeout', 30, 0, 3600);
   const commandTimeoutMs = seconds(get, 'command-timeout', 60, 1, 3600);
@@ -417,6 +440,9 @@ export function readConfig(get: InputReader): Config {
     warmupPath,
     warmupRequests,
     verifyUrl,
+    smokeTest: smoke || undefined,
+    smokeTestTimeoutMs,
+    bakeMs,
     drainTimeoutMs,
     stopTimeoutMs,
     commandTimeoutMs,

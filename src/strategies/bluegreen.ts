@@ -4,7 +4,7 @@
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const blueGreen: Strategy = {
@@ -26,7 +26,9 @@ export const blueGreen: Strategy = {
     ctx.audit.to = `port ${p.idlePort}`;
     const reports = reportsFor(fleet, p.idlePort);
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
+    await bakeStart(ctx, fleet);
     const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
+    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
     const switchedAt = await switchAll(ctx, fleet, plans);
     await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
     ctx.audit.previous = await previous;

@@ -6,15 +6,13 @@
 // and the old version is drained and stopped, as a blue/green switch ends.
 import { DeployError } from '../errors.ts';
 import { hostPort } from '../config/hosts.ts';
-import * as N from '../commands/nginx.ts';
-import { applyChanges, type NginxSide } from '../traffic/nginx.ts';
-import { CANARY_LOG_FORMAT, figures, judgeStep, parseLogLine, renderCanary, type Attempt, type CanaryStep, type ReleaseFigures } from '../traffic/canary.ts';
+import { applyChanges } from '../traffic/nginx.ts';
+import { figures, judgeStep, renderCanary, type CanaryStep } from '../traffic/canary.ts';
+import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx, sleep } from './context.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
-
-const MAX_LOG_BYTES = 64 << 20;
 
 function requireUpstream(fleet: Fleet): void {
   const form = fleet.nginx[0].form;
@@ -28,45 +26,6 @@ function requireUpstream(fleet: Fleet): void {
     );
   }
 }
-
-/** Before any traffic moves: the log must be there and hold lines in the canary format. */
-async function checkLog(ctx: Ctx, nginx: NginxSide[]): Promise<void> {
-  const f = ctx.cfg.canary.log;
-  await Promise.all(
-    nginx.map(async (n) => {
-      const out = await n.remote.must('canary', N.tailLines(f, 200, ctx.o(true)), ctx.cfg.commandTimeoutMs);
-      const lines = out.split('\n').filter((l) => l.trim() !== '');
-      if (lines.some((l) => (parseLogLine(l)?.length ?? 0) > 0)) return;
-      throw new DeployError(
-        'canary',
-        `nginx host ${n.remote.label}`,
-        `canary-log ${f} ${lines.length === 0 ? 'is empty or missing' : `has no line in the canary format (last line: '${lines[lines.length - 1].slice(0, 160)}')`}, so nothing could be judged; ` +
-          `add to nginx's http {} block: ${CANARY_LOG_FORMAT} and access_log ${f} canary; (nothing was changed)`,
-      );
-    }),
-  );
-}
-
-async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]> {
-  return Promise.all(
-    nginx.map(async (n) => {
-      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
-      return /^\d+$/.test(out) ? Number(out) : 0;
-    }),
-  );
-}
-
-async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
-  const all = await Promise.all(
-    nginx.map(async (n, i) => {
-      const out = await n.remote.must('canary', N.readLogFrom(ctx.cfg.canary.log, offsets[i], MAX_LOG_BYTES, ctx.o(true)), ctx.cfg.commandTimeoutMs);
-      return out.split('\n').flatMap((l) => parseLogLine(l) ?? []);
-    }),
-  );
-  return all.flat();
-}
-
-const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p99 ${f.p99.toFixed(0)} ms`;
 
 export const canary: Strategy = {
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
@@ -95,13 +54,15 @@ export const canary: Strategy = {
     await ctx.step(`Check ${c.log}`, () => checkLog(ctx, fleet.nginx));
     const reports = reportsFor(fleet, p.idlePort);
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), livePort).catch(() => undefined);
+    if (cfg.bakeMs > 0) fleet.bakeFrom = await logOffsets(ctx, fleet.nginx);
     await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
+    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
 
     const steps: CanaryStep[] = ctx.canarySteps;
     // nginx logs the address it connected to: the instances' own, never a port alone.
     const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, livePort));
     const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
-    const gates = { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, minRequests: c.minRequests };
+    const gates = gatesOf(ctx);
     for (const weight of c.steps.filter((w) => w < 100)) {
       await ctx.step(`Canary ${weight} %`, async () => {
         const offsets = await logOffsets(ctx, fleet.nginx);
@@ -136,7 +97,7 @@ export const canary: Strategy = {
             'canary',
             undefined,
             v.kind === 'wait'
-              ? `step ${weight} % is inconclusive after ${(2 * c.intervalMs) / 1000}s: ${v.why}. Lower canary-min-requests or lengthen canary-interval (old: ${show(f.old)}; new: ${show(f.new)})`
+              ? `step ${weight} % is inconclusive after ${(2 * c.intervalMs) / 1000}s: ${v.why}. Lower min-requests or lengthen canary-interval (old: ${show(f.old)}; new: ${show(f.new)})`
               : `step ${weight} % failed: ${v.why} (old: ${show(f.old)}; new: ${show(f.new)})`,
           );
         }

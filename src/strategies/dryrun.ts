@@ -66,7 +66,11 @@ export async function dryRun(
       }
     }),
   );
-  md.push('', ...plan.lines.map((l) => `- ${l}`), '');
+  const extra = [
+    ...(cfg.smokeTest && (cfg.mode === 'deploy' || cfg.mode === 'stage') ? [`before any traffic reaches it: smoke-test \`${cfg.smokeTest}\` on the runner (CANDIDATE_URL forwarded to the new instance)`] : []),
+    ...(cfg.bakeMs > 0 && cfg.strategy !== 'rolling' && cfg.mode !== 'stage' ? [`after the switch: bake ${cfg.bakeMs / 1000}s with the old version still running, judged by ${[cfg.canary.log, cfg.verifyUrl].filter(Boolean).join(' and ')}; a failed bake switches back`] : []),
+  ];
+  md.push('', ...[...plan.lines, ...extra].map((l) => `- ${l}`), '');
   for (const c of plan.includes) {
     md.push(`${c.side.path} on ${c.side.remote.label} (${c.side.how})${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
   }

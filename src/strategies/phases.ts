@@ -14,6 +14,10 @@ import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
+import { hostPort } from '../config/hosts.ts';
+import { figures, judgeStep } from '../traffic/canary.ts';
+import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
+import { smokeTest } from '../fleet/smoke.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './run.ts';
 
 export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
@@ -127,6 +131,9 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
  */
 export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<number> {
   const p = plans[0];
+  const cfg = ctx.cfg;
+  // The bake judges the new version from where the log is at the switch.
+  const bakeAt = cfg.bakeMs > 0 && fleet.bakeFrom ? await logOffsets(ctx, fleet.nginx) : undefined;
   const at = await ctx.step(`Switch nginx to port ${p.idlePort}`, async () => {
     const t = await applyChanges(
       ctx,
@@ -149,6 +156,7 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
       }
     });
   }
+  if (cfg.bakeMs > 0 && p.livePort !== null) await ctx.step(`Bake ${cfg.bakeMs / 1000}s`, () => bake(ctx, fleet, p, bakeAt));
   ctx.state.committed = true;
   ctx.save();
   return at;
@@ -208,6 +216,61 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
   });
 }
 
+/**
+ * bake-time: the new version takes all traffic while the old one still runs, warm. After the
+ * window, nginx's own log judges it against the old version's figures from before the switch,
+ * with a canary step's gates, and verify-url is asked again. A failure throws before the switch
+ * is final: the journal puts the include back in one change, then drains and stops the new one.
+ */
+async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] | undefined): Promise<void> {
+  const cfg = ctx.cfg;
+  const began = Date.now();
+  ctx.ui.info(`baking ${fleet.release} for ${cfg.bakeMs / 1000}s: it takes all traffic; the old version still runs on port ${p.livePort}`);
+  while (Date.now() - began < cfg.bakeMs) {
+    ctx.checkpoint();
+    await sleep(Math.min(250, cfg.bakeMs - (Date.now() - began)));
+  }
+  const back = `nginx is switched back to port ${p.livePort}, where the previous version still runs`;
+  if (fleet.bakeFrom && at) {
+    const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, p.livePort!));
+    const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
+    const [before, during] = await Promise.all([attemptsSince(ctx, fleet.nginx, fleet.bakeFrom), attemptsSince(ctx, fleet.nginx, at)]);
+    const f = { old: figures(before, oldAddrs, newAddrs).old, new: figures(during, oldAddrs, newAddrs).new };
+    const v = judgeStep(f, gatesOf(ctx));
+    const label = `bake ${cfg.bakeMs / 1000}s`;
+    ctx.canarySteps.push({ weight: 100, label, old: f.old, new: f.new, verdict: v.kind === 'pass' ? 'pass' : v.kind === 'wait' ? 'inconclusive' : 'fail' });
+    const figs = `old, before the switch: ${show(f.old)}; new, baking: ${show(f.new)}`;
+    if (v.kind !== 'pass') {
+      throw new DeployError('bake', undefined, `${v.kind === 'wait' ? `inconclusive: ${v.why}; lower min-requests or lengthen bake-time` : v.why} (${figs}); ${back}`);
+    }
+    ctx.ui.info(`bake: ${figs}: pass`);
+  }
+  if (cfg.verifyUrl) {
+    try {
+      await verifyUrl(ctx);
+    } catch (e) {
+      throw new DeployError('bake', cfg.verifyUrl, `${errorText(e).replace(/^\[verify\]\s*\S+:\s*/, '')} at the end of the bake; ${back}`);
+    }
+  }
+}
+
+/** bake-time with access-log: checks the log (before anything starts) and notes where it is. */
+export async function bakeStart(ctx: Ctx, fleet: Fleet): Promise<void> {
+  if (ctx.cfg.bakeMs === 0 || ctx.cfg.canary.log === '') return;
+  fleet.bakeFrom = await ctx.step(`Check ${ctx.cfg.canary.log}`, async () => {
+    await checkLog(ctx, fleet.nginx, 'bake');
+    return logOffsets(ctx, fleet.nginx);
+  });
+}
+
+/** smoke-test (deploy and stage): the team's check of the new instances, before any traffic. */
+export async function smoke(ctx: Ctx, fleet: Fleet, targets: { app: AppNode; port: number }[], previous: Promise<string | undefined>): Promise<void> {
+  const cfg = ctx.cfg;
+  if (!cfg.smokeTest || (cfg.mode !== 'deploy' && cfg.mode !== 'stage')) return;
+  const prev = await previous.catch(() => undefined);
+  await ctx.step('Smoke test', () => smokeTest(ctx, targets, fleet.release, prev));
+}
+
 export async function verifyUrl(ctx: Ctx): Promise<void> {
   const url = ctx.cfg.verifyUrl!;
   const deadline = Date.now() + Math.min(30_000, ctx.cfg.healthTimeoutMs);
@@ -259,6 +322,8 @@ export function switchResult(
     nginxHosts: fleet.nginx.map((n) => n.remote.label),
     artifact: fleet.artifact,
     units: ctx.cfg.systemdUnit !== undefined && r.stagedPort === undefined ? [U.instanceUnit(ctx.cfg.systemdUnit, p.idlePort)] : undefined,
+    // a bake's row (a canary passes its steps and the bake together)
+    canary: ctx.canarySteps.length > 0 ? ctx.canarySteps : undefined,
     ...r,
   };
 }

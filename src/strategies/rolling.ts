@@ -19,7 +19,7 @@ import { argvOf, cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { releaseOn } from './phases.ts';
+import { releaseOn, smoke } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
 
 interface Instance {
@@ -170,6 +170,8 @@ export const rolling: Strategy = {
           return healthy;
         });
 
+        // The first batch runs the team's smoke test before it takes traffic.
+        if (n === 0) await smoke(ctx, fleet, batch.map((i) => ({ app: i.app, port: i.port })), previous);
         const back = await applyChanges(
           ctx,
           'put back',

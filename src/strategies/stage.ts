@@ -4,7 +4,7 @@
 import * as RL from '../commands/releases.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { planBlueGreen, releaseOn, reportsFor, startOnIdle } from './phases.ts';
+import { planBlueGreen, releaseOn, reportsFor, smoke, startOnIdle } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const stage: Strategy = {
@@ -24,6 +24,8 @@ export const stage: Strategy = {
     ctx.audit.to = `port ${p.idlePort} (staged)`;
     const reports = reportsFor(fleet, p.idlePort);
     await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
+    // A staged release that fails the team's smoke test is stopped: promote only ever sees one that passed.
+    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), releaseOn(ctx, fleet.apps, p.livePort));
     await ctx.step('Record the staged release', async () => {
       await mapLimit(fleet.apps, PARALLEL, (a) => a.remote.must('stage', RL.markStaged(cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), cfg.commandTimeoutMs));
       // From here the staged processes stay, whatever happens next.

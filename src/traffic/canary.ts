@@ -99,6 +99,8 @@ export function figures(attempts: Attempt[], oldAddrs: readonly string[], newAdd
 /** One judged canary step, for the summary. */
 export interface CanaryStep {
   weight: number;
+  /** the row's name when it is not a canary weight (a bake) */
+  label?: string;
   old: ReleaseFigures;
   new: ReleaseFigures;
   verdict: string;
@@ -117,14 +119,14 @@ export type Verdict = { kind: 'pass' } | { kind: 'wait'; why: string } | { kind:
 
 /** The verdict of one step's figures. Pure. */
 export function judgeStep(f: { old: ReleaseFigures; new: ReleaseFigures }, g: Gates): Verdict {
-  if (f.new.requests < g.minRequests) return { kind: 'wait', why: `${f.new.requests} requests to the new release, fewer than canary-min-requests (${g.minRequests})` };
+  if (f.new.requests < g.minRequests) return { kind: 'wait', why: `${f.new.requests} requests to the new release, fewer than min-requests (${g.minRequests})` };
   if (f.new.errorRate > g.maxErrorRate) {
-    return { kind: 'fail', why: `the new release answered ${f.new.errors} of ${f.new.requests} requests with 5xx (${f.new.errorRate.toFixed(1)} %, canary-max-error-rate ${g.maxErrorRate} %)` };
+    return { kind: 'fail', why: `the new release answered ${f.new.errors} of ${f.new.requests} requests with 5xx (${f.new.errorRate.toFixed(1)} %, max-error-rate ${g.maxErrorRate} %)` };
   }
   if (g.maxP99Ratio !== undefined && f.old.requests > 0 && f.old.p99 > 0 && f.new.p99 > g.p99FloorMs) {
     const ratio = f.new.p99 / f.old.p99;
     if (ratio > g.maxP99Ratio) {
-      return { kind: 'fail', why: `the new release's p99 is ${f.new.p99.toFixed(0)} ms against ${f.old.p99.toFixed(0)} ms for the old one (${ratio.toFixed(1)}×, canary-max-p99-ratio ${g.maxP99Ratio})` };
+      return { kind: 'fail', why: `the new release's p99 is ${f.new.p99.toFixed(0)} ms against ${f.old.p99.toFixed(0)} ms for the old one (${ratio.toFixed(1)}×, max-p99-ratio ${g.maxP99Ratio})` };
     }
   }
   return { kind: 'pass' };

@@ -32,18 +32,19 @@ async function underLoad(attempt: () => Promise<ActionRun>): Promise<{ run: Acti
 const live = async () => Number(/:(\d+)[ ;]/.exec((await tb.readInclude())!)![1]);
 const javaCount = async (i: number) => Number((await tb.exec(tb.apps[i], ['sh', '-c', 'pgrep -c java || true'])).stdout.trim());
 
-test('a healthy release is promoted through every step: 0 non-2xx, a table per step', async () => {
+test('a healthy release is promoted through every step and bakes at 100 %: 0 non-2xx, a table per step', async () => {
   const before = (await tb.readInclude())!;
   // A fresh JVM's first requests are slow (JIT): warmed up first, and judged with some slack on
   // this loaded 2-core machine (a cold JVM's p99 reached 42 ms against 7 ms in CI); the latency
   // gate itself is tested below with its defaults.
-  const good = { ...CANARY, 'warmup-path': '/version', 'warmup-requests': '400', 'canary-max-p99-ratio': '4', 'canary-p99-floor-ms': '150' };
+  const good = { ...CANARY, 'warmup-path': '/version', 'warmup-requests': '400', 'canary-max-p99-ratio': '4', 'p99-floor-ms': '150', 'bake-time': '2' };
   const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('good'), good)));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}`);
   assert.equal(await tb.readInclude(), before.replaceAll(':8080;', ':8081;'), 'ends as a blue/green switch ends');
   assert.match(run.summary, /\| 10 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
   assert.match(run.summary, /\| 50 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
+  assert.match(run.summary, /\| bake 2s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
   for (let i = 0; i < tb.apps.length; i++) assert.equal(await javaCount(i), 1, 'the old version stopped');
   assert.match((await tb.get('/version')).body, /version=good port=8081/);
 });
@@ -53,7 +54,7 @@ test('a release answering 5 % 500 is aborted at the first step; what clients saw
   const port = await live();
   const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('errors'), { ...CANARY, 'java-opts': '-Dfail.share=0.05' })));
   assert.equal(run.code, 1, explain(run));
-  assert.match(run.error, /\[canary\] step 10 % failed: the new release answered \d+ of \d+ requests with 5xx \(\d+\.\d %, canary-max-error-rate 1 %\)/);
+  assert.match(run.error, /\[canary\] step 10 % failed: the new release answered \d+ of \d+ requests with 5xx \(\d+\.\d %, max-error-rate 1 %\)/);
   assert.match(run.summary, /\| 10 % \|.*\| fail \|/);
   // Clients saw the new release's 500s only while it had 10 % of the traffic.
   const bound = Math.ceil(0.1 * 0.05 * load.requests * 2) + 5;
@@ -69,16 +70,16 @@ test('a slow release (p99 over the 50 ms floor and ≥ 3× the old one) is abort
   const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('slow'), { ...CANARY, 'java-opts': '-Dlatency.ms=120' })));
   assert.equal(run.code, 1, explain(run));
   assert.equal(load.non2xx, 0, 'slow, but no errors');
-  assert.match(run.error, /\[canary\] step 10 % failed: the new release's p99 is \d+ ms against \d+ ms for the old one \(\d+\.\d×, canary-max-p99-ratio 2\)/);
+  assert.match(run.error, /\[canary\] step 10 % failed: the new release's p99 is \d+ ms against \d+ ms for the old one \(\d+\.\d×, max-p99-ratio 2\)/);
   assert.equal(await tb.readInclude(), before);
 });
 
 test('a log with no line in the canary format is a configuration error before any traffic moves', async () => {
   const before = (await tb.readInclude())!;
   const port = await live();
-  const run = await runAction(tb, baseInputs(tb, await tb.makeJar('nolog'), { ...CANARY, 'canary-log': '/var/log/nginx/error.log' }));
+  const run = await runAction(tb, baseInputs(tb, await tb.makeJar('nolog'), { ...CANARY, 'access-log': '/var/log/nginx/error.log' }));
   assert.equal(run.code, 1, explain(run));
-  assert.match(run.error, /\[canary\] nginx host .*: canary-log \/var\/log\/nginx\/error\.log has no line in the canary format .*log_format canary/);
+  assert.match(run.error, /\[canary\] nginx host .*: access-log \/var\/log\/nginx\/error\.log has no line in the canary format .*log_format canary/);
   assert.doesNotMatch(run.stdout, /started pid/, 'nothing was started');
   assert.equal(await tb.readInclude(), before);
   for (const a of tb.apps) assert.equal(await tb.pidOnPort(a, port === 8080 ? 8081 : 8080), null);

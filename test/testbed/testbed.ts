@@ -165,6 +165,16 @@ export interface TestbedOptions {
   deployUser?: boolean;
   /** per sshd host name ('nginx', 'nginx2', 'app1', ...): false = `AllowTcpForwarding no`; default true */
   allowTcpForwarding?: Record<string, boolean>;
+  /**
+   * every app host boots a real systemd as PID 1 of its own pid + mount namespace, and its sshd
+   * runs as the unit `ssh.service` there (see the header comment). Default false.
+   */
+  systemd?: boolean;
+  /**
+   * with deployUser: the content of the sudoers drop-in `/etc/sudoers.d/zdddeploy` on every sshd
+   * host, instead of `zdddeploy ALL=(ALL) NOPASSWD: ALL`; checked with `visudo -cf` at setup
+   */
+  sudoers?: string;
   /** print setup steps to stderr */
   verbose?: boolean;
 }
@@ -264,6 +274,12 @@ export interface Testbed {
   reloadNginx(host?: Host): Promise<ExecResult>;
   nginxTest(host?: Host): Promise<ExecResult>;
   localPath(host: Host, remotePath: string): string;
+  /** opts.systemd: true (then every app host runs systemd as its PID 1) */
+  systemd: boolean;
+  /** systemd hosts only: SIGKILL its systemd PID 1 (ends its pid namespace) and boot it again */
+  reboot(host: Host): Promise<void>;
+  /** `systemctl ...args` as root inside that host (exec with a 30 s timeout) */
+  systemctl(host: Host, ...args: string[]): Promise<ExecResult>;
   teardown(): Promise<void>;
 }
 
@@ -275,6 +291,12 @@ const NGINX = '/usr/sbin/nginx';
 const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const INCLUDE_REMOTE = '/etc/nginx/conf.d/service_url.inc';
 const SUDO = '/usr/bin/sudo';
+const VISUDO = '/usr/sbin/visudo';
+const SYSTEMD = '/lib/systemd/systemd';
+const SETPRIV = '/usr/bin/setpriv';
+/** where a systemd host's per-host unit directories are bound */
+const ETC_UNITS = '/etc/systemd/system';
+const LOCAL_UNITS = '/usr/local/lib/systemd/system';
 
 /** the non-root account every sshd host gets with opts.deployUser (primary group: same name/id) */
 export const DEPLOY_USER = 'zdddeploy';
@@ -394,6 +416,46 @@ export async function nsPids(ns: string): Promise<number[]> {
   return pids;
 }
 
+/**
+ * Those of pids that are a systemd running as PID 1 of a pid namespace below ours (a systemd
+ * testbed host's init; /proc/PID/status `NSpid: <pid> 1`).
+ */
+async function systemdInits(pids: number[]): Promise<number[]> {
+  const out: number[] = [];
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8');
+        const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1].trim().split(/\s+/) ?? [];
+        if (nspid.length < 2 || nspid[nspid.length - 1] !== '1') return;
+        if ((await fsp.readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'systemd') out.push(pid);
+      } catch {
+        /* exited */
+      }
+    }),
+  );
+  return out;
+}
+
+/** true if process pid is in network namespace /run/netns/NS */
+async function inNetns(pid: number, ns: string): Promise<boolean> {
+  try {
+    const [a, b] = await Promise.all([fsp.stat(`/proc/${pid}/ns/net`), fsp.stat(`/run/netns/${ns}`)]);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 async function killNamespaceProcs(namespaces: string[], graceMs = 1500): Promise<void> {
   const all = async () => (await Promise.all(namespaces.map(nsPids))).flat();
   const signal = (pids: number[], sig: NodeJS.Signals) => {
@@ -407,6 +469,16 @@ async function killNamespaceProcs(namespaces: string[], graceMs = 1500): Promise
   };
   let pids = await all();
   if (pids.length === 0) return;
+  // A systemd PID 1 first, with SIGKILL (to systemd, SIGTERM means "re-execute yourself"): its
+  // death ends its pid namespace, the kernel kills everything in there.
+  const inits = await systemdInits(pids);
+  if (inits.length) {
+    signal(inits, 'SIGKILL');
+    const until = Date.now() + 5000;
+    while (inits.some(alive) && Date.now() < until) await sleep(20);
+    pids = await all();
+    if (pids.length === 0) return;
+  }
   signal(pids, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
@@ -449,6 +521,50 @@ async function removeDir(dir: string): Promise<void> {
   await fsp.rm(dir, { recursive: true, force: true });
 }
 
+/** the mount point of the machine's cgroup2 hierarchy (e.g. /sys/fs/cgroup/unified), if any */
+function cgroup2Root(): string | undefined {
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = l.split(' ');
+    const sep = f.indexOf('-');
+    if (sep > 0 && f[sep + 1] === 'cgroup2' && f[3] === '/') return f[4];
+  }
+  return undefined;
+}
+
+/** Kills whatever is left in cgroup dir (cgroup.kill, else SIGKILL by PID), then rmdirs it depth-first. */
+async function removeCgroup(cg: string): Promise<void> {
+  if (!fs.existsSync(cg)) return;
+  const procs = async (d: string): Promise<number[]> => {
+    const own = (await fsp.readFile(path.join(d, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+    const subs = (await fsp.readdir(d, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory());
+    return [...own, ...(await Promise.all(subs.map((e) => procs(path.join(d, e.name))))).flat()];
+  };
+  const rmTree = async (d: string): Promise<void> => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await rmTree(path.join(d, e.name));
+    await fsp.rmdir(d);
+  };
+  for (let i = 0; ; i++) {
+    const left = await procs(cg);
+    if (left.length) {
+      if (fs.existsSync(path.join(cg, 'cgroup.kill'))) await fsp.writeFile(path.join(cg, 'cgroup.kill'), '1').catch(() => {});
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    try {
+      await rmTree(cg);
+      return;
+    } catch (e) {
+      if (i >= 100) throw new Error(`cannot remove cgroup ${cg}: ${String(e)} (processes: ${left.join(' ') || 'none'})`);
+      await sleep(20);
+    }
+  }
+}
+
 function checkPrefix(prefix: string): void {
   if (!/^[a-z0-9]{1,16}$/.test(prefix)) throw new Error(`bad testbed prefix ${JSON.stringify(prefix)}: use [a-z0-9]{1,16}`);
 }
@@ -464,6 +580,14 @@ export async function cleanupStale(prefix = 'zddtb7'): Promise<string[]> {
   const stale = (await listNamespaces()).filter((n) => re.test(n));
   await killNamespaceProcs(stale);
   for (const ns of stale) await run([IP, 'netns', 'del', ns]);
+  // systemd hosts' cgroups (whatever is still in there belongs to such a host: killed)
+  const cg = cgroup2Root();
+  if (cg) {
+    const cgRe = new RegExp(`^zdd-tb-${prefix}-app\\d+$`);
+    for (const e of await fsp.readdir(cg).catch(() => [] as string[])) {
+      if (cgRe.test(e)) await removeCgroup(path.join(cg, e));
+    }
+  }
   const dirRe = new RegExp(`^zdd-tb-${prefix}-[A-Za-z0-9]{6}$`);
   for (const e of await fsp.readdir(os.tmpdir())) {
     if (dirRe.test(e)) await removeDir(path.join(os.tmpdir(), e));
@@ -607,6 +731,195 @@ function appFirewall(app: Host, nginxIps: string[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// systemd hosts
+
+/**
+ * Units masked (symlinked to /dev/null in the host's /etc/systemd/system) on every systemd host:
+ * the machine's root filesystem, /dev, kernel and clock are shared with the host, and these
+ * would write to them (or start the machine's own daemons, or undo the testbed's network).
+ * Masking a unit the machine does not have is harmless.
+ */
+export const SYSTEMD_MASKED_UNITS: readonly string[] = [
+  // tmpfiles: `D /tmp` empties a shared /tmp, and /var/tmp, /var/lib, /dev nodes
+  'systemd-tmpfiles-setup.service',
+  'systemd-tmpfiles-setup-dev.service',
+  'systemd-tmpfiles-setup-dev-early.service',
+  'systemd-tmpfiles-clean.service',
+  'systemd-tmpfiles-clean.timer',
+  // first boot, identity, caches under /etc, /usr and /var
+  'systemd-sysusers.service',
+  'systemd-firstboot.service',
+  'systemd-machine-id-commit.service',
+  'systemd-hwdb-update.service',
+  'ldconfig.service',
+  'systemd-update-done.service',
+  'systemd-journal-catalog-update.service',
+  // kernel-wide settings and modules
+  'systemd-sysctl.service',
+  'procps.service',
+  'systemd-binfmt.service',
+  'proc-sys-fs-binfmt_misc.automount',
+  'proc-sys-fs-binfmt_misc.mount',
+  'systemd-modules-load.service',
+  'kmod-static-nodes.service',
+  'kmod.service',
+  'modprobe@.service',
+  'sys-kernel-debug.mount',
+  'sys-kernel-tracing.mount',
+  'sys-kernel-config.mount',
+  'sys-fs-fuse-connections.mount',
+  'dev-hugepages.mount',
+  // devices, disks, clock, persistent state of the machine
+  'systemd-udevd.service',
+  'systemd-udevd-control.socket',
+  'systemd-udevd-kernel.socket',
+  'systemd-udev-trigger.service',
+  'systemd-udev-settle.service',
+  'systemd-remount-fs.service',
+  'systemd-fsck-root.service',
+  'systemd-fsck@.service',
+  'systemd-quotacheck.service',
+  'quotaon.service',
+  'systemd-repart.service',
+  'systemd-growfs-root.service',
+  'systemd-pstore.service',
+  'systemd-random-seed.service',
+  'systemd-timesyncd.service',
+  'systemd-time-wait-sync.service',
+  'hwclock.service',
+  'systemd-backlight@.service',
+  'systemd-rfkill.service',
+  'systemd-rfkill.socket',
+  'systemd-sysext.service',
+  'systemd-boot-update.service',
+  'cryptdisks.service',
+  'cryptdisks-early.service',
+  'e2scrub_reap.service',
+  'e2scrub_all.service',
+  'e2scrub_all.timer',
+  'fstrim.service',
+  'fstrim.timer',
+  // the journal stays in the host's /run; no utmp/wtmp records of boots on the machine
+  'systemd-journal-flush.service',
+  'systemd-journald-audit.socket',
+  'systemd-update-utmp.service',
+  'systemd-update-utmp-runlevel.service',
+  // the machine's periodic jobs
+  'apt-daily.service',
+  'apt-daily.timer',
+  'apt-daily-upgrade.service',
+  'apt-daily-upgrade.timer',
+  'man-db.service',
+  'man-db.timer',
+  'logrotate.service',
+  'logrotate.timer',
+  'dpkg-db-backup.service',
+  'dpkg-db-backup.timer',
+  'cron.service',
+  'anacron.service',
+  'anacron.timer',
+  // consoles, sessions, bus
+  'getty.target',
+  'getty@.service',
+  'autovt@.service',
+  'serial-getty@.service',
+  'console-getty.service',
+  'container-getty@.service',
+  'getty-static.service',
+  'debug-shell.service',
+  'systemd-ask-password-wall.path',
+  'systemd-ask-password-console.path',
+  'systemd-logind.service',
+  'dbus.service',
+  'dbus.socket',
+  // network config (nftables.service flushes the ruleset: the app firewall) and machine daemons
+  'nftables.service',
+  'systemd-networkd.service',
+  'systemd-networkd.socket',
+  'systemd-networkd-wait-online.service',
+  'systemd-resolved.service',
+  'rsyslog.service',
+  'syslog.socket',
+  'rc-local.service',
+  'ssh.socket',
+  'nginx.service',
+  'postgresql.service',
+  'postgresql@.service',
+];
+
+/** `ssh.service` of a systemd host: its sshd with the testbed's config and host key. */
+function sshdUnit(h: Host): string {
+  return `[Unit]
+Description=OpenBSD Secure Shell server (zdd testbed host ${h.name})
+After=network.target
+
+[Service]
+Type=notify
+ExecStart=${SSHD} -D -e -f ${h.dir}/sshd_config -o PidFile=none
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+Restart=on-failure
+RestartSec=200ms
+RuntimeDirectory=sshd
+RuntimeDirectoryMode=0755
+
+[Install]
+WantedBy=multi-user.target
+Alias=sshd.service
+`;
+}
+
+/**
+ * Seeds a systemd host's /etc/systemd/system (dest, must not exist) from the machine's: its own
+ * unit files and drop-ins, masks and targets, but none of its enablements (symlinks in
+ * *.wants/, *.requires/, *.upholds/ other than targets) or aliases (top-level symlinks not to
+ * /dev/null): those start the machine's daemons (its sshd, nginx, database, getty, timesyncd...).
+ * Then the masks of SYSTEMD_MASKED_UNITS and the enabled `ssh.service`.
+ */
+async function seedEtcUnits(h: Host, dest: string): Promise<void> {
+  if (fs.existsSync(ETC_UNITS)) await must(['cp', '-a', '--no-target-directory', ETC_UNITS, dest]);
+  else await fsp.mkdir(dest, { recursive: true });
+  const prune = async (d: string, top: boolean): Promise<void> => {
+    const wants = /\.(wants|requires|upholds)$/.test(d);
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await prune(p, false);
+      else if (e.isSymbolicLink()) {
+        const target = await fsp.readlink(p);
+        if ((wants && !e.name.endsWith('.target')) || (top && target !== '/dev/null')) await fsp.rm(p);
+      }
+    }
+  };
+  await prune(dest, true);
+  for (const u of SYSTEMD_MASKED_UNITS) {
+    await fsp.rm(path.join(dest, u), { recursive: true, force: true });
+    await fsp.symlink('/dev/null', path.join(dest, u));
+  }
+  await fsp.rm(path.join(dest, 'ssh.service'), { recursive: true, force: true });
+  await fsp.writeFile(path.join(dest, 'ssh.service'), sshdUnit(h));
+  await fsp.rm(path.join(dest, 'sshd.service'), { recursive: true, force: true });
+  await fsp.symlink(`${ETC_UNITS}/ssh.service`, path.join(dest, 'sshd.service'));
+  await fsp.mkdir(path.join(dest, 'multi-user.target.wants'), { recursive: true });
+  await fsp.symlink(`${ETC_UNITS}/ssh.service`, path.join(dest, 'multi-user.target.wants', 'ssh.service'));
+}
+
+/**
+ * Mount commands that put a per-host overlay (upper dir under `${h.dir}/overlay`) on the
+ * deepest existing ancestor of `target`, so that `target` exists inside the host without being
+ * created on the machine. [] when target exists.
+ */
+async function overlayForMountPoint(h: Host, target: string): Promise<string[]> {
+  if (fs.existsSync(target)) return [];
+  let base = path.dirname(target);
+  while (!fs.existsSync(base)) base = path.dirname(base);
+  const slug = base.replace(/^\//, '').replace(/\//g, '-') || 'root';
+  const o = path.join(h.dir, 'overlay', slug);
+  await fsp.mkdir(path.join(o, 'upper', path.relative(base, target)), { recursive: true });
+  await fsp.mkdir(path.join(o, 'work'), { recursive: true });
+  return [`mount -t overlay overlay -o ${shq(`lowerdir=${base},upperdir=${o}/upper,workdir=${o}/work`)} ${shq(base)}`];
+}
+
+// ---------------------------------------------------------------------------------------------
 // deployUser: per-host /etc files (the machine's own are never written)
 
 interface MachineEtc {
@@ -647,7 +960,7 @@ async function readMachineEtc(): Promise<MachineEtc> {
  * drop-in), `${h.dir}/home/${DEPLOY_USER}` and `${h.dir}/opt/app` (owned by the user); returns
  * the mount commands that bind them in the host's mount namespace.
  */
-async function prepareDeployUser(h: Host, etc: MachineEtc): Promise<string[]> {
+async function prepareDeployUser(h: Host, etc: MachineEtc, sudoers: string): Promise<string[]> {
   const etcDir = path.join(h.dir, 'etc');
   await fsp.mkdir(etcDir, { recursive: true });
   const days = Math.floor(Date.now() / 86_400_000);
@@ -670,7 +983,7 @@ async function prepareDeployUser(h: Host, etc: MachineEtc): Promise<string[]> {
   const sudoersD = path.join(etcDir, 'sudoers.d');
   await must(['cp', '-a', '/etc/sudoers.d', sudoersD]);
   const dropIn = path.join(sudoersD, DEPLOY_USER);
-  await fsp.writeFile(dropIn, `# zdd testbed: the deploy user may run anything as anyone, without a password\n${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`);
+  await fsp.writeFile(dropIn, sudoers);
   await fsp.chown(dropIn, 0, 0);
   await fsp.chmod(dropIn, 0o440);
   binds.push(`mount --bind ${shq(sudoersD)} /etc/sudoers.d`);
@@ -718,6 +1031,16 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   if (opts.instances && form === 'set' && instanceSpec.length > 1) throw new Error(`form 'set' names one instance, got ${instanceSpec.length}`);
   const initialInclude = opts.initialInclude ?? true;
   const deployUser = opts.deployUser ?? false;
+  const useSystemd = opts.systemd ?? false;
+  if (typeof useSystemd !== 'boolean') throw new Error('systemd must be a boolean');
+  if (opts.sudoers !== undefined && !deployUser) throw new Error('sudoers needs deployUser: true');
+  if (opts.sudoers !== undefined && typeof opts.sudoers !== 'string') throw new Error('sudoers must be a string');
+  const sudoersText =
+    opts.sudoers === undefined
+      ? `# zdd testbed: the deploy user may run anything as anyone, without a password\n${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`
+      : opts.sudoers.endsWith('\n')
+        ? opts.sudoers
+        : `${opts.sudoers}\n`;
   const sshHostNames = [...Array.from({ length: nginxCount }, (_, i) => (i === 0 ? 'nginx' : `nginx${i + 1}`)), ...Array.from({ length: appCount }, (_, i) => `app${i + 1}`)];
   for (const [name, allow] of Object.entries(opts.allowTcpForwarding ?? {})) {
     if (!sshHostNames.includes(name)) throw new Error(`allowTcpForwarding: no sshd host ${JSON.stringify(name)} (hosts: ${sshHostNames.join(', ')})`);
@@ -736,6 +1059,11 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   }
 
   const machineEtc = deployUser ? await readMachineEtc() : undefined;
+  const cgRoot = useSystemd ? cgroup2Root() : undefined;
+  if (useSystemd) {
+    if (!fs.existsSync(SYSTEMD)) throw new Error(`systemd hosts need ${SYSTEMD} (the systemd package)`);
+    if (!cgRoot) throw new Error('systemd hosts need a cgroup2 hierarchy on the machine (none mounted)');
+  }
 
   const classes = buildAppClasses(); // runs in parallel with the namespace setup
   classes.catch(() => {});
@@ -743,12 +1071,28 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   // --- tracked state, so teardown works whatever point setup reached
   const createdNs: string[] = [];
   const children = new Set<ChildProcess>();
+  /** ns → root-ns PID of a systemd host's systemd (its pid namespace's PID 1) */
+  const systemdPids = new Map<string, number>();
+  /** the per-host cgroups (machine's cgroup2 hierarchy) systemd hosts run in */
+  const createdCgroups: string[] = [];
   let dir = '';
   let tornDown: Promise<void> | undefined;
 
   const teardown = (): Promise<void> => {
     tornDown ??= (async () => {
       const errors: string[] = [];
+      // systemd hosts: SIGKILL their PID 1 (ends the pid namespace and everything in it), if
+      // that PID still is a systemd init in the host's network namespace
+      const inits: number[] = [];
+      for (const [ns, pid] of systemdPids) if ((await systemdInits([pid])).length && (await inNetns(pid, ns))) inits.push(pid);
+      for (const pid of inits) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      for (const until = Date.now() + 5000; inits.some(alive) && Date.now() < until; ) await sleep(20);
       for (const c of children) {
         if (c.exitCode === null && c.signalCode === null && c.pid) {
           try {
@@ -776,6 +1120,13 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
         const r = await run([IP, 'netns', 'del', ns]);
         if (r.code !== 0 && fs.existsSync(`/run/netns/${ns}`)) errors.push(`ip netns del ${ns}: ${r.stderr}`);
       }
+      for (const cg of createdCgroups) {
+        try {
+          await removeCgroup(cg);
+        } catch (e) {
+          errors.push(String(e));
+        }
+      }
       if (dir) {
         try {
           await removeDir(dir);
@@ -791,6 +1142,15 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
 
   try {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), `zdd-tb-${prefix}-`));
+    if (opts.sudoers !== undefined) {
+      // the drop-in as sudo will read it: visudo checks syntax (and owner and mode)
+      const check = path.join(dir, 'sudoers-check');
+      await fsp.writeFile(check, sudoersText, { mode: 0o440 });
+      const r = await run([VISUDO, '-c', '-f', check]);
+      if (r.code !== 0) throw new Error(`sudoers: visudo -cf rejects the text:\n${(r.stderr + r.stdout).split(check).join('<sudoers>').trim()}\n--- text:\n${sudoersText}`);
+      await fsp.rm(check);
+    }
+    if (useSystemd && /[,:\s]/.test(dir)) throw new Error(`systemd hosts need a testbed dir without ',', ':' or spaces (overlay options, unit files): ${dir}`);
     const net = `10.213.${subnet}`;
     const mkHost = (name: string, ip: string): Host => ({ name, ns: `${prefix}-${name}`, ip, dir: path.join(dir, 'hosts', name) });
     const runner = mkHost('runner', `${net}.10`);
@@ -880,7 +1240,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       // sshd reads AuthorizedKeysFile as the user: let it through the testbed dir to the file
       await fsp.chmod(dir, 0o711);
       await fsp.chmod(authorizedKeys, 0o644);
-      for (const h of sshHosts) deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc));
+      for (const h of sshHosts) deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc, sudoersText));
     }
     const includeText =
       form === 'set'
@@ -904,82 +1264,232 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     const initPid = new Map<string, number>();
     const tmpRel = path.relative('/tmp', dir);
     const underTmp = !tmpRel.startsWith('..') && !path.isAbsolute(tmpRel);
-    await Promise.all(
-      sshHosts.map(async (h) => {
-        // A clean /root per host: the machine's own may source slow shell start-up files
-        // (sshd runs every command through the user's shell).
-        fs.mkdirSync(path.join(h.dir, 'home-root'), { recursive: true });
-        const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`, `mount --bind ${shq(h.dir + '/home-root')} /root`];
-        if (isNginx(h)) {
-          binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
-          binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);
-        }
-        binds.push(...(deployBinds.get(h.ns) ?? []));
-        if (underTmp) {
-          // a private /tmp that still shows the testbed dir at its own path
-          const keep = path.join(h.dir, 'tmp', tmpRel);
-          await fsp.mkdir(keep, { recursive: true });
-          binds.push(`mount --bind ${shq(dir)} ${shq(keep)}`);
-          binds.push(`mount --rbind ${shq(h.dir + '/tmp')} /tmp`);
-        } else {
-          binds.push(`mount --bind ${shq(h.dir + '/tmp')} /tmp`);
-        }
-        const script = `set -e\n${binds.join('\n')}\nexec ${SSHD} -D -e -f ${shq(h.dir + '/sshd_config')}\n`;
-        const logFd = fs.openSync(path.join(h.dir, 'sshd.log'), 'a');
-        let child: ChildProcess;
-        try {
-          child = spawn(
-            NSENTER,
-            [`--net=/run/netns/${h.ns}`, '--', UNSHARE, '--mount', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', '--propagation', 'private', '/bin/sh', '-c', script],
-            { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8' } },
-          );
-        } finally {
-          fs.closeSync(logFd);
-        }
-        children.add(child);
-        child.unref();
-        child.on('error', () => {});
-        // find the pid-namespace init (sh, which execs sshd): the child of unshare
-        const deadline = Date.now() + 5000;
-        let pid = 0;
-        while (!pid) {
-          if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-            throw new Error(`sshd for ${h.name} did not start:\n${await fsp.readFile(path.join(h.dir, 'sshd.log'), 'utf8').catch(() => '')}`);
-          }
-          try {
-            const kids = (await fsp.readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim();
-            if (kids) pid = Number(kids.split(/\s+/)[0]);
-          } catch {
-            /* not yet */
-          }
-          if (!pid) await sleep(10);
-        }
-        initPid.set(h.ns, pid);
-        // wait for both listen sockets
-        for (;;) {
-          const r = await run([NSENTER, `--net=/run/netns/${h.ns}`, '--', 'ss', '-Htln', 'sport = :22']);
-          if (r.stdout.includes(`${h.ip}:22`) && r.stdout.includes('127.0.0.1:22')) break;
-          if (child.exitCode !== null || Date.now() > deadline) {
-            throw new Error(`sshd for ${h.name} is not listening:\n${await fsp.readFile(path.join(h.dir, 'sshd.log'), 'utf8').catch(() => '')}`);
-          }
-          await sleep(20);
-        }
-      }),
-    );
-    log(`sshd up on ${sshHosts.length} hosts (${Date.now() - t0} ms)`);
+    const isSystemd = (h: Host) => useSystemd && apps.some((a) => a.ns === h.ns);
+    const bootChild = new Map<string, ChildProcess>();
+    const cgOf = (h: Host) => path.join(cgRoot ?? '/nonexistent', `zdd-tb-${h.ns}`);
 
-    // --- the testbed object
     const hostEnv = (extra?: Record<string, string>) => ({ PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8', USER: 'root', LOGNAME: 'root', ...extra });
     const enterArgs = (host: Host): string[] => {
       if (host.ns === runner.ns) return [NSENTER, `--net=/run/netns/${host.ns}`, '--'];
       const pid = initPid.get(host.ns);
-      if (!pid) throw new Error(`unknown host ${host.name}`);
-      return [NSENTER, `--target=${pid}`, '--mount', '--net', '--pid', '--wd=/', '--'];
+      if (!pid) throw new Error(isSystemd(host) ? `${host.name} is not booted (a reboot failed or is under way)` : `unknown host ${host.name}`);
+      if (!isSystemd(host)) return [NSENTER, `--target=${pid}`, '--mount', '--net', '--pid', '--wd=/', '--'];
+      // into the host's cgroup subtree first (from outside: inside, the machine's cgroup the
+      // caller is in is out of reach), then into all of its namespaces
+      return [
+        '/bin/sh',
+        '-c',
+        '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"',
+        path.join(cgOf(host), 'zdd-exec', 'cgroup.procs'),
+        NSENTER,
+        `--target=${pid}`,
+        '--mount',
+        '--net',
+        '--pid',
+        '--cgroup',
+        '--uts',
+        '--ipc',
+        '--wd=/',
+        '--',
+      ];
     };
     const exec = (host: Host, argv: string[], o: ExecOptions = {}): Promise<ExecResult> => {
       if (tornDown) return Promise.reject(new Error('testbed is torn down'));
       return run([...enterArgs(host), ...argv], { env: hostEnv(o.env), input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
     };
+
+    /** starts argv detached (own session), output appended to logFile; tracked for teardown */
+    const spawnHost = (h: Host, argv: string[], logFile: string): ChildProcess => {
+      const logFd = fs.openSync(logFile, 'a');
+      let child: ChildProcess;
+      try {
+        child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8' } });
+      } finally {
+        fs.closeSync(logFd);
+      }
+      children.add(child);
+      child.unref();
+      child.on('error', () => {});
+      bootChild.set(h.ns, child);
+      return child;
+    };
+    const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+    /** the pid-namespace init (the child of unshare) */
+    const findInit = async (h: Host, child: ChildProcess, deadline: number, why: () => Promise<string>): Promise<number> => {
+      for (;;) {
+        if (exited(child) || Date.now() > deadline) throw new Error(`${h.name} did not start:\n${await why()}`);
+        try {
+          const kids = (await fsp.readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim();
+          if (kids) return Number(kids.split(/\s+/)[0]);
+        } catch {
+          /* not yet */
+        }
+        await sleep(10);
+      }
+    };
+    /** both listen sockets of the host's sshd */
+    const waitSshd = async (h: Host, child: ChildProcess, deadline: number, why: () => Promise<string>): Promise<void> => {
+      for (;;) {
+        const r = await run([NSENTER, `--net=/run/netns/${h.ns}`, '--', 'ss', '-Htln', 'sport = :22']);
+        if (r.stdout.includes(`${h.ip}:22`) && r.stdout.includes('127.0.0.1:22')) return;
+        if (exited(child) || Date.now() > deadline) throw new Error(`sshd for ${h.name} is not listening:\n${await why()}`);
+        await sleep(20);
+      }
+    };
+
+    // plain hosts: sh (then sshd) is PID 1
+    const startPlain = async (h: Host) => {
+      // A clean /root per host: the machine's own may source slow shell start-up files
+      // (sshd runs every command through the user's shell).
+      fs.mkdirSync(path.join(h.dir, 'home-root'), { recursive: true });
+      const binds = [`mount --bind ${shq(h.dir + '/opt')} /opt`, `mount --bind ${shq(h.dir + '/home-root')} /root`];
+      if (isNginx(h)) {
+        binds.push(`mount --bind ${shq(h.dir + '/etc-nginx')} /etc/nginx`);
+        binds.push(`mount --bind ${shq(h.dir + '/log-nginx')} /var/log/nginx`);
+      }
+      binds.push(...(deployBinds.get(h.ns) ?? []));
+      if (underTmp) {
+        // a private /tmp that still shows the testbed dir at its own path
+        const keep = path.join(h.dir, 'tmp', tmpRel);
+        await fsp.mkdir(keep, { recursive: true });
+        binds.push(`mount --bind ${shq(dir)} ${shq(keep)}`);
+        binds.push(`mount --rbind ${shq(h.dir + '/tmp')} /tmp`);
+      } else {
+        binds.push(`mount --bind ${shq(h.dir + '/tmp')} /tmp`);
+      }
+      const script = `set -e\n${binds.join('\n')}\nexec ${SSHD} -D -e -f ${shq(h.dir + '/sshd_config')}\n`;
+      const logFile = path.join(h.dir, 'sshd.log');
+      const why = () => fsp.readFile(logFile, 'utf8').catch(() => '');
+      const child = spawnHost(
+        h,
+        [NSENTER, `--net=/run/netns/${h.ns}`, '--', UNSHARE, '--mount', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', '--propagation', 'private', '/bin/sh', '-c', script],
+        logFile,
+      );
+      const deadline = Date.now() + 5000;
+      initPid.set(h.ns, await findInit(h, child, deadline, why));
+      await waitSshd(h, child, deadline, why);
+    };
+
+    // systemd hosts: the boot script (written once, run at every boot) ends in `exec systemd`
+    const ttyGid = Number(/^tty:[^:]*:(\d+):/m.exec(fs.readFileSync('/etc/group', 'utf8'))?.[1] ?? 5);
+    const prepareSystemd = async (h: Host): Promise<void> => {
+      const d = (sub: string) => path.join(h.dir, sub);
+      for (const sub of ['home-root', 'systemd-local', 'empty', 'overlay/etc/upper', 'overlay/etc/work']) await fsp.mkdir(d(sub), { recursive: true });
+      await seedEtcUnits(h, d('systemd-etc'));
+      // a machine-id of its own (in the host's /etc overlay: systemd never writes the machine's)
+      await fsp.writeFile(d('overlay/etc/upper/machine-id'), `${createHash('sha256').update(`${dir}\0${h.ns}\0${Math.random()}`).digest('hex').slice(0, 32)}\n`, { mode: 0o444 });
+      const keep = underTmp || !path.relative('/var/tmp', dir).startsWith('..');
+      const L = ['set -e', 'mount --make-rprivate /'];
+      // fresh /run, /tmp, /var/tmp (nothing the host's systemd-tmpfiles or apps do there reaches
+      // the machine); the testbed dir is parked in /run meanwhile and moved back to its path
+      L.push('mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run');
+      if (keep) L.push('mkdir /run/zdd-keep', `mount --bind ${shq(dir)} /run/zdd-keep`);
+      L.push('mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp', 'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp');
+      if (keep) L.push(`mkdir -p ${shq(dir)}`, `mount --move /run/zdd-keep ${shq(dir)}`, 'rmdir /run/zdd-keep');
+      // a /dev of its own: the harmless character devices, its own devpts, shm, no console
+      L.push(
+        'mount -t tmpfs -o mode=0755,nosuid tmpfs /dev',
+        'mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/full c 1 7',
+        'mknod -m 666 /dev/random c 1 8; mknod -m 666 /dev/urandom c 1 9; mknod -m 666 /dev/tty c 5 0',
+        'touch /dev/console; mount --bind /dev/null /dev/console',
+        'mkdir /dev/pts /dev/shm /dev/mqueue',
+        `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=${ttyGid},nosuid,noexec devpts /dev/pts`,
+        'ln -s pts/ptmx /dev/ptmx',
+        'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm',
+        'ln -s /proc/self/fd /dev/fd; ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr',
+      );
+      // the kernel's settings read-only (systemd raises fs.file-max otherwise), except the
+      // host's own network namespace; a sysfs of that namespace; a cgroup2 of its own subtree
+      L.push(
+        'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys',
+        'mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup',
+        'mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys',
+        'mount --bind /proc/sys/net /proc/sys/net; mount -o remount,bind,rw /proc/sys/net',
+        'if [ -e /proc/sysrq-trigger ]; then mount --bind /proc/sysrq-trigger /proc/sysrq-trigger; mount -o remount,bind,ro /proc/sysrq-trigger; fi',
+      );
+      // /etc: the machine's, with the host's changes in an overlay (kept across reboots)
+      L.push(`mount -t overlay overlay -o ${shq(`lowerdir=/etc,upperdir=${d('overlay/etc/upper')},workdir=${d('overlay/etc/work')}`)} /etc`);
+      L.push(`mount --bind ${shq(d('opt'))} /opt`, `mount --bind ${shq(d('home-root'))} /root`);
+      L.push(...(deployBinds.get(h.ns) ?? []));
+      L.push(`mount --bind ${shq(d('systemd-etc'))} ${ETC_UNITS}`);
+      L.push(...(await overlayForMountPoint(h, LOCAL_UNITS)), `mount --bind ${shq(d('systemd-local'))} ${LOCAL_UNITS}`);
+      // no generators: they turn the machine's fstab, init.d scripts, gettys... into units
+      if (fs.existsSync('/lib/systemd/system-generators')) L.push(`mount --bind ${shq(d('empty'))} /lib/systemd/system-generators`);
+      if (fs.existsSync('/var/log/journal')) L.push('mount -t tmpfs -o mode=2755,nosuid,nodev tmpfs /var/log/journal');
+      L.push(
+        'export container=zdd-testbed',
+        `exec ${SETPRIV} --bounding-set -sys_module,-sys_time -- ${SYSTEMD} --system --unit=multi-user.target --log-target=journal --show-status=false`,
+      );
+      await fsp.writeFile(d('boot.sh'), `${L.join('\n')}\n`);
+      const cg = cgOf(h);
+      await fsp.mkdir(path.join(cg, 'zdd-exec'), { recursive: true });
+      createdCgroups.push(cg);
+    };
+    const systemdDiag = async (h: Host): Promise<string> => {
+      const parts = [`--- ${path.join(h.dir, 'boot.log')}:\n${await fsp.readFile(path.join(h.dir, 'boot.log'), 'utf8').catch(() => '')}`];
+      if (initPid.has(h.ns)) {
+        for (const argv of [
+          ['systemctl', 'is-system-running'],
+          ['systemctl', '--failed', '--no-pager', '--full'],
+          ['journalctl', '-b', '--no-pager', '-n', '40'],
+        ]) {
+          const r = await exec(h, argv, { timeoutMs: 5000 }).catch((e: unknown) => ({ stdout: '', stderr: String(e) }));
+          parts.push(`--- ${argv.join(' ')}:\n${r.stdout}${r.stderr}`);
+        }
+      }
+      return parts.join('\n');
+    };
+    /** runs the boot script; resolves when sshd listens and systemd says running/degraded */
+    const bootSystemd = async (h: Host, timeoutMs: number): Promise<void> => {
+      const t = Date.now();
+      const deadline = t + timeoutMs;
+      const why = () => systemdDiag(h);
+      const child = spawnHost(
+        h,
+        [
+          '/bin/sh',
+          '-c',
+          `echo $$ > ${shq(path.join(cgOf(h), 'cgroup.procs'))} && exec "$@"`,
+          'boot',
+          NSENTER,
+          `--net=/run/netns/${h.ns}`,
+          '--',
+          UNSHARE,
+          '--cgroup',
+          '--mount',
+          '--pid',
+          '--uts',
+          '--ipc',
+          '--fork',
+          '--mount-proc',
+          '--kill-child=SIGKILL',
+          '--propagation',
+          'private',
+          '/bin/sh',
+          path.join(h.dir, 'boot.sh'),
+        ],
+        path.join(h.dir, 'boot.log'),
+      );
+      const pid = await findInit(h, child, Math.min(deadline, Date.now() + 10_000), why);
+      initPid.set(h.ns, pid);
+      systemdPids.set(h.ns, pid);
+      await waitSshd(h, child, deadline, why);
+      let state = '';
+      for (;;) {
+        const r = await exec(h, ['systemctl', 'is-system-running'], { timeoutMs: 5000 });
+        state = r.stdout.trim();
+        if (state === 'running' || state === 'degraded') break;
+        if (exited(child) || Date.now() > deadline) throw new Error(`${h.name}: systemd is ${JSON.stringify(state || r.stderr.trim())} after ${Date.now() - t} ms, not running:\n${await why()}`);
+        await sleep(30);
+      }
+      log(`${h.name}: systemd ${state} (pid ${pid}) in ${Date.now() - t} ms`);
+    };
+
+    if (useSystemd) await Promise.all(apps.map(prepareSystemd));
+    await Promise.all(sshHosts.map((h) => (isSystemd(h) ? bootSystemd(h, 60_000) : startPlain(h))));
+    log(`sshd up on ${sshHosts.length} hosts (${Date.now() - t0} ms)`);
+
+    // --- the testbed object
     const users = new Map<string, Promise<{ name: string; uid: number; gid: number; home: string; shell: string }>>();
     const lookupUser = (host: Host, user: string) => {
       const key = `${host.ns}\0${user}`;
@@ -1129,16 +1639,53 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     };
     const localPath = (host: Host, remotePath: string): string => {
       const p = path.posix.normalize(remotePath);
-      const map: [string, string][] = [
-        ['/opt', 'opt'],
-        ['/tmp', 'tmp'],
-      ];
+      const under = (remote: string) => p === remote || p.startsWith(remote + '/');
+      if (isSystemd(host)) {
+        // tmpfs of the running boot: reachable through its PID 1's root
+        for (const remote of ['/tmp', '/var/tmp', '/run']) {
+          if (under(remote)) {
+            const pid = initPid.get(host.ns);
+            if (!pid) throw new Error(`${host.name} is not booted`);
+            return `/proc/${pid}/root${p}`;
+          }
+        }
+      }
+      const map: [string, string][] = [['/opt', 'opt']];
+      if (isSystemd(host)) map.push([ETC_UNITS, 'systemd-etc'], [LOCAL_UNITS, 'systemd-local']);
+      else map.push(['/tmp', 'tmp']);
       if (isNginx(host)) map.push(['/etc/nginx', 'etc-nginx'], ['/var/log/nginx', 'log-nginx']);
       for (const [remote, local] of map) {
-        if (p === remote || p.startsWith(remote + '/')) return path.join(host.dir, local, p.slice(remote.length));
+        if (under(remote)) return path.join(host.dir, local, p.slice(remote.length));
       }
       throw new Error(`${remotePath} is not a per-host path on ${host.name}`);
     };
+    const reboot = async (host: Host): Promise<void> => {
+      if (tornDown) throw new Error('testbed is torn down');
+      const h = apps.find((a) => a.ns === host.ns);
+      if (!h || !isSystemd(h)) throw new Error(`reboot: ${host.name} is not a systemd host (createTestbed({ systemd: true }) makes every app host one)`);
+      const t = Date.now();
+      const pid = initPid.get(h.ns);
+      const child = bootChild.get(h.ns);
+      initPid.delete(h.ns);
+      systemdPids.delete(h.ns);
+      if (pid && (await systemdInits([pid])).length && (await inNetns(pid, h.ns))) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      // the unshare process exits once its child, the pid namespace's init, is reaped
+      const until = Date.now() + 10_000;
+      while ((child && !exited(child)) || (pid && alive(pid))) {
+        if (Date.now() > until) throw new Error(`reboot ${h.name}: systemd (pid ${pid}) still there 10 s after SIGKILL`);
+        await sleep(10);
+      }
+      if (child) children.delete(child);
+      await bootSystemd(h, 60_000);
+      log(`${h.name} rebooted in ${Date.now() - t} ms`);
+    };
+    const systemctl = (host: Host, ...args: string[]) => exec(host, ['systemctl', ...args], { timeoutMs: 30_000 });
 
     if (initialInclude) await Promise.all(nginxes.map((n) => startNginx(n)));
     await classes;
@@ -1178,6 +1725,9 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       reloadNginx,
       nginxTest,
       localPath,
+      systemd: useSystemd,
+      reboot,
+      systemctl,
       teardown,
     };
   } catch (e) {

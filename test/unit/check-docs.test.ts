@@ -83,7 +83,7 @@ test('checkStep: inputs of action.yml, required ones, and the conditions readCon
   assert.deepEqual(step({ ...BASE }), ["x: mode deploy needs 'artifact'"]);
   assert.deepEqual(step({ ...BASE, mode: 'promote', strategy: 'rolling' }), ['x: mode promote works with strategy blue-green only']);
   assert.deepEqual(step({ ...BASE, mode: 'redeploy' }), ['x: mode \'redeploy\' is not one of deploy, stage, promote, rollback']);
-  assert.deepEqual(step({ ...BASE, artifact: 'a.jar', strategy: 'canary' }), ["x: strategy canary needs 'canary-log'"]);
+  assert.deepEqual(step({ ...BASE, artifact: 'a.jar', strategy: 'canary' }), ["x: strategy canary needs 'access-log'"]);
   assert.deepEqual(step({ ...without('known-hosts'), artifact: 'a.jar' }), ["x: 'known-hosts' is not given"]);
   assert.deepEqual(step({ ...without('known-hosts'), artifact: 'a.jar', 'insecure-skip-host-key-check': true }), []);
   assert.deepEqual(checkStep({ uses: './', with: 'x' }, INPUTS, 'v1', 'x'), ["x: 'with:' of './' is not a mapping"]);

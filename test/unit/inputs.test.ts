@@ -63,6 +63,14 @@ test('modes: promote and rollback need no artifact; canary options', () => {
   const c = read({ strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-steps': '5 25 100', 'canary-max-p99-ratio': '' });
   assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, p99FloorMs: 50, minRequests: 50 });
   assert.equal(read().canary.maxP99Ratio, 2);
+  // The new names win over the older canary-* ones, which still work alone.
+  const n = read({ strategy: 'canary', 'access-log': '/a.log', 'canary-log': '/b.log', 'max-error-rate': '5', 'canary-max-error-rate': '2', 'min-requests': '7', 'max-p99-ratio': 'off' });
+  assert.deepEqual([n.canary.log, n.canary.maxErrorRate, n.canary.minRequests, n.canary.maxP99Ratio], ['/a.log', 5, 7, undefined]);
+  const o = read({ strategy: 'canary', 'canary-log': '/b.log', 'canary-max-error-rate': '2', 'canary-min-requests': '9', 'canary-max-p99-ratio': '3' });
+  assert.deepEqual([o.canary.log, o.canary.maxErrorRate, o.canary.minRequests, o.canary.maxP99Ratio], ['/b.log', 2, 9, 3]);
+  const b = read({ 'bake-time': '10', 'verify-url': 'https://example.com/', 'smoke-test': './smoke.sh' });
+  assert.deepEqual([b.bakeMs, b.smokeTest, b.smokeTestTimeoutMs], [10_000, './smoke.sh', 300_000]);
+  assert.deepEqual([read().bakeMs, read().smokeTest], [0, undefined]);
 });
 
 test('strategy, batch-size, and an empty health-body (any body passes)', () => {
@@ -134,14 +142,22 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['jump-host', { 'jump-host': 'x y' }, /not a valid host/],
   ['nginx-host', { 'nginx-host': 'a.example, a.example' }, /listed twice/],
   ['strategy', { strategy: 'linear' }, /not a strategy: use blue-green, rolling or canary/],
-  ['canary-log', { strategy: 'canary' }, /is required with strategy: canary/],
+  ['access-log', { strategy: 'canary' }, /is required with strategy: canary/],
   ['canary-log', { strategy: 'canary', 'canary-log': 'access.log' }, /absolute path/],
+  ['access-log', { strategy: 'canary', 'access-log': 'access.log' }, /absolute path/],
   ['canary-steps', { 'canary-steps': '10,5,100' }, /must go up/],
   ['canary-steps', { 'canary-steps': '10,50' }, /must end at 100/],
   ['canary-steps', { 'canary-steps': '0,100' }, /not a percentage from 1 to 100/],
   ['canary-max-error-rate', { 'canary-max-error-rate': 'low' }, /percentage from 0 to 100/],
   ['canary-max-p99-ratio', { 'canary-max-p99-ratio': '0.5' }, /ratio of 1 or more/],
-  ['canary-p99-floor-ms', { 'canary-p99-floor-ms': '-5' }, /not a whole number/],
+  ['p99-floor-ms', { 'p99-floor-ms': '-5' }, /not a whole number/],
+  ['max-error-rate', { 'max-error-rate': '101' }, /percentage from 0 to 100/],
+  ['max-p99-ratio', { 'max-p99-ratio': '0.9' }, /ratio of 1 or more \(e\.g\. 2\), or off/],
+  ['min-requests', { 'min-requests': 'x' }, /not a whole number/],
+  ['smoke-test-timeout', { 'smoke-test-timeout': '0' }, /out of range/],
+  ['bake-time', { 'bake-time': '10' }, /needs access-log .* or verify-url/],
+  ['bake-time', { 'bake-time': '10', strategy: 'rolling', 'access-log': '/var/log/nginx/access.log' }, /works with strategy: blue-green and canary/],
+  ['bake-time', { 'bake-time': 'long' }, /bake-time/],
   ['canary-min-requests', { 'canary-min-requests': '0' }, /out of range/],
   ['systemd-unit', { 'systemd-unit': 'shop@' }, /not a unit name prefix: .*without '@' or '\.service'/],
   ['systemd-unit', { 'systemd-unit': 'shop.service' }, /not a unit name prefix/],

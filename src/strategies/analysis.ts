@@ -1,0 +1,55 @@
+// What nginx's own access log (access-log, in the canary log_format) says about each release: read
+// by a canary step and by a bake.
+import { DeployError } from '../errors.ts';
+import * as N from '../commands/nginx.ts';
+import type { NginxSide } from '../traffic/nginx.ts';
+import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type ReleaseFigures } from '../traffic/canary.ts';
+import type { Ctx } from './context.ts';
+
+const MAX_LOG_BYTES = 64 << 20;
+
+/** Before any traffic moves: the log must be there and hold lines in the canary format. */
+export async function checkLog(ctx: Ctx, nginx: NginxSide[], step = 'canary'): Promise<void> {
+  const f = ctx.cfg.canary.log;
+  await Promise.all(
+    nginx.map(async (n) => {
+      const out = await n.remote.must(step, N.tailLines(f, 200, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const lines = out.split('\n').filter((l) => l.trim() !== '');
+      if (lines.some((l) => (parseLogLine(l)?.length ?? 0) > 0)) return;
+      throw new DeployError(
+        step,
+        `nginx host ${n.remote.label}`,
+        `access-log ${f} ${lines.length === 0 ? 'is empty or missing' : `has no line in the canary format (last line: '${lines[lines.length - 1].slice(0, 160)}')`}, so nothing could be judged; ` +
+          `add to nginx's http {} block: ${CANARY_LOG_FORMAT} and access_log ${f} canary; (nothing was changed)`,
+      );
+    }),
+  );
+}
+
+export async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]> {
+  return Promise.all(
+    nginx.map(async (n) => {
+      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
+      return /^\d+$/.test(out) ? Number(out) : 0;
+    }),
+  );
+}
+
+export async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
+  const all = await Promise.all(
+    nginx.map(async (n, i) => {
+      const out = await n.remote.must('canary', N.readLogFrom(ctx.cfg.canary.log, offsets[i], MAX_LOG_BYTES, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      return out.split('\n').flatMap((l) => parseLogLine(l) ?? []);
+    }),
+  );
+  return all.flat();
+}
+
+export const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p99 ${f.p99.toFixed(0)} ms`;
+
+
+/** The figures of both releases in a window, judged with the analysis gates. */
+export function gatesOf(ctx: Ctx) {
+  const c = ctx.cfg.canary;
+  return { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, minRequests: c.minRequests };
+}
