@@ -36,13 +36,24 @@ export async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]
 }
 
 export async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
+  return (await readSince(ctx, nginx, offsets)).attempts;
+}
+
+/**
+ * The attempts logged from each host's offset on (up to `until`, when given), and where the next
+ * read starts: after the last complete line, so a line nginx is writing is read whole next time.
+ */
+export async function readSince(ctx: Ctx, nginx: NginxSide[], offsets: number[], until?: number[]): Promise<{ attempts: Attempt[]; next: number[] }> {
   const all = await Promise.all(
     nginx.map(async (n, i) => {
-      const out = await n.remote.must('canary', N.readLogFrom(ctx.cfg.canary.log, offsets[i], MAX_LOG_BYTES, ctx.o(true)), ctx.cfg.commandTimeoutMs);
-      return out.split('\n').flatMap((l) => parseLogLine(l) ?? []);
+      const max = until ? Math.max(0, until[i] - offsets[i]) : MAX_LOG_BYTES;
+      if (max === 0) return { attempts: [] as Attempt[], next: offsets[i] };
+      const out = await n.remote.must('analysis', N.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const whole = until ? out : out.slice(0, out.lastIndexOf('\n') + 1);
+      return { attempts: whole.split('\n').flatMap((l) => parseLogLine(l) ?? []), next: offsets[i] + Buffer.byteLength(whole, 'utf8') };
     }),
   );
-  return all.flat();
+  return { attempts: all.flatMap((a) => a.attempts), next: all.map((a) => a.next) };
 }
 
 export const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p99 ${f.p99.toFixed(0)} ms`;

@@ -15,8 +15,8 @@ import { preflightApp } from '../fleet/preflight.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
 import { hostPort } from '../config/hosts.ts';
-import { figures, judgeStep } from '../traffic/canary.ts';
-import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
+import { figures, judgeStep, type Attempt } from '../traffic/canary.ts';
+import { checkLog, gatesOf, logOffsets, readSince, show } from './analysis.ts';
 import { smokeTest } from '../fleet/smoke.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './run.ts';
 
@@ -226,16 +226,32 @@ async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] | undefi
   const cfg = ctx.cfg;
   const began = Date.now();
   ctx.ui.info(`baking ${fleet.release} for ${cfg.bakeMs / 1000}s: it takes all traffic; the old version still runs on port ${p.livePort}`);
+  const judged = fleet.bakeFrom && at;
+  // The old version's window is read while the bake runs, and the new one's every second, so the
+  // verdict waits only for the last second's lines: the bake adds its own length and little more.
+  const before = judged ? readSince(ctx, fleet.nginx, fleet.bakeFrom!, at) : undefined;
+  before?.catch(() => undefined);
+  const during: Attempt[] = [];
+  let cursor = at;
+  let lastRead = Date.now();
   while (Date.now() - began < cfg.bakeMs) {
     ctx.checkpoint();
+    if (cursor && Date.now() - lastRead >= 1000 && cfg.bakeMs - (Date.now() - began) > 1000) {
+      lastRead = Date.now();
+      const r = await readSince(ctx, fleet.nginx, cursor);
+      during.push(...r.attempts);
+      cursor = r.next;
+      continue;
+    }
     await sleep(Math.min(250, cfg.bakeMs - (Date.now() - began)));
   }
   const back = `nginx is switched back to port ${p.livePort}, where the previous version still runs`;
-  if (fleet.bakeFrom && at) {
+  if (judged) {
     const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, p.livePort!));
     const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
-    const [before, during] = await Promise.all([attemptsSince(ctx, fleet.nginx, fleet.bakeFrom), attemptsSince(ctx, fleet.nginx, at)]);
-    const f = { old: figures(before, oldAddrs, newAddrs).old, new: figures(during, oldAddrs, newAddrs).new };
+    const [old, last] = await Promise.all([before!, readSince(ctx, fleet.nginx, cursor!)]);
+    during.push(...last.attempts);
+    const f = { old: figures(old.attempts, oldAddrs, newAddrs).old, new: figures(during, oldAddrs, newAddrs).new };
     const v = judgeStep(f, gatesOf(ctx));
     const label = `bake ${cfg.bakeMs / 1000}s`;
     ctx.canarySteps.push({ weight: 100, label, old: f.old, new: f.new, verdict: v.kind === 'pass' ? 'pass' : v.kind === 'wait' ? 'inconclusive' : 'fail' });

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
-import { startLoad, type LoadResult } from './load.ts';
+import { baseInputs, runAction, explain } from './harness.ts';
+import { underLoad } from './load.ts';
 
 let tb: Testbed;
 let app: Testbed['apps'][number];
@@ -21,15 +21,6 @@ after(async () => {
   await tb?.teardown();
 });
 
-async function underLoad(attempt: () => Promise<ActionRun>): Promise<{ run: ActionRun; load: LoadResult }> {
-  const load = startLoad(tb, 120);
-  await new Promise((r) => setTimeout(r, 300));
-  const run = await attempt();
-  const l = await load.stop();
-  assert.ok(l.requests > 50, `load ran: ${l.raw}`);
-  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
-  return { run, load: l };
-}
 
 const live = async () => Number(/:(\d+);/.exec((await tb.readInclude())!)![1]);
 const served = async () => (await tb.get('/version')).body.replace(/ pid=.*/, '').trim();
@@ -38,7 +29,7 @@ const LOG = { 'access-log': '/var/log/nginx/access.log', 'min-requests': '20' };
 test('a failing smoke test: nothing switches, the new process is stopped, the step names the command and its exit code', async () => {
   const before = { include: await tb.readInclude(), port: await live() };
   const pid = await tb.pidOnPort(app, before.port);
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('s1'), { 'smoke-test': 'curl -fsS "$CANDIDATE_URL/version" | grep -q "version=something-else"' })));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('s1'), { 'smoke-test': 'curl -fsS "$CANDIDATE_URL/version" | grep -q "version=something-else"' })));
   assert.equal(run.code, 1, explain(run));
   assert.equal(load.non2xx, 0, load.raw);
   assert.match(run.error, /\[smoke test\] smoke-test 'curl -fsS "\$CANDIDATE_URL\/version" \| grep -q "version=something-else"' exited with code 1: nothing was switched, and the new version is stopped/);
@@ -57,7 +48,7 @@ test('a passing smoke test saw the new version (CANDIDATE_URL, RELEASE, PREVIOUS
   const out = path.join(tb.dir, 'smoke-saw.txt');
   const port = await live();
   const next = port === 8080 ? 8081 : 8080;
-  const { run, load } = await underLoad(async () =>
+  const { run, load } = await underLoad(tb, async () =>
     runAction(tb, baseInputs(tb, await tb.makeJar('s2'), { release: 's2', 'smoke-test': `{ curl -fsS "$CANDIDATE_URL/version"; echo; echo "release=$RELEASE urls=$CANDIDATE_URLS"; } > '${out}'; echo smoke-ok` })),
   );
   assert.equal(run.code, 0, explain(run));
@@ -74,7 +65,7 @@ test('a passing smoke test saw the new version (CANDIDATE_URL, RELEASE, PREVIOUS
 test('bake-time: a release answering 20 % 5xx once it takes traffic is switched back after the bake; the old process never stopped', async () => {
   const before = { include: await tb.readInclude(), port: await live() };
   const pid = await tb.pidOnPort(app, before.port);
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('b1'), { ...LOG, 'bake-time': '3', 'java-opts': '-Dfail.share=0.2' })));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b1'), { ...LOG, 'bake-time': '3', 'java-opts': '-Dfail.share=0.2' })));
   assert.equal(run.code, 1, explain(run));
   assert.match(run.error, /\[bake\] the new release answered \d+ of \d+ requests with 5xx \(\d+\.\d %, max-error-rate 1 %\) \(old, before the switch: .*; new, baking: .*\); nginx is switched back to port \d+, where the previous version still runs/);
   assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| \d+\.\d % \| \d+ ms \| fail \|/);
@@ -89,7 +80,7 @@ test('bake-time: a release answering 20 % 5xx once it takes traffic is switched 
 test('bake-time: a good release bakes, is judged against the old one, and stays', async () => {
   const port = await live();
   const next = port === 8080 ? 8081 : 8080;
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('b2'), { ...LOG, 'bake-time': '3' })));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b2'), { ...LOG, 'bake-time': '3' })));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, load.raw);
   assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);

@@ -2,8 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, startAction, explain, type ActionRun } from './harness.ts';
-import { startLoad, type LoadResult } from './load.ts';
+import { baseInputs, runAction, startAction, explain } from './harness.ts';
+import { underLoad } from './load.ts';
 
 let tb: Testbed;
 before(async () => {
@@ -19,15 +19,6 @@ after(async () => {
 
 const CANARY = { strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-interval': '2', 'canary-min-requests': '20' };
 
-async function underLoad(attempt: () => Promise<ActionRun>): Promise<{ run: ActionRun; load: LoadResult }> {
-  const load = startLoad(tb, 120);
-  await new Promise((r) => setTimeout(r, 300));
-  const run = await attempt();
-  const l = await load.stop();
-  assert.ok(l.requests > 50, `load ran: ${l.raw}`);
-  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
-  return { run, load: l };
-}
 
 const live = async () => Number(/:(\d+)[ ;]/.exec((await tb.readInclude())!)![1]);
 const javaCount = async (i: number) => Number((await tb.exec(tb.apps[i], ['sh', '-c', 'pgrep -c java || true'])).stdout.trim());
@@ -38,7 +29,7 @@ test('a healthy release is promoted through every step and bakes at 100 %: 0 non
   // this loaded 2-core machine (a cold JVM's p99 reached 42 ms against 7 ms in CI); the latency
   // gate itself is tested below with its defaults.
   const good = { ...CANARY, 'warmup-path': '/version', 'warmup-requests': '400', 'canary-max-p99-ratio': '4', 'p99-floor-ms': '150', 'bake-time': '2' };
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('good'), good)));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('good'), good)));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}`);
   assert.equal(await tb.readInclude(), before.replaceAll(':8080;', ':8081;'), 'ends as a blue/green switch ends');
@@ -52,7 +43,7 @@ test('a healthy release is promoted through every step and bakes at 100 %: 0 non
 test('a release answering 5 % 500 is aborted at the first step; what clients saw is bounded by its weight', async () => {
   const before = (await tb.readInclude())!;
   const port = await live();
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('errors'), { ...CANARY, 'java-opts': '-Dfail.share=0.05' })));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('errors'), { ...CANARY, 'java-opts': '-Dfail.share=0.05' })));
   assert.equal(run.code, 1, explain(run));
   assert.match(run.error, /\[canary\] step 10 % failed: the new release answered \d+ of \d+ requests with 5xx \(\d+\.\d %, max-error-rate 1 %\)/);
   assert.match(run.summary, /\| 10 % \|.*\| fail \|/);
@@ -67,7 +58,7 @@ test('a release answering 5 % 500 is aborted at the first step; what clients saw
 
 test('a slow release (p99 over the 50 ms floor and ≥ 3× the old one) is aborted on latency', async () => {
   const before = (await tb.readInclude())!;
-  const { run, load } = await underLoad(async () => runAction(tb, baseInputs(tb, await tb.makeJar('slow'), { ...CANARY, 'java-opts': '-Dlatency.ms=120' })));
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('slow'), { ...CANARY, 'java-opts': '-Dlatency.ms=120' })));
   assert.equal(run.code, 1, explain(run));
   assert.equal(load.non2xx, 0, 'slow, but no errors');
   assert.match(run.error, /\[canary\] step 10 % failed: the new release's p99 is \d+ ms against \d+ ms for the old one \(\d+\.\d×, max-p99-ratio 2\)/);
@@ -88,7 +79,7 @@ test('a log with no line in the canary format is a configuration error before an
 test('a canary killed mid-step (SIGKILL): the post step puts the upstream back and stops the new processes', async () => {
   const before = (await tb.readInclude())!;
   const port = await live();
-  const { run, load } = await underLoad(async () => {
+  const { run, load } = await underLoad(tb, async () => {
     const a = startAction(tb, baseInputs(tb, await tb.makeJar('killed'), { ...CANARY, 'canary-interval': '30' }));
     let out = '';
     a.child.stdout?.on('data', (c) => (out += c));

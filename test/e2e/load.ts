@@ -1,4 +1,5 @@
 // Bounded load through nginx from the runner namespace, for "0 5xx during the whole attempt".
+import assert from 'node:assert/strict';
 import type { Host, Testbed } from '../testbed/testbed.ts';
 
 export interface LoadResult {
@@ -55,4 +56,19 @@ export function longRequests(tb: Testbed, ms = 3000, everyMs = 700, max = 40) {
       return Promise.all(pending);
     },
   };
+}
+
+/**
+ * Runs an attempt under wrk load through nginx (started 300 ms before it): the load must have run
+ * and seen no connection error; what it counted is returned with the attempt's result for the
+ * test to judge (0 non-2xx, or a bound).
+ */
+export async function underLoad<T>(tb: Testbed, attempt: () => Promise<T>): Promise<{ run: T; load: LoadResult }> {
+  const load = startLoad(tb, 120);
+  await new Promise((r) => setTimeout(r, 300));
+  const run = await attempt();
+  const l = await load.stop();
+  assert.ok(l.requests > 50, `load ran: ${l.raw}`);
+  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
+  return { run, load: l };
 }

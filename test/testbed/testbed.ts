@@ -38,6 +38,14 @@
  *                      writing the include needs `sudo -n`. /tmp is mode 1777 on every host, the
  *                      testbed dir 0711 and authorized_keys 0644 (sshd reads it as the user).
  *                      Needs the `sudo` package.
+ *   sudoers            with deployUser: the text of that drop-in instead (e.g. exactly the
+ *                      minimal rule a doc gives); a trailing newline is added if missing. Checked
+ *                      with `visudo -cf` at setup: invalid text fails createTestbed, with
+ *                      visudo's message.
+ *   systemd            default false. true: every APP host runs a real systemd
+ *                      (/lib/systemd/systemd) as PID 1, its sshd is the unit `ssh.service`
+ *                      (alias sshd.service) there; see "systemd app hosts" below. nginx hosts
+ *                      and the runner are unchanged.
  *   allowTcpForwarding per sshd host name ('nginx', 'nginx2', 'app1', ...): false writes
  *                      `AllowTcpForwarding no` into that host's sshd_config (ssh -W / -L /
  *                      direct-tcpip channels are refused there). Default true for every host.
@@ -60,7 +68,7 @@
  *   e.g. `1718000000.123 200 10.213.7.31:8080, 10.213.7.31:8081 502, 200 0.001, 0.004 0.006`).
  *   Read it at tb.localPath(host, '/var/log/nginx/access.log').
  *
- * Every host except the runner is started as
+ * Every host except the runner (and the systemd app hosts, see below) is started as
  *   nsenter --net=/run/netns/NS unshare --mount --pid --fork --mount-proc --propagation private
  *     sh -c 'mount --bind ...; exec sshd -D'
  * so each host has its own network, mount AND pid namespace; sshd is PID 1 there (it reaps
@@ -72,6 +80,37 @@
  * `lsof`, `kill` over SSH (or via `exec`) see only that host's processes and use that host's pid
  * numbers.
  *
+ * systemd app hosts (opts.systemd):
+ *   /bin/sh boot.sh is started as
+ *     sh -c 'echo $$ > CG/cgroup.procs; exec nsenter --net=/run/netns/NS unshare --cgroup --mount
+ *       --pid --uts --ipc --fork --mount-proc --kill-child=SIGKILL --propagation private sh boot.sh'
+ *   (CG = `zdd-tb-NS` in the machine's cgroup2 hierarchy, e.g. /sys/fs/cgroup/unified: the root
+ *   of the host's cgroup namespace). `${host.dir}/boot.sh` mounts, in the host's mount namespace:
+ *   tmpfs on /run, /tmp, /var/tmp (the testbed dir bound back at its own path), a /dev of its
+ *   own (null zero full random urandom tty, a devpts instance, shm; /dev/console = /dev/null),
+ *   a read-only sysfs of its netns on /sys, a fresh cgroup2 on /sys/fs/cgroup, /proc/sys
+ *   read-only but /proc/sys/net, an overlay on /etc (upper `${host.dir}/overlay/etc/upper`, kept
+ *   across reboots, with a machine-id of its own), `${host.dir}/opt` on /opt, the deployUser
+ *   binds, `${host.dir}/systemd-etc` on /etc/systemd/system, `${host.dir}/systemd-local` on
+ *   /usr/local/lib/systemd/system (an overlay of /usr/local/lib supplies the mount point when
+ *   the machine lacks it), an empty dir on /lib/systemd/system-generators (no fstab, sysv,
+ *   getty... units), tmpfs on /var/log/journal; then `exec setpriv --bounding-set
+ *   -sys_module,-sys_time systemd --system --unit=multi-user.target --log-target=journal` with
+ *   container=zdd-testbed. systemd-etc starts as the machine's /etc/systemd/system without its
+ *   enablements and aliases, plus SYSTEMD_MASKED_UNITS masked (what would write to the machine:
+ *   tmpfiles, sysusers, sysctl, udev, timers, getty, logind, dbus, nftables, ...) and
+ *   ssh.service enabled. So: units written to /etc/systemd/system or
+ *   /usr/local/lib/systemd/system, their enablement, /etc changes and /opt survive a reboot;
+ *   /run, /tmp, /var/tmp and the (volatile) journal do not. The machine's /tmp, /etc, /dev and
+ *   sysctls are never written. Boot (parallel over hosts) takes ~0.3 s: createTestbed and
+ *   reboot return once sshd listens and `systemctl is-system-running` says running or degraded
+ *   (else they fail after 60 s, listing `systemctl --failed` and the journal).
+ *   exec/execAs join all of the host's namespaces (cgroup too) and its cgroup `/zdd-exec`, so a
+ *   `setsid nohup` process started there is reparented to (and reaped by) systemd. SSH sessions
+ *   run in ssh.service's cgroup (no logind, no PAM). journalctl -u UNIT shows a unit's output.
+ *   There is no D-Bus: systemctl works as root (private socket) and via `sudo -n systemctl`,
+ *   but as a non-root user it fails ("Failed to connect to bus").
+ *
  * API (all async functions are bounded in time):
  *   createTestbed(opts?: TestbedOptions): Promise<Testbed>
  *   DEPLOY_USER = 'zdddeploy', DEPLOY_UID = 2950      the deployUser account (gid = uid)
@@ -79,6 +118,7 @@
  *   buildAppClasses(): Promise<string>                 javac once, cached in test/app/build/<hash>
  *   parseInfo(body): Record<string,string>             parses the app's /info answer
  *   nsPids(ns): Promise<number[]>                      root-ns PIDs of all processes in netns NS
+ *   SYSTEMD_MASKED_UNITS: readonly string[]            units masked on every systemd host
  *   upstreamIncludeText(entries: {ip, port}[]): string `upstream app {...}` text, one server each
  *   initialIncludeText(form, apps, port = 8080): string  the default include for those apps
  *   Testbed:
@@ -115,9 +155,17 @@
  *     startNginx(host?); reloadNginx(host?); nginxTest(host?)   → exec results on that nginx host
  *         (default the first; startNginx throws on failure)
  *     localPath(host, remotePath): string   a host's /opt, /tmp file; on nginx hosts also
- *         /etc/nginx, /var/log/nginx
+ *         /etc/nginx, /var/log/nginx; on systemd hosts also /etc/systemd/system and
+ *         /usr/local/lib/systemd/system, while /tmp, /var/tmp and /run map to
+ *         /proc/<its systemd's pid>/root/... (valid until the host's next reboot)
+ *     systemd: boolean   opts.systemd
+ *     systemctl(host, ...args) → exec(host, ['systemctl', ...args]) (30 s timeout)
+ *     reboot(host): Promise<void>   systemd hosts: SIGKILL the host's systemd (that ends its pid
+ *         namespace: every process of the host), run boot.sh again, wait as at setup. The
+ *         network namespace, nft rules, sshd host key and the per-host dirs stay.
  *     teardown(): Promise<void>   idempotent; kills every process in our namespaces by PID
- *         (SIGTERM, then SIGKILL), deletes the namespaces and the temp dir.
+ *         (a systemd host's PID 1 first, with SIGKILL; then SIGTERM, then SIGKILL), deletes the
+ *         namespaces, the systemd hosts' cgroups and the temp dir.
  *
  * Gotchas:
  *  - The PIDs returned by exec/startSeedApp/pidOnPort are in the host's pid namespace, as the
@@ -125,6 +173,10 @@
  *  - `initialInclude: false` writes nginx.conf but no include and does not start nginx; write
  *    the include (or let the action do it) and call startNginx() (per nginx host).
  *  - createTestbed refuses to run if namespaces with its prefix exist: call cleanupStale(prefix).
+ *  - systemd EnvironmentFile=: `KEY="value"` with every `\` written `\\` and every `"` written `\"`
+ *    round-trips any value (spaces, quotes, $, backticks, =, #, %, tabs, newlines, leading and
+ *    trailing blanks): inside "..." systemd takes \" \\ \` \$ as the character, drops a
+ *    backslash-newline, keeps any other backslash, and expands neither $VAR nor %specifiers.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
@@ -559,7 +611,7 @@ async function removeCgroup(cg: string): Promise<void> {
       await rmTree(cg);
       return;
     } catch (e) {
-      if (i >= 100) throw new Error(`cannot remove cgroup ${cg}: ${String(e)} (processes: ${left.join(' ') || 'none'})`);
+      if (i >= 100) throw new Error(`cannot remove cgroup ${cg}: ${String(e)} (processes: ${left.join(' ') || 'none'})`, { cause: e });
       await sleep(20);
     }
   }
@@ -610,7 +662,8 @@ export function buildAppClasses(): Promise<string> {
     await fsp.mkdir(APP_BUILD, { recursive: true });
     const tmp = await fsp.mkdtemp(path.join(APP_BUILD, 'tmp-'));
     try {
-      await must(['javac', '-nowarn', '--release', '17', '-d', tmp, APP_SRC], { timeoutMs: 60_000 });
+      // -XX:-UsePerfData: no /tmp/hsperfdata_root/<pid> on the machine (its /tmp stays as it is)
+      await must(['javac', '-J-XX:-UsePerfData', '-nowarn', '--release', '17', '-d', tmp, APP_SRC], { timeoutMs: 60_000 });
       try {
         await fsp.rename(tmp, dest);
       } catch (e) {
@@ -1151,6 +1204,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       await fsp.rm(check);
     }
     if (useSystemd && /[,:\s]/.test(dir)) throw new Error(`systemd hosts need a testbed dir without ',', ':' or spaces (overlay options, unit files): ${dir}`);
+    if (useSystemd && ['/run', '/dev'].some((p) => !path.relative(p, dir).startsWith('..'))) throw new Error(`systemd hosts get a new /run and /dev: the testbed dir cannot be in there (${dir}; set TMPDIR)`);
     const net = `10.213.${subnet}`;
     const mkHost = (name: string, ip: string): Host => ({ name, ns: `${prefix}-${name}`, ip, dir: path.join(dir, 'hosts', name) });
     const runner = mkHost('runner', `${net}.10`);
@@ -1298,9 +1352,9 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       return run([...enterArgs(host), ...argv], { env: hostEnv(o.env), input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
     };
 
-    /** starts argv detached (own session), output appended to logFile; tracked for teardown */
-    const spawnHost = (h: Host, argv: string[], logFile: string): ChildProcess => {
-      const logFd = fs.openSync(logFile, 'a');
+    /** starts argv detached (own session), output to logFile (flags 'a' or 'w'); tracked for teardown */
+    const spawnHost = (h: Host, argv: string[], logFile: string, flags = 'a'): ChildProcess => {
+      const logFd = fs.openSync(logFile, flags);
       let child: ChildProcess;
       try {
         child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: SYS_PATH, HOME: '/root', LANG: 'C.UTF-8' } });
@@ -1380,6 +1434,8 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       await fsp.writeFile(d('overlay/etc/upper/machine-id'), `${createHash('sha256').update(`${dir}\0${h.ns}\0${Math.random()}`).digest('hex').slice(0, 32)}\n`, { mode: 0o444 });
       const keep = underTmp || !path.relative('/var/tmp', dir).startsWith('..');
       const L = ['set -e', 'mount --make-rprivate /'];
+      // the copies of the machine's netns mounts (other testbeds' too) are not the host's
+      L.push('if mountpoint -q /run/netns; then umount -R -l /run/netns; fi');
       // fresh /run, /tmp, /var/tmp (nothing the host's systemd-tmpfiles or apps do there reaches
       // the machine); the testbed dir is parked in /run meanwhile and moved back to its path
       L.push('mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run');
@@ -1426,7 +1482,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       createdCgroups.push(cg);
     };
     const systemdDiag = async (h: Host): Promise<string> => {
-      const parts = [`--- ${path.join(h.dir, 'boot.log')}:\n${await fsp.readFile(path.join(h.dir, 'boot.log'), 'utf8').catch(() => '')}`];
+      const parts = [`--- ${path.join(h.dir, 'boot.log')} (this boot):\n${await fsp.readFile(path.join(h.dir, 'boot.log'), 'utf8').catch(() => '')}`];
       if (initPid.has(h.ns)) {
         for (const argv of [
           ['systemctl', 'is-system-running'],
@@ -1469,12 +1525,13 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
           path.join(h.dir, 'boot.sh'),
         ],
         path.join(h.dir, 'boot.log'),
+        'w',
       );
       const pid = await findInit(h, child, Math.min(deadline, Date.now() + 10_000), why);
       initPid.set(h.ns, pid);
       systemdPids.set(h.ns, pid);
       await waitSshd(h, child, deadline, why);
-      let state = '';
+      let state: string;
       for (;;) {
         const r = await exec(h, ['systemctl', 'is-system-running'], { timeoutMs: 5000 });
         state = r.stdout.trim();
@@ -1560,7 +1617,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
           await fsp.writeFile(path.join(stage, 'version.txt'), `${version}\n`);
           const safe = version.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
           const jarPath = path.join(dir, 'jars', `app-${safe}-${n}.jar`);
-          await must(['jar', '--create', '--file', jarPath, '--main-class', 'App', '-C', stage, '.'], { timeoutMs: 60_000 });
+          await must(['jar', '-J-XX:-UsePerfData', '--create', '--file', jarPath, '--main-class', 'App', '-C', stage, '.'], { timeoutMs: 60_000 });
           await fsp.rm(stage, { recursive: true, force: true });
           return jarPath;
         })();
