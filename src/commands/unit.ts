@@ -127,12 +127,12 @@ if [ "$(cat -- "$t" 2>/dev/null)" != "$(printf '%s' "$template")" ]; then
   $P systemctl daemon-reload || exit 1
   echo reloaded >&2
 fi
-[ "$(systemctl is-failed "$unit" 2>/dev/null)" = failed ] && $P systemctl reset-failed "$unit"
+[ "$($P systemctl is-failed "$unit" 2>/dev/null)" = failed ] && $P systemctl reset-failed "$unit"
 if ! $P systemctl start "$unit"; then
-  systemctl status --no-pager --lines=0 "$unit" >&2
+  $P journalctl --no-pager -o cat -n 15 -u "$unit" >&2
   exit 1
 fi
-pid=$(systemctl show -p MainPID --value "$unit")
+pid=$($P systemctl show -p MainPID --value "$unit")
 [ -n "$pid" ] && [ "$pid" != 0 ] || { echo "systemd started $unit but it has no main process (it exited at once)" >&2; exit 1; }
 st=$(starttime "$pid")
 printf '%s %s\\n' "$pid" "$st" > "$run/$port.pid"
@@ -156,7 +156,7 @@ const STOP = `
 priv=$1 unit=$2 how=$3 pidfile=$4
 ${PRIV}
 if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
-state=$(systemctl is-active "$unit" 2>/dev/null)
+state=$($P systemctl is-active "$unit" 2>/dev/null)
 case $how in
   stop) $P systemctl stop "$unit" || exit 4 ;;
   disable-now) $P systemctl disable --no-reload --now "$unit" || exit 4 ;;
@@ -201,6 +201,9 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
     '/usr/bin/systemctl daemon-reload',
     ...ports.map((p) => `/usr/bin/install -D -m 600 /dev/stdin ${ENV_DIR}/${name}@${p}`),
     ...units.flatMap((u) => [
+      `/usr/bin/systemctl is-active ${u}`,
+      `/usr/bin/systemctl is-failed ${u}`,
+      `/usr/bin/systemctl show -p MainPID --value ${u}`,
       `/usr/bin/systemctl reset-failed ${u}`,
       `/usr/bin/systemctl start ${u}`,
       `/usr/bin/systemctl stop ${u}`,
@@ -210,7 +213,7 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
       `/usr/bin/systemctl disable --no-reload --now ${u}`,
       `/usr/bin/journalctl --no-pager -o cat -n 15 -u ${u}`,
     ]),
-    ...(takeOver ? [`/usr/bin/systemctl disable --no-reload --now ${takeOver}`, `/usr/bin/systemctl disable --no-reload ${takeOver}`, `/usr/bin/systemctl enable --no-reload --now ${takeOver}`] : []),
+    ...(takeOver ? [`/usr/bin/systemctl is-active ${takeOver}`, `/usr/bin/systemctl disable --no-reload --now ${takeOver}`, `/usr/bin/systemctl disable --no-reload ${takeOver}`] : []),
   ];
   return `${user} ALL=(root) NOPASSWD: ${cmds.join(', \\\n    ')}\n`;
 }

@@ -19,6 +19,8 @@ export interface AppNode {
   remote: Remote;
   /** systemd-unit: who the units run as (the deploy user), read by the systemd preflight */
   unitUser?: { user: string; group: string };
+  /** the java the preflight found for the deploy user (a unit's PATH is systemd's, not the user's) */
+  javaPath?: string;
 }
 
 export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string): Promise<A.PortState> {
@@ -33,7 +35,8 @@ export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: st
  * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
  */
 export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, ctx?: Ctx, live = false): void {
-  if (!st.unit || st.pid === undefined || st.pid === st.ours) return;
+  if (!st.unit || st.pid === undefined) return;
+  // Also one this action started through systemd (systemd-unit: NAME before): it is the unit's.
   const name = ctx?.cfg.systemdUnit;
   if (name !== undefined) {
     // NAME@PORT is this action's; another unit on the live port is taken over after the switch.
@@ -133,6 +136,8 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   if (cfg.systemdUnit !== undefined) {
     await unitPreflight(ctx, app);
     const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
+    const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;
+    spec = { ...spec, argv };
     cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, templateFor(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
   } else {
     cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());

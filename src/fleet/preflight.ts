@@ -36,5 +36,6 @@ export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undef
     );
   }
   ctx.ui.info(`${label}: ${p.java} (${p.javaVersion ?? 'version unknown'})`);
+  app.javaPath = p.java;
   return p;
 }

@@ -89,7 +89,7 @@ test('bake-time: a good release bakes, is judged against the old one, and stays'
   assert.match(await served(), new RegExp(`version=b2 port=${next}`));
 });
 
-test('bad inputs: bake-time without a judge, a smoke-test-timeout of 0, are refused before any server is touched', async () => {
+test('bad inputs: bake-time without a judge, a smoke-test-timeout of 0, systemd-unit without systemd, are refused before anything changes', async () => {
   const before = await tb.readInclude();
   const a = await runAction(tb, baseInputs(tb, await tb.makeJar('x'), { 'bake-time': '5' }));
   assert.equal(a.code, 1);
@@ -97,5 +97,9 @@ test('bad inputs: bake-time without a judge, a smoke-test-timeout of 0, are refu
   const b = await runAction(tb, baseInputs(tb, await tb.makeJar('x'), { 'smoke-test': 'true', 'smoke-test-timeout': '0' }));
   assert.equal(b.code, 1);
   assert.match(b.error, /input 'smoke-test-timeout': 0 is out of range/);
+  // systemd-unit on a host whose PID 1 is not systemd: the preflight says so before anything starts.
+  const c = await runAction(tb, baseInputs(tb, await tb.makeJar('x'), { 'systemd-unit': 'shop' }));
+  assert.equal(c.code, 1);
+  assert.match(c.error, /\[preflight\] \S+: systemd-unit is set, but systemd is not what runs this host .*; leave systemd-unit empty/);
   assert.equal(await tb.readInclude(), before);
 });

@@ -38,6 +38,7 @@
  *                      writing the include needs `sudo -n`. /tmp is mode 1777 on every host, the
  *                      testbed dir 0711 and authorized_keys 0644 (sshd reads it as the user).
  *                      Needs the `sudo` package.
+ *   sudoersByHost      with deployUser: { 'app1': TEXT, ... } that host's drop-in instead
  *   sudoers            with deployUser: the text of that drop-in instead (e.g. exactly the
  *                      minimal rule a doc gives); a trailing newline is added if missing. Checked
  *                      with `visudo -cf` at setup: invalid text fails createTestbed, with
@@ -227,6 +228,8 @@ export interface TestbedOptions {
    * host, instead of `zdddeploy ALL=(ALL) NOPASSWD: ALL`; checked with `visudo -cf` at setup
    */
   sudoers?: string;
+  /** with deployUser: per sshd host name ('nginx', 'app1', ...), its drop-in instead of `sudoers` (e.g. a narrow rule on the app hosts only) */
+  sudoersByHost?: Record<string, string>;
   /** print setup steps to stderr */
   verbose?: boolean;
 }
@@ -345,6 +348,8 @@ const INCLUDE_REMOTE = '/etc/nginx/conf.d/service_url.inc';
 const SUDO = '/usr/bin/sudo';
 const VISUDO = '/usr/sbin/visudo';
 const SYSTEMD = '/lib/systemd/systemd';
+
+const withNewline = (t: string) => (t.endsWith('\n') ? t : `${t}\n`);
 const SETPRIV = '/usr/bin/setpriv';
 /** where a systemd host's per-host unit directories are bound */
 const ETC_UNITS = '/etc/systemd/system';
@@ -1088,6 +1093,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
   if (typeof useSystemd !== 'boolean') throw new Error('systemd must be a boolean');
   if (opts.sudoers !== undefined && !deployUser) throw new Error('sudoers needs deployUser: true');
   if (opts.sudoers !== undefined && typeof opts.sudoers !== 'string') throw new Error('sudoers must be a string');
+  if (opts.sudoersByHost !== undefined && !deployUser) throw new Error('sudoersByHost needs deployUser: true');
   const sudoersText =
     opts.sudoers === undefined
       ? `# zdd testbed: the deploy user may run anything as anyone, without a password\n${DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n`
@@ -1195,12 +1201,12 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
 
   try {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), `zdd-tb-${prefix}-`));
-    if (opts.sudoers !== undefined) {
+    for (const text of [...(opts.sudoers !== undefined ? [sudoersText] : []), ...Object.values(opts.sudoersByHost ?? {}).map(withNewline)]) {
       // the drop-in as sudo will read it: visudo checks syntax (and owner and mode)
       const check = path.join(dir, 'sudoers-check');
-      await fsp.writeFile(check, sudoersText, { mode: 0o440 });
+      await fsp.writeFile(check, text, { mode: 0o440 });
       const r = await run([VISUDO, '-c', '-f', check]);
-      if (r.code !== 0) throw new Error(`sudoers: visudo -cf rejects the text:\n${(r.stderr + r.stdout).split(check).join('<sudoers>').trim()}\n--- text:\n${sudoersText}`);
+      if (r.code !== 0) throw new Error(`sudoers: visudo -cf rejects the text:\n${(r.stderr + r.stdout).split(check).join('<sudoers>').trim()}\n--- text:\n${text}`);
       await fsp.rm(check);
     }
     if (useSystemd && /[,:\s]/.test(dir)) throw new Error(`systemd hosts need a testbed dir without ',', ':' or spaces (overlay options, unit files): ${dir}`);
@@ -1294,7 +1300,10 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       // sshd reads AuthorizedKeysFile as the user: let it through the testbed dir to the file
       await fsp.chmod(dir, 0o711);
       await fsp.chmod(authorizedKeys, 0o644);
-      for (const h of sshHosts) deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc, sudoersText));
+      for (const h of sshHosts) {
+        const own = opts.sudoersByHost?.[h.name];
+        deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc, own !== undefined ? withNewline(own) : sudoersText));
+      }
     }
     const includeText =
       form === 'set'

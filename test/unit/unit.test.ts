@@ -57,3 +57,14 @@ test('the env file: KEY="VALUE" with \\, ", $ and a backquote escaped; names tha
     'A="plain"\nB="a b=c"\nC="q\\"uote \\\\ back \\$HOME \\`cmd\\`"\n',
   );
 });
+
+test('docs/systemd.md shows the sudoers rule the scripts need, exactly as sudoersRule writes it (no wildcard)', async () => {
+  const { sudoersRule } = await import('../../src/commands/unit.ts');
+  const { readFileSync } = await import('node:fs');
+  const rule = sudoersRule('deploy', 'shop', [8080, 8081], 'shop.service');
+  assert.ok(readFileSync(new URL('../../docs/systemd.md', import.meta.url), 'utf8').includes(rule), rule);
+  assert.doesNotMatch(rule, /\*/);
+  for (const cmd of ['systemctl start shop@8081.service', 'systemctl disable --no-reload --now shop@8080.service', 'install -D -m 600 /dev/stdin /etc/default/shop@8080', 'systemctl show -p MainPID --value shop@8080.service']) {
+    assert.ok(rule.includes(cmd), cmd);
+  }
+});

@@ -1,0 +1,167 @@
+// systemd-unit: releases as NAME@PORT.service on app hosts whose PID 1 is a real systemd, under
+// load through nginx: the takeover of a team's unit, a crash and reboots, a second deploy, an
+// unhealthy release with its journal, rollback, dry-run, and a deploy user that has only the
+// documented sudoers rule.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestbed, cleanupStale, DEPLOY_USER, type Testbed } from '../testbed/testbed.ts';
+import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { underLoad } from './load.ts';
+import { sudoersRule } from '../../src/commands/unit.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TEAM_UNIT = `[Unit]
+Description=the team's own unit, written by hand
+[Service]
+ExecStart=/usr/bin/java -Dserver.port=8080 -jar /opt/app/team.jar
+WorkingDirectory=/opt/app
+Restart=always
+[Install]
+WantedBy=multi-user.target
+`;
+
+let tb: Testbed;
+let app: Testbed['apps'][number];
+before(async () => {
+  await cleanupStale('zddsys');
+  tb = await createTestbed({ prefix: 'zddsys', subnet: 66, appHosts: 1, form: 'set', systemd: true });
+  app = tb.apps[0];
+  // The team's app runs as shop.service, the way Spring Boot's docs suggest.
+  const jar = await tb.makeJar('team');
+  assert.equal((await tb.exec(app, ['sh', '-c', 'mkdir -p /opt/app && cp "$1" /opt/app/team.jar', 'sh', jar])).code, 0);
+  await tb.exec(app, ['sh', '-c', 'cat > /etc/systemd/system/shop.service'], { input: TEAM_UNIT });
+  assert.equal((await tb.systemctl(app, 'enable', '--now', 'shop.service')).code, 0);
+  for (let i = 0; i < 100 && !(await tb.pidOnPort(app, 8080)); i++) await sleep(200);
+  assert.match((await tb.get('/version')).body, /version=team port=8080/);
+});
+after(async () => {
+  await tb?.teardown();
+});
+
+const SD = { 'systemd-unit': 'shop' };
+const state = async (unit: string) => {
+  const active = (await tb.systemctl(app, 'is-active', unit)).stdout.trim();
+  const enabled = (await tb.systemctl(app, 'is-enabled', unit)).stdout.trim();
+  return `${active} ${enabled}`;
+};
+const served = async () => (await tb.get('/version')).body.replace(/ pid=.*/, '').trim();
+async function servingAgain(what: RegExp, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    const r = await tb.get('/version').catch(() => ({ status: 0, body: '' }));
+    last = `${r.status} ${r.body}`;
+    if (r.status === 200 && what.test(r.body)) return;
+    await sleep(200);
+  }
+  assert.fail(`not serving ${what} within ${ms} ms (last: ${last})`);
+}
+
+async function deploy(version: string, extra: Record<string, string> = {}): Promise<ActionRun> {
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar(version), { ...SD, release: version, ...extra })));
+  assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}\n${explain(run)}`);
+  return run;
+}
+
+test('the first deploy with systemd-unit takes over the team\'s shop.service: switched, drained, then stopped and disabled, nothing else in it changed', async () => {
+  const r = await deploy('v1');
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, /took over from shop\.service: it was stopped and disabled; nothing else in it was changed/);
+  assert.match(r.summary, /systemd: `shop@8081\.service` enabled on the app host: a reboot starts the version nginx points at\. Took over from `shop\.service`/);
+  // Stopped: "failed" when the unit lacks SuccessExitStatus=143 (a JVM's exit at SIGTERM), as here.
+  assert.match(await state('shop.service'), /^(inactive|failed) disabled$/);
+  assert.equal(await state('shop@8081.service'), 'active enabled');
+  assert.equal((await tb.exec(app, ['cat', '/etc/systemd/system/shop.service'])).stdout, TEAM_UNIT, 'the team\'s unit file is as it was');
+  const mode = (await tb.exec(app, ['stat', '-c', '%a %U', '/etc/default/shop@8081'])).stdout.trim();
+  assert.equal(mode, '600 root', 'the env file is root\'s, mode 600');
+  assert.match(await served(), /^version=v1 port=8081$/);
+});
+
+test('kill -9 of the live JVM: systemd starts it again and nginx serves within seconds', async () => {
+  const pid = Number((await tb.systemctl(app, 'show', '-p', 'MainPID', '--value', 'shop@8081.service')).stdout.trim());
+  assert.ok(pid > 1);
+  await tb.exec(app, ['kill', '-9', String(pid)]);
+  await servingAgain(/version=v1 port=8081/);
+  const again = Number((await tb.systemctl(app, 'show', '-p', 'MainPID', '--value', 'shop@8081.service')).stdout.trim());
+  assert.notEqual(again, pid, 'a new JVM');
+});
+
+test('a reboot of the host: the live release serves again, nothing on the idle port', async () => {
+  await tb.reboot(app);
+  await servingAgain(/version=v1 port=8081/, 30_000);
+  assert.equal(await tb.pidOnPort(app, 8080), null, 'the team\'s unit stays off, nothing on the idle port');
+  assert.match(await state('shop.service'), /^inactive disabled$/);
+});
+
+test('a second deploy, then a second reboot: the reboot starts the new version only', async () => {
+  const r = await deploy('v2');
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(await state('shop@8080.service'), 'active enabled');
+  assert.equal(await state('shop@8081.service'), 'inactive disabled');
+  assert.doesNotMatch(r.stdout, /took over/);
+  await tb.reboot(app);
+  await servingAgain(/version=v2 port=8080/, 30_000);
+  assert.equal(await tb.pidOnPort(app, 8081), null);
+});
+
+test('an unhealthy release: the step shows its journal lines; enablement stays as it was', async () => {
+  const r = await deploy('sick', { 'java-opts': '-Dhealth.mode=down', 'health-timeout': '4' });
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /not healthy after 4s/);
+  assert.match(r.error, /--- last lines of the journal of shop@8081\.service ---/);
+  assert.equal(await state('shop@8081.service'), 'inactive disabled');
+  assert.equal(await state('shop@8080.service'), 'active enabled');
+  assert.match(await served(), /^version=v2 port=8080$/);
+});
+
+test('dry-run prints the unit it would write and changes nothing', async () => {
+  const before = { include: await tb.readInclude(), a: await state('shop@8080.service'), b: await state('shop@8081.service') };
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v3'), { ...SD, 'dry-run': 'true' }));
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, /systemd: each instance would run as shop@PORT\.service, from \/etc\/systemd\/system\/shop@\.service/);
+  assert.match(r.stdout, /ExecStart=\/bin\/sh "\/opt\/app\/run\/%i\.start"/);
+  assert.match(r.stdout, /EnvironmentFile=\/etc\/default\/shop@%i/);
+  assert.deepEqual({ include: await tb.readInclude(), a: await state('shop@8080.service'), b: await state('shop@8081.service') }, before);
+});
+
+test('rollback: back to v1 from its kept jar as shop@8081, enabled; v2 stopped and disabled', async () => {
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, '', { ...SD, mode: 'rollback' })));
+  assert.equal(load.non2xx, 0, load.raw);
+  assert.equal(run.code, 0, explain(run));
+  assert.equal(run.outputs.release, 'v1');
+  assert.match(await served(), /^version=v1 port=8081$/);
+  assert.equal(await state('shop@8081.service'), 'active enabled');
+  assert.equal(await state('shop@8080.service'), 'inactive disabled');
+});
+
+test('without systemd-unit the team\'s unit is still refused, pointing at systemd-unit', async () => {
+  // shop@8081 is a unit now: a deploy without systemd-unit must not stop it.
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v4')));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /belongs to the systemd unit shop@8081\.service; .*Set systemd-unit: NAME/);
+  assert.equal(await state('shop@8081.service'), 'active enabled');
+});
+
+test('a non-root deploy user with only the documented sudoers rule on the app host', async () => {
+  await cleanupStale('zddsysu');
+  const rule = sudoersRule(DEPLOY_USER, 'shop', [8080, 8081]);
+  const ub = await createTestbed({ prefix: 'zddsysu', subnet: 67, appHosts: 1, form: 'set', systemd: true, deployUser: true, sudoersByHost: { app1: rule } });
+  try {
+    const a = ub.apps[0];
+    await ub.startSeedApp(a, 8080, 'v0', [], { user: ub.sshUser });
+    // The rule is narrow: anything else through sudo is refused.
+    const denied = await ub.execAs(a, ub.sshUser, ['sudo', '-n', 'id']);
+    assert.notEqual(denied.code, 0, 'sudo id is not allowed');
+    for (const v of ['u1', 'u2']) {
+      const r = await runAction(ub, baseInputs(ub, await ub.makeJar(v), { ...SD, sudo: 'true', release: v }));
+      assert.equal(r.code, 0, explain(r));
+      assert.match((await ub.get('/version')).body, new RegExp(`version=${v} `));
+    }
+    const unit = (await ub.systemctl(a, 'show', '-p', 'User', '--value', 'shop@8080.service')).stdout.trim();
+    assert.equal(unit, DEPLOY_USER, 'the app runs as the deploy user');
+    assert.equal((await ub.systemctl(a, 'is-enabled', 'shop@8080.service')).stdout.trim(), 'enabled');
+    assert.equal((await ub.systemctl(a, 'is-active', 'shop@8081.service')).stdout.trim(), 'inactive');
+  } finally {
+    await ub.teardown();
+  }
+});
