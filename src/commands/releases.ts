@@ -40,6 +40,11 @@ export function recordRelease(remoteDir: string, port: number, release: string, 
   return wrap('record the release', RECORD, [remoteDir, port, release], o, startJson);
 }
 
+/** Records only what runs on a port (a team's own unit, `unit:NAME.service`: no jar, no command). */
+export function recordPort(remoteDir: string, port: number, release: string, o: CmdOptions): Cmd {
+  return wrap('record the release', 'printf \'%s\\n\' "$3" > "$1/run/$2.release"', [remoteDir, port, release], o);
+}
+
 const INFO = `
 dir=$1 rel=$2
 shift 2

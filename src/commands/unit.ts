@@ -183,6 +183,11 @@ export function enableUnit(priv: boolean, unit: string, o: CmdOptions): Cmd {
   return wrap(`enable ${unit}`, `priv=$1\n${PRIV}\n$P systemctl enable --no-reload "$2" 2>&1`, [priv ? 1 : 0, unit], o);
 }
 
+/** Enables and starts a unit (the team's own, given back by a rollback); prints its MainPID. */
+export function enableNowUnit(priv: boolean, unit: string, o: CmdOptions): Cmd {
+  return wrap(`enable and start ${unit}`, `priv=$1\n${PRIV}\n$P systemctl enable --no-reload --now "$2" >&2 || exit 1\n$P systemctl show -p MainPID --value "$2"`, [priv ? 1 : 0, unit], o);
+}
+
 /** The last lines a unit wrote to the journal (its stdout and stderr). */
 export function journalTail(priv: boolean, unit: string, o: CmdOptions): Cmd {
   return wrap(`read the journal of ${unit}`, `priv=$1\n${PRIV}\n$P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`, [priv ? 1 : 0, unit], o);
@@ -213,7 +218,16 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
       `/usr/bin/systemctl disable --no-reload --now ${u}`,
       `/usr/bin/journalctl --no-pager -o cat -n 15 -u ${u}`,
     ]),
-    ...(takeOver ? [`/usr/bin/systemctl is-active ${takeOver}`, `/usr/bin/systemctl disable --no-reload --now ${takeOver}`, `/usr/bin/systemctl disable --no-reload ${takeOver}`] : []),
+    ...(takeOver
+      ? [
+          `/usr/bin/systemctl is-active ${takeOver}`,
+          `/usr/bin/systemctl disable --no-reload --now ${takeOver}`,
+          `/usr/bin/systemctl disable --no-reload ${takeOver}`,
+          `/usr/bin/systemctl enable --no-reload --now ${takeOver}`,
+          `/usr/bin/systemctl show -p MainPID --value ${takeOver}`,
+          `/usr/bin/journalctl --no-pager -o cat -n 15 -u ${takeOver}`,
+        ]
+      : []),
   ];
   return `${user} ALL=(root) NOPASSWD: ${cmds.join(', \\\n    ')}\n`;
 }

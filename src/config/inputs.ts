@@ -384,9 +384,6 @@ export function readConfig(get: InputReader): Config {
   if (unitText !== '' && (!/^[A-Za-z0-9_.:-]{1,200}$/.test(unitText) || unitText.endsWith('.service'))) {
     throw new InputError('systemd-unit', `'${unitText}' is not a unit name prefix: letters, digits, '_', '.', ':' and '-', without '@' or '.service' (e.g. shop gives shop@8080.service)`);
   }
-  if (unitText !== '' && strategy === 'rolling') {
-    throw new InputError('systemd-unit', 'works with strategy: blue-green and canary; rolling over systemd instances is not supported yet');
-  }
   if (unitText !== '' && /[\s"'\\%$]/.test(remoteDir)) {
     throw new InputError('remote-dir', `'${remoteDir}' is named in the unit file with systemd-unit: use a path without spaces, quotes, '\\', '%' or '$'`);
   }

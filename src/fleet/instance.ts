@@ -128,12 +128,12 @@ export function unitTemplatePreview(ctx: Ctx, app: AppNode): string {
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true): Promise<number> {
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);
   const cfg = ctx.cfg;
   let cmd: Cmd;
-  if (cfg.systemdUnit !== undefined) {
+  if (cfg.systemdUnit !== undefined && !detached) {
     await unitPreflight(ctx, app);
     const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
     const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;

@@ -31,7 +31,7 @@ export const blueGreen: Strategy = {
     await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
     const switchedAt = await switchAll(ctx, fleet, plans);
     await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
-    ctx.audit.previous = await previous;
+    ctx.audit.previous = (await previous) ?? ctx.audit.previous;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
       healthyToSwitchedMs: switchedAt - healthyAt,

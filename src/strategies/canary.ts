@@ -105,7 +105,7 @@ export const canary: Strategy = {
     }
     const switchedAt = await switchAll(ctx, fleet, plans);
     await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
-    ctx.audit.previous = await previous;
+    ctx.audit.previous = (await previous) ?? ctx.audit.previous;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'canary',
       canary: steps,

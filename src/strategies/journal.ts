@@ -5,12 +5,13 @@
 import type { SshAddress } from '../config/hosts.ts';
 import { hostPort } from '../config/hosts.ts';
 import * as A from '../commands/app.ts';
-import { instanceUnit } from '../commands/unit.ts';
+import { instanceUnit, stopUnit } from '../commands/unit.ts';
 import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
 import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
-import { capturedSpec, inspectPort, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { capturedSpec, inspectPort, releaseSpec, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { argvOf, keptRelease } from '../fleet/releases.ts';
 import type { Ctx } from './context.ts';
 
 /** Set on an entry once its undo is complete and saved: a post step resumes from the rest. */
@@ -28,6 +29,8 @@ export type UndoEntry = Progress &
     }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   | { kind: 'started'; app: SshAddress; port: number; pid?: number }
+  /** systemd-unit: a rollback enabled and started the team's own unit again: disable and stop it */
+  | { kind: 'unit-started'; app: SshAddress; unit: string }
   /**
    * an old process stopped to make room: start it again as it was. How it was started (argv and
    * environment may hold secrets) stays on its host in `saved`; the state holds only that path.
@@ -36,8 +39,11 @@ export type UndoEntry = Progress &
       kind: 'stopped';
       app: SshAddress;
       port: number;
+      /** how it was started, kept on its host ('' for a unit: `release` says what it ran) */
       saved: string;
       log: string;
+      /** systemd-unit: the old instance was NAME@PORT running this release; it is started again so */
+      release?: string;
       /** its restart began: the process now on the port may be that restart (started by this rollback) */
       restarting?: boolean;
     }
@@ -111,6 +117,12 @@ export function withoutDead(text: string | null, targets: string[], dead: Set<st
   }
 }
 
+/** systemd-unit: how NAME@PORT ran `release` (its kept jar and recorded command). */
+async function unitSpec(ctx: Ctx, a: AppNode, release: string, port: number): Promise<A.StartSpec> {
+  const { cmd } = await keptRelease(ctx, [a], release, []);
+  return releaseSpec(ctx, release, port, argvOf(cmd, port, A.layout(ctx.cfg.remoteDir, release).jar), cmd.env);
+}
+
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
 export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
@@ -176,6 +188,18 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       // The old workers may still proxy to what is about to be stopped: let them finish.
       if (res.drain.length > 0) await drain(ctx, { nginx: res.drain, ports: [] }, 'the new version');
       if (res.unrestored.length === 0 && unreached.length === 0 && dead.size === 0) done(...sources);
+    } else if (kind === 'unit-started') {
+      await Promise.all(
+        (g as Extract<UndoEntry, { kind: 'unit-started' }>[]).map(async (e) => {
+          const a = await app(e.app);
+          if (!a) return;
+          const r = await a.remote.run(stopUnit(ctx.privUnit, e.unit, 'disable-now', '', ctx.o()), cfg.commandTimeoutMs + cfg.stopTimeoutMs);
+          if (r.code === 0) {
+            ctx.ui.info(`${a.remote.label}: ${e.unit} stopped and disabled again`);
+            done(e);
+          } else problems.push(`${a.remote.label}: could not stop and disable ${e.unit} again (exit ${r.code}) -- MANUAL ACTION NEEDED`);
+        }),
+      );
     } else if (kind === 'started') {
       await Promise.all(
         (g as Extract<UndoEntry, { kind: 'started' }>[]).map(async (e) => {
@@ -232,16 +256,17 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
               ctx.ui.info(`${a.remote.label}: the previous version was being started again on port ${e.port} (pid ${pid}); waiting until it is healthy`);
             } else {
               if (!now.free) throw new Error(`port ${e.port} is held by pid ${now.pid ?? 'unknown'}`);
-              const spec = await capturedSpec(ctx, a, e.saved, e.log);
+              const spec = e.release !== undefined ? await unitSpec(ctx, a, e.release, e.port) : await capturedSpec(ctx, a, e.saved, e.log);
               e.restarting = true;
               ctx.save();
               // No start guard: this is the version that ran before, and it must keep running
-              // whatever becomes of this run (a guard would stop it minutes after a cancel).
-              pid = await startProcess(ctx, a, e.port, spec, 'rollback', false);
+              // whatever becomes of this run (a guard would stop it minutes after a cancel). A
+              // process that ran detached is started detached again.
+              pid = await startProcess(ctx, a, e.port, spec, 'rollback', false, e.release === undefined);
             }
             await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
-            await a.remote.run(A.forgetCaptured([e.saved], ctx.oApp()), cfg.commandTimeoutMs).catch(() => undefined);
+            if (e.saved) await a.remote.run(A.forgetCaptured([e.saved], ctx.oApp()), cfg.commandTimeoutMs).catch(() => undefined);
             done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);

@@ -46,6 +46,9 @@ export function describeSwitch(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[], befo
   };
 }
 
+/** The release name a team's own unit gets in the records and the audit log: `unit:shop.service`. */
+export const TEAM_UNIT = 'unit:';
+
 /** What happened to the old version after a switch, for a headline. */
 export function retiredWords(ctx: Ctx, keep: boolean): string {
   if (keep) return 'kept running as a warm standby';
@@ -190,7 +193,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         }
         // systemd-unit: a reboot starts the version nginx points at, and only that one.
         const unit = unitOf(ctx, { unit: now.unit ?? r.oldUnit }, true);
-        const enable = cfg.systemdUnit !== undefined ? a.remote.must('enable', U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, p.idlePort), ctx.o()), cfg.commandTimeoutMs) : undefined;
+        const enable = cfg.systemdUnit !== undefined && !fleet.teamUnit ? a.remote.must('enable', U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, p.idlePort), ctx.o()), cfg.commandTimeoutMs) : undefined;
         enable?.catch(() => undefined);
         if (keep) {
           if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.oApp()), cfg.commandTimeoutMs);
@@ -204,6 +207,8 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         await enable;
         if (unit && cfg.systemdUnit !== undefined && unit.name !== U.instanceUnit(cfg.systemdUnit, livePort)) {
           r.tookOver = unit.name;
+          // A later mode: rollback goes back to it: the release that served before is that unit.
+          ctx.audit.previous ??= `${TEAM_UNIT}${unit.name}`;
           ctx.ui.info(`${a.remote.label}: took over from ${unit.name}: it was ${keep ? 'disabled and kept running' : 'stopped and disabled'}; nothing else in it was changed`);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
@@ -313,7 +318,11 @@ export async function releaseOn(ctx: Ctx, apps: AppNode[], port: number | null):
  * clean-up) while the old version drains; then it is stopped, or kept as a warm standby.
  */
 export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, extra?: () => Promise<unknown>): Promise<void> {
-  const cleanup = Promise.all([cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command), extra?.()]);
+  // The team's own unit is no kept release: only its port is recorded, as `unit:NAME.service`.
+  const record = fleet.teamUnit
+    ? mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.recordPort(ctx.cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), ctx.cfg.commandTimeoutMs))
+    : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+  const cleanup = Promise.all([record, extra?.()]);
   cleanup.catch(() => undefined);
   await retireOld(ctx, fleet, p, reports, keep);
   await ctx.step('Clean up', () => cleanup);

@@ -5,14 +5,15 @@
 //   with it; then the current version is drained and stopped as in a deploy.
 //   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
 import { DeployError } from '../errors.ts';
-import { inspectPort, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, JOURNAL, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import * as U from '../commands/unit.ts';
 import { commandText, keptRelease } from '../fleet/releases.ts';
 import { auditPath, previousRelease, readAudit, servingRelease } from '../traffic/audit.ts';
-import type { Ctx } from './context.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult, TEAM_UNIT } from './phases.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
 async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefined>, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
@@ -33,6 +34,16 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
     );
   }
   if (to === current) throw new DeployError('rollback', undefined, `release ${to} is the one serving now: nothing to roll back (nothing was changed)`);
+  if (to.startsWith(TEAM_UNIT)) {
+    // Before the first deploy with systemd-unit, the team's own unit served: it is started again.
+    if (ctx.cfg.systemdUnit === undefined) throw new DeployError('rollback', undefined, `the release before ${current} is the unit ${to.slice(TEAM_UNIT.length)}, taken over by a deploy with systemd-unit: set systemd-unit to roll back to it (nothing was changed)`);
+    fleet.release = to;
+    fleet.teamUnit = to.slice(TEAM_UNIT.length);
+    fleet.artifact = undefined;
+    Object.assign(ctx.audit, { release: to, previous: current, bad: current });
+    if (!ctx.cfg.dryRun) ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to the team's own unit ${fleet.teamUnit}`);
+    return new Map(fleet.apps.map((a) => [a, { jar: false, ports: new Map<number, string>() }]));
+  }
   const kept = await keptRelease(ctx, fleet.apps, to, ports);
   fleet.release = to;
   fleet.command = kept.cmd;
@@ -69,12 +80,24 @@ async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchP
 
 const fromTo = (ctx: Ctx, fleet: Fleet) => `roll back from ${ctx.audit.bad ?? 'an unrecorded release'} to ${fleet.release} (and mark ${ctx.audit.bad ?? 'the release left'} bad)`;
 
+/** Enables and starts the team's unit again (journaled: a failure disables and stops it) and waits until it serves on port. */
+async function startTeamUnit(ctx: Ctx, fleet: Fleet, a: AppNode, unit: string, port: number, r: InstanceReport): Promise<number> {
+  ctx.record({ kind: 'unit-started', app: a.host.ssh, unit });
+  const pid = Number((await a.remote.must('rollback', U.enableNowUnit(ctx.privUnit, unit, ctx.o()), ctx.cfg.commandTimeoutMs)).trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new DeployError('rollback', a.remote.label, `${unit} was started but has no main process: it exited at once`);
+  r.newPid = pid;
+  r.upload = `${unit} enabled and started`;
+  ctx.ui.info(`${a.remote.label}: ${unit} enabled and started again (pid ${pid})`);
+  return waitHealthy(ctx, a, port, pid, { log: `${JOURNAL}${unit}`, nginx: fleet.nginx.map((n) => n.remote) });
+}
+
 export const blueGreenRollback: Strategy = {
   async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
     const { plans, reuse } = await chooseBlueGreen(ctx, fleet);
     const p = plans[0];
     const warm = fleet.apps.filter((a) => reuse.has(a));
     const cold = fleet.apps.filter((a) => !reuse.has(a));
+    if (fleet.teamUnit) return describeSwitch(ctx, fleet, plans, [`would ${fromTo(ctx, fleet)}: enable and start ${fleet.teamUnit} again on ${fleet.apps.map((a) => a.remote.label).join(', ')}, and check it on port ${p.idlePort}`], false);
     return describeSwitch(
       ctx,
       fleet,
@@ -94,6 +117,20 @@ export const blueGreenRollback: Strategy = {
     ctx.audit.from = `port ${p.livePort}`;
     ctx.audit.to = `port ${p.idlePort}`;
     const reports = reportsFor(fleet, p.idlePort);
+    if (fleet.teamUnit) {
+      const unit = fleet.teamUnit;
+      const healthyAt = await ctx.step(`Start ${unit} again`, async () =>
+        Math.max(...(await mapLimit(fleet.apps, PARALLEL, (a) => startTeamUnit(ctx, fleet, a, unit, p.idlePort, reports.get(a)!)))),
+      );
+      const switchedAt = await switchAll(ctx, fleet, plans);
+      await finishSwitch(ctx, fleet, p, reports, false);
+      return switchResult(ctx, fleet, p, reports, {
+        strategy: 'blue-green',
+        healthyToSwitchedMs: switchedAt - healthyAt,
+        units: [unit],
+        headline: `Rolled back to the team's own ${unit} (enabled and started again): nginx switched from port ${p.livePort} to ${p.idlePort}; ${ctx.audit.bad ?? 'the release left'} is marked bad.`,
+      });
+    }
     const warm = reuse.size === fleet.apps.length;
     const healthyAt = await ctx.step(warm ? `Check ${fleet.release}, still running on port ${p.idlePort}` : `Start ${fleet.release} on port ${p.idlePort}`, () =>
       startOnIdle(ctx, fleet, p, reports, reuse),

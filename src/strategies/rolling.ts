@@ -7,6 +7,7 @@
 // one as it was; a failed batch and every batch before it end on the old release.
 import { DeployError } from '../errors.ts';
 import * as A from '../commands/app.ts';
+import * as U from '../commands/unit.ts';
 import type { Config } from '../config/inputs.ts';
 import { renderDown, type UpstreamForm } from '../traffic/include.ts';
 import { hostPort } from '../config/hosts.ts';
@@ -149,15 +150,24 @@ export const rolling: Strategy = {
         const healthyAt = await mapLimit(batch, PARALLEL, async (i) => {
           const now = await inspectPort(ctx, i.app, i.port, 'stop old');
           if (!now.free) {
-            refuseUnit(i.app, i.port, now, 'stop old');
+            refuseUnit(i.app, i.port, now, 'stop old', ctx);
             if (now.pid === undefined) {
               throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; set sudo: true or run the app as '${cfg.sshUser}'`);
             }
-            // How it was started, so a failed batch can start it again as it was.
-            const saved = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
-            ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved, log: `${cfg.remoteDir}/logs/previous.${i.port}.log` });
+            const unit = cfg.systemdUnit !== undefined && now.unit === U.instanceUnit(cfg.systemdUnit, i.port) ? now.unit : undefined;
+            if (unit) {
+              // NAME@PORT: a failed batch starts the release it ran again, from its kept jar.
+              const ran = await releaseOn(ctx, [i.app], i.port);
+              if (!ran) throw new DeployError('stop old', i.app.remote.label, `no record of the release ${unit} runs (${cfg.remoteDir}/run/${i.port}.release), so a failed batch could not start it again: nothing was stopped`);
+              ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved: '', log: '', release: ran });
+            } else {
+              // How it was started, so a failed batch can start it again as it was.
+              const saved = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
+              ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved, log: `${cfg.remoteDir}/logs/previous.${i.port}.log` });
+            }
             i.report.oldPid = now.pid;
-            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old', undefined, false, now.start);
+            // The instance's unit is stopped, not disabled: it starts again at once with the new release.
+            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old', undefined, false, now.start, unit ? { name: unit, disable: false } : undefined);
             ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
           } else {
             i.report.stopped = 'nothing was running';
@@ -194,6 +204,13 @@ export const rolling: Strategy = {
         const forgot = await a.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(cfg.remoteDir, p)), ctx.oApp()), cfg.commandTimeoutMs);
         if (forgot.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not remove ${A.capturePath(cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`);
         await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
+        // systemd-unit: every instance starts at boot, now that each runs the new release.
+        if (cfg.systemdUnit !== undefined) {
+          for (const port of ports) {
+            const en = await a.remote.run(U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, port), ctx.o()), cfg.commandTimeoutMs);
+            if (en.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not enable ${U.instanceUnit(cfg.systemdUnit, port)}: a reboot would not start it`);
+          }
+        }
       }),
     );
     const ports = [...new Set(all.map((i) => i.port))];
@@ -210,6 +227,7 @@ export const rolling: Strategy = {
       nginxHosts: nginx.map((r) => r.label),
       artifact: fleet.artifact,
       headline: `Rolling: ${all.length} instances replaced in ${plan.length} batch(es); nginx kept serving from the others throughout.`,
+      units: cfg.systemdUnit !== undefined ? all.map((i) => U.instanceUnit(cfg.systemdUnit!, i.port)).filter((u, k, xs) => xs.indexOf(u) === k) : undefined,
     };
   },
 };

@@ -45,6 +45,8 @@ export interface Fleet {
   release: string;
   /** how the release is started */
   command: ReleaseCommand;
+  /** systemd-unit: a rollback to the team's own unit (release `unit:NAME.service`) */
+  teamUnit?: string;
   /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
   bakeFrom?: number[];
 }

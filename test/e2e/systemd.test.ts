@@ -134,12 +134,38 @@ test('rollback: back to v1 from its kept jar as shop@8081, enabled; v2 stopped a
   assert.equal(await state('shop@8080.service'), 'inactive disabled');
 });
 
-test('without systemd-unit the team\'s unit is still refused, pointing at systemd-unit', async () => {
-  // shop@8081 is a unit now: a deploy without systemd-unit must not stop it.
-  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v4')));
-  assert.equal(r.code, 1, explain(r));
-  assert.match(r.error, /belongs to the systemd unit shop@8081\.service; .*Set systemd-unit: NAME/);
+test('stage runs the instance without enabling it, promote enables it; keep-previous keeps the old one running, disabled; wait-for-exit: false leaves the stop to systemd', async () => {
+  const staged = await runAction(tb, baseInputs(tb, await tb.makeJar('v5'), { ...SD, mode: 'stage', release: 'v5' }));
+  assert.equal(staged.code, 0, explain(staged));
+  assert.equal(await state('shop@8080.service'), 'active disabled', 'staged: running, not started at boot');
+  assert.match(await served(), /^version=v1 port=8081$/);
+  const { run: promoted, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, '', { ...SD, mode: 'promote' })));
+  assert.equal(load.non2xx, 0, load.raw);
+  assert.equal(promoted.code, 0, explain(promoted));
+  assert.equal(await state('shop@8080.service'), 'active enabled');
+  assert.equal(await state('shop@8081.service'), 'inactive disabled');
+
+  const kept = await deploy('v6', { 'keep-previous': 'true' });
+  assert.equal(kept.code, 0, explain(kept));
   assert.equal(await state('shop@8081.service'), 'active enabled');
+  assert.equal(await state('shop@8080.service'), 'active disabled', 'the warm standby runs, and a reboot would not start it');
+  assert.match(kept.summary, /kept running \(warm standby\), shop@8080\.service disabled/);
+
+  const quick = await deploy('v7', { 'wait-for-exit': 'false' });
+  assert.equal(quick.code, 0, explain(quick));
+  assert.match(quick.stdout, /shop@8081\.service disabled, stopping \(wait-for-exit: false: systemd finishes the stop/);
+  assert.equal(await state('shop@8080.service'), 'active enabled');
+  for (let i = 0; i < 100 && (await state('shop@8081.service')) !== 'inactive disabled'; i++) await sleep(100);
+  assert.equal(await state('shop@8081.service'), 'inactive disabled');
+  assert.match(await served(), /^version=v7 port=8080$/);
+});
+
+test('without systemd-unit the action\'s own unit is refused, pointing at systemd-unit', async () => {
+  // shop@8080 is a unit now: a deploy without systemd-unit must not stop it.
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v8')));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /belongs to the systemd unit shop@8080\.service; .*Set systemd-unit: NAME/);
+  assert.equal(await state('shop@8080.service'), 'active enabled');
 });
 
 test('a non-root deploy user with only the documented sudoers rule on the app host', async () => {
@@ -163,5 +189,65 @@ test('a non-root deploy user with only the documented sudoers rule on the app ho
     assert.equal((await ub.systemctl(a, 'is-active', 'shop@8081.service')).stdout.trim(), 'inactive');
   } finally {
     await ub.teardown();
+  }
+});
+
+test('rolling over systemd instances: two NAME@PORT on one host, each restarted with the new release on its own port; a release bad on the second batch puts the first back as it was', async () => {
+  await cleanupStale('zddsysr');
+  const rb = await createTestbed({ prefix: 'zddsysr', subnet: 69, appHosts: 1, form: 'upstream', systemd: true, instances: [{ app: 0, port: 8080 }, { app: 0, port: 8081 }] });
+  try {
+    const a = rb.apps[0];
+    await rb.startSeedApp(a, 8080, 'v0');
+    await rb.startSeedApp(a, 8081, 'v0');
+    const st = async (u: string) => `${(await rb.systemctl(a, 'is-active', u)).stdout.trim()} ${(await rb.systemctl(a, 'is-enabled', u)).stdout.trim()}`;
+    const seen = async () => {
+      const s = new Set<string>();
+      for (let i = 0; i < 8; i++) s.add((await rb.get('/version')).body.replace(/ pid=.*/, '').trim());
+      return [...s].sort();
+    };
+    const first = await underLoad(rb, async () => runAction(rb, baseInputs(rb, await rb.makeJar('r1'), { ...SD, strategy: 'rolling', release: 'r1' })));
+    assert.equal(first.load.non2xx, 0, first.load.raw);
+    assert.equal(first.run.code, 0, explain(first.run));
+    assert.deepEqual([await st('shop@8080.service'), await st('shop@8081.service')], ['active enabled', 'active enabled']);
+    assert.deepEqual(await seen(), ['version=r1 port=8080', 'version=r1 port=8081']);
+
+    const bad = await underLoad(rb, async () =>
+      runAction(rb, baseInputs(rb, await rb.makeJar('r2'), { ...SD, strategy: 'rolling', release: 'r2', 'java-opts': '-Dhealth.down.ports=8081', 'health-timeout': '4' })),
+    );
+    assert.equal(bad.load.non2xx, 0, bad.load.raw);
+    assert.equal(bad.run.code, 1, explain(bad.run));
+    assert.match(bad.run.stdout, /the previous version runs again on port 8080/);
+    assert.deepEqual(await seen(), ['version=r1 port=8080', 'version=r1 port=8081'], 'both instances on r1 again');
+    assert.deepEqual([await st('shop@8080.service'), await st('shop@8081.service')], ['active enabled', 'active enabled']);
+    await rb.reboot(a);
+    for (let i = 0; i < 100 && (await rb.pidOnPort(a, 8081)) === null; i++) await sleep(200);
+    assert.deepEqual(await seen(), ['version=r1 port=8080', 'version=r1 port=8081'], 'a reboot starts both, on r1');
+  } finally {
+    await rb.teardown();
+  }
+});
+
+test('a rollback of the takeover deploy enables and starts the team\'s unit again', async () => {
+  await cleanupStale('zddsyst');
+  const t = await createTestbed({ prefix: 'zddsyst', subnet: 70, appHosts: 1, form: 'set', systemd: true });
+  try {
+    const a = t.apps[0];
+    assert.equal((await t.exec(a, ['sh', '-c', 'mkdir -p /opt/app && cp "$1" /opt/app/team.jar', 'sh', await t.makeJar('team')])).code, 0);
+    await t.exec(a, ['sh', '-c', 'cat > /etc/systemd/system/shop.service'], { input: TEAM_UNIT });
+    assert.equal((await t.systemctl(a, 'enable', '--now', 'shop.service')).code, 0);
+    for (let i = 0; i < 100 && !(await t.pidOnPort(a, 8080)); i++) await sleep(200);
+    const r = await runAction(t, baseInputs(t, await t.makeJar('n1'), { ...SD, release: 'n1' }));
+    assert.equal(r.code, 0, explain(r));
+    const { run: back, load } = await underLoad(t, async () => runAction(t, baseInputs(t, '', { ...SD, mode: 'rollback' })));
+    assert.equal(load.non2xx, 0, load.raw);
+    assert.equal(back.code, 0, explain(back));
+    assert.equal(back.outputs.release, 'unit:shop.service');
+    assert.match(back.stdout, /shop\.service enabled and started again/);
+    assert.match((await t.get('/version')).body, /version=team port=8080/);
+    const st = async (u: string) => `${(await t.systemctl(a, 'is-active', u)).stdout.trim()} ${(await t.systemctl(a, 'is-enabled', u)).stdout.trim()}`;
+    assert.equal(await st('shop.service'), 'active enabled');
+    assert.equal(await st('shop@8081.service'), 'inactive disabled');
+  } finally {
+    await t.teardown();
   }
 });

@@ -161,7 +161,6 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['canary-min-requests', { 'canary-min-requests': '0' }, /out of range/],
   ['systemd-unit', { 'systemd-unit': 'shop@' }, /not a unit name prefix: .*without '@' or '\.service'/],
   ['systemd-unit', { 'systemd-unit': 'shop.service' }, /not a unit name prefix/],
-  ['systemd-unit', { 'systemd-unit': 'shop', strategy: 'rolling' }, /works with strategy: blue-green and canary/],
   ['remote-dir', { 'systemd-unit': 'shop', 'remote-dir': '/opt/my app' }, /named in the unit file with systemd-unit: use a path without spaces/],
   ['mode', { mode: 'undo' }, /not a mode: use deploy, stage, promote, rollback/],
   ['mode', { mode: 'stage', strategy: 'rolling' }, /works with strategy: blue-green/],
