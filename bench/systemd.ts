@@ -14,14 +14,14 @@ const N = Number(opt.deploys);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  await cleanupStale('zddbsdA');
-  await cleanupStale('zddbsdB');
+  await cleanupStale('zddbsda');
+  await cleanupStale('zddbsdb');
   const beds: Testbed[] = [];
   const out: { mode: string; wallMs: number; non2xx: number; requests: number }[] = [];
   try {
-    const detached = await createTestbed({ prefix: 'zddbsdA', subnet: 216, appHosts: 1, form: 'set', systemd: true });
+    const detached = await createTestbed({ prefix: 'zddbsda', subnet: 216, appHosts: 1, form: 'set', systemd: true });
     beds.push(detached);
-    const unit = await createTestbed({ prefix: 'zddbsdB', subnet: 217, appHosts: 1, form: 'set', systemd: true });
+    const unit = await createTestbed({ prefix: 'zddbsdb', subnet: 217, appHosts: 1, form: 'set', systemd: true });
     beds.push(unit);
     for (const tb of beds) await tb.startSeedApp(tb.apps[0], 8080, 'v0');
     const modes: { name: string; tb: Testbed; inputs: Record<string, string> }[] = [
