@@ -2,7 +2,8 @@
 //
 // Supports plain and hashed (|1|salt|hash) host fields, [host]:port for non-22 ports,
 // wildcards (* and ?), negated patterns (!pattern) and the @revoked marker.
-// @cert-authority lines are recognised and reported: certificate host keys are not supported.
+// A host that only a @cert-authority line matches passes here pending its certificate, which
+// hostcert.ts checks once the session is up (before anything runs there).
 import { createHash, createHmac } from 'node:crypto';
 
 export interface KnownHostEntry {
@@ -99,7 +100,8 @@ export function entriesFor(entries: KnownHostEntry[], host: string, port: number
   return entries.filter((e) => hostFieldMatches(e.hosts, name));
 }
 
-export type HostKeyVerdict = { ok: true } | { ok: false; reason: string };
+/** ok with authorities: the key is vouched for only if a certificate signed by one of them says so. */
+export type HostKeyVerdict = { ok: true; authorities?: KnownHostEntry[] } | { ok: false; reason: string };
 
 export function checkHostKey(entries: KnownHostEntry[], host: string, port: number, blob: Buffer): HostKeyVerdict {
   const mine = entriesFor(entries, host, port);
@@ -112,13 +114,11 @@ export function checkHostKey(entries: KnownHostEntry[], host: string, port: numb
   const plain = mine.filter((e) => e.marker === undefined);
   if (plain.some((e) => e.key.equals(blob))) return { ok: true };
   if (plain.length === 0) {
-    const ca = mine.some((e) => e.marker === 'cert-authority');
+    const authorities = mine.filter((e) => e.marker === 'cert-authority');
+    if (authorities.length > 0) return { ok: true, authorities };
     return {
       ok: false,
-      reason:
-        `${name} is not in known-hosts (it offered ${type} ${fp}).` +
-        (ca ? ' Only a @cert-authority line matches it, and certificate host keys are not supported.' : '') +
-        ` Add its line, e.g. from \`ssh-keyscan ${port === 22 ? '' : `-p ${port} `}${host}\` checked against the server`,
+      reason: `${name} is not in known-hosts (it offered ${type} ${fp}). Add its line, e.g. from \`ssh-keyscan ${port === 22 ? '' : `-p ${port} `}${host}\` checked against the server`,
     };
   }
   return {
@@ -146,4 +146,9 @@ export function hostKeyAlgorithms(entries: KnownHostEntry[], host: string, port:
   const types = new Set(entriesFor(entries, host, port).filter((e) => e.marker === undefined).map((e) => e.keyType));
   const algos = [...types].flatMap((t) => ALGOS[t] ?? []);
   return algos.length > 0 ? algos : undefined;
+}
+
+/** The @revoked lines (keys and CAs alike), for the certificate check. */
+export function revokedEntries(entries: KnownHostEntry[]): KnownHostEntry[] {
+  return entries.filter((e) => e.marker === 'revoked');
 }

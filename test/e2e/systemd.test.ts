@@ -4,6 +4,9 @@
 // documented sudoers rule.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import path from 'node:path';
 import { createTestbed, cleanupStale, DEPLOY_USER, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
 import { underLoad } from './load.ts';
@@ -134,7 +137,7 @@ test('rollback: back to v1 from its kept jar as shop@8081, enabled; v2 stopped a
   assert.equal(await state('shop@8080.service'), 'inactive disabled');
 });
 
-test('stage runs the instance without enabling it, promote enables it; keep-previous keeps the old one running, disabled; wait-for-exit: false leaves the stop to systemd', async () => {
+test('stage runs the instance without enabling it, promote enables it; keep-previous keeps the old one running, disabled, and a warm rollback enables it again; wait-for-exit: false leaves the stop to systemd', async () => {
   const staged = await runAction(tb, baseInputs(tb, await tb.makeJar('v5'), { ...SD, mode: 'stage', release: 'v5' }));
   assert.equal(staged.code, 0, explain(staged));
   assert.equal(await state('shop@8080.service'), 'active disabled', 'staged: running, not started at boot');
@@ -151,21 +154,32 @@ test('stage runs the instance without enabling it, promote enables it; keep-prev
   assert.equal(await state('shop@8080.service'), 'active disabled', 'the warm standby runs, and a reboot would not start it');
   assert.match(kept.summary, /kept running \(warm standby\), shop@8080\.service disabled/);
 
+  // A warm rollback: to the standby, which is enabled again; the same JVM serves.
+  const standby = await tb.pidOnPort(app, 8080);
+  const { run: warm, load: wl } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, '', { ...SD, mode: 'rollback' })));
+  assert.equal(wl.non2xx, 0, wl.raw);
+  assert.equal(warm.code, 0, explain(warm));
+  assert.equal(warm.outputs.release, 'v5');
+  assert.match(warm.stdout, /still runs on port 8080/);
+  assert.equal(await tb.pidOnPort(app, 8080), standby, 'the standby itself serves');
+  assert.equal(await state('shop@8080.service'), 'active enabled');
+  assert.equal(await state('shop@8081.service'), 'inactive disabled');
+
   const quick = await deploy('v7', { 'wait-for-exit': 'false' });
   assert.equal(quick.code, 0, explain(quick));
-  assert.match(quick.stdout, /shop@8081\.service disabled, stopping \(wait-for-exit: false: systemd finishes the stop/);
-  assert.equal(await state('shop@8080.service'), 'active enabled');
-  for (let i = 0; i < 100 && (await state('shop@8081.service')) !== 'inactive disabled'; i++) await sleep(100);
-  assert.equal(await state('shop@8081.service'), 'inactive disabled');
-  assert.match(await served(), /^version=v7 port=8080$/);
+  assert.match(quick.stdout, /shop@8080\.service disabled, stopping \(wait-for-exit: false: systemd finishes the stop/);
+  assert.equal(await state('shop@8081.service'), 'active enabled');
+  for (let i = 0; i < 100 && (await state('shop@8080.service')) !== 'inactive disabled'; i++) await sleep(100);
+  assert.equal(await state('shop@8080.service'), 'inactive disabled');
+  assert.match(await served(), /^version=v7 port=8081$/);
 });
 
 test('without systemd-unit the action\'s own unit is refused, pointing at systemd-unit', async () => {
-  // shop@8080 is a unit now: a deploy without systemd-unit must not stop it.
+  // shop@8081 is a unit now: a deploy without systemd-unit must not stop it.
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v8')));
   assert.equal(r.code, 1, explain(r));
-  assert.match(r.error, /belongs to the systemd unit shop@8080\.service; .*Set systemd-unit: NAME/);
-  assert.equal(await state('shop@8080.service'), 'active enabled');
+  assert.match(r.error, /belongs to the systemd unit shop@8081\.service; .*Set systemd-unit: NAME/);
+  assert.equal(await state('shop@8081.service'), 'active enabled');
 });
 
 test('a non-root deploy user with only the documented sudoers rule on the app host', async () => {
@@ -227,7 +241,7 @@ test('rolling over systemd instances: two NAME@PORT on one host, each restarted 
   }
 });
 
-test('a rollback of the takeover deploy enables and starts the team\'s unit again', async () => {
+test('a rollback of the takeover deploy enables and starts the team\'s unit again; SSH host certificates (@cert-authority) are checked', async () => {
   await cleanupStale('zddsyst');
   const t = await createTestbed({ prefix: 'zddsyst', subnet: 70, appHosts: 1, form: 'set', systemd: true });
   try {
@@ -247,7 +261,54 @@ test('a rollback of the takeover deploy enables and starts the team\'s unit agai
     const st = async (u: string) => `${(await t.systemctl(a, 'is-active', u)).stdout.trim()} ${(await t.systemctl(a, 'is-enabled', u)).stdout.trim()}`;
     assert.equal(await st('shop.service'), 'active enabled');
     assert.equal(await st('shop@8081.service'), 'inactive disabled');
+
+    // SSH host certificates: known-hosts trusts the app host through a @cert-authority line only.
+    const ca = path.join(t.dir, 'host-ca');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'zdd host CA', '-f', ca]);
+    const certify = async (principal: string) => {
+      execFileSync('ssh-keygen', ['-q', '-s', ca, '-I', `app1-${principal}`, '-h', '-n', principal, '-V', '-5m:+1h', path.join(a.dir, 'ssh_host_ed25519_key.pub')]);
+      const cert = path.join(a.dir, 'ssh_host_ed25519_key-cert.pub');
+      assert.equal((await t.exec(a, ['sh', '-c', 'cp "$1" /etc/ssh/ssh_host_ed25519_key-cert.pub', 'sh', cert])).code, 0);
+      const cfg = fs.readFileSync(path.join(a.dir, 'sshd_config'), 'utf8');
+      if (!cfg.includes('HostCertificate')) fs.appendFileSync(path.join(a.dir, 'sshd_config'), `HostCertificate ${cert}\n`);
+      assert.equal((await t.systemctl(a, 'restart', 'ssh.service')).code, 0);
+      await sleep(300);
+    };
+    const knownHosts = [...t.knownHosts.split('\n').filter((l) => l.trim() && !l.includes(a.ip)), `@cert-authority ${a.ip} ${fs.readFileSync(`${ca}.pub`, 'utf8').trim()}`].join('\n');
+    await certify(a.ip);
+    const ok = await runAction(t, baseInputs(t, await t.makeJar('n2'), { ...SD, 'known-hosts': knownHosts, 'dry-run': 'true' }));
+    assert.equal(ok.code, 0, explain(ok));
+    assert.match(ok.stdout, new RegExp(`${a.ip.replaceAll('.', '\\.')}:22: host certificate 'app1-${a.ip.replaceAll('.', '\\.')}' \\(serial 0\\) signed by the CA of known-hosts line \\d+`));
+    await certify('someone-else.example.com');
+    const no = await runAction(t, baseInputs(t, await t.makeJar('n2'), { ...SD, 'known-hosts': knownHosts, 'dry-run': 'true' }));
+    assert.equal(no.code, 1, explain(no));
+    assert.match(no.error, new RegExp(`${a.ip.replaceAll('.', '\\.')}:22 is not vouched for by known-hosts: no host certificate vouches for its key SHA256:\\S+: certificate 'app1-someone-else\\.example\\.com' \\(serial 0\\) names someone-else\\.example\\.com, not ${a.ip.replaceAll('.', '\\.')}`));
   } finally {
     await t.teardown();
+  }
+});
+
+test('canary with systemd-unit: both versions run as units side by side; the promoted one is enabled, a failed one stopped with its enablement untouched', async () => {
+  await cleanupStale('zddsysc');
+  const c = await createTestbed({ prefix: 'zddsysc', subnet: 71, appHosts: 2, form: 'upstream', systemd: true });
+  try {
+    for (const a of c.apps) await c.startSeedApp(a, 8080, 'v0');
+    for (let i = 0; i < 5; i++) await c.get('/version');
+    const CAN = { ...SD, strategy: 'canary', 'access-log': '/var/log/nginx/access.log', 'canary-interval': '2', 'min-requests': '20', 'p99-floor-ms': '200' };
+    const good = await underLoad(c, async () => runAction(c, baseInputs(c, await c.makeJar('c1'), { ...CAN, release: 'c1' })));
+    assert.equal(good.load.non2xx, 0, good.load.raw);
+    assert.equal(good.run.code, 0, explain(good.run));
+    for (const a of c.apps) assert.equal((await c.systemctl(a, 'is-enabled', 'shop@8081.service')).stdout.trim(), 'enabled');
+    const bad = await underLoad(c, async () => runAction(c, baseInputs(c, await c.makeJar('c2'), { ...CAN, release: 'c2', 'java-opts': '-Dfail.share=0.2' })));
+    assert.equal(bad.run.code, 1, explain(bad.run));
+    assert.match(bad.run.error, /\[canary\] step 10 % failed/);
+    for (const a of c.apps) {
+      assert.equal((await c.systemctl(a, 'is-active', 'shop@8080.service')).stdout.trim(), 'inactive', 'the failed canary is stopped');
+      assert.equal((await c.systemctl(a, 'is-enabled', 'shop@8080.service')).stdout.trim(), 'disabled');
+      assert.equal((await c.systemctl(a, 'is-active', 'shop@8081.service')).stdout.trim(), 'active');
+    }
+    assert.match((await c.get('/version')).body, /version=c1 port=8081/);
+  } finally {
+    await c.teardown();
   }
 });
