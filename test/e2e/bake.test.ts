@@ -44,7 +44,18 @@ test('a failing smoke test: nothing switches, the new process is stopped, the st
   assert.equal(await tb.readInclude(), before.include);
 });
 
-test('a passing smoke test saw the new version (CANDIDATE_URL, RELEASE, PREVIOUS_RELEASE) before any client did', async () => {
+test('stage runs the smoke test too: a failing one leaves nothing staged, so promote has nothing to promote', async () => {
+  const before = await tb.readInclude();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('st'), { mode: 'stage', 'smoke-test': 'exit 3' }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, /smoke-test 'exit 3' exited with code 3/);
+  const p = await runAction(tb, baseInputs(tb, '', { mode: 'promote' }));
+  assert.equal(p.code, 1, explain(p));
+  assert.match(p.error, /nothing is staged there/);
+  assert.equal(await tb.readInclude(), before);
+});
+
+test('a passing smoke test saw the new version (CANDIDATE_URL, CANDIDATE_URLS, RELEASE) before any client did', async () => {
   const out = path.join(tb.dir, 'smoke-saw.txt');
   const port = await live();
   const next = port === 8080 ? 8081 : 8080;

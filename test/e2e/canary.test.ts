@@ -28,13 +28,14 @@ test('a healthy release is promoted through every step and bakes at 100 %: 0 non
   // A fresh JVM's first requests are slow (JIT): warmed up first, and judged with some slack on
   // this loaded 2-core machine (a cold JVM's p99 reached 42 ms against 7 ms in CI); the latency
   // gate itself is tested below with its defaults.
-  const good = { ...CANARY, 'warmup-path': '/version', 'warmup-requests': '400', 'canary-max-p99-ratio': '4', 'p99-floor-ms': '150', 'bake-time': '2' };
+  const good = { ...CANARY, 'warmup-path': '/version', 'warmup-requests': '400', 'canary-max-p99-ratio': '4', 'p99-floor-ms': '150', 'bake-time': '2', 'smoke-test': 'curl -fsS "$CANDIDATE_URL/version" | grep -q "version=good "' };
   const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('good'), good)));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}`);
   assert.equal(await tb.readInclude(), before.replaceAll(':8080;', ':8081;'), 'ends as a blue/green switch ends');
   assert.match(run.summary, /\| 10 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
   assert.match(run.summary, /\| 50 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
+  assert.match(run.stdout, /smoke-test passed[^]*::group::Canary 10 %/, 'the smoke test ran before the first step');
   assert.match(run.summary, /\| bake 2s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
   for (let i = 0; i < tb.apps.length; i++) assert.equal(await javaCount(i), 1, 'the old version stopped');
   assert.match((await tb.get('/version')).body, /version=good port=8081/);

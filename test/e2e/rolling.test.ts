@@ -59,8 +59,12 @@ test('rolling, one host with two instances (seed 000) behind two nginx hosts; a 
   await tb.startSeedApp(app, 8081, 'v0');
   const before = await includes(tb);
 
-  const r = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling' })));
+  const r = await underLoad(tb, async () =>
+    runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { strategy: 'rolling', 'smoke-test': 'for u in $CANDIDATE_URLS; do curl -fsS "$u/version" | grep -q "version=v1 "; done' })),
+  );
   assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, /::group::Batch 1\/2[^]*smoke-test passed[^]*put back into nginx[^]*::group::Batch 2\/2/, 'the first batch is smoke-tested before it takes traffic, the second is not');
+  assert.equal(r.stdout.match(/smoke-test passed/g)?.length, 1);
   assert.equal(r.outputs['active-port'], '8080,8081');
   assert.deepEqual(await includes(tb), before, 'the includes end byte-identical');
   assert.deepEqual([...(await served(tb))].sort(), ['version=v1 port=8080', 'version=v1 port=8081']);
