@@ -29,14 +29,18 @@ before(async () => {
   await cleanupStale('zddsys');
   tb = await createTestbed({ prefix: 'zddsys', subnet: 66, appHosts: 1, form: 'set', systemd: true });
   app = tb.apps[0];
-  // The team's app runs as shop.service, the way Spring Boot's docs suggest.
-  const jar = await tb.makeJar('team');
-  assert.equal((await tb.exec(app, ['sh', '-c', 'mkdir -p /opt/app && cp "$1" /opt/app/team.jar', 'sh', jar])).code, 0);
-  await tb.exec(app, ['sh', '-c', 'cat > /etc/systemd/system/shop.service'], { input: TEAM_UNIT });
-  assert.equal((await tb.systemctl(app, 'enable', '--now', 'shop.service')).code, 0);
-  for (let i = 0; i < 100 && !(await tb.pidOnPort(app, 8080)); i++) await sleep(200);
-  assert.match((await tb.get('/version')).body, /version=team port=8080/);
+  await installTeamUnit(tb);
 });
+
+/** The team's app as shop.service on port 8080 of the first app host, the way Spring Boot's docs suggest. */
+async function installTeamUnit(t: Testbed): Promise<void> {
+  const a = t.apps[0];
+  assert.equal((await t.exec(a, ['sh', '-c', 'mkdir -p /opt/app && cp "$1" /opt/app/team.jar', 'sh', await t.makeJar('team')])).code, 0);
+  await t.exec(a, ['sh', '-c', 'cat > /etc/systemd/system/shop.service'], { input: TEAM_UNIT });
+  assert.equal((await t.systemctl(a, 'enable', '--now', 'shop.service')).code, 0);
+  for (let i = 0; i < 100 && !(await t.pidOnPort(a, 8080)); i++) await sleep(200);
+  assert.match((await t.get('/version')).body, /version=team port=8080/);
+}
 after(async () => {
   await tb?.teardown();
 });
@@ -246,10 +250,7 @@ test('a rollback of the takeover deploy enables and starts the team\'s unit agai
   const t = await createTestbed({ prefix: 'zddsyst', subnet: 70, appHosts: 1, form: 'set', systemd: true });
   try {
     const a = t.apps[0];
-    assert.equal((await t.exec(a, ['sh', '-c', 'mkdir -p /opt/app && cp "$1" /opt/app/team.jar', 'sh', await t.makeJar('team')])).code, 0);
-    await t.exec(a, ['sh', '-c', 'cat > /etc/systemd/system/shop.service'], { input: TEAM_UNIT });
-    assert.equal((await t.systemctl(a, 'enable', '--now', 'shop.service')).code, 0);
-    for (let i = 0; i < 100 && !(await t.pidOnPort(a, 8080)); i++) await sleep(200);
+    await installTeamUnit(t);
     const r = await runAction(t, baseInputs(t, await t.makeJar('n1'), { ...SD, release: 'n1' }));
     assert.equal(r.code, 0, explain(r));
     const { run: back, load } = await underLoad(t, async () => runAction(t, baseInputs(t, '', { ...SD, mode: 'rollback' })));
