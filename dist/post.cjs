@@ -220,8 +220,9 @@ i=0
 while same && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 same && kill -KILL "$pid" 2>/dev/null
 exit 0
-`,Rv='f=$1; shift; while IFS= read -r kv || [ -n "$kv" ]; do export "$kv"; done < "$f"; exec "$@"',Nv=`
-port=$1 pidfile=$2 log=$3 guard=$4 cwd=$5 envfile=$6
+`,Rv=`# shellcheck disable=SC2163
+f=$1; shift; while IFS= read -r kv || [ -n "$kv" ]; do export "$kv"; done < "$f"; exec "$@"`,Nv=`
+pidfile=$2 log=$3 guard=$4 cwd=$5 envfile=$6
 shift 6
 ${Yr}
 mkdir -p -- "$(dirname -- "$envfile")" "$(dirname -- "$log")" || exit 1
@@ -532,7 +533,8 @@ if command -v curl >/dev/null 2>&1; then
   curl -sS -m "$t" -o - -w '\\nzdd-status %{http_code}\\n' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>&1
 elif command -v wget >/dev/null 2>&1; then
   wget -S -q -O - -T "$t" -- "$url" 2>&1
-  echo; echo "zdd-wget $?"
+  rc=$?
+  echo; echo "zdd-wget $rc"
 else
   echo zdd-no-client
 fi

@@ -14,7 +14,7 @@ export function layout(remoteDir: string, release: string, port?: number) {
 }
 
 // look=1: only say what it would do (dry-run); nothing is created or copied.
-const PREPARE = `
+export const PREPARE = `
 set -e
 dir=$1 rel=$2 sum=$3 look=$4
 [ "$look" = 1 ] || mkdir -p -- "$dir/releases/$rel" "$dir/run" "$dir/logs"
@@ -53,7 +53,7 @@ export function jarState(remoteDir: string, release: string, sha256: string, o: 
   return wrap('look for the jar', PREPARE, [remoteDir, release, sha256, 1], o);
 }
 
-const RECEIVE = `
+export const RECEIVE = `
 part=$1 jar=$2 size=$3
 if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
 have=$(wc -c 2>/dev/null < "$part" || echo 0)
@@ -71,7 +71,7 @@ export function receiveJar(part: string, jar: string, size: number, o: CmdOption
   return wrap('receive the jar', RECEIVE, [part, jar, size], o);
 }
 
-const VERIFY = `
+export const VERIFY = `
 jar=$1 sum=$2
 got=$(sha256sum -- "$jar" | cut -d' ' -f1)
 if [ "$got" != "$sum" ]; then rm -f -- "$jar"; echo "checksum mismatch after upload: expected $sum, got $got" >&2; exit 3; fi
@@ -83,7 +83,7 @@ export function verifyJar(jar: string, sha256: string, o: CmdOptions): Cmd {
   return wrap('verify the jar checksum', VERIFY, [jar, sha256], o);
 }
 
-const PORT_STATE = `
+export const PORT_STATE = `
 port=$1 pidfile=$2
 ${PROC_FNS}
 out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
@@ -157,10 +157,12 @@ exit 0
 // The app is launched through a tiny sh that exports the environment file (written from stdin,
 // readable by the deploy user only, so values never appear on a command line) and then execs
 // argv: the start script itself never sees the app's environment.
-const LAUNCH = `f=$1; shift; while IFS= read -r kv || [ -n "$kv" ]; do export "$kv"; done < "$f"; exec "$@"`;
+// (kv is KEY=VALUE: exporting its value is the point, hence the directive)
+export const LAUNCH = `# shellcheck disable=SC2163
+f=$1; shift; while IFS= read -r kv || [ -n "$kv" ]; do export "$kv"; done < "$f"; exec "$@"`;
 
-const START = `
-port=$1 pidfile=$2 log=$3 guard=$4 cwd=$5 envfile=$6
+export const START = `
+pidfile=$2 log=$3 guard=$4 cwd=$5 envfile=$6
 shift 6
 ${PROC_FNS}
 mkdir -p -- "$(dirname -- "$envfile")" "$(dirname -- "$log")" || exit 1
@@ -212,7 +214,7 @@ ${START}`,
   );
 }
 
-const CAPTURE = `
+export const CAPTURE = `
 pid=$1 save=$2
 ${PROC_FNS}
 alive "$pid" || { echo dead; exit 0; }
@@ -273,7 +275,7 @@ export function parseCapture(stdout: string): Captured | 'dead' | string {
   return { cwd, argv, env };
 }
 
-const PROC_STATE = `
+export const PROC_STATE = `
 pid=$1 port=$2 disarm=$3
 ${PROC_FNS}
 alive "$pid" || { echo dead; exit 0; }
@@ -305,7 +307,7 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
 
 // The watchdog a detached stop leaves on the host: SIGKILL at $2 (epoch ms) unless pid $1 is gone.
 // STOP runs it from its 5th argument, so it is a script like the others.
-const WATCHDOG = `
+export const WATCHDOG = `
 pid=$1 end=$2
 ${PROC_FNS}
 while alive "$pid"; do
@@ -314,7 +316,7 @@ while alive "$pid"; do
 done
 `;
 
-const STOP = `
+export const STOP = `
 pid=$1 wait=$2 pidfile=$3 watchdog=$4 start=$5
 ${PROC_FNS}
 if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
@@ -366,7 +368,7 @@ export function tailLog(path: string, lines: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, lines], o);
 }
 
-const WAIT_NO_CONNECTIONS = `
+export const WAIT_NO_CONNECTIONS = `
 ${WAIT_ZERO_FN}
 conns() { ss -Htn state established "sport = :$1" | wc -l; }
 wait_zero "$2" conns "$1"

@@ -2,13 +2,14 @@
 // checks when its sshd refuses TCP forwarding. Pure.
 import { type Cmd, type CmdOptions, wrap } from './shell.ts';
 
-const GET = `
+export const GET = `
 url=$1 t=$2
 if command -v curl >/dev/null 2>&1; then
   curl -sS -m "$t" -o - -w '\\nzdd-status %{http_code}\\n' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>&1
 elif command -v wget >/dev/null 2>&1; then
   wget -S -q -O - -T "$t" -- "$url" 2>&1
-  echo; echo "zdd-wget $?"
+  rc=$?
+  echo; echo "zdd-wget $rc"
 else
   echo zdd-no-client
 fi
@@ -41,7 +42,7 @@ export function parseHttpGet(stdout: string): HttpAnswer {
   return { error: `unexpected output: ${stdout.slice(0, 200).trim()}` };
 }
 
-const MANY = `
+export const MANY = `
 url=$1 n=$2 t=$3
 command -v curl >/dev/null 2>&1 || { echo zdd-no-client; exit 0; }
 i=0

@@ -1,7 +1,7 @@
 // The deploy lock on each nginx host, built as data. Pure: nothing here connects.
 import { type Cmd, type CmdOptions, wrap } from './shell.ts';
 
-const LOCK = `
+export const LOCK = `
 lock=$1 info=$2 stale=$3
 d=$(dirname -- "$lock")
 if [ ! -d "$d" ]; then
@@ -43,7 +43,7 @@ export function acquireLock(lockDir: string, info: string, staleSec: number, o: 
   return wrap('take the deploy lock', LOCK, [lockDir, info.replace(/\n/g, ' '), Math.ceil(staleSec)], o);
 }
 
-const UNLOCK = `
+export const UNLOCK = `
 lock=$1 info=$2
 [ "$(cat -- "$lock/owner" 2>/dev/null | head -n 1)" = "$info" ] && rm -rf -- "$lock"
 exit 0
@@ -53,7 +53,7 @@ export function releaseLock(lockDir: string, info: string, o: CmdOptions): Cmd {
   return wrap('release the deploy lock', UNLOCK, [lockDir, info.replace(/\n/g, ' ')], o);
 }
 
-const REFRESH = `
+export const REFRESH = `
 lock=$1 info=$2
 [ "$(cat -- "$lock/owner" 2>/dev/null | head -n 1)" = "$info" ] || { echo lost; exit 0; }
 touch -c -- "$lock" && echo refreshed
@@ -64,7 +64,7 @@ export function refreshLock(lockDir: string, info: string, o: CmdOptions): Cmd {
   return wrap('refresh the deploy lock', REFRESH, [lockDir, info.replace(/\n/g, ' ')], o);
 }
 
-const STATUS = `
+export const STATUS = `
 lock=$1
 [ -d "$lock" ] || { echo free; exit 0; }
 age=$(( $(date +%s) - $(stat -c %Y -- "$lock" 2>/dev/null || date +%s) ))

@@ -2,11 +2,11 @@
 import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, wrap } from './shell.ts';
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
-const WORKERS_FN = `
+export const WORKERS_FN = `
 nginx_workers() { ps -eo pid=,ppid=,args= | awk '$3 == "nginx:" && $4 == "worker" { print $1, $2, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
 `;
 
-const READ_NGINX = `
+export const READ_NGINX = `
 k=$1 f=$2 ct=$3
 shift 3
 ${WORKERS_FN}
@@ -52,7 +52,7 @@ export function nginxWorkers(o: CmdOptions): Cmd {
 nginx_workers`, [], o);
 }
 
-const WAIT_GONE = `
+export const WAIT_GONE = `
 ms=$1; shift
 ${PROC_FNS}
 ${WAIT_ZERO_FN}
@@ -82,7 +82,7 @@ export function parseWorkers(stdout: string): Worker[] {
     .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), shutting: f[2] === 'shutting' }));
 }
 
-const CHANGE = `
+export const CHANGE = `
 f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8 nd=$9 name=\${10}
 shift 10
 # A symlinked include is replaced through its link: the link stays.
@@ -262,7 +262,7 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   return { written };
 }
 
-const APPEND = `
+export const APPEND = `
 f=$1 n=$3
 mkdir -p -- "$(dirname -- "$f")" || exit 1
 printf '%s\\n' "$2" >> "$f" || exit 1
@@ -282,7 +282,7 @@ export function tailLines(path: string, n: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, n], o);
 }
 
-const LOG_SIZE = `
+export const LOG_SIZE = `
 if [ -f "$1" ]; then stat -c %s -- "$1"; else echo absent; fi
 `;
 
@@ -291,7 +291,7 @@ export function logSize(path: string, o: CmdOptions): Cmd {
   return wrap(`size of ${path}`, LOG_SIZE, [path], o);
 }
 
-const LOG_FROM = `
+export const LOG_FROM = `
 f=$1 from=$2 max=$3
 size=$(stat -c %s -- "$f" 2>/dev/null || echo 0)
 # Rotated (smaller than where we started): read the new file from its start.

@@ -3,7 +3,7 @@ import { type Cmd, type CmdOptions, wrap } from './shell.ts';
 
 const TOOLS = ['timeout', 'sha256sum', 'setsid', 'nohup', 'ss', 'ps', 'base64', 'sed', 'awk'];
 
-const APP = `
+export const APP = `
 java=$1 dir=$2
 echo "path=$PATH"
 if j=$(command -v "$java" 2>/dev/null) && [ -n "$j" ]; then

@@ -5,12 +5,14 @@
 //   run/staged                               `RELEASE PORT PID STARTTIME` of a staged release
 import { type Cmd, type CmdOptions, PROC_FNS, wrap } from './shell.ts';
 
-const PRUNE = `
+export const PRUNE = `
 dir=$1 keep=$2
 shift 2
 cd "$dir/releases" 2>/dev/null || exit 0
 staged=$(cut -d' ' -f1 "$dir/run/staged" 2>/dev/null)
 n=0
+# Newest first by mtime; release names are letters, digits, '.', '_' and '-' only (inputs.ts).
+# shellcheck disable=SC2045
 for r in $(ls -1t); do
   n=$((n + 1))
   [ "$n" -le "$keep" ] && continue
@@ -29,7 +31,7 @@ export function pruneReleases(remoteDir: string, keep: number, protect: string[]
   return wrap('remove old releases', PRUNE, [remoteDir, keep, ...protect], o);
 }
 
-const RECORD = `
+export const RECORD = `
 dir=$1 port=$2 rel=$3
 printf '%s\\n' "$rel" > "$dir/run/$port.release"
 ( umask 077; cat > "$dir/releases/$rel/start.json.tmp" ) && mv -f -- "$dir/releases/$rel/start.json.tmp" "$dir/releases/$rel/start.json"
@@ -45,7 +47,7 @@ export function recordPort(remoteDir: string, port: number, release: string, o: 
   return wrap('record the release', 'printf \'%s\\n\' "$3" > "$1/run/$2.release"', [remoteDir, port, release], o);
 }
 
-const INFO = `
+export const INFO = `
 dir=$1 rel=$2
 shift 2
 if [ -n "$rel" ]; then
@@ -89,7 +91,7 @@ export function parseReleaseInfo(stdout: string): ReleaseInfo {
   };
 }
 
-const STAGE = `
+export const STAGE = `
 dir=$1 port=$2 rel=$3
 read -r pid st < "$dir/run/$port.pid" || exit 1
 printf '%s %s %s %s\\n' "$rel" "$port" "$pid" "$st" > "$dir/run/staged"
@@ -104,7 +106,7 @@ export function clearStaged(remoteDir: string, o: CmdOptions): Cmd {
   return wrap('clear the staged release', 'rm -f -- "$1/run/staged"', [remoteDir], o);
 }
 
-const ADOPT = `
+export const ADOPT = `
 dir=$1 port=$2 pid=$3
 ${PROC_FNS}
 alive "$pid" || exit 0

@@ -90,7 +90,7 @@ export function envFileText(env: [string, string][]): string {
 // Shell: the service unit a pid belongs to (cgroup v2, or v1's name=systemd hierarchy).
 export const SVC_FN = `svc() { sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' "/proc/$1/cgroup" 2>/dev/null | grep '\\.service$' | head -n 1 | sed 's|.*/||'; }`;
 
-const PREFLIGHT = `
+export const PREFLIGHT = `
 command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
 [ -d /run/systemd/system ] && echo booted=yes || echo booted=no
 echo "user=$(id -un)"
@@ -112,7 +112,7 @@ export function parseUnitPreflight(stdout: string): { systemctl: boolean; booted
 // the step runs with sudo: true. Everything else runs as the deploy user.
 const PRIV = 'P=; [ "$priv" = 1 ] && P="sudo -n"';
 
-const START = `
+export const START = `
 priv=$1 name=$2 port=$3 dir=$4 template=$5 startfile=$6 guard=$7 guard_script=$8
 ${PRIV}
 ${PROC_FNS}
@@ -152,7 +152,7 @@ export function startUnit(priv: boolean, name: string, port: number, remoteDir: 
   return wrap(`start ${instanceUnit(name, port)}`, START, [priv ? 1 : 0, name, port, remoteDir, template, startFile, Math.ceil(guardSec), guardScript], o, env);
 }
 
-const STOP = `
+export const STOP = `
 priv=$1 unit=$2 how=$3 pidfile=$4
 ${PRIV}
 if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
