@@ -2,6 +2,7 @@
 // reachable from every nginx host), stop, and read how a running process was started.
 import { randomBytes } from 'node:crypto';
 import { hostPort, type AppHost } from '../config/hosts.ts';
+import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
@@ -89,11 +90,14 @@ export function guardSec(ctx: Ctx): number {
   return Math.ceil((c.healthTimeoutMs + 10_000 + 2 * c.commandTimeoutMs + c.connectTimeoutMs) / 1000) + 10;
 }
 
-/** The start of a new release on a port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
-export function releaseSpec(ctx: Ctx, release: string, port: number, argv: string[], env: [string, string][]): A.StartSpec {
+/**
+ * The start of a release on a port with its command: java -Dserver.port=<port> <java-opts> -jar
+ * <its jar> <app-args>, from its release directory, with its env.
+ */
+export function releaseSpec(ctx: Ctx, release: string, port: number, cmd: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): A.StartSpec {
   const l = A.layout(ctx.cfg.remoteDir, release, port);
   const unit = ctx.cfg.systemdUnit;
-  return { cwd: l.releaseDir, argv, env, log: unit === undefined ? l.log : `${JOURNAL}${U.instanceUnit(unit, port)}` };
+  return { cwd: l.releaseDir, argv: appCommand(cmd, port, A.layout(ctx.cfg.remoteDir, release).jar), env: cmd.env, log: unit === undefined ? l.log : `${JOURNAL}${U.instanceUnit(unit, port)}` };
 }
 
 /** A StartSpec log that is a unit's journal: `journal:NAME@PORT.service`. */
@@ -117,14 +121,10 @@ export async function unitPreflight(ctx: Ctx, app: AppNode): Promise<void> {
   app.unitUser = { user: p.user, group: p.group };
 }
 
-function templateFor(ctx: Ctx, app: AppNode): string {
+/** The template unit this host gets (the dry run shows it). */
+export function unitTemplate(ctx: Ctx, app: AppNode): string {
   const cfg = ctx.cfg;
   return U.templateText({ name: cfg.systemdUnit!, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
-}
-
-/** What a dry run shows of the unit: the template it would write. */
-export function unitTemplatePreview(ctx: Ctx, app: AppNode): string {
-  return templateFor(ctx, app);
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
@@ -138,7 +138,7 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
     const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
     const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;
     spec = { ...spec, argv };
-    cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, templateFor(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
+    cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, unitTemplate(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
   } else {
     cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
   }

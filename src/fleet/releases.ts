@@ -22,14 +22,10 @@ export function commandOf(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'e
   return { java: cfg.java, javaOpts: cfg.javaOpts, appArgs: cfg.appArgs, env: cfg.env };
 }
 
-export function argvOf(cmd: ReleaseCommand, port: number, jar: string): string[] {
-  return appCommand(cmd, port, jar);
-}
-
 /** A release's start command on port in words, for a plan: env names only (values may be secrets). */
 export function commandText(cmd: ReleaseCommand, port: number): string {
   const env = cmd.env.length ? ` (env ${cmd.env.map(([k]) => k).join(', ')})` : '';
-  return argvOf(cmd, port, 'app.jar').join(' ') + env;
+  return appCommand(cmd, port, 'app.jar').join(' ') + env;
 }
 
 /** Records the release on its ports with its start command, and prunes all but keep-releases. */

@@ -126,7 +126,7 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
   ssh.connection?.on('error', () => ssh.dispose());
   if (pending) {
     // Only a @cert-authority line matched: nothing runs here until its certificate vouches for the key.
-    const r = await ssh.execCommand('cat /etc/ssh/ssh_host_*-cert.pub 2>/dev/null', { execOptions: { pty: false } }).catch((e: unknown) => ({ stdout: '', stderr: errorText(e) }));
+    const r = await ssh.execCommand('timeout -k 5 10 sh -c \'cat /etc/ssh/ssh_host_*-cert.pub\' 2>/dev/null', { execOptions: { pty: false } }).catch((e: unknown) => ({ stdout: '', stderr: errorText(e) }));
     const v = checkHostCert(r.stdout, pending.key, pending.authorities, revokedEntries(o.knownHosts), addr.host);
     if (!v.ok) {
       ssh.dispose();

@@ -5,7 +5,7 @@ import * as A from '../commands/app.ts';
 import * as L from '../commands/lock.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
-import { inspectPort, probeFromNginx, unitTemplatePreview, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, probeFromNginx, unitTemplate, type AppNode } from '../fleet/instance.ts';
 import { instanceUnit, UNIT_DIR } from '../commands/unit.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf } from '../fleet/releases.ts';
@@ -79,7 +79,7 @@ export async function dryRun(
       `systemd: each instance would run as ${instanceUnit(cfg.systemdUnit, 0).replace('@0.', '@PORT.')}, from ${UNIT_DIR}/${cfg.systemdUnit}@.service (written if it differs from this) on ${apps.map((a) => a.remote.label).join(', ')}:`,
       '',
       '```ini',
-      ...unitTemplatePreview(ctx, apps[0]).trimEnd().split('\n'),
+      ...unitTemplate(ctx, apps[0]).trimEnd().split('\n'),
       '```',
       '',
     );

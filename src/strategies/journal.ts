@@ -11,7 +11,7 @@ import { restoreIncludes } from '../traffic/nginx.ts';
 import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
 import { capturedSpec, inspectPort, releaseSpec, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
-import { argvOf, keptRelease } from '../fleet/releases.ts';
+import { keptRelease } from '../fleet/releases.ts';
 import type { Ctx } from './context.ts';
 
 /** Set on an entry once its undo is complete and saved: a post step resumes from the rest. */
@@ -117,12 +117,6 @@ export function withoutDead(text: string | null, targets: string[], dead: Set<st
   }
 }
 
-/** systemd-unit: how NAME@PORT ran `release` (its kept jar and recorded command). */
-async function unitSpec(ctx: Ctx, a: AppNode, release: string, port: number): Promise<A.StartSpec> {
-  const { cmd } = await keptRelease(ctx, [a], release, []);
-  return releaseSpec(ctx, release, port, argvOf(cmd, port, A.layout(ctx.cfg.remoteDir, release).jar), cmd.env);
-}
-
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
 export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
@@ -159,8 +153,8 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
       const merged = g[0] as IncludeUndo;
       const targets = cfg.appHosts.map((h) => h.target);
       const e: IncludeUndo = dead.size === 0 ? merged : { ...merged, hosts: merged.hosts.map((h) => ({ ...h, before: withoutDead(h.before, targets, dead) })) };
-      const downMsg = `${[...dead].join(', ')} marked down`;
-      if (dead.size > 0 && !problems.some((p) => p.startsWith(downMsg))) problems.push(`${[...dead].join(', ')} marked down in the include put back, because nothing runs there -- MANUAL ACTION NEEDED: start it, then remove 'down'`);
+      const downMsg = `${[...dead].join(', ')} marked down in the include put back, because nothing runs there -- MANUAL ACTION NEEDED: start it, then remove 'down'`;
+      if (dead.size > 0 && !problems.includes(downMsg)) problems.push(downMsg);
       const hosts = (
         await Promise.all(
           e.hosts.map(async (h) => {
@@ -193,7 +187,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
         (g as Extract<UndoEntry, { kind: 'unit-started' }>[]).map(async (e) => {
           const a = await app(e.app);
           if (!a) return;
-          const r = await a.remote.run(stopUnit(ctx.privUnit, e.unit, 'disable-now', '', ctx.o()), cfg.commandTimeoutMs + cfg.stopTimeoutMs);
+          const r = await a.remote.run(stopUnit(ctx.privUnit, e.unit, 'disable-now', '', ctx.o(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
           if (r.code === 0) {
             ctx.ui.info(`${a.remote.label}: ${e.unit} stopped and disabled again`);
             done(e);
@@ -256,7 +250,8 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
               ctx.ui.info(`${a.remote.label}: the previous version was being started again on port ${e.port} (pid ${pid}); waiting until it is healthy`);
             } else {
               if (!now.free) throw new Error(`port ${e.port} is held by pid ${now.pid ?? 'unknown'}`);
-              const spec = e.release !== undefined ? await unitSpec(ctx, a, e.release, e.port) : await capturedSpec(ctx, a, e.saved, e.log);
+              // A unit ran `release` with its recorded command; a detached process as it was captured.
+              const spec = e.release !== undefined ? releaseSpec(ctx, e.release, e.port, (await keptRelease(ctx, [a], e.release, [])).cmd) : await capturedSpec(ctx, a, e.saved, e.log);
               e.restarting = true;
               ctx.save();
               // No start guard: this is the version that ran before, and it must keep running

@@ -9,7 +9,7 @@ import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
-import { argvOf, cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
+import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { warmUp } from '../fleet/warmup.ts';
@@ -118,7 +118,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     r.upload = up.upload;
     ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
     ctx.checkpoint();
-    const spec = releaseSpec(ctx, fleet.release, p.idlePort, argvOf(fleet.command, p.idlePort, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
+    const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
     r.newPid = await startProcess(ctx, a, p.idlePort, spec, 'upload and start');
     const healthy = await waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
     await warmUp(ctx, a, p.idlePort);

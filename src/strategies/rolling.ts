@@ -16,7 +16,7 @@ import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
 import { captureStart, inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import { warmUp } from '../fleet/warmup.ts';
-import { argvOf, cleanupReleases } from '../fleet/releases.ts';
+import { cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
@@ -173,7 +173,7 @@ export const rolling: Strategy = {
             i.report.stopped = 'nothing was running';
           }
           ctx.checkpoint();
-          const spec = releaseSpec(ctx, fleet.release, i.port, argvOf(fleet.command, i.port, A.layout(cfg.remoteDir, fleet.release).jar), fleet.command.env);
+          const spec = releaseSpec(ctx, fleet.release, i.port, fleet.command);
           i.report.newPid = await startProcess(ctx, i.app, i.port, spec, 'start');
           const healthy = await waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
           await warmUp(ctx, i.app, i.port);
@@ -205,11 +205,11 @@ export const rolling: Strategy = {
         if (forgot.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not remove ${A.capturePath(cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`);
         await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
         // systemd-unit: every instance starts at boot, now that each runs the new release.
+        // One command per unit: the sudoers rule names each exactly.
         if (cfg.systemdUnit !== undefined) {
-          for (const port of ports) {
-            const en = await a.remote.run(U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, port), ctx.o()), cfg.commandTimeoutMs);
-            if (en.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not enable ${U.instanceUnit(cfg.systemdUnit, port)}: a reboot would not start it`);
-          }
+          const units = ports.map((port) => U.instanceUnit(cfg.systemdUnit!, port));
+          const enabled = await Promise.all(units.map((u) => a.remote.run(U.enableUnit(ctx.privUnit, u, ctx.o()), cfg.commandTimeoutMs)));
+          enabled.forEach((en, k) => en.code !== 0 && ctx.cleanupProblem(`${a.remote.label}: could not enable ${units[k]}: a reboot would not start it`));
         }
       }),
     );
