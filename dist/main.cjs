@@ -467,13 +467,17 @@ fi
 exit 0
 `;function Bb(t,e,r){return qe(`inspect port ${t}`,vP,[t,e],r)}a(Bb,"portState");function Qb(t){let e=t.split(`
 `);if(e[0]?.startsWith("ss-failed"))return`could not list listening sockets with ss (iproute2): ${e[0].slice(10)}`;let r=a(A=>e.find(c=>c.startsWith(`${A}=`))?.slice(A.length+1),"get"),n=a(A=>A&&/^\d+$/.test(A.trim())?Number(A.trim()):void 0,"num"),s={free:e.includes("free"),pid:n(r("pid")),cmd:r("cmd")?.trim(),ours:n(r("ours"))},i=r("unit")?.trim();i&&(s.unit=i);let o=r("start")?.trim();return o&&/^\d+$/.test(o)&&(s.start=o),s}a(Qb,"parsePortState");var bI=`
-end=$(( $(date +%s) + $1 )) pid=$2 start=$3 unit=$4
+end=$(( $(date +%s) + $1 )) pid=$2 start=$3 unit=$4 priv=$5
 ${Jr}
 while [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
 same() { [ "$(starttime "$pid")" = "$start" ]; }
 same || exit 0
-# A systemd service is stopped through systemd (a killed main process would be restarted).
-if [ -n "$unit" ]; then systemctl stop "$unit" 2>/dev/null; exit 0; fi
+# A systemd service is stopped through systemd (a killed main process would be restarted), with
+# the same sudo as the start (the deploy user's systemctl cannot stop a system unit).
+if [ -n "$unit" ]; then
+  if [ "$priv" = 1 ]; then sudo -n systemctl stop "$unit"; else systemctl stop "$unit"; fi 2>/dev/null
+  exit 0
+fi
 kill -TERM "$pid" 2>/dev/null
 i=0
 while same && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -635,7 +639,7 @@ pid=$($P systemctl show -p MainPID --value "$unit")
 st=$(starttime "$pid")
 printf '%s %s\\n' "$pid" "$st" > "$run/$port.pid"
 if [ "$guard" -gt 0 ]; then
-  setsid nohup sh -c "$guard_script" guard "$guard" "$pid" "$st" "$unit" >/dev/null 2>&1 </dev/null &
+  setsid nohup sh -c "$guard_script" guard "$guard" "$pid" "$st" "$unit" "$priv" >/dev/null 2>&1 </dev/null &
   printf '%s\\n' "$!" > "$run/$port.pid.guard"
 fi
 echo "$pid"

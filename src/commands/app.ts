@@ -140,13 +140,17 @@ export function parsePortState(stdout: string): PortState | string {
 // checks, right before the switch), it stops the new process after $1 seconds. So a runner
 // that dies, or a host cut off from the runner, never leaves a half-deployed process running.
 export const GUARD = `
-end=$(( $(date +%s) + $1 )) pid=$2 start=$3 unit=$4
+end=$(( $(date +%s) + $1 )) pid=$2 start=$3 unit=$4 priv=$5
 ${PROC_FNS}
 while [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
 same() { [ "$(starttime "$pid")" = "$start" ]; }
 same || exit 0
-# A systemd service is stopped through systemd (a killed main process would be restarted).
-if [ -n "$unit" ]; then systemctl stop "$unit" 2>/dev/null; exit 0; fi
+# A systemd service is stopped through systemd (a killed main process would be restarted), with
+# the same sudo as the start (the deploy user's systemctl cannot stop a system unit).
+if [ -n "$unit" ]; then
+  if [ "$priv" = 1 ]; then sudo -n systemctl stop "$unit"; else systemctl stop "$unit"; fi 2>/dev/null
+  exit 0
+fi
 kill -TERM "$pid" 2>/dev/null
 i=0
 while same && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done

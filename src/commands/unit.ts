@@ -137,7 +137,7 @@ pid=$($P systemctl show -p MainPID --value "$unit")
 st=$(starttime "$pid")
 printf '%s %s\\n' "$pid" "$st" > "$run/$port.pid"
 if [ "$guard" -gt 0 ]; then
-  setsid nohup sh -c "$guard_script" guard "$guard" "$pid" "$st" "$unit" >/dev/null 2>&1 </dev/null &
+  setsid nohup sh -c "$guard_script" guard "$guard" "$pid" "$st" "$unit" "$priv" >/dev/null 2>&1 </dev/null &
   printf '%s\\n' "$!" > "$run/$port.pid.guard"
 fi
 echo "$pid"

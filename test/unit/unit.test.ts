@@ -68,3 +68,27 @@ test('docs/systemd.md shows the sudoers rule the scripts need, exactly as sudoer
     assert.ok(rule.includes(cmd), cmd);
   }
 });
+
+test('the start guard of a unit stops it through systemctl, with sudo when the start used it (the deploy user cannot stop a system unit)', async () => {
+  const { GUARD } = await import('../../src/commands/app.ts');
+  const { spawn } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const d = mkdtempSync(path.join(tmpdir(), 'zdd-guard-'));
+  const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+  try {
+    // Stand-ins for sudo and systemctl on PATH that record how they were called.
+    writeFileSync(path.join(d, 'sudo'), `#!/bin/sh\necho "sudo $*" >> ${d}/calls\n`, { mode: 0o755 });
+    writeFileSync(path.join(d, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${d}/calls\n`, { mode: 0o755 });
+    const { readFileSync } = await import('node:fs');
+    const start = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    const env = { PATH: `${d}:${process.env.PATH}` };
+    for (const [priv, want] of [['1', `sudo -n systemctl stop shop@8081.service`], ['0', 'systemctl stop shop@8081.service']]) {
+      rmSync(path.join(d, 'calls'), { force: true });
+      execFileSync('sh', ['-c', GUARD, 'guard', '0', String(child.pid), start, 'shop@8081.service', priv], { env });
+      assert.equal(existsSync(path.join(d, 'calls')) ? readFileSync(path.join(d, 'calls'), 'utf8').trim() : '', want);
+    }
+  } finally {
+    child.kill();
+    rmSync(d, { recursive: true, force: true });
+  }
+});
