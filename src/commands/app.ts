@@ -1,6 +1,6 @@
 // Commands that run on the app hosts, built as data. Pure: nothing here connects.
 import { join } from './quote.ts';
-import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, waiting, wrap } from './shell.ts';
 
 /** Layout under remote-dir on every app host. */
 export function layout(remoteDir: string, release: string, port?: number) {
@@ -55,6 +55,10 @@ export function jarState(remoteDir: string, release: string, sha256: string, o: 
 
 export const RECEIVE = `
 part=$1 jar=$2 size=$3
+# The channel opens ahead of the release directory check: the first line says whether the jar
+# follows (go) or is not needed (anything else); nothing is touched before it.
+IFS= read -r go || go=
+[ "$go" = go ] || { echo skipped; exit 0; }
 if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
 have=$(wc -c 2>/dev/null < "$part" || echo 0)
 if [ "$have" -ne "$size" ]; then rm -f -- "$part"; echo "wrote $have of $size bytes" >&2; exit 2; fi
@@ -63,7 +67,8 @@ mv -f -- "$part" "$jar"
 `;
 
 /**
- * Receives the jar on stdin into a temp file, checks its size and moves it into place; the temp
+ * Receives the jar on stdin (after a line \`go\`; any other line: nothing is done, \`skipped\`)
+ * into a temp file, checks its size and moves it into place; the temp
  * file is removed on any failure (a full disk). The checksum is checked by verifyJar, which the
  * deploy runs while the JVM starts, so the upload streams at link speed.
  */
@@ -80,7 +85,7 @@ printf '%s\\n' "$sum" > "$jar.sha256"
 
 /** Checks the jar's sha256 and records it (the record is what later deploys trust); removes a bad jar. */
 export function verifyJar(jar: string, sha256: string, o: CmdOptions): Cmd {
-  return wrap('verify the jar checksum', VERIFY, [jar, sha256], o);
+  return waiting(wrap('verify the jar checksum', VERIFY, [jar, sha256], o));
 }
 
 export const PORT_STATE = `
@@ -309,6 +314,33 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
   return wrap(`check process ${pid}`, PROC_STATE, [pid, port, disarmPidFile], o);
 }
 
+// Waits on the host, looking every 20 ms, until the process recorded in the pid file listens on
+// its port (anyone's listener counts: the health check's ownership check judges it) or is dead, or
+// ms have passed. Prints \`listening PID\`, \`dead PID\`, \`waiting PID\` or \`nopid\`.
+export const WAIT_LISTEN = `
+pidfile=$1 port=$2 ms=$3
+${PROC_FNS}
+${WAIT_ZERO_FN}
+read -r pid _ 2>/dev/null < "$pidfile" || { echo nopid; exit 0; }
+end=$(( $(now_ms) + ms ))
+while :; do
+  alive "$pid" || { echo "dead $pid"; exit 0; }
+  [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ] && { echo "listening $pid"; exit 0; }
+  [ "$(now_ms)" -ge "$end" ] && { echo "waiting $pid"; exit 0; }
+  sleep 0.02
+done
+`;
+
+export function waitListen(pidFile: string, port: number, ms: number, o: CmdOptions): Cmd {
+  return waiting(wrap(`wait for port ${port} to open`, WAIT_LISTEN, [pidFile, port, Math.max(0, Math.round(ms))], o));
+}
+
+/** What WAIT_LISTEN said about pid: undefined when it was about another one, or unreadable. */
+export function parseWaitListen(stdout: string, pid: number): 'listening' | 'dead' | 'waiting' | undefined {
+  const m = /^(listening|dead|waiting) (\d+)$/.exec(stdout.trim());
+  return m && Number(m[2]) === pid ? (m[1] as 'listening' | 'dead' | 'waiting') : undefined;
+}
+
 // The watchdog a detached stop leaves on the host: SIGKILL at $2 (epoch ms) unless pid $1 is gone.
 // STOP runs it from its 5th argument, so it is a script like the others.
 export const WATCHDOG = `
@@ -359,7 +391,7 @@ exit 0
  * a watchdog left on the host SIGKILLs the process at that time if it still runs.
  */
 export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false, start = ''): Cmd {
-  return wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : '', start], o);
+  return waiting(wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : '', start], o));
 }
 
 /** A detached stop's answer. */
@@ -383,7 +415,7 @@ wait_zero "$2" conns "$1"
  * waitMs has passed; prints the count left (0: none).
  */
 export function waitNoConnections(port: number, waitMs: number, o: CmdOptions): Cmd {
-  return wrap(`wait for connections on port ${port} to end`, WAIT_NO_CONNECTIONS, [port, Math.max(0, Math.round(waitMs))], o);
+  return waiting(wrap(`wait for connections on port ${port} to end`, WAIT_NO_CONNECTIONS, [port, Math.max(0, Math.round(waitMs))], o));
 }
 
 

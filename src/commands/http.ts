@@ -1,6 +1,6 @@
 // An HTTP GET run on a host itself (curl, else wget): the fallback for health and reachability
 // checks when its sshd refuses TCP forwarding. Pure.
-import { type Cmd, type CmdOptions, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
 
 export const GET = `
 url=$1 t=$2
@@ -17,7 +17,7 @@ exit 0
 `;
 
 export function httpGet(url: string, timeoutSec: number, o: CmdOptions): Cmd {
-  return wrap(`GET ${url}`, GET, [url, Math.max(1, Math.ceil(timeoutSec))], o);
+  return waiting(wrap(`GET ${url}`, GET, [url, Math.max(1, Math.ceil(timeoutSec))], o));
 }
 
 export type HttpAnswer = { status: number; body: string } | { error: string };
@@ -55,5 +55,5 @@ exit 0
 
 /** n GETs of url, one after the other, on the host itself: `STATUS SECONDS` per line (curl). */
 export function httpGetMany(url: string, n: number, timeoutSec: number, o: CmdOptions): Cmd {
-  return wrap(`warm up ${url}`, MANY, [url, n, Math.max(1, Math.ceil(timeoutSec))], o);
+  return waiting(wrap(`warm up ${url}`, MANY, [url, n, Math.max(1, Math.ceil(timeoutSec))], o));
 }

@@ -1,5 +1,5 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
-import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, waiting, wrap } from './shell.ts';
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
 export const WORKERS_FN = `
@@ -65,7 +65,7 @@ wait_zero "$ms" count_alive "$@"
  * waitMs has passed; prints how many are left (0: all gone).
  */
 export function waitWorkersGone(pids: number[], waitMs: number, o: CmdOptions): Cmd {
-  return wrap(`wait for ${pids.length} old nginx worker(s) to exit`, WAIT_GONE, [Math.max(0, Math.round(waitMs)), ...pids], o);
+  return waiting(wrap(`wait for ${pids.length} old nginx worker(s) to exit`, WAIT_GONE, [Math.max(0, Math.round(waitMs)), ...pids], o));
 }
 
 export interface Worker {

@@ -11,6 +11,11 @@ export interface Cmd {
   what: string;
   /** bytes to feed on stdin */
   stdin?: string;
+  /**
+   * it waits on the host (for an exit, a drain, a checksum of a big jar): nothing is queued
+   * behind it in its shell; a command without it is quick, and may be sent right behind another
+   */
+  waits?: boolean;
 }
 
 export interface CmdOptions {
@@ -72,6 +77,11 @@ write_atomic() {
   mv -f -- "$tmp" "$1" || { rm -f -- "$tmp"; return 1; }
 }
 `;
+
+/** The same command, marked as one that waits on the host. */
+export function waiting(c: Cmd): Cmd {
+  return { ...c, waits: true };
+}
 
 export function removeFile(path: string, o: CmdOptions): Cmd {
   return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);

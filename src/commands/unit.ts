@@ -12,7 +12,7 @@
 // daemon-reload unless the template itself changed. The team's own settings go in
 // /etc/systemd/system/NAME@.service.d/*.conf, which the action never writes.
 import { join } from './quote.ts';
-import { type Cmd, type CmdOptions, PROC_FNS, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, PROC_FNS, waiting, wrap } from './shell.ts';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const ENV_DIR = '/etc/default';
@@ -175,7 +175,7 @@ export type UnitStop = 'stop' | 'disable-now' | 'disable-now-no-block' | 'disabl
  * start guard of pidFile, if any, goes first. Prints `stopped` or `gone` (it was not running).
  */
 export function stopUnit(priv: boolean, unit: string, how: UnitStop, pidFile: string, o: CmdOptions): Cmd {
-  return wrap(`${how === 'stop' ? 'stop' : how === 'disable' ? 'disable' : 'stop and disable'} ${unit}`, STOP, [priv ? 1 : 0, unit, how, pidFile], o);
+  return waiting(wrap(`${how === 'stop' ? 'stop' : how === 'disable' ? 'disable' : 'stop and disable'} ${unit}`, STOP, [priv ? 1 : 0, unit, how, pidFile], o));
 }
 
 /** Enables a unit (a reboot starts it); no daemon-reload: the symlinks are what boot reads. */

@@ -8,7 +8,7 @@ import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
 import { removeFile } from '../commands/shell.ts';
-import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
+import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { sleep } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
@@ -53,22 +53,45 @@ export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: st
   );
 }
 
+/** An upload channel opened ahead: it receives the jar only once told to (Remote.openWithFile). */
+export interface OpenUpload {
+  part: string;
+  limitSec: number;
+  channel: ReturnType<Remote['openWithFile']>;
+}
+
+/**
+ * Opens the channel that may receive the jar, before anything says whether it is needed: its
+ * set-up (two round trips and the login shell) overlaps the checks and the release directory's.
+ */
+export function openUpload(ctx: Ctx, app: AppNode, art: Artifact, release: string): OpenUpload {
+  const jar = A.layout(ctx.cfg.remoteDir, release).jar;
+  const part = `${jar}.part-${randomBytes(4).toString('hex')}`;
+  const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
+  return { part, limitSec, channel: app.remote.openWithFile(A.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
+}
+
 /**
  * Puts the jar at releases/<release>/app.jar unless an identical one is there. Returns what was
  * done, and the checksum check of a fresh upload, which runs while the JVM starts.
  */
-export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string): Promise<{ upload: string; verify?: Promise<RunResult> }> {
+export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload): Promise<{ upload: string; verify?: Promise<RunResult> }> {
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
-  const prep = (await app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+  const up = opened ?? openUpload(ctx, app, art, release);
+  let prep = '';
+  try {
+    prep = (await app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+  } finally {
+    if (prep !== 'need') up.channel.skip();
+  }
   if (prep.startsWith('taken')) {
     throw new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
   }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
   const s = Date.now();
-  const part = `${paths.jar}.part-${randomBytes(4).toString('hex')}`;
-  const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-  const r = await app.remote.runWithFile(A.receiveJar(part, paths.jar, art.size, ctx.o(false, limitSec)), art.path, limitSec * 1000);
+  const { part, limitSec } = up;
+  const r = await up.channel.send(art.path);
   if (r.code !== 0) {
     // The script removes its temp file itself; after a lost connection, try again.
     if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
@@ -142,13 +165,46 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   } else {
     cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
   }
-  const out = await app.remote.must(step, cmd, cfg.commandTimeoutMs);
+  const lane = app.remote.lane();
+  const started = app.remote.must(step, cmd, cfg.commandTimeoutMs, lane);
+  // Right behind the start, in its shell: the host waits for the port to open (waitHealthy takes it).
+  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  app.remote.early.set(readyKey(port), app.remote.run(A.waitListen(pidFile, port, openWaitMs(ctx), ctx.o(false, openWaitMs(ctx) / 1000 + 10)), openWaitMs(ctx) + cfg.commandTimeoutMs, lane));
+  const out = await started.catch((e: unknown) => {
+    app.remote.early.delete(readyKey(port));
+    throw e;
+  });
   const pid = Number(out.trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, app.remote.label, `start printed no pid: '${out.trim()}'`);
   entry.pid = pid;
   ctx.save();
   ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (${spec.log.startsWith(JOURNAL) ? `${spec.log.slice(JOURNAL.length)}, its log in the journal` : `log ${spec.log}`})`);
   return pid;
+}
+
+const readyKey = (port: number) => `open ${port}`;
+/** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
+const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
+
+/**
+ * Until the new process listens, the host waits for it (every 20 ms, one answer) instead of the
+ * runner polling through the connection; dead before that: the start failed, said with its log.
+ * Returns when the port is open, or when the host could not tell (the prober then decides).
+ */
+async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<void> {
+  const cfg = ctx.cfg;
+  let r = app.remote.early.get(readyKey(port)) as Promise<RunResult> | undefined;
+  app.remote.early.delete(readyKey(port));
+  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  while (r) {
+    const res = await r;
+    const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
+    if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
+    if (said !== 'waiting' || Date.now() >= deadline) return;
+    ctx.checkpoint();
+    const ms = Math.min(openWaitMs(ctx), deadline - Date.now());
+    r = app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs);
+  }
 }
 
 async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
@@ -237,6 +293,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   let reach: Promise<unknown> | undefined;
   let healthyAt: number;
   let aliveAt = 0;
+  await waitOpen(ctx, app, port, pid, opts.log, deadline);
   try {
     for (;;) {
       ctx.checkpoint();
@@ -319,18 +376,18 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
  * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
  * action recorded for the port. A pid that has become another process since is never signalled.
  */
-export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit): Promise<string> {
+export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
   const cfg = ctx.cfg;
   if (unit && cfg.systemdUnit !== undefined) {
     const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
     const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-    const said = (await app.remote.must(step, U.stopUnit(ctx.privUnit, unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs)).trim();
+    const said = (await app.remote.must(step, U.stopUnit(ctx.privUnit, unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
     const what = unit.disable ? `${unit.name} stopped and disabled` : `${unit.name} stopped`;
     if (said === 'gone') return `${unit.name} was not running${unit.disable ? ' (disabled)' : ''}`;
     return detach ? `${unit.name} disabled, stopping (wait-for-exit: false: systemd finishes the stop, SIGKILL after TimeoutStopSec=${Math.ceil(waitSec)})` : what;
   }
   const out = (
-    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs)
+    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)
   ).trim();
   if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
   const d = A.parseDetachedStop(out);

@@ -6,8 +6,8 @@ import * as A from '../commands/app.ts';
 import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
-import { drain } from '../traffic/drain.ts';
-import { inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
+import { inspectPort, openUpload, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
@@ -105,16 +105,23 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
   const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
     const r = reports.get(a)!;
     const warm = reuse.get(a);
-    // A warm standby needs no preflight: its java already runs.
-    await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, a, fleet.artifact) : undefined]);
-    ctx.checkpoint();
+    // The channel that may receive the jar opens while the host is checked.
+    const opened = fleet.artifact && warm === undefined ? openUpload(ctx, a, fleet.artifact, fleet.release) : undefined;
+    try {
+      // A warm standby needs no preflight: its java already runs.
+      await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, a, fleet.artifact) : undefined]);
+      ctx.checkpoint();
+    } catch (e) {
+      opened?.channel.skip();
+      throw e;
+    }
     if (warm !== undefined) {
       r.newPid = warm;
       r.upload = 'warm standby';
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
       return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx });
     }
-    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start') : { upload: 'kept on the host (0 bytes)', verify: undefined };
+    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened) : { upload: 'kept on the host (0 bytes)', verify: undefined };
     r.upload = up.upload;
     ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
     ctx.checkpoint();
@@ -180,9 +187,16 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
     const inspected = new Map(old.map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')]));
     for (const pr of inspected.values()) pr.catch(() => undefined);
     try {
-      await drain(ctx, { nginx: fleet.nginx, ports: keep ? [] : old.map((a) => ({ remote: a.remote, port: livePort })) }, `port ${livePort}`);
+      // First the old nginx workers exit; then each app host waits for the connections to its old
+      // port to end, with the stop sent right behind that wait in the same shell: it runs on the
+      // host the moment the drain is done, not a round trip later.
+      const deadline = Date.now() + cfg.drainTimeoutMs;
+      const workers = await drainWorkers(ctx, fleet.nginx, deadline);
+      const conns: Promise<number>[] = [];
       await mapLimit(old, PARALLEL, async (a) => {
         const r = reports.get(a)!;
+        const lane = a.remote.lane();
+        if (!keep && workers === 0) conns.push(drainPort(ctx, a.remote, livePort, deadline, lane));
         const now = await inspected.get(a)!;
         const pid = now.pid ?? r.oldPid;
         // Minutes may have passed since the pid was read: its start time says whether it is still it.
@@ -202,7 +216,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         } else {
           // nginx no longer needs it, and nothing will start on its port in this run: with
           // wait-for-exit: false the step does not wait for the JVM's own exit.
-          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start, unit);
+          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start, unit, lane);
         }
         await enable;
         if (unit && cfg.systemdUnit !== undefined && unit.name !== U.instanceUnit(cfg.systemdUnit, livePort)) {
@@ -213,6 +227,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
       });
+      drainLeft(ctx, workers, (await Promise.all(conns)).reduce((x, y) => x + y, 0), `port ${livePort}`);
     } catch (e) {
       // Past the switch there is nothing to roll back: say what serves and what is left.
       const d = e instanceof DeployError ? e : new DeployError('stop old', undefined, errorText(e));

@@ -4,8 +4,8 @@ import { errorText } from '../errors.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import type { AppNode } from '../fleet/instance.ts';
 import type { SshAddress } from '../config/hosts.ts';
-import type { Remote } from '../ssh/remote.ts';
-import { readIncludes, type NginxSide } from '../traffic/nginx.ts';
+import type { Lane, Remote } from '../ssh/remote.ts';
+import { readBehind, readIncludes, type NginxSide } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
@@ -15,7 +15,7 @@ import { appendAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
-async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result']): Promise<AuditEntry[]> {
+async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const a = ctx.audit;
   const entry: AuditEntry = {
     time: new Date().toISOString(),
@@ -32,7 +32,7 @@ async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result']): P
     duration_s: Math.round((Date.now() - ctx.t0) / 100) / 10,
     ...(a.bad && result === 'ok' ? { bad: a.bad } : {}),
   };
-  return appendAudit(ctx, nginx, entry, 5);
+  return appendAudit(ctx, nginx, entry, 5, lanes);
 }
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
@@ -164,14 +164,21 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.state.done = true;
       return { dryRun: md, rolledBack: false };
     }
-    await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote)));
+    await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote), (remote, lane) => readBehind(ctx, remote, lane)));
     const nginx = await readNginx(ctx, nginxRemotes);
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
     ctx.state.done = true;
     ctx.save();
-    result.audit = await audit(ctx, nginxRemotes.map((n) => n.remote), 'ok');
+    // The audit line and the unlock go out together, one behind the other in one shell per host:
+    // the line is written while the lock is held, and both cost one round trip.
+    const remotes = nginxRemotes.map((n) => n.remote);
+    const lanes = new Map(remotes.map((r) => [r, r.lane()]));
+    const auditing = audit(ctx, remotes, 'ok', lanes);
+    const unlocking = releaseLocks(ctx, remotes, lanes);
+    result.audit = await auditing;
+    await unlocking;
     return { result, rolledBack: false };
   } catch (e) {
     const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps };

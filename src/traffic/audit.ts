@@ -1,7 +1,7 @@
 // The audit trail: <remote-dir>/deploys.log on every nginx host, one JSON line per deploy, stage,
 // promote and rollback, appended atomically (one write under PIPE_BUF to an O_APPEND file).
 import * as N from '../commands/nginx.ts';
-import type { Remote } from '../ssh/remote.ts';
+import type { Lane, Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 
 export interface AuditEntry {
@@ -33,11 +33,11 @@ export function runUrl(): string {
 }
 
 /** Appends the entry on every nginx host; returns the last `last` entries of the first one's log. */
-export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, last: number): Promise<AuditEntry[]> {
+export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, last: number, lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const line = JSON.stringify(entry);
   const logs = await Promise.all(
     nginx.map(async (n, i) => {
-      const r = await n.run(N.appendLine(auditPath(ctx), line, i === 0 ? last : 0, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const r = await n.run(N.appendLine(auditPath(ctx), line, i === 0 ? last : 0, ctx.o(true)), ctx.cfg.commandTimeoutMs, lanes?.get(n));
       if (r.code !== 0) ctx.ui.warn(`${n.label}: could not append to ${auditPath(ctx)}: ${r.stderr.trim()}`);
       return r.stdout;
     }),

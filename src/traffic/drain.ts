@@ -3,7 +3,7 @@
 import * as A from '../commands/app.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, type CmdOptions, parseCount } from '../commands/shell.ts';
-import type { Remote } from '../ssh/remote.ts';
+import type { Lane, Remote } from '../ssh/remote.ts';
 import { type Ctx, sleep } from '../strategies/context.ts';
 
 export interface DrainTarget {
@@ -38,6 +38,36 @@ async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], dea
   }
 }
 
+/** The first half of a drain: until the old nginx workers are gone; returns how many are left. */
+export function drainWorkers(ctx: Ctx, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
+  return untilNone(
+    ctx,
+    nginx.filter((n) => n.oldWorkers.length > 0),
+    deadline,
+    (n, ms, o) => N.waitWorkersGone(n.oldWorkers, ms, o),
+  );
+}
+
+/**
+ * The second half, for one app port, as one wait up to the deadline in the lane given: what is
+ * sent behind it there (the stop) runs on the host the moment the connections are gone, with no
+ * round trip between. Returns the connections left (0 also when the connection was lost).
+ */
+export async function drainPort(ctx: Ctx, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
+  const ms = Math.max(0, deadline - Date.now());
+  const r = await remote.run(A.waitNoConnections(port, ms, ctx.o(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
+  if (r.code === null && !remote.connected) return 0;
+  return (r.code === 0 ? parseCount(r.stdout) : undefined) ?? 1;
+}
+
+/** The warning of a drain that gave up; '' when nothing was left. */
+export function drainLeft(ctx: Ctx, workers: number, conns: number, what: string): string {
+  if (workers === 0 && conns === 0) return '';
+  const left = workers > 0 ? `${workers} old nginx worker(s) still running` : `${conns} connection(s) to ${what}`;
+  ctx.ui.warn(`drain-timeout (${ctx.cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);
+  return left;
+}
+
 /**
  * Waits up to drain-timeout; returns what was still left when it gave up (empty: drained).
  * First the old nginx workers exit (then nothing can open a new connection to the old port),
@@ -47,11 +77,7 @@ async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], dea
 export async function drain(ctx: Ctx, t: DrainTarget, what: string): Promise<string> {
   const cfg = ctx.cfg;
   const deadline = Date.now() + cfg.drainTimeoutMs;
-  const nginx = t.nginx.filter((n) => n.oldWorkers.length > 0);
-  const w = await untilNone(ctx, nginx, deadline, (n, ms, o) => N.waitWorkersGone(n.oldWorkers, ms, o));
+  const w = await drainWorkers(ctx, t.nginx, deadline);
   const c = w === 0 ? await untilNone(ctx, t.ports, deadline, (p, ms, o) => A.waitNoConnections(p.port, ms, o)) : 0;
-  if (w === 0 && c === 0) return '';
-  const left = w > 0 ? `${w} old nginx worker(s) still running` : `${c} connection(s) to ${what}`;
-  ctx.ui.warn(`drain-timeout (${cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);
-  return left;
+  return drainLeft(ctx, w, c, what);
 }

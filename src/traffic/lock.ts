@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { DeployError } from '../errors.ts';
 import * as L from '../commands/lock.ts';
-import type { Remote } from '../ssh/remote.ts';
+import type { Lane, Remote } from '../ssh/remote.ts';
 import { type Ctx, sleep } from '../strategies/context.ts';
 
 export function lockInfo(): string {
@@ -16,7 +16,8 @@ export function lockInfo(): string {
   ].join(' ');
 }
 
-export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
+/** behind: called once per host right after its first lock command was sent, with its lane. */
+export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Remote, lane: Lane) => void): Promise<void> {
   const cfg = ctx.cfg;
   const dir = `${cfg.remoteDir}/deploy.lock`;
   const info = lockInfo();
@@ -24,14 +25,19 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
   const ordered = [...nginx].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   for (const remote of ordered) {
     const deadline = Date.now() + cfg.lockTimeoutMs;
-    for (;;) {
-      const out = (await remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+    for (let attempt = 0; ; attempt++) {
+      const lane = remote.lane();
+      const sent = remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs, lane);
+      if (attempt === 0) behind?.(remote, lane);
+      const out = (await sent).trim();
       if (!/^(acquired|(recovered|held) \d+( .*)?)$/.test(out)) {
         // It may have been taken all the same: give it back (only a lock with our owner line goes).
         await remote.run(L.releaseLock(dir, info, ctx.o(true)), cfg.commandTimeoutMs);
         throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
       }
       const [, age, ...owner] = out.split(' ');
+      // What was read behind a lock that is another deploy's is of no use: read again once it is ours.
+      if (out.startsWith('held')) remote.early.clear();
       if (out === 'acquired' || out.startsWith('recovered')) {
         ctx.state.locks.push({ nginx: remote.label, dir, info });
         ctx.save();
@@ -75,14 +81,14 @@ function keepFresh(ctx: Ctx, remote: Remote, dir: string, info: string, staleSec
   refreshers.set(ctx, [...(refreshers.get(ctx) ?? []), timer]);
 }
 
-export async function releaseLocks(ctx: Ctx, nginx: Remote[]): Promise<void> {
+export async function releaseLocks(ctx: Ctx, nginx: Remote[], lanes?: Map<Remote, Lane>): Promise<void> {
   for (const t of refreshers.get(ctx) ?? []) clearInterval(t);
   refreshers.delete(ctx);
   await Promise.all(
     ctx.state.locks.map(async (l) => {
       const r = nginx.find((n) => n.label === l.nginx);
       if (!r?.connected) return;
-      await r.run(L.releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+      await r.run(L.releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs, lanes?.get(r)).catch(() => undefined);
     }),
   );
   ctx.state.locks = [];

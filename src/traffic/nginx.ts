@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
-import { describe } from '../commands/shell.ts';
-import { failureText, type Remote } from '../ssh/remote.ts';
+import { type Cmd, describe } from '../commands/shell.ts';
+import { failureText, type Lane, type Remote } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { IncludeUndo } from '../strategies/journal.ts';
 import { type IncludeForm, formAddresses } from './include.ts';
@@ -37,6 +37,24 @@ export interface NginxSide {
  * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
  * what they point at.
  */
+const EARLY_READ = 'read include';
+
+function readCmd(ctx: Ctx, key: string): Cmd {
+  const cfg = ctx.cfg;
+  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10));
+}
+
+/**
+ * Sends the include read right behind the lock, in its shell: it runs on the host once the lock
+ * is held (the lock and the read cost one round trip), and readIncludes takes its answer.
+ */
+export function readBehind(ctx: Ctx, remote: Remote, lane: Lane): void {
+  const key = randomBytes(6).toString('hex');
+  const out = remote.must('read include', readCmd(ctx, key), ctx.cfg.commandTimeoutMs + 10_000, lane);
+  out.catch(() => undefined);
+  remote.early.set(EARLY_READ, { key, out });
+}
+
 export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
   const cfg = ctx.cfg;
   const targets = cfg.appHosts.map((h) => h.target);
@@ -44,8 +62,10 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
   const sides = await Promise.all(
     remotes.map(async ({ addr, remote }) => {
       const where = `nginx host ${remote.label}`;
-      const key = randomBytes(6).toString('hex');
-      const out = await remote.must('read include', N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10)), cfg.commandTimeoutMs + 10_000);
+      const early = remote.early.get(EARLY_READ) as { key: string; out: Promise<string> } | undefined;
+      remote.early.delete(EARLY_READ);
+      const key = early?.key ?? randomBytes(6).toString('hex');
+      const out = await (early?.out ?? remote.must('read include', readCmd(ctx, key), cfg.commandTimeoutMs + 10_000));
       const read = parseNginxRead(out, key);
       if (typeof read === 'string') throw new DeployError('read include', where, read);
       if (read.status !== 0 && !cfg.sudo && read.uid !== 0 && (read.status === 126 || read.status === 127 || /permission denied/i.test(read.error))) {

@@ -72,7 +72,7 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
   const sum = createHash('sha256').update('JAR').digest('hex');
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'need');
   const jar = path.join(d, 'releases/r1/app.jar');
-  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin: 'JAR' }).code, 0);
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin: 'go\nJAR' }).code, 0);
   assert.equal(run(R.prepareRelease(d, 'r1', sum, o)).out.trim(), 'need', 'not trusted before its checksum is verified');
   assert.equal(run(R.verifyJar(jar, sum, o)).code, 0);
   assert.equal(readFileSync(jar, 'utf8'), 'JAR');
@@ -91,11 +91,11 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
 
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
   const d = tmp();
-  const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'bad' });
+  const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'go\nbad' });
   assert.equal(short.code, 2);
   assert.match(short.out, /wrote 3 of 10 bytes/);
   assert.deepEqual(readdirSync(d), []);
-  assert.equal(run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 3, o), stdin: 'bad' }).code, 0);
+  assert.equal(run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 3, o), stdin: 'go\nbad' }).code, 0);
   const r = run(R.verifyJar(path.join(d, 'x'), '0'.repeat(64), o));
   assert.equal(r.code, 3);
   assert.match(r.out, /checksum mismatch/);

@@ -1,0 +1,129 @@
+// The command shell of a connection, run against a real local sh (what sshd's `exec sh` starts):
+// framing, exit codes, stdin, output split anywhere, concurrent commands over several shells, and
+// a shell that goes away.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ClientChannel } from 'ssh2';
+import { MarkerReader, Shell, ShellPool } from '../../src/ssh/session.ts';
+import { wrap } from '../../src/commands/shell.ts';
+
+/** A local `sh` that looks like an ssh2 exec channel; chunk: split every output into pieces this small. */
+function localChannel(chunk = 0, banner = ''): Promise<ClientChannel> {
+  const p = spawn('sh', ['-c', `${banner}exec sh`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const ch = new EventEmitter() as EventEmitter & { stderr: EventEmitter; write: (s: string) => void; end: () => void; close: () => void; pid?: number };
+  ch.stderr = new EventEmitter();
+  const feed = (to: EventEmitter) => (b: Buffer) => {
+    if (!chunk) return to.emit('data', b);
+    for (let i = 0; i < b.length; i += chunk) to.emit('data', b.subarray(i, i + chunk));
+  };
+  p.stdout.on('data', feed(ch));
+  p.stderr.on('data', feed(ch.stderr));
+  p.on('close', () => ch.emit('close'));
+  ch.write = (s) => p.stdin.write(s);
+  ch.end = () => p.stdin.end();
+  ch.close = () => p.kill('SIGKILL');
+  ch.pid = p.pid;
+  return Promise.resolve(ch as unknown as ClientChannel);
+}
+
+const o = { timeoutSec: 10 };
+
+test('a command runs as its line says: stdout, stderr and exit code apart, stdin exact, a banner thrown away', async () => {
+  const s = new Shell(() => localChannel(0, 'echo banner from bashrc; echo err banner >&2; '));
+  const a = await s.send(wrap('a', 'printf "out %s\\n" "$1"; printf "err\\n" >&2; exit 3', ["it's"], o));
+  assert.deepEqual([a.code, a.stdout.toString(), a.stderr.toString()], [3, "out it's\n", 'err\n']);
+  const bytes = 'no newline at the end; ünïcode, \'quotes\', $HOME `x`\n\n\x01tail';
+  const b = await s.send(wrap('b', 'cat', [], o, bytes));
+  assert.deepEqual([b.code, b.stdout.toString()], [0, bytes]);
+  // A command reading stdin without any gets /dev/null, not the shell's own input.
+  const c = await s.send(wrap('c', 'cat; echo done', [], o));
+  assert.deepEqual([c.code, c.stdout.toString()], [0, 'done\n']);
+  const d = await s.send(wrap('d', 'printf "no newline"', [], o));
+  assert.equal(d.stdout.toString(), 'no newline');
+  s.close();
+});
+
+test('output split into 1-byte chunks still frames right', async () => {
+  const s = new Shell(() => localChannel(1));
+  for (let i = 0; i < 5; i++) {
+    const r = await s.send(wrap('x', 'printf "%s\\n" "$1"; printf "e%s" "$1" >&2; exit "$1"', [String(i)], o));
+    assert.deepEqual([r.code, r.stdout.toString(), r.stderr.toString()], [i, `${i}\n`, `e${i}`]);
+  }
+  s.close();
+});
+
+test('a marker needs the nonce: output that looks like one is kept', () => {
+  const r = new MarkerReader('abc', true);
+  const got: string[] = [];
+  let code: number | undefined;
+  r.push(Buffer.from('x\nabd 1\n\nab'), (b) => got.push(b.toString()), () => undefined);
+  r.push(Buffer.from('c 7\nrest'), (b) => got.push(b.toString()), (c) => (code = c));
+  assert.equal(got.join(''), 'x\nabd 1\n');
+  assert.equal(code, 7);
+});
+
+test('the pool runs concurrent commands in parallel shells, at most max', async () => {
+  let opened = 0;
+  const pool = new ShellPool(() => (opened++, localChannel()), 3, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'zdd-session-'));
+  try {
+    // Each one waits (up to 5 s) until all three have started: they only pass when run at once.
+    const meet = 'touch "$1/$2"; i=0; while [ "$(ls "$1" | wc -l)" -lt 3 ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done; ls "$1" | wc -l';
+    const rs = await Promise.all([0, 1, 2].map((i) => pool.pick({ waits: true }).send({ ...wrap('meet', meet, [dir, String(i)], o), waits: true })));
+    assert.deepEqual(rs.map((r) => r.stdout.toString().trim()), ['3', '3', '3']);
+    assert.equal(opened, 3);
+    // A fourth at once waits behind one of the three, and is answered.
+    const more = await Promise.all([0, 1, 2, 3].map(() => pool.pick().send(wrap('t', 'echo ok', [], o))));
+    assert.ok(more.every((r) => r.code === 0 && r.stdout.toString() === 'ok\n'));
+    assert.equal(opened, 3);
+  } finally {
+    pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a quick command goes right behind a quick one, never behind one that waits', async () => {
+  const pool = new ShellPool(() => localChannel(), 2, 2);
+  const a = pool.pick({ waits: true });
+  void a.send({ ...wrap('wait', 'sleep 0.3', [], o), waits: true });
+  const b = pool.pick();
+  assert.notEqual(b, a);
+  void b.send(wrap('quick', 'true', [], o));
+  // Both shells busy: a quick one queues behind the quick one, not behind the wait.
+  assert.equal(pool.pick(), b);
+  pool.close();
+});
+
+test('a shell that dies answers code null for what it was running, and the pool opens another', async () => {
+  const pool = new ShellPool(() => localChannel(), 2, 1);
+  const s = pool.pick();
+  const running = s.send(wrap('long', 'sleep 1', [], o));
+  await new Promise((r) => setTimeout(r, 100));
+  s.close('gone');
+  const r = await running;
+  assert.equal(r.code, null);
+  const next = await pool.pick().send(wrap('after', 'echo fine', [], o));
+  assert.deepEqual([next.code, next.stdout.toString()], [0, 'fine\n']);
+  pool.close();
+});
+
+test('a shell sshd refuses to open (MaxSessions) lowers the pool to what is open, and nothing runs there', async () => {
+  let n = 0;
+  // The first opens; every later one is refused, the way sshd refuses a session past MaxSessions.
+  const pool = new ShellPool(() => (n++ === 0 ? localChannel() : Promise.reject(new Error('open failed'))), 4, 2);
+  await new Promise((r) => setTimeout(r, 50));
+  const s = pool.pick({ waits: true });
+  assert.equal(s.openFailed, undefined);
+  void s.send({ ...wrap('wait', 'sleep 0.2', [], o), waits: true });
+  // Busy, and no other can be opened: the next one queues behind it and is answered.
+  const next = pool.pick({ waits: true });
+  assert.equal(next, s);
+  const r = await next.send(wrap('after', 'echo queued', [], o));
+  assert.deepEqual([r.code, r.stdout.toString()], [0, 'queued\n']);
+  pool.close();
+});
