@@ -125,20 +125,22 @@ export class Shell {
     }
     const out = new MarkerReader(this.nonce, true);
     const err = new MarkerReader(this.nonce, false);
+    // Each stream belongs to the first command whose marker on it has not come yet: the stdout
+    // of the next command may arrive before the stderr marker of this one.
+    const outOpen = () => this.queue.find((p) => p.code === undefined);
     ch.on('data', (b: Buffer) =>
       out.push(
         b,
-        (x) => this.queue[0]?.out.push(Buffer.from(x)),
+        (x) => outOpen()?.out.push(Buffer.from(x)),
         (code) => {
-          const p = this.queue[0];
+          const p = outOpen();
           if (!p) return;
-          p.code = code;
+          p.code = code ?? -1;
           this.settle();
         },
       ),
     );
     ch.stderr.on('data', (b: Buffer) => {
-      // stderr runs ahead of or behind stdout: it belongs to the first command whose stderr is open.
       err.push(
         b,
         (x) => this.queue.find((p) => !p.errDone)?.err.push(Buffer.from(x)),

@@ -127,3 +127,23 @@ test('a shell sshd refuses to open (MaxSessions) lowers the pool to what is open
   assert.deepEqual([r.code, r.stdout.toString()], [0, 'queued\n']);
   pool.close();
 });
+
+test("the next command's stdout arriving before this one's stderr marker is still the next one's", async () => {
+  const written: string[] = [];
+  const ch = new EventEmitter() as EventEmitter & { stderr: EventEmitter; write: (s: string) => void; end: () => void; close: () => void };
+  ch.stderr = new EventEmitter();
+  ch.write = (s) => written.push(s);
+  ch.end = () => undefined;
+  ch.close = () => undefined;
+  const s = new Shell(() => Promise.resolve(ch as unknown as ClientChannel));
+  const a = s.send(wrap('a', 'echo a; echo ea >&2', [], o));
+  const b = s.send(wrap('b', 'echo b; echo eb >&2', [], o));
+  await new Promise((r) => setImmediate(r));
+  const nonce = /printf '\\n%s %s\\n' ([0-9a-f]{32})/.exec(written.join(''))![1];
+  // The opening no-op, then both stdouts before any stderr (two pipes: sshd reads them apart).
+  ch.emit('data', Buffer.from(`\n${nonce} 0\na\n\n${nonce} 0\nb\n\n${nonce} 1\n`));
+  ch.stderr.emit('data', Buffer.from(`\n${nonce}\nea\n\n${nonce}\neb\n\n${nonce}\n`));
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.deepEqual([ra.code, ra.stdout.toString(), ra.stderr.toString()], [0, 'a\n', 'ea\n']);
+  assert.deepEqual([rb.code, rb.stdout.toString(), rb.stderr.toString()], [1, 'b\n', 'eb\n']);
+});
