@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createTestbed, cleanupStale, type Testbed, type TestbedOptions } from '../test/testbed/testbed.ts';
 import { ROOT, baseInputs, parseCommandFile } from '../test/e2e/harness.ts';
 import { actionDefaults } from '../test/action-defaults.ts';
+import { JAVA_OPTS, READY_PORT, appLifecycle } from './app.ts';
 import { KINDS, WRK, longRequests, startLoads, type ClientKind, type LoadResult, type LongResult } from './load.ts';
 
 const { values: opt } = parseArgs({
@@ -44,7 +45,6 @@ const STARTUP_RUNS = Q ? 5 : 10;
 const ROLLING2_N = Q ? 2 : 4;
 const ROLLING4_N = Q ? 1 : 4;
 const NGINX2_N = Q ? 2 : 4;
-const JAVA_OPTS = '-Dstart.delay.ms=3000';
 const ACTION_INPUTS = { 'health-interval': '0.25', 'java-opts': JAVA_OPTS }; // + harness baseInputs
 const ROLLING_INPUTS = { strategy: 'rolling', 'batch-size': '1' };
 // Rollback: cycles of deploy A, deploy B keep-previous, rollback (warm standby, under load),
@@ -52,7 +52,6 @@ const ROLLING_INPUTS = { strategy: 'rolling', 'batch-size': '1' };
 const ROLLBACK_N = Q ? 1 : 3;
 // Overhead: unloaded deploys of a jar already on the host, and as many direct starts of it.
 const OVERHEAD_N = Q ? 2 : 5;
-const READY_PORT = 9090;
 // Latency at the switch: deploys per variant (without / with the action's warm-up), alternating.
 const LATENCY_N = Q ? 1 : 3;
 const COLD_OPTS = `${JAVA_OPTS} -Dwarmup.requests=400 -Dwarmup.ms=40 -Dwarmup.path=/version`;
@@ -553,37 +552,6 @@ interface Overhead {
   noWaitMedianMs: number;
   /** noWaitMedianMs − readinessMedianMs */
   noWaitOverheadMs: number;
-}
-
-const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** The app's own start and stop: the jar started directly on the app host with the same java opts
- *  on READY_PORT; ms from the exec call to the first 200 on /health (stamped on the host, same
- *  clock); then SIGTERM → gone, looked at every 10 ms on the host (undefined if it had to be killed). */
-async function appLifecycle(tb: Testbed, jar: string, app = tb.apps[0]): Promise<{ readyMs: number; exitMs?: number }> {
-  const opts = JAVA_OPTS.split(/\s+/).filter(Boolean).map(shq).join(' ');
-  const t0 = Date.now();
-  const st = await tb.exec(app, ['sh', '-c', `cd /tmp || exit 1; setsid nohup java ${opts} -Dserver.port=${READY_PORT} -jar ${shq(jar)} >/dev/null 2>&1 </dev/null & echo $!`], { timeoutMs: 10_000 });
-  const pid = Number(st.stdout.trim());
-  if (st.code !== 0 || !pid) throw new Error(`starting java on port ${READY_PORT}: ${st.stderr.trim() || st.stdout.trim()}`);
-  let readyMs: number;
-  let exitMs: number | undefined;
-  try {
-    const poll =
-      'i=0; while [ $i -lt 1500 ]; do ' +
-      `if [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:${READY_PORT}/health)" = 200 ]; then date +%s%3N; exit 0; fi; ` +
-      'sleep 0.02; i=$((i+1)); done; exit 1';
-    const r = await tb.exec(app, ['sh', '-c', poll], { timeoutMs: 60_000 });
-    const readyAt = Number(r.stdout.trim());
-    if (r.code !== 0 || !readyAt) throw new Error(`java on port ${READY_PORT} never answered 200 on /health (exit ${r.code}) ${r.stderr.trim()}`);
-    readyMs = readyAt - t0;
-  } finally {
-    const stop = `kill ${pid} || exit 1; s=$(date +%s%3N); i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; ` + `kill -0 ${pid} 2>/dev/null && exit 2; echo $(( $(date +%s%3N) - s ))`;
-    const r = await tb.exec(app, ['sh', '-c', stop], { timeoutMs: 30_000 });
-    if (r.code !== 0) await tb.exec(app, ['kill', '-9', String(pid)]);
-    exitMs = r.code === 0 ? Number(r.stdout.trim()) : undefined;
-  }
-  return { readyMs, exitMs };
 }
 
 async function overheadPart(tb: Testbed): Promise<Overhead> {

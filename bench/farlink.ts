@@ -1,78 +1,153 @@
-// Benchmark: what a far-away runner costs. The same one-host blue/green deploy, alternating
-// between a direct link and a user-space relay that adds RTT (test/testbed/relay.ts) in front of
-// every sshd, under wrk load. The extra time divided by the RTT is the number of sequential round
-// trips on the deploy's critical path (connecting included); the debug trace's command count is
-// printed next to it. Usage (as root): node bench/farlink.ts [--deploys N] [--rtt MS]
+// Benchmark: what a far-away runner and a slow login shell cost, this bundle against a baseline
+// bundle (default: the last one before commands shared one shell per connection), side by side in
+// one run. The same one-host blue/green deploy under wrk load, rotating through:
+//   link: direct, or a user-space relay adding RTT in front of every sshd (test/testbed/relay.ts);
+//   login: a plain one, or a ~/.bashrc that takes 90 ms (bash sources it for every sshd command);
+//   bundle: this one (dist/) or the baseline (git show REV:dist/*.cjs).
+// Each deploy's overhead is its wall time minus the app's own readiness (the same jar started
+// directly on the host right before: exec to its first healthy answer); the far link's
+// extra time divided by the RTT is the number of sequential round trips on the critical path
+// (connecting included); the debug trace's command count is printed next to it. Usage (as root):
+//   node bench/farlink.ts [--deploys N] [--rtt MS] [--baseline REV]
 // Writes bench/results/farlink.{json,md}.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createTestbed, cleanupStale } from '../test/testbed/testbed.ts';
+import { createTestbed, cleanupStale, type Testbed } from '../test/testbed/testbed.ts';
 import { startRelays } from '../test/testbed/relay.ts';
 import { ROOT, baseInputs, runAction } from '../test/e2e/harness.ts';
 import { startLoad } from '../test/e2e/load.ts';
+import { JAVA_OPTS, appLifecycle } from './app.ts';
 
-const { values: opt } = parseArgs({ options: { deploys: { type: 'string', default: '6' }, rtt: { type: 'string', default: '100' } } });
+const { values: opt } = parseArgs({
+  options: { deploys: { type: 'string', default: '3' }, rtt: { type: 'string', default: '100' }, baseline: { type: 'string', default: 'e538ec8' }, 'no-baseline': { type: 'boolean', default: false } },
+});
 const N = Number(opt.deploys);
 const RTT = Number(opt.rtt);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+interface Variant {
+  bundle: 'this' | 'baseline';
+  far: boolean;
+  bashrc: boolean;
+  /** wait-for-exit: false */
+  detach: boolean;
+}
+interface Run extends Variant {
+  wallMs: number;
+  /** the app's own readiness, measured right before: its exec to its first healthy answer, on the host */
+  appMs: number;
+  commands: number;
+  non2xx: number;
+  steps: Record<string, number>;
+}
+
+const name = (v: Variant) => `${v.bundle === 'this' ? 'this bundle' : `baseline ${opt.baseline}`}, ${v.far ? `${RTT} ms RTT` : 'direct'}, ${v.bashrc ? '90 ms .bashrc' : 'plain login'}${v.detach ? ', wait-for-exit: false' : ''}`;
+
+async function setBashrc(tb: Testbed, on: boolean): Promise<void> {
+  for (const h of [...tb.nginxes, ...tb.apps]) {
+    const r = await tb.exec(h, ['sh', '-c', on ? 'printf "sleep 0.09\\n" > /root/.bashrc' : 'rm -f /root/.bashrc']);
+    if (r.code !== 0) throw new Error(`bashrc on ${h.ip}: ${r.stderr}`);
+  }
+}
+
 async function main(): Promise<void> {
   await cleanupStale('zddbfar');
   const tb = await createTestbed({ prefix: 'zddbfar', subnet: 218, appHosts: 1, form: 'set' });
-  const runs: { far: boolean; wallMs: number; commands: number; non2xx: number; steps: Record<string, number> }[] = [];
+  const runs: Run[] = [];
+  const failures: (Variant & { error: string })[] = [];
+  const variants: Variant[] = [];
+  for (const bundle of opt['no-baseline'] ? (['this'] as const) : (['this', 'baseline'] as const)) {
+    for (const far of [false, true]) for (const bashrc of [false, true]) variants.push({ bundle, far, bashrc, detach: false });
+    variants.push({ bundle, far: true, bashrc: false, detach: true });
+  }
   try {
+    const baseDir = path.join(tb.dir, 'baseline-dist');
+    fs.mkdirSync(baseDir, { recursive: true });
+    if (!opt['no-baseline']) {
+      for (const f of ['main.cjs', 'post.cjs']) fs.writeFileSync(path.join(baseDir, f), execFileSync('git', ['-C', ROOT, 'show', `${opt.baseline}:dist/${f}`], { maxBuffer: 1 << 26 }));
+    }
     await tb.startSeedApp(tb.apps[0], 8080, 'v0');
     const relay = await startRelays(tb, RTT);
+    let bashrc = false;
     for (let i = 0; i < N; i++) {
-      for (const far of i % 2 === 0 ? [false, true] : [true, false]) {
+      // Each round in another order, so that drift over the run touches every variant alike.
+      const order = i % 2 === 0 ? variants : [...variants].reverse();
+      for (const v of order) {
+        if (v.bashrc !== bashrc) await setBashrc(tb, (bashrc = v.bashrc));
+        const jar = await tb.makeJar(`f${runs.length}`);
+        const appMs = (await appLifecycle(tb, jar)).readyMs;
         const load = startLoad(tb, 120);
         const t0 = Date.now();
-        const r = await runAction(tb, baseInputs(tb, await tb.makeJar(`f${i}${far ? 'x' : ''}`), far ? relay.inputs : {}));
+        const extra = { 'java-opts': JAVA_OPTS, ...(v.far ? relay.inputs : {}), ...(v.detach ? { 'wait-for-exit': 'false' } : {}) };
+        const r = await runAction(tb, baseInputs(tb, jar, extra), v.bundle === 'baseline' ? { dist: baseDir } : {});
         const wallMs = Date.now() - t0;
         const l = await load.stop();
-        if (r.code !== 0) throw new Error(`deploy ${i} (${far ? 'far' : 'near'}): ${r.stdout.slice(-3000)}`);
+        if (r.code !== 0) {
+          // Counted, shown, and left out of the medians; the run goes on.
+          const why = r.error.replace(/^::error::/, '').slice(0, 300);
+          process.stderr.write(`${name(v)}: deploy failed: ${why}\n`);
+          failures.push({ ...v, error: why });
+          // A failed deploy may leave the old version serving: the next one starts from there.
+          continue;
+        }
         const steps: Record<string, number> = {};
         // Step names without the release and the port, so runs compare.
         const norm = (n: string) => n.replace(/health-check \S+ on port \d+/, 'health-check the release on the idle port').replace(/to port \d+/, 'to the idle port');
         for (const m of r.summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) steps[norm(m[1])] = Math.round(Number(m[2]) * 1000);
-        runs.push({ far, wallMs, commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l.non2xx, steps });
+        runs.push({ ...v, wallMs, appMs, commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l.non2xx, steps });
       }
     }
+    await setBashrc(tb, false);
     relay.stop();
   } finally {
     await tb.teardown();
   }
-  const near = runs.filter((r) => !r.far);
-  const far = runs.filter((r) => r.far);
-  const dn = median(near.map((r) => r.wallMs));
-  const df = median(far.map((r) => r.wallMs));
-  const stepNames = Object.keys(far[0].steps);
-  const md = [
-    `# Far-away runner benchmark (\`node bench/farlink.ts --deploys ${N} --rtt ${RTT}\`)`,
+  const md = report(runs, variants, failures);
+  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.json'), JSON.stringify({ runs, failures }, null, 2));
+  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.md'), md);
+  process.stdout.write(md);
+}
+
+function report(runs: Run[], variants: Variant[], failures: (Variant & { error: string })[]): string {
+  const of = (v: Variant) => runs.filter((r) => r.bundle === v.bundle && r.far === v.far && r.bashrc === v.bashrc && r.detach === v.detach);
+  const med = (v: Variant, f: (r: Run) => number) => median(of(v).map(f));
+  const over = (r: Run) => r.wallMs - r.appMs;
+  const row = (v: Variant) =>
+    `| ${name(v)} | ${of(v).length} | ${(med(v, (r) => r.wallMs) / 1000).toFixed(2)} s | ${(med(v, (r) => r.appMs) / 1000).toFixed(2)} s | **${(med(v, over) / 1000).toFixed(2)} s** | ${med(v, (r) => r.commands)} | ${of(v).reduce((a, r) => a + r.non2xx, 0)} |`;
+  const rtts = (b: Variant['bundle']) => {
+    const near = { bundle: b, far: false, bashrc: false, detach: false };
+    const far = { ...near, far: true };
+    return of(far).length ? ((med(far, over) - med(near, over)) / RTT).toFixed(1) : '-';
+  };
+  const near0 = variants.find((v) => v.bundle === 'this' && !v.far && !v.bashrc)!;
+  const far0 = variants.find((v) => v.bundle === 'this' && v.far && !v.bashrc && !v.detach)!;
+  const steps = Object.keys(of(far0)[0].steps);
+  return [
+    `# Far-away runner benchmark (\`node bench/farlink.ts --deploys ${N} --rtt ${RTT}${opt['no-baseline'] ? ' --no-baseline' : ` --baseline ${opt.baseline}`}\`)`,
     '',
-    `One app host, one nginx host, a blue/green deploy under wrk load; ${N} deploys each, alternating between a direct link and a relay adding ${RTT} ms RTT in front of every sshd.`,
+    `One app host, one nginx host, a blue/green deploy under wrk load, default inputs but health-interval 0.2 s, the app ${JAVA_OPTS} (ready about 3.3 s after its start); ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit) minus the app's own readiness (the same jar started directly on the host right before, from its exec to its first 200 on /health, polled every 20 ms there).`,
     '',
-    '| link | deploys | wall time (median) | remote commands (median) | non-2xx (total) |',
-    '|---|---|---|---|---|',
-    `| direct | ${N} | ${(dn / 1000).toFixed(2)} s | ${median(near.map((r) => r.commands))} | ${near.reduce((a, r) => a + r.non2xx, 0)} |`,
-    `| ${RTT} ms RTT | ${N} | ${(df / 1000).toFixed(2)} s | ${median(far.map((r) => r.commands))} | ${far.reduce((a, r) => a + r.non2xx, 0)} |`,
+    '| variant | deploys (ok) | wall time (median) | app readiness | overhead | remote commands | non-2xx (total) |',
+    '|---|---|---|---|---|---|---|',
+    ...variants.map(row),
     '',
-    `The far link added ${((df - dn) / 1000).toFixed(2)} s: about ${((df - dn) / RTT).toFixed(1)} sequential round trips of ${RTT} ms on the critical path (connecting included).`,
+    ...(failures.length ? [`Failed deploys (left out of the medians): ${failures.map((f) => `${name(f)}: ${f.error}`).join('; ')}`, ''] : []),
+    `Sequential round trips on the critical path (the far link's extra overhead / ${RTT} ms, connecting included): this bundle ${rtts('this')}${opt['no-baseline'] ? '' : `, baseline ${rtts('baseline')}`}.`,
+    '',
+    `Per step, this bundle (plain login):`,
     '',
     '| step | direct (median) | far (median) | extra RTTs |',
     '|---|---|---|---|',
-    ...stepNames.map((s) => {
-      const a = median(near.map((r) => r.steps[s] ?? 0));
-      const b = median(far.map((r) => r.steps[s] ?? 0));
+    ...steps.map((s) => {
+      const a = med(near0, (r) => r.steps[s] ?? 0);
+      const b = med(far0, (r) => r.steps[s] ?? 0);
       return `| ${s} | ${a} ms | ${b} ms | ${((b - a) / RTT).toFixed(1)} |`;
     }),
     '',
   ].join('\n');
-  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.json'), JSON.stringify(runs, null, 2));
-  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.md'), md);
-  process.stdout.write(md);
 }
 
 await main();

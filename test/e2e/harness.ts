@@ -68,8 +68,9 @@ export interface StartedAction {
 export function startAction(
   tb: Testbed,
   inputs: Record<string, string>,
-  opts: { post?: boolean; timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { post?: boolean; timeoutMs?: number; env?: Record<string, string>; /** another bundle's directory (a benchmark's baseline) */ dist?: string } = {},
 ): StartedAction {
+  const dist = opts.dist ?? path.join(ROOT, 'dist');
   const dir = mkdtempSync(path.join(tb.dir, 'run-'));
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STEP_SUMMARY: 'summary', GITHUB_STATE: 'state' };
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, RUNNER_TEMP: dir, GITHUB_SHA: 'c0ffee1234567890' };
@@ -80,7 +81,7 @@ export function startAction(
   // Like the runner: action.yml's defaults for the inputs the step does not give.
   for (const [k, v] of Object.entries({ ...actionDefaults(), ...inputs })) env[`INPUT_${k.toUpperCase()}`] = v;
   Object.assign(env, opts.env ?? {});
-  const child = tb.spawnInRunner([NODE, path.join(ROOT, 'dist/main.cjs')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = tb.spawnInRunner([NODE, path.join(dist, 'main.cjs')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c) => (stdout += c));
@@ -103,7 +104,7 @@ export function startAction(
     if (opts.post !== false) {
       const penv = { ...env };
       for (const [k, v] of Object.entries(state)) penv[`STATE_${k}`] = v;
-      const p = await tb.runInRunner([NODE, path.join(ROOT, 'dist/post.cjs')], { env: penv, timeoutMs: 90_000, cwd: ROOT });
+      const p = await tb.runInRunner([NODE, path.join(dist, 'post.cjs')], { env: penv, timeoutMs: 90_000, cwd: ROOT });
       run.post = { code: p.code, stdout: p.stdout + p.stderr };
     }
     return run;
@@ -114,7 +115,7 @@ export function startAction(
 export function runAction(
   tb: Testbed,
   inputs: Record<string, string>,
-  opts: { post?: boolean; timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: Parameters<typeof startAction>[2] = {},
 ): Promise<ActionRun> {
   return startAction(tb, inputs, opts).done;
 }
