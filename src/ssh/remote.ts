@@ -201,11 +201,11 @@ export class Remote {
   // The shells open as soon as the connection is up, in parallel: the first command finds one.
   private newShells(): ShellPool {
     return new ShellPool(
-      () =>
+      (command) =>
         new Promise((resolve, reject) => {
           const c = this.ssh.connection;
           if (!c) return reject(new Error('not connected'));
-          c.exec('exec sh', (err, ch) => (err ? reject(err) : resolve(ch)));
+          c.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
         }),
     );
   }

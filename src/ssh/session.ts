@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import type { Cmd } from '../commands/shell.ts';
 import { errorText } from '../errors.ts';
+import { quote } from '../commands/quote.ts';
 
 export interface ShellResult {
   /** null: the shell is gone (connection lost, or closed after a runner-side timeout) */
@@ -103,9 +104,35 @@ export class Shell {
     return !this.closed;
   }
 
-  /** open: opens the channel running the shell (ssh2's exec). */
-  constructor(open: () => Promise<ClientChannel>) {
-    this.ready = open().then((ch) => this.attach(ch));
+  /** Frames sent before the channel is asked for (embedding shells): they go into its command. */
+  private early?: string[];
+  /** the channel is open and takes frames */
+  isReady = false;
+  /** an embedding shell still collecting the frames of its exec */
+  get collecting(): boolean {
+    return this.early !== undefined && !this.closed;
+  }
+
+  /**
+   * open: opens a channel running the command given (ssh2's exec), normally `exec sh`. embed: the
+   * frames sent in the same tick as the shell is created go into that command itself
+   * (`exec sh -c 'FRAMES exec sh'`), so they run when sshd starts it, with no round trip between
+   * the channel's set-up and their answer (for the first commands on a host, the lock, before any
+   * shell is open).
+   */
+  constructor(open: (command: string) => Promise<ClientChannel>, embed = false) {
+    if (embed) this.early = [];
+    const start = () => {
+      const pre = this.early?.join('') ?? '';
+      this.early = undefined;
+      // A long one (a big stdin) goes the usual way: one argument may not exceed 128 KiB.
+      const inline = pre !== '' && pre.length < 32_768;
+      return open(inline ? `exec sh -c ${quote(`${pre}exec sh\n`)}` : 'exec sh').then((ch) => {
+        if (pre !== '' && !inline) ch.write(pre);
+        return ch;
+      });
+    };
+    this.ready = (embed ? new Promise<void>((r) => setImmediate(r)).then(start) : start()).then((ch) => this.attach(ch));
     this.ready.catch((e: unknown) => {
       this.openFailed = errorText(e);
       this.fail(`the shell could not be started: ${errorText(e)}`);
@@ -117,6 +144,7 @@ export class Shell {
 
   private attach(ch: ClientChannel): void {
     this.channel = ch;
+    this.isReady = true;
     // Closed while it was opening: it is not needed.
     if (this.closed) {
       ch.end();
@@ -176,6 +204,7 @@ export class Shell {
     return new Promise((resolve) => {
       this.queue.push({ resolve, out: [], err: [], errDone: false, noop, waits: cmd.waits });
       const text = frame(cmd, this.nonce);
+      if (this.early) return void this.early.push(text);
       this.ready.then(
         () => {
           if (!this.closed) this.channel!.write(text);
@@ -200,9 +229,9 @@ export class Shell {
  */
 export class ShellPool {
   private shells: Shell[] = [];
-  private readonly open: () => Promise<ClientChannel>;
+  private readonly open: (command: string) => Promise<ClientChannel>;
   private max: number;
-  constructor(open: () => Promise<ClientChannel>, max = 6, warm = 2) {
+  constructor(open: (command: string) => Promise<ClientChannel>, max = 6, warm = 2) {
     this.open = open;
     this.max = max;
     for (let i = 0; i < warm; i++) this.shells.push(new Shell(open));
@@ -212,7 +241,17 @@ export class ShellPool {
     // A shell sshd would not open (MaxSessions lower than ours): as many as are open is the most.
     if (this.shells.some((s) => s.openFailed)) this.max = Math.max(1, this.shells.filter((s) => s.alive).length);
     this.shells = this.shells.filter((s) => s.alive);
+    // Quick commands of the same tick ride in the exec of a shell that is still collecting.
+    const collecting = cmd.waits ? undefined : this.shells.find((s) => s.collecting);
+    if (collecting) return collecting;
     const free = this.shells.find((s) => s.busy === 0);
+    // Right after connecting, the warm shells are still opening: a new shell with the command in
+    // its own exec answers in the time the warm one takes to open, one round trip sooner.
+    if (free && !free.isReady && this.shells.length < this.max) {
+      const s = new Shell(this.open, true);
+      this.shells.push(s);
+      return s;
+    }
     if (free) return free;
     const quick = cmd.waits ? [] : this.shells.filter((s) => !s.waiting);
     if (quick.length > 0) return quick.reduce((a, b) => (b.busy < a.busy ? b : a));

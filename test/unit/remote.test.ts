@@ -89,6 +89,16 @@ test('receiveJar + prepareRelease: need, then have, then copied from an identica
   assert.equal(readFileSync(jar, 'utf8'), 'JAR');
 });
 
+test('receiveJar opened ahead and told no (the jar is not needed), or cut off before its first line, touches nothing', () => {
+  const d = tmp();
+  const jar = path.join(d, 'releases/r1/app.jar');
+  for (const stdin of ['no\n', '']) {
+    const r = run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin });
+    assert.deepEqual([r.code, r.out.trim()], [0, 'skipped']);
+  }
+  assert.deepEqual(readdirSync(d), [], 'no directory, no temp file');
+});
+
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
   const d = tmp();
   const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'go\nbad' });
@@ -480,4 +490,26 @@ test('stopProcess detached: answers right after SIGTERM; the watchdog it leaves 
     stubborn.kill('SIGKILL');
     polite.kill('SIGKILL');
   }
+});
+
+test('waitListen: answers when the recorded process listens, at once when it is dead, and after ms when neither', async () => {
+  const d = tmp();
+  const pidFile = path.join(d, 'run.pid');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  // A process that listens only after 300 ms: the wait answers once it does, not before.
+  const app = spawn(process.execPath, ['-e', `setTimeout(() => require('node:net').createServer().listen(${port}, '127.0.0.1'), 300); setTimeout(() => {}, 20000)`], { stdio: 'ignore' });
+  try {
+    writeFileSync(pidFile, `${app.pid} 1\n`);
+    const t0 = Date.now();
+    const r = run(A.waitListen(pidFile, port, 5000, o));
+    assert.equal(A.parseWaitListen(r.out, app.pid!), 'listening', r.out);
+    assert.ok(Date.now() - t0 >= 250, 'not before it listened');
+    assert.equal(A.parseWaitListen(r.out, app.pid! + 1), undefined, 'an answer about another pid is no answer');
+    assert.equal(A.parseWaitListen(run(A.waitListen(pidFile, port + 1, 200, o)).out, app.pid!), 'waiting');
+  } finally {
+    app.kill('SIGKILL');
+  }
+  await new Promise((res) => app.once('exit', res));
+  assert.equal(A.parseWaitListen(run(A.waitListen(pidFile, port, 5000, o)).out, app.pid!), 'dead');
+  assert.equal(run(A.waitListen(path.join(d, 'none'), port, 5000, o)).out.trim(), 'nopid');
 });

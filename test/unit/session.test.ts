@@ -13,8 +13,8 @@ import { MarkerReader, Shell, ShellPool } from '../../src/ssh/session.ts';
 import { wrap } from '../../src/commands/shell.ts';
 
 /** A local `sh` that looks like an ssh2 exec channel; chunk: split every output into pieces this small. */
-function localChannel(chunk = 0, banner = ''): Promise<ClientChannel> {
-  const p = spawn('sh', ['-c', `${banner}exec sh`], { stdio: ['pipe', 'pipe', 'pipe'] });
+function localChannel(chunk = 0, banner = '', command = 'exec sh'): Promise<ClientChannel> {
+  const p = spawn('sh', ['-c', `${banner}${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
   const ch = new EventEmitter() as EventEmitter & { stderr: EventEmitter; write: (s: string) => void; end: () => void; close: () => void; pid?: number };
   ch.stderr = new EventEmitter();
   const feed = (to: EventEmitter) => (b: Buffer) => {
@@ -69,7 +69,7 @@ test('a marker needs the nonce: output that looks like one is kept', () => {
 
 test('the pool runs concurrent commands in parallel shells, at most max', async () => {
   let opened = 0;
-  const pool = new ShellPool(() => (opened++, localChannel()), 3, 1);
+  const pool = new ShellPool((c) => (opened++, localChannel(0, '', c)), 3, 1);
   const dir = mkdtempSync(path.join(tmpdir(), 'zdd-session-'));
   try {
     // Each one waits (up to 5 s) until all three have started: they only pass when run at once.
@@ -88,7 +88,7 @@ test('the pool runs concurrent commands in parallel shells, at most max', async 
 });
 
 test('a quick command goes right behind a quick one, never behind one that waits', async () => {
-  const pool = new ShellPool(() => localChannel(), 2, 2);
+  const pool = new ShellPool((c) => localChannel(0, '', c), 2, 2);
   const a = pool.pick({ waits: true });
   void a.send({ ...wrap('wait', 'sleep 0.3', [], o), waits: true });
   const b = pool.pick();
@@ -100,7 +100,7 @@ test('a quick command goes right behind a quick one, never behind one that waits
 });
 
 test('a shell that dies answers code null for what it was running, and the pool opens another', async () => {
-  const pool = new ShellPool(() => localChannel(), 2, 1);
+  const pool = new ShellPool((c) => localChannel(0, '', c), 2, 1);
   const s = pool.pick();
   const running = s.send(wrap('long', 'sleep 1', [], o));
   await new Promise((r) => setTimeout(r, 100));
@@ -115,7 +115,7 @@ test('a shell that dies answers code null for what it was running, and the pool 
 test('a shell sshd refuses to open (MaxSessions) lowers the pool to what is open, and nothing runs there', async () => {
   let n = 0;
   // The first opens; every later one is refused, the way sshd refuses a session past MaxSessions.
-  const pool = new ShellPool(() => (n++ === 0 ? localChannel() : Promise.reject(new Error('open failed'))), 4, 2);
+  const pool = new ShellPool((c) => (n++ === 0 ? localChannel(0, '', c) : Promise.reject(new Error('open failed'))), 4, 2);
   await new Promise((r) => setTimeout(r, 50));
   const s = pool.pick({ waits: true });
   assert.equal(s.openFailed, undefined);
@@ -146,4 +146,31 @@ test("the next command's stdout arriving before this one's stderr marker is stil
   const [ra, rb] = await Promise.all([a, b]);
   assert.deepEqual([ra.code, ra.stdout.toString(), ra.stderr.toString()], [0, 'a\n', 'ea\n']);
   assert.deepEqual([rb.code, rb.stdout.toString(), rb.stderr.toString()], [1, 'b\n', 'eb\n']);
+});
+
+test('an embedding shell runs the frames of its first tick inside its exec, in order, then reads on', async () => {
+  const commands: string[] = [];
+  const s = new Shell((c) => (commands.push(c), localChannel(0, 'echo banner; ', c)), true);
+  const a = s.send(wrap('a', 'echo "a $1"', ["it's"], o));
+  const b = s.send(wrap('b', 'cat', [], o, 'stdin\nbytes'));
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.match(commands[0], /^exec sh -c '/, 'the frames are in the exec');
+  assert.deepEqual([ra.code, ra.stdout.toString(), rb.stdout.toString()], [0, "a it's\n", 'stdin\nbytes']);
+  // Sent later, through its stdin.
+  const c = await s.send(wrap('c', 'echo later', [], o));
+  assert.equal(c.stdout.toString(), 'later\n');
+  s.close();
+});
+
+test("right after connecting (warm shells still opening), the first commands go in a new shell's exec, together", async () => {
+  const commands: string[] = [];
+  const pool = new ShellPool((c) => (commands.push(c), localChannel(0, '', c)), 6, 2);
+  const rs = await Promise.all([1, 2, 3].map((i) => pool.pick().send(wrap('q', 'echo "$1"', [String(i)], o))));
+  assert.deepEqual(rs.map((r) => r.stdout.toString()), ['1\n', '2\n', '3\n']);
+  assert.deepEqual(commands.map((c) => (c === 'exec sh' ? 'plain' : 'embedded')), ['plain', 'plain', 'embedded']);
+  // Once the warm shells are open, commands go to them.
+  const r = await pool.pick().send(wrap('q', 'echo warm', [], o));
+  assert.equal(r.stdout.toString(), 'warm\n');
+  assert.equal(commands.length, 3);
+  pool.close();
 });
