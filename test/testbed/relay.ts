@@ -10,16 +10,30 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import type { Host, Testbed } from './testbed.ts';
 
-/** Forwards a→b, each chunk delivered `delay` ms after it arrived, in order. */
+/**
+ * Forwards a→b, each chunk delivered `delay` ms after it arrived, in order: one queue and one
+ * timer per direction. (A timer per chunk does not keep order: two timers due in the same
+ * millisecond but set for different durations may fire either way round, and a reordered SSH
+ * stream fails its MAC check, which ends the connection.)
+ */
 function delayed(a: Socket, b: Socket, delay: number): void {
-  let last = 0;
-  a.on('data', (chunk) => {
-    // Never before the previous chunk: TCP keeps order.
-    const at = Math.max(Date.now() + delay, last);
-    last = at;
-    setTimeout(() => b.write(chunk), at - Date.now());
-  });
-  a.on('end', () => setTimeout(() => b.end(), Math.max(0, last - Date.now()) + delay));
+  const queue: { at: number; chunk?: Buffer }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const pump = () => {
+    timer = undefined;
+    while (queue.length > 0 && queue[0].at <= Date.now()) {
+      const { chunk } = queue.shift()!;
+      if (chunk) b.write(chunk);
+      else b.end();
+    }
+    if (queue.length > 0) timer = setTimeout(pump, queue[0].at - Date.now());
+  };
+  const push = (chunk?: Buffer) => {
+    queue.push({ at: Date.now() + delay, chunk });
+    timer ??= setTimeout(pump, delay);
+  };
+  a.on('data', (chunk: Buffer) => push(chunk));
+  a.on('end', () => push());
   a.on('error', () => b.destroy());
 }
 
