@@ -15,19 +15,23 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 export async function appLifecycle(tb: Testbed, jar: string, app = tb.apps[0]): Promise<{ readyMs: number; exitMs?: number }> {
   const opts = JAVA_OPTS.split(/\s+/).filter(Boolean).map(shq).join(' ');
   const t0 = Date.now();
-  const st = await tb.exec(app, ['sh', '-c', `cd /tmp || exit 1; setsid nohup java ${opts} -Dserver.port=${READY_PORT} -jar ${shq(jar)} >/dev/null 2>&1 </dev/null & echo $!`], { timeoutMs: 10_000 });
+  const out = `${jar}.ready.log`;
+  const st = await tb.exec(app, ['sh', '-c', `cd /tmp || exit 1; setsid nohup java ${opts} -Dserver.port=${READY_PORT} -jar ${shq(jar)} >${shq(out)} 2>&1 </dev/null & echo $!`], { timeoutMs: 10_000 });
   const pid = Number(st.stdout.trim());
   if (st.code !== 0 || !pid) throw new Error(`starting java on port ${READY_PORT}: ${st.stderr.trim() || st.stdout.trim()}`);
   let readyMs: number;
   let exitMs: number | undefined;
   try {
     const poll =
-      'i=0; while [ $i -lt 1500 ]; do ' +
+      `i=0; while [ $i -lt 1500 ] && kill -0 ${pid} 2>/dev/null; do ` +
       `if [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:${READY_PORT}/health)" = 200 ]; then date +%s%3N; exit 0; fi; ` +
       'sleep 0.02; i=$((i+1)); done; exit 1';
     const r = await tb.exec(app, ['sh', '-c', poll], { timeoutMs: 60_000 });
     const readyAt = Number(r.stdout.trim());
-    if (r.code !== 0 || !readyAt) throw new Error(`java on port ${READY_PORT} never answered 200 on /health (exit ${r.code}) ${r.stderr.trim()}`);
+    if (r.code !== 0 || !readyAt) {
+      const said = (await tb.exec(app, ['tail', '-n', '5', out])).stdout.trim();
+      throw new Error(`java on port ${READY_PORT} never answered 200 on /health (exit ${r.code}) ${r.stderr.trim()}${said ? `; its output: ${said}` : ''}`);
+    }
     readyMs = readyAt - t0;
   } finally {
     const stop = `kill ${pid} || exit 1; s=$(date +%s%3N); i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; ` + `kill -0 ${pid} 2>/dev/null && exit 2; echo $(( $(date +%s%3N) - s ))`;
