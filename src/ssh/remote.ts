@@ -143,8 +143,12 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
     throw new Error(rejected ?? explainConnectError(errorText(e), o), { cause: e });
   }
   // ssh2 emits 'error' on the client for a lost connection (e.g. keepalive timeout); without a
-  // listener that would end the process instead of failing the command that is waiting.
-  ssh.connection?.on('error', () => ssh.dispose());
+  // listener that would end the process instead of failing the command that is waiting. Why it
+  // ended goes to the step-debug log: the commands only see that it is gone.
+  ssh.connection?.on('error', (e: unknown) => {
+    o.debug?.(`${hostPort(addr.host, addr.port)}: the SSH connection ended: ${errorText(e)}`);
+    ssh.dispose();
+  });
   if (pending) {
     // Only a @cert-authority line matched: nothing runs here until its certificate vouches for the key.
     const r = await ssh.execCommand('timeout -k 5 10 sh -c \'cat /etc/ssh/ssh_host_*-cert.pub\' 2>/dev/null', { execOptions: { pty: false } }).catch((e: unknown) => ({ stdout: '', stderr: errorText(e) }));

@@ -34,8 +34,8 @@ interface Pending {
 
 /** The text sent to the shell for one command. Pure; the nonce is the shell's. */
 export function frame(cmd: Pick<Cmd, 'line' | 'stdin'>, nonce: string): string {
-  const input = cmd.stdin === undefined || cmd.stdin === '' ? '</dev/null' : '';
-  const run = cmd.stdin ? `printf %s ${Buffer.from(cmd.stdin).toString('base64')} | base64 -d | { ${cmd.line}\n}` : `{ ${cmd.line}\n} ${input}`;
+  // Stdin is the command's own bytes, or nothing: never the shell's (the next frames).
+  const run = cmd.stdin ? `printf %s ${Buffer.from(cmd.stdin).toString('base64')} | base64 -d | { ${cmd.line}\n}` : `{ ${cmd.line}\n} </dev/null`;
   return `${run}\nprintf '\\n%s %s\\n' ${nonce} "$?"; printf '\\n%s\\n' ${nonce} >&2\n`;
 }
 
