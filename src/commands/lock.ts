@@ -4,12 +4,17 @@ import { type Cmd, type CmdOptions, wrap } from './shell.ts';
 export const LOCK = `
 lock=$1 info=$2 stale=$3
 d=$(dirname -- "$lock")
+# How long remote-dir has been unchanged (an unlock removes the lock directory from it): taken
+# before the lock is; none when it did not exist (no deploy ever held a lock here).
+quiet=
 if [ ! -d "$d" ]; then
   mkdir -p -- "$d" || exit 1
   # Made under sudo: remote-dir stays the deploy user's (on a single box the app side needs it).
   [ "$(id -u)" = 0 ] && [ -n "\${SUDO_UID:-}" ] && chown -- "$SUDO_UID:\${SUDO_GID:-$SUDO_UID}" "$d"
+else
+  quiet=" $(( $(date +%s) - $(stat -c %Y -- "$d" 2>/dev/null || date +%s) ))"
 fi
-if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo acquired; exit 0; fi
+if mkdir -- "$lock" 2>/dev/null; then printf '%s\\n' "$info" > "$lock/owner"; echo "acquired$quiet"; exit 0; fi
 now=$(date +%s)
 since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")
 age=$((now - since))
@@ -38,7 +43,10 @@ fi
 echo "held $age $owner"
 `;
 
-/** mkdir-based lock. Prints `acquired`, `recovered AGE OWNER` (stale lock replaced) or `held AGE OWNER`. */
+/**
+ * mkdir-based lock. Prints `acquired [QUIET]` (QUIET: seconds since remote-dir last changed, none
+ * when it was just made), `recovered AGE OWNER` (stale lock replaced) or `held AGE OWNER`.
+ */
 export function acquireLock(lockDir: string, info: string, staleSec: number, o: CmdOptions): Cmd {
   return wrap('take the deploy lock', LOCK, [lockDir, info.replace(/\n/g, ' '), Math.ceil(staleSec)], o);
 }

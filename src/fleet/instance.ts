@@ -14,6 +14,8 @@ import { sleep } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
 import { AppProbe, forwardingRefused, markForwardingRefused } from './probe.ts';
+import { undici } from './health.ts';
+import { take, type Early } from './early.ts';
 
 export interface AppNode {
   host: AppHost;
@@ -22,10 +24,13 @@ export interface AppNode {
   unitUser?: { user: string; group: string };
   /** the java the preflight found for the deploy user (a unit's PATH is systemd's, not the user's) */
   javaPath?: string;
+  /** what was asked while the lock was taken (fleet/early.ts) */
+  early?: Early;
 }
 
-export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string): Promise<A.PortState> {
-  const out = await app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp()), ctx.cfg.commandTimeoutMs);
+/** asked: the same read, sent earlier (fleet/early.ts). */
+export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
+  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp()), ctx.cfg.commandTimeoutMs));
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
@@ -73,25 +78,40 @@ export function openUpload(ctx: Ctx, app: AppNode, art: Artifact, release: strin
 
 /**
  * Puts the jar at releases/<release>/app.jar unless an identical one is there. Returns what was
- * done, and the checksum check of a fresh upload, which runs while the JVM starts.
+ * done, and the checksum check of a fresh upload, which runs while the JVM starts. known: what
+ * the release directory said while the lock was taken, still true now it is ours (fleet/early.ts):
+ * `need` sends the jar at once, while the directories are made.
  */
-export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload): Promise<{ upload: string; verify?: Promise<RunResult> }> {
+export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>): Promise<{ upload: string; verify?: Promise<RunResult> }> {
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
+  const preparing = app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs);
+  const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
   let prep = '';
+  let sending: Promise<RunResult> | undefined;
+  const s = Date.now();
+  if (early === 'need') {
+    sending = up.channel.send(art.path);
+    sending.catch(() => undefined);
+  }
   try {
-    prep = (await app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)).trim();
+    prep = (await preparing).trim();
   } finally {
-    if (prep !== 'need') up.channel.skip();
+    if (prep !== 'need' && !sending) up.channel.skip();
+  }
+  if (sending && prep !== 'need') {
+    // Nothing but a deploy holding the lock changes a release directory: this is someone's hand.
+    // The jar goes to a temp file; RECEIVE never moves it over a verified one.
+    await sending;
+    throw new DeployError(step, app.remote.label, `${paths.jar} changed while this deploy held the lock (it now says '${prep}'); deploy again`);
   }
   if (prep.startsWith('taken')) {
     throw new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
   }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
-  const s = Date.now();
   const { part, limitSec } = up;
-  const r = await up.channel.send(art.path);
+  const r = await (sending ?? up.channel.send(art.path));
   if (r.code !== 0) {
     // The script removes its temp file itself; after a lost connection, try again.
     if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
@@ -130,7 +150,7 @@ export const JOURNAL = 'journal:';
 export async function unitPreflight(ctx: Ctx, app: AppNode): Promise<void> {
   const cfg = ctx.cfg;
   if (cfg.systemdUnit === undefined || app.unitUser) return;
-  const p = U.parseUnitPreflight(await app.remote.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs));
+  const p = U.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs)));
   if (!p.systemctl || !p.booted) {
     throw new DeployError(
       'preflight',
@@ -293,6 +313,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   let reach: Promise<unknown> | undefined;
   let healthyAt: number;
   let aliveAt = 0;
+  // The HTTP client loads (~80 ms) while the port is waited for, not after it opened.
+  undici().catch(() => undefined);
   await waitOpen(ctx, app, port, pid, opts.log, deadline);
   try {
     for (;;) {
@@ -345,7 +367,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
       if (wait > 0) await sleep(wait);
     }
   } finally {
-    await prober.close();
+    // Not waited for: the channel's close is answered a round trip later, and nothing needs it.
+    prober.close().catch(() => undefined);
   }
   if (opts.verify) {
     const v = await opts.verify;

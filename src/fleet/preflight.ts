@@ -5,6 +5,7 @@ import * as P from '../commands/preflight.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import { type AppNode, unitPreflight } from './instance.ts';
+import { take } from './early.ts';
 
 const MARGIN = 1 << 20;
 
@@ -12,7 +13,9 @@ const MARGIN = 1 << 20;
 export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
-  const [out] = await Promise.all([app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs), unitPreflight(ctx, app)]);
+  // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
+  const asked = take(app, 'preflight') ?? app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs);
+  const [out] = await Promise.all([asked, unitPreflight(ctx, app)]);
   const p = P.parseAppPreflight(out);
   if (!p.java) {
     throw new DeployError(

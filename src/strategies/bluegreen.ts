@@ -8,6 +8,7 @@ import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, releaseOn, repo
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const blueGreen: Strategy = {
+  readsEarly: true,
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
     const plans = planBlueGreen(ctx, fleet);
     const p = plans[0];

@@ -28,6 +28,7 @@ function requireUpstream(fleet: Fleet): void {
 }
 
 export const canary: Strategy = {
+  readsEarly: true,
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
     requireUpstream(fleet);
     const p = planBlueGreen(ctx, fleet)[0];

@@ -12,6 +12,7 @@ import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
+import { freshEarly, take } from '../fleet/early.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
 import { hostPort } from '../config/hosts.ts';
@@ -64,7 +65,9 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
   const cfg = ctx.cfg;
   const step = 'upload and start';
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
-  const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step) : undefined, inspectPort(ctx, a, p.idlePort, step)]);
+  // Read while the lock was taken, if nobody could have changed them since (fleet/early.ts).
+  const early = freshEarly(ctx, a)?.ports;
+  const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step, early?.get(p.livePort!)) : undefined, inspectPort(ctx, a, p.idlePort, step, early?.get(p.idlePort))]);
   if (live) {
     refuseUnit(a, p.livePort!, live, step, ctx, true);
     r.oldUnit = live.unit;
@@ -105,8 +108,10 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
   const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
     const r = reports.get(a)!;
     const warm = reuse.get(a);
-    // The channel that may receive the jar opens while the host is checked.
-    const opened = fleet.artifact && warm === undefined ? openUpload(ctx, a, fleet.artifact, fleet.release) : undefined;
+    // The channel that may receive the jar opens while the host is checked (or the lock taken).
+    const ahead = take(a, 'upload');
+    if (warm !== undefined) ahead?.channel.skip();
+    const opened = fleet.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, fleet.artifact, fleet.release)) : undefined;
     try {
       // A warm standby needs no preflight: its java already runs.
       await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, a, fleet.artifact) : undefined]);
@@ -121,7 +126,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
       return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx });
     }
-    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened) : { upload: 'kept on the host (0 bytes)', verify: undefined };
+    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar) : { upload: 'kept on the host (0 bytes)', verify: undefined };
     r.upload = up.upload;
     ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
     ctx.checkpoint();

@@ -12,6 +12,7 @@ import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { commandOf, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
 import { appendAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
+import { dropEarly, readEarly } from '../fleet/early.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
@@ -109,6 +110,8 @@ export interface DryRunPlan {
 
 export interface Strategy {
   run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
+  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
+  readsEarly?: boolean;
   /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
 }
@@ -132,6 +135,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
   const cfg = ctx.cfg;
   const nginxRemotes: { addr: SshAddress; remote: Remote }[] = [];
   let fleet: Fleet | undefined;
+  let apps: AppNode[] | undefined;
   try {
     // Connections open while the jar is hashed.
     const connecting = Promise.allSettled([
@@ -149,7 +153,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
         : undefined;
     let release = artifact ? (cfg.release ?? defaultRelease(artifact.sha256, process.env.GITHUB_SHA)) : '';
     ctx.audit.release = release || cfg.release;
-    const apps = await ctx.step('Connect', async () => {
+    apps = await ctx.step('Connect', async () => {
       const all = await connecting;
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -164,6 +168,9 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.state.done = true;
       return { dryRun: md, rolledBack: false };
     }
+    // While the locks are taken, the app hosts are asked what the start on the idle port will
+    // need to know (all reads; the upload channel opens and waits).
+    if (strategy.readsEarly) readEarly(ctx, apps, artifact, release);
     await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote), (remote, lane) => readBehind(ctx, remote, lane)));
     const nginx = await readNginx(ctx, nginxRemotes);
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
@@ -206,6 +213,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
   } finally {
+    if (apps) dropEarly(apps);
     await releaseLocks(ctx, nginxRemotes.map((n) => n.remote)).catch(() => undefined);
     await ctx.pool.dispose();
   }

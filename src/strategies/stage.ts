@@ -8,6 +8,7 @@ import { planBlueGreen, releaseOn, reportsFor, smoke, startOnIdle } from './phas
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
 
 export const stage: Strategy = {
+  readsEarly: true,
   describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
     const p = planBlueGreen(ctx, fleet)[0];
     return {

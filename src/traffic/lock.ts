@@ -16,6 +16,19 @@ export function lockInfo(): string {
   ].join(' ');
 }
 
+/**
+ * Up to when (runner time, ms) another deploy may have changed the hosts, from what taking a lock
+ * said at `now`. A lock found free at once (attempt 0), in a remote-dir unchanged for QUIET s: the
+ * last unlock, the end of the last deploy, was before now - QUIET + 1 s (whole seconds on the host,
+ * both ends rounded down). Waited for, or taken over from a stale holder: up to now, and a second
+ * for the rounding. Never there before: never. Pure.
+ */
+export function othersUntilOf(out: string, attempt: number, now: number): number {
+  if (out === 'acquired' && attempt === 0) return -Infinity;
+  const quiet = attempt === 0 && /^acquired \d+$/.test(out) ? Number(out.slice(9)) : 0;
+  return now - (quiet - 1) * 1000;
+}
+
 /** behind: called once per host right after its first lock command was sent, with its lane. */
 export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Remote, lane: Lane) => void): Promise<void> {
   const cfg = ctx.cfg;
@@ -23,6 +36,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Rem
   const info = lockInfo();
   const stale = Math.max(1800, (cfg.healthTimeoutMs + cfg.drainTimeoutMs + cfg.stopTimeoutMs) / 1000 + 600);
   const ordered = [...nginx].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  let othersUntil = -Infinity;
   for (const remote of ordered) {
     const deadline = Date.now() + cfg.lockTimeoutMs;
     for (let attempt = 0; ; attempt++) {
@@ -30,7 +44,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Rem
       const sent = remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs, lane);
       if (attempt === 0) behind?.(remote, lane);
       const out = (await sent).trim();
-      if (!/^(acquired|(recovered|held) \d+( .*)?)$/.test(out)) {
+      if (!/^(acquired( \d+)?|(recovered|held) \d+( .*)?)$/.test(out)) {
         // It may have been taken all the same: give it back (only a lock with our owner line goes).
         await remote.run(L.releaseLock(dir, info, ctx.o(true)), cfg.commandTimeoutMs);
         throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
@@ -38,7 +52,8 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Rem
       const [, age, ...owner] = out.split(' ');
       // What was read behind a lock that is another deploy's is of no use: read again once it is ours.
       if (out.startsWith('held')) remote.early.clear();
-      if (out === 'acquired' || out.startsWith('recovered')) {
+      if (out.startsWith('acquired') || out.startsWith('recovered')) {
+        othersUntil = Math.max(othersUntil, othersUntilOf(out, attempt, Date.now()));
         ctx.state.locks.push({ nginx: remote.label, dir, info });
         ctx.save();
         keepFresh(ctx, remote, dir, info, stale);
@@ -57,6 +72,7 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Rem
       await sleep(1000);
     }
   }
+  ctx.othersUntil = othersUntil;
 }
 
 const refreshers = new WeakMap<Ctx, ReturnType<typeof setInterval>[]>();

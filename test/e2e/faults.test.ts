@@ -303,6 +303,24 @@ test('two deploys at the same time: exactly one switches, the other fails naming
   assert.equal(await javaCount(), 1);
 });
 
+test('a deploy queued behind another (lock-timeout) reads the app hosts again once the lock is its own: it stops what the first one started', async () => {
+  const s = await snapshot();
+  const first = startAction(tb, baseInputs(tb, await tb.makeJar('queue-a'), { 'java-opts': '-Dstart.delay.ms=1500' }));
+  // The second one's early reads (fleet/early.ts) run while the first's new process is not yet
+  // listening: used after the wait, they would show its live port as free, and its process would
+  // be left running after the second switch.
+  await sleep(300);
+  const second = await runAction(tb, baseInputs(tb, await tb.makeJar('queue-b'), { 'lock-timeout': '60' }));
+  const a = await first.done;
+  assert.equal(a.code, 0, explain(a));
+  assert.equal(second.code, 0, explain(second));
+  assert.doesNotMatch(second.stdout, /nothing listens on the live port/);
+  const now = await snapshot();
+  assert.equal(now.livePort, s.livePort, 'switched twice');
+  assert.match(now.served, /queue-b/);
+  assert.equal(await javaCount(), 1, 'the first deploy\'s version was stopped by the second');
+});
+
 test('a stale lock from a crashed run is recovered with a warning', async () => {
   await tb.exec(tb.nginx, ['sh', '-c', 'mkdir -p /opt/app/deploy.lock && echo "run=crashed#1" > /opt/app/deploy.lock/owner && touch -d "3 hours ago" /opt/app/deploy.lock']);
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('after-stale')));

@@ -99,6 +99,19 @@ test('receiveJar opened ahead and told no (the jar is not needed), or cut off be
   assert.deepEqual(readdirSync(d), [], 'no directory, no temp file');
 });
 
+test('receiveJar sent while the release directory is made: makes it itself, and never replaces a kept (verified) jar', () => {
+  const d = tmp();
+  const jar = path.join(d, 'releases/r1/app.jar');
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin: 'go\nJAR' }).code, 0);
+  assert.equal(readFileSync(jar, 'utf8'), 'JAR');
+  assert.equal(run(R.verifyJar(jar, createHash('sha256').update('JAR').digest('hex'), o)).code, 0);
+  const r = run({ ...R.receiveJar(`${jar}.part-2`, jar, 3, o), stdin: 'go\nNEW' });
+  assert.equal(r.code, 3);
+  assert.match(r.out, /kept release .*not replaced/);
+  assert.equal(readFileSync(jar, 'utf8'), 'JAR');
+  assert.deepEqual(readdirSync(path.join(d, 'releases/r1')).sort(), ['app.jar', 'app.jar.sha256'], 'no temp file left');
+});
+
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
   const d = tmp();
   const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'go\nbad' });
@@ -170,8 +183,13 @@ test('stopProcess never signals a pid that is another process now: its start tim
 test('lock: acquired, held (with owner and age), stale lock recovered, released only by its owner', () => {
   const d = tmp();
   const lock = path.join(d, 'deploy.lock');
-  assert.equal(run(R.acquireLock(lock, 'run=A', 1800, o)).out.trim(), 'acquired');
+  // remote-dir unchanged for 100 s: said with the lock (early reads older than that still hold).
+  const before = Date.now() / 1000 - 100;
+  utimesSync(d, before, before);
+  assert.match(run(R.acquireLock(lock, 'run=A', 1800, o)).out.trim(), /^acquired (99|100|101)$/);
   assert.match(run(R.acquireLock(lock, 'run=B', 1800, o)).out.trim(), /^held \d+ run=A$/);
+  // A remote-dir the lock had to make: no deploy was ever here.
+  assert.equal(run(R.acquireLock(path.join(d, 'new/deploy.lock'), 'run=A', 1800, o)).out.trim(), 'acquired');
   run(R.releaseLock(lock, 'run=B', o));
   assert.equal(existsSync(lock), true);
   const old = Date.now() / 1000 - 4000;
@@ -192,12 +210,12 @@ test('lock: of deploys taking over one stale lock at the same moment, exactly on
     });
   for (let round = 0; round < 15; round++) {
     const lock = path.join(d, `deploy-${round}.lock`);
-    assert.equal(run(R.acquireLock(lock, 'run=dead', 1800, o)).out.trim(), 'acquired');
+    assert.match(run(R.acquireLock(lock, 'run=dead', 1800, o)).out.trim(), /^acquired \d+$/);
     const old = Date.now() / 1000 - 4000;
     utimesSync(lock, old, old);
     const outs = await Promise.all(['X', 'Y', 'Z'].map((w) => sh(R.acquireLock(lock, `run=${w}`, 1800, o))));
     // One takes it (over the stale one, or fresh in the moment it was gone); the others are told it is held.
-    const won = outs.filter((x) => x.startsWith('recovered') || x === 'acquired');
+    const won = outs.filter((x) => x.startsWith('recovered') || x.startsWith('acquired'));
     assert.equal(won.length, 1, `round ${round}: ${outs.join(' | ')}`);
     assert.ok(outs.filter((x) => !won.includes(x)).every((x) => /^held \d+( run=(dead|[XYZ]))?$/.test(x)), outs.join(' | '));
     assert.equal(existsSync(`${lock}.takeover`), false, 'the takeover lock is gone');

@@ -1,0 +1,72 @@
+// What an app host is asked while the deploy lock is being taken: the lock's round trips on the
+// nginx hosts and these on the app hosts overlap. Everything here only reads (and the upload
+// channel only opens: it waits to be told go or no), so a deploy that stops at the lock has
+// changed nothing. What another deploy can change (ports, the release directory) is used only when
+// the locks prove that none held them since these were sent (Ctx.othersUntil); the rest (java,
+// tools, disk, systemd) is the host's, lock or not.
+import * as A from '../commands/app.ts';
+import * as P from '../commands/preflight.ts';
+import * as U from '../commands/unit.ts';
+import type { Ctx } from '../strategies/context.ts';
+import type { Artifact } from './artifact.ts';
+import { openUpload, type AppNode, type OpenUpload } from './instance.ts';
+
+export interface Early {
+  /** runner time the reads were sent */
+  sentAt: number;
+  /** taken (and set to undefined) by preflightApp */
+  preflight?: Promise<string>;
+  /** systemd-unit; taken by unitPreflight */
+  unit?: Promise<string>;
+  /** the state of each of `ports`, as inspectPort reads it */
+  ports: Map<number, Promise<string>>;
+  /** what prepareRelease would say (jarState), when there is a jar */
+  jar?: Promise<string>;
+  /** the upload's channel, opened; taken (and set to undefined) by whoever tells it go or no */
+  upload?: OpenUpload;
+}
+
+/** A promise kept for later: its rejection is seen by whoever takes it, never unhandled. */
+function kept<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Sends the reads of every app host at once; each host's go to app.early. */
+export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, release: string): void {
+  const cfg = ctx.cfg;
+  for (const app of apps) {
+    const r = app.remote;
+    app.early = {
+      sentAt: Date.now(),
+      preflight: kept(r.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs)),
+      unit: cfg.systemdUnit === undefined ? undefined : kept(r.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs)),
+      ports: new Map(cfg.ports.map((port) => [port, kept(r.must('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()), cfg.commandTimeoutMs))])),
+      jar: art ? kept(r.must('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)) : undefined,
+      upload: art ? openUpload(ctx, app, art, release) : undefined,
+    };
+  }
+}
+
+/** The early reads of this host that still hold now that the locks are ours, or undefined. */
+export function freshEarly(ctx: Ctx, app: AppNode): Early | undefined {
+  const e = app.early;
+  return e && e.sentAt > ctx.othersUntil ? e : undefined;
+}
+
+/** Takes a promise out of app.early (it is used once). */
+export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, key: K): Early[K] | undefined {
+  const e = app.early;
+  if (!e) return undefined;
+  const v = e[key];
+  e[key] = undefined;
+  return v;
+}
+
+/** Tells every upload channel opened early and not taken that it is not needed. */
+export function dropEarly(apps: AppNode[]): void {
+  for (const a of apps) {
+    a.early?.upload?.channel.skip();
+    a.early = undefined;
+  }
+}
