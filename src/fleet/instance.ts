@@ -90,7 +90,7 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
   const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
   let prep = '';
   let sending: Promise<RunResult> | undefined;
-  const s = Date.now();
+  let s = Date.now();
   if (early === 'need') {
     sending = up.channel.send(art.path);
     sending.catch(() => undefined);
@@ -111,6 +111,7 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
   }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
   const { part, limitSec } = up;
+  if (!sending) s = Date.now();
   const r = await (sending ?? up.channel.send(art.path));
   if (r.code !== 0) {
     // The script removes its temp file itself; after a lost connection, try again.
