@@ -3,7 +3,7 @@
 // one run. The same one-host blue/green deploy under wrk load, rotating through:
 //   link: direct, or a user-space relay adding RTT in front of every sshd (test/testbed/relay.ts);
 //   login: a plain one, or a ~/.bashrc that takes 90 ms (bash sources it for every sshd command);
-//   bundle: this one (dist/) or the baseline (git show REV:dist/*.cjs).
+//   bundle: this one (dist/) or the baseline (git show REV:dist/*).
 // Each deploy's overhead is its wall time minus the app's own readiness (the same jar started
 // directly on the host right before, under the same load: exec to its first healthy answer); the far link's
 // extra time divided by the RTT is the number of sequential round trips on the critical path
@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     const baseDir = path.join(tb.dir, 'baseline-dist');
     fs.mkdirSync(baseDir, { recursive: true });
     if (!opt['no-baseline']) {
-      for (const f of ['main.cjs', 'post.cjs']) fs.writeFileSync(path.join(baseDir, f), execFileSync('git', ['-C', ROOT, 'show', `${opt.baseline}:dist/${f}`], { maxBuffer: 1 << 26 }));
+      // Every file of that revision's dist/ (later bundles load some of theirs when needed).
+      const files = execFileSync('git', ['-C', ROOT, 'ls-tree', '--name-only', `${opt.baseline}:dist`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      for (const f of files) fs.writeFileSync(path.join(baseDir, f), execFileSync('git', ['-C', ROOT, 'show', `${opt.baseline}:dist/${f}`], { maxBuffer: 1 << 26 }));
     }
     await tb.startSeedApp(tb.apps[0], 8080, 'v0');
     const relay = await startRelays(tb, RTT);

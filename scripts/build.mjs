@@ -1,7 +1,10 @@
-// Bundles src/main.ts and src/post.ts into dist/*.cjs, the files action.yml runs.
+// Bundles src/main.ts and src/post.ts into dist/*.cjs, the files action.yml runs (and the files
+// they load when needed: recover.cjs, undici.cjs).
 // CommonJS output: ssh2 and its optional native parts are CommonJS and load cleanly that way.
 // Usage: node scripts/build.mjs [outdir]   (default dist)
 import { build } from 'esbuild';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 
 // @actions/core imports @actions/http-client (with its own copy of undici) for getIDToken, which
 // this action never calls. http-client does nothing when imported, so it is declared free of side
@@ -18,9 +21,22 @@ const pureHttpClient = {
   },
 };
 
+// Files of their own in dist/, loaded when first needed, so that the code before the first SSH
+// connection (and a post step with nothing to do) does not parse them: undici (~540 KB, the health
+// prober's HTTP client, first used while the new JVM starts) and the post step's recovery.
+const ownFiles = {
+  name: 'own-files',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (a) => (a.importer.includes('/src/') ? { path: './undici.cjs', external: true } : undefined));
+    b.onResolve({ filter: /^\.\/recover\.ts$/ }, () => ({ path: './recover.cjs', external: true }));
+  },
+};
+
 export async function bundle(outdir = 'dist') {
+  // A file the build no longer makes must not stay behind (check-dist compares the lists).
+  for (const f of existsSync(outdir) ? readdirSync(outdir, { withFileTypes: true }) : []) if (f.isFile() && /\.cjs(\.LEGAL\.txt)?$/.test(f.name)) rmSync(path.join(outdir, f.name));
   await build({
-    entryPoints: { main: 'src/main.ts', post: 'src/post.ts' },
+    entryPoints: { main: 'src/main.ts', post: 'src/post.ts', recover: 'src/recover.ts', undici: 'node_modules/undici/index.js' },
     outdir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -33,7 +49,7 @@ export async function bundle(outdir = 'dist') {
     logLevel: 'warning',
     minify: true,
     keepNames: true,
-    plugins: [pureHttpClient],
+    plugins: [pureHttpClient, ownFiles],
   });
 }
 

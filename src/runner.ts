@@ -1,7 +1,7 @@
 // Glue to the GitHub Actions runner shared by the main and post steps.
 import * as core from '@actions/core';
 import type { Ui } from './strategies/context.ts';
-import { encodeState } from './strategies/state.ts';
+import { stateText } from './strategies/state.ts';
 import { type Config, readConfig } from './config/inputs.ts';
 
 export function actionsUi(): Ui {
@@ -10,7 +10,7 @@ export function actionsUi(): Ui {
     warn: (m) => core.warning(m),
     debug: (m) => core.debug(m),
     group: (title, fn) => core.group(title, fn),
-    saveState: (s) => core.saveState('recovery', encodeState(s)),
+    saveState: (s) => core.saveState('recovery', stateText(s)),
   };
 }
 

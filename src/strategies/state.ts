@@ -8,6 +8,22 @@ import type { RecoveryState } from './context.ts';
 
 const PREFIX = 'br1:';
 
+/**
+ * What a finished run saves instead of its state: nothing is left to undo or unlock, and the post
+ * step sees that without decoding anything (post.ts then loads nothing else).
+ */
+export const FINISHED = 'finished';
+
+/** The state text a run saves: FINISHED once it is done. */
+export function stateText(s: RecoveryState): string {
+  return s.done ? FINISHED : encodeState(s);
+}
+
+/** Whether the post step has anything to do with the saved state text. Pure. */
+export function postNeeded(raw: string | undefined): boolean {
+  return raw !== undefined && raw !== '' && raw !== FINISHED;
+}
+
 export function encodeState(s: RecoveryState): string {
   const json = Buffer.from(JSON.stringify(s));
   const packed = brotliCompressSync(json, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 22, [constants.BROTLI_PARAM_SIZE_HINT]: json.length } });

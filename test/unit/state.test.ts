@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeState, encodeState } from '../../src/strategies/state.ts';
+import { FINISHED, decodeState, encodeState, postNeeded, stateText } from '../../src/strategies/state.ts';
 import type { RecoveryState } from '../../src/strategies/context.ts';
 import type { UndoEntry } from '../../src/strategies/journal.ts';
 
@@ -38,4 +38,16 @@ test('the recovery state of a 40-instance rolling deploy fits in one environment
 
 test('a state not in this format is refused with what it starts with', () => {
   assert.throws(() => decodeState('{"committed":false}'), /not in this version's format \(starts '\{"commit'\)/);
+});
+
+test('a finished run saves FINISHED, which the post step skips without decoding; an unfinished one saves its journal, which it takes', () => {
+  const s = rollingJournal(2);
+  assert.equal(stateText({ ...s, done: true }), FINISHED);
+  assert.equal(postNeeded(FINISHED), false);
+  const open = stateText(s);
+  assert.equal(postNeeded(open), true);
+  assert.deepEqual(decodeState(open), s);
+  // Nothing saved (the main step died before its first save): nothing to do either.
+  assert.equal(postNeeded(undefined), false);
+  assert.equal(postNeeded(''), false);
 });
