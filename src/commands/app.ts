@@ -58,7 +58,18 @@ part=$1 jar=$2 size=$3
 # The channel opens ahead of the release directory check: the first line says whether the jar
 # follows (go) or is not needed (anything else); nothing is touched before it.
 IFS= read -r go || go=
-[ "$go" = go ] || { echo skipped; exit 0; }
+# 'go rc': a start waits on the host for this one's end (GATE): its exit code goes to $part.rc,
+# created exclusively (an abort the runner wrote there first wins).
+record_rc() {
+  c=$?
+  (set -C; printf '%s\\n' "$c" > "$part.rc") 2>/dev/null
+  exit "$c"
+}
+case $go in
+  go) ;;
+  'go rc') trap record_rc EXIT; trap 'exit 1' HUP TERM ;;
+  *) echo skipped; exit 0 ;;
+esac
 # The jar may be sent while the release directory is made (prepareRelease): make it here too.
 if ! err=$(mkdir -p -- "\${part%/*}" 2>&1); then echo "$err" >&2; exit 2; fi
 if ! err=$( { cat > "$part"; } 2>&1 ); then rm -f -- "$part"; echo "$err" >&2; exit 2; fi
@@ -71,13 +82,51 @@ mv -f -- "$part" "$jar"
 `;
 
 /**
- * Receives the jar on stdin (after a line \`go\`; any other line: nothing is done, \`skipped\`)
+ * Receives the jar on stdin (after a line \`go\` or \`go rc\`; any other line: nothing is done, \`skipped\`)
  * into a temp file, checks its size and moves it into place; the temp
  * file is removed on any failure (a full disk). The checksum is checked by verifyJar, which the
  * deploy runs while the JVM starts, so the upload streams at link speed.
  */
 export function receiveJar(part: string, jar: string, size: number, o: CmdOptions): Cmd {
   return wrap('receive the jar', RECEIVE, [part, jar, size], o);
+}
+
+export const GATE = `
+rc=$1 limit=$2
+# The start was sent right behind the jar, so that it costs no round trip after it: it goes on
+# once RECEIVE wrote 0 to $rc (the jar is in place), and never when it wrote anything else.
+i=0
+while [ "$i" -lt $((limit * 50)) ]; do
+  if [ -s "$rc" ] && IFS= read -r code < "$rc"; then
+    rm -f -- "$rc"
+    [ "$code" = 0 ] && exit 0
+    echo "the jar was not received (its receiving ended with $code): nothing was started" >&2
+    exit 97
+  fi
+  sleep 0.02
+  i=$((i + 1))
+done
+echo "the jar did not arrive within \${limit}s: nothing was started" >&2
+exit 97
+`;
+
+/** Waits on the host for the receiving of the jar (RECEIVE after \`go rc\`): exit 0 once the jar is in place, 97 otherwise. */
+export function gate(part: string, limitSec: number, o: CmdOptions): Cmd {
+  return wrap('wait for the jar', GATE, [`${part}.rc`, Math.ceil(limitSec)], o);
+}
+
+export const ABORT_GATE = `
+rc=$1
+if (set -C; printf '1\\n' > "$rc") 2>/dev/null; then echo aborted; elif [ -e "$rc" ]; then echo decided; else echo none; fi
+`;
+
+/**
+ * After the runner saw the receiving fail: makes a start waiting behind it (GATE) give up, unless
+ * RECEIVE decided first. Prints aborted | decided (the gate ends now either way) | none (no such
+ * directory: the receiving never began, and nothing can let the gate pass).
+ */
+export function abortGate(part: string, o: CmdOptions): Cmd {
+  return wrap('stop the start waiting for the jar', ABORT_GATE, [`${part}.rc`], o);
 }
 
 export const VERIFY = `

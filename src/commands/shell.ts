@@ -83,6 +83,11 @@ export function waiting(c: Cmd): Cmd {
   return { ...c, waits: true };
 }
 
+/** b, run only once a succeeded (a's stdin is nothing, b's its own): one command, no round trip between them. */
+export function andThen(a: Cmd, b: Cmd): Cmd {
+  return { what: b.what, line: `${a.line} </dev/null && ${b.line}`, stdin: b.stdin, waits: true };
+}
+
 export function removeFile(path: string, o: CmdOptions): Cmd {
   return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
 }

@@ -7,7 +7,7 @@ import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
-import { removeFile } from '../commands/shell.ts';
+import { andThen, removeFile } from '../commands/shell.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { sleep } from '../strategies/context.ts';
@@ -76,23 +76,39 @@ export function openUpload(ctx: Ctx, app: AppNode, art: Artifact, release: strin
   return { part, limitSec, channel: app.remote.openWithFile(A.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
 }
 
+export interface Uploaded {
+  /** what was done, for the log ('' while a gated jar is still on its way: see pending) */
+  upload: string;
+  /** the checksum check of a fresh upload, which runs while the JVM starts */
+  verify?: Promise<RunResult>;
+  /**
+   * gated and sent: the jar is on its way and the start may be sent right behind it, after gate
+   * (commands/shell.ts andThen), with limitMs more to run. arrived: the upload's text, or its
+   * failure; after a failure, abort() makes the waiting gate give up, and says whether it ends
+   * now (false: it can never pass, and need not be waited for).
+   */
+  pending?: { gate: Cmd; limitMs: number; arrived: Promise<string>; abort(): Promise<boolean> };
+}
+
 /**
  * Puts the jar at releases/<release>/app.jar unless an identical one is there. Returns what was
  * done, and the checksum check of a fresh upload, which runs while the JVM starts. known: what
  * the release directory said while the lock was taken, still true now it is ours (fleet/early.ts):
- * `need` sends the jar at once, while the directories are made.
+ * `need` sends the jar at once, while the directories are made. gated: a fresh upload returns as
+ * soon as the jar is on its way (pending), so that the start follows it without a round trip.
  */
-export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>): Promise<{ upload: string; verify?: Promise<RunResult> }> {
+export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>, gated = false): Promise<Uploaded> {
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
+  const first = gated ? 'go rc' : 'go';
   const preparing = app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs);
   const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
   let prep = '';
   let sending: Promise<RunResult> | undefined;
   let s = Date.now();
   if (early === 'need') {
-    sending = up.channel.send(art.path);
+    sending = up.channel.send(art.path, first);
     sending.catch(() => undefined);
   }
   try {
@@ -100,28 +116,41 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
   } finally {
     if (prep !== 'need' && !sending) up.channel.skip();
   }
+  const { part, limitSec } = up;
   if (sending && prep !== 'need') {
     // Nothing but a deploy holding the lock changes a release directory: this is someone's hand.
     // The jar goes to a temp file; RECEIVE never moves it over a verified one.
     await sending;
+    if (gated) await app.remote.run(removeFile(`${part}.rc`, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
     throw new DeployError(step, app.remote.label, `${paths.jar} changed while this deploy held the lock (it now says '${prep}'); deploy again`);
   }
   if (prep.startsWith('taken')) {
     throw new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
   }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
-  const { part, limitSec } = up;
   if (!sending) s = Date.now();
-  const r = await (sending ?? up.channel.send(art.path));
-  if (r.code !== 0) {
-    // The script removes its temp file itself; after a lost connection, try again.
-    if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
-    const msg = failureText(r, limitSec * 1000);
-    throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
-  }
+  const arrived = (sending ?? up.channel.send(art.path, first)).then(async (r) => {
+    if (r.code !== 0) {
+      // The script removes its temp file itself; after a lost connection, try again.
+      if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
+      const msg = failureText(r, limitSec * 1000);
+      throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
+    }
+    return `${(art.size / 1048576).toFixed(1)} MiB in ${((Date.now() - s) / 1000).toFixed(1)} s`;
+  });
+  const checking = () => app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
+  if (!gated) return { upload: await arrived, verify: checking() };
+  arrived.catch(() => undefined);
+  const failed = (e: unknown): RunResult => ({ code: 1, stdout: '', stderr: errorText(e), timedOut: false });
   return {
-    upload: `${(art.size / 1048576).toFixed(1)} MiB in ${((Date.now() - s) / 1000).toFixed(1)} s`,
-    verify: app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000),
+    upload: '',
+    verify: arrived.then(checking, failed),
+    pending: {
+      gate: A.gate(part, limitSec, ctx.o(false, limitSec + 10)),
+      limitMs: (limitSec + 10) * 1000,
+      arrived,
+      abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(part, ctx.o()), cfg.commandTimeoutMs)).stdout),
+    },
   };
 }
 
@@ -172,7 +201,8 @@ export function unitTemplate(ctx: Ctx, app: AppNode): string {
 }
 
 /** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false): Promise<number> {
+/** gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more. */
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; limitMs: number }): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);
   const cfg = ctx.cfg;
@@ -186,8 +216,9 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   } else {
     cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
   }
+  if (gate) cmd = andThen(gate.cmd, cmd);
   const lane = app.remote.lane();
-  const started = app.remote.must(step, cmd, cfg.commandTimeoutMs, lane);
+  const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
   // Right behind the start, in its shell: the host waits for the port to open (waitHealthy takes it).
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
   app.remote.early.set(readyKey(port), app.remote.run(A.waitListen(pidFile, port, openWaitMs(ctx), ctx.o(false, openWaitMs(ctx) / 1000 + 10)), openWaitMs(ctx) + cfg.commandTimeoutMs, lane));

@@ -333,17 +333,17 @@ export class Remote {
    */
   /**
    * Opens a command's own exec channel ahead of time (its set-up and the login shell's start
-   * overlap whatever decides whether it is needed); send() then streams `go` and the file as its
-   * stdin, skip() sends `no` and ends it. The command reads that first line before anything else.
+   * overlap whatever decides whether it is needed); send() then streams `go` (or another first
+   * line) and the file as its stdin, skip() sends `no` and ends it. The command reads that first line before anything else.
    */
-  openWithFile(cmd: Cmd, timeoutMs: number): { send(localPath: string): Promise<RunResult>; skip(): void } {
+  openWithFile(cmd: Cmd, timeoutMs: number): { send(localPath: string, first?: string): Promise<RunResult>; skip(): void } {
     const input = new PassThrough();
     const result = this.runChannel({ ...cmd, stdin: undefined }, timeoutMs, input);
     let used = false;
     return {
-      send: async (localPath) => {
+      send: async (localPath, first = 'go') => {
         used = true;
-        input.write('go\n');
+        input.write(`${first}\n`);
         // 1 MiB reads: fewer, larger channel writes (measured ~20% faster than the 64 KiB default).
         const stream = createReadStream(localPath, { highWaterMark: 1 << 20 });
         stream.on('error', (e) => input.destroy(e));

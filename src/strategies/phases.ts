@@ -7,7 +7,7 @@ import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
-import { inspectPort, openUpload, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, openUpload, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
@@ -126,12 +126,26 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
       return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx });
     }
-    const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar) : { upload: 'kept on the host (0 bytes)', verify: undefined };
-    r.upload = up.upload;
-    ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
+    const up: Uploaded = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
     ctx.checkpoint();
     const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
-    r.newPid = await startProcess(ctx, a, p.idlePort, spec, 'upload and start');
+    // A jar on its way: the start goes right behind it and waits on the host for its arrival.
+    const pend = up.pending;
+    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, limitMs: pend.limitMs });
+    if (pend) {
+      starting.catch(() => undefined);
+      try {
+        up.upload = await pend.arrived;
+      } catch (e) {
+        // The start must not run after this deploy gave up: the gate is told so, and if it could
+        // still pass (the host had the jar first), the start's pid is recorded for the rollback.
+        if (await pend.abort().catch(() => false)) await starting.catch(() => undefined);
+        throw e;
+      }
+    }
+    r.upload = up.upload;
+    ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
+    r.newPid = await starting;
     const healthy = await waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
     await warmUp(ctx, a, p.idlePort);
     return healthy;

@@ -112,6 +112,54 @@ test('receiveJar sent while the release directory is made: makes it itself, and 
   assert.deepEqual(readdirSync(path.join(d, 'releases/r1')).sort(), ['app.jar', 'app.jar.sha256'], 'no temp file left');
 });
 
+/** Starts cmd in a local sh in the background; resolves with its code and output. */
+function runLater(cmd: Cmd): Promise<{ code: number; out: string }> {
+  const c = spawn('sh', ['-c', cmd.line], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  c.stdout.on('data', (b) => (out += b));
+  c.stderr.on('data', (b) => (out += b));
+  return new Promise((resolve) => c.on('close', (code) => resolve({ code: code ?? -1, out })));
+}
+
+test('a start sent behind the jar (gate): runs once the jar is in place, never after a failed receiving or an abort', async () => {
+  const d = tmp();
+  const jar = path.join(d, 'releases/r1/app.jar');
+  const marker = path.join(d, 'started');
+  const start = { what: 'start', line: `touch ${marker}` };
+  const gated = (part: string, limit = 20) => runLater(S.andThen(R.gate(part, limit, o), start));
+  // The gate is waiting before the receiving has even made the directory.
+  let g = gated(`${jar}.part-1`);
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin: 'go rc\nJAR' }).code, 0);
+  assert.equal((await g).code, 0);
+  assert.ok(existsSync(marker), 'the start ran');
+  assert.deepEqual(readdirSync(path.dirname(jar)), ['app.jar'], 'the exit code file is gone');
+  rmSync(marker);
+  // A short upload: the gate says why, and nothing starts.
+  g = gated(`${jar}.part-2`);
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-2`, jar, 9, o), stdin: 'go rc\nJAR' }).code, 2);
+  const short = await g;
+  assert.equal(short.code, 97);
+  assert.match(short.out, /the jar was not received \(its receiving ended with 2\): nothing was started/);
+  assert.ok(!existsSync(marker));
+  // The runner gave up first (abort): a later complete receiving does not let the start run.
+  g = gated(`${jar}.part-3`);
+  assert.equal(run(R.abortGate(`${jar}.part-3`, o)).out.trim(), 'aborted');
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-3`, jar, 3, o), stdin: 'go rc\nNEW' }).code, 0);
+  assert.equal((await g).code, 97);
+  assert.ok(!existsSync(marker));
+  // The receiving decided first: the abort says so (the gate then ends at once).
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-4`, jar, 3, o), stdin: 'go rc\nJAR' }).code, 0);
+  assert.equal(run(R.abortGate(`${jar}.part-4`, o)).out.trim(), 'decided');
+  assert.equal(run(R.abortGate(path.join(d, 'nodir/app.jar.part-5'), o)).out.trim(), 'none');
+  // Plain 'go' writes no exit code file; a gate with nothing coming gives up at its limit.
+  assert.equal(run({ ...R.receiveJar(`${jar}.part-6`, jar, 3, o), stdin: 'go\nJAR' }).code, 0);
+  assert.ok(!existsSync(`${jar}.part-6.rc`));
+  const late = await gated(`${jar}.part-7`, 1);
+  assert.equal(late.code, 97);
+  assert.match(late.out, /did not arrive within 1s/);
+  assert.ok(!existsSync(marker));
+});
+
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {
   const d = tmp();
   const short = run({ ...R.receiveJar(path.join(d, 'x.part'), path.join(d, 'x'), 10, o), stdin: 'go\nbad' });
