@@ -7,6 +7,7 @@
 import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
 import * as U from '../commands/unit.ts';
+import { waiting, type Cmd } from '../commands/shell.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import { openUpload, type AppNode, type OpenUpload } from './instance.ts';
@@ -37,12 +38,15 @@ export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, 
   const cfg = ctx.cfg;
   for (const app of apps) {
     const r = app.remote;
+    // Each in a shell of its own: they run side by side on the host, not one after another in one
+    // (a port's state walks every process's sockets: ~70 ms each on a busy host).
+    const ask = (step: string, cmd: Cmd) => kept(r.must(step, waiting(cmd), cfg.commandTimeoutMs));
     app.early = {
       sentAt: Date.now(),
-      preflight: kept(r.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs)),
-      unit: cfg.systemdUnit === undefined ? undefined : kept(r.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs)),
-      ports: new Map(cfg.ports.map((port) => [port, kept(r.must('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()), cfg.commandTimeoutMs))])),
-      jar: art ? kept(r.must('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs)) : undefined,
+      preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
+      unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()))])),
+      jar: art ? ask('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o())) : undefined,
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
