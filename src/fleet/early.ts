@@ -7,6 +7,7 @@
 import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
 import * as U from '../commands/unit.ts';
+import * as RL from '../commands/releases.ts';
 import { waiting, type Cmd } from '../commands/shell.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
@@ -21,6 +22,8 @@ export interface Early {
   unit?: Promise<string>;
   /** the state of each of `ports`, as inspectPort reads it */
   ports: Map<number, Promise<string>>;
+  /** rollback: the release records of every one of `ports` (releaseInfo), for releaseOn */
+  records?: Promise<string>;
   /** what prepareRelease would say (jarState), when there is a jar */
   jar?: Promise<string>;
   /** the upload's channel, opened; taken (and set to undefined) by whoever tells it go or no */
@@ -46,6 +49,7 @@ export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, 
       preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
       unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
       ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()))])),
+      records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
       jar: art ? ask('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o())) : undefined,
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };

@@ -343,6 +343,9 @@ export async function verifyUrl(ctx: Ctx): Promise<void> {
 /** The release recorded on a port of the first app host that has one (what serves there). */
 export async function releaseOn(ctx: Ctx, apps: AppNode[], port: number | null): Promise<string | undefined> {
   if (port === null || apps.length === 0) return undefined;
+  // A rollback read them while the lock was taken (fleet/early.ts).
+  const early = freshEarly(ctx, apps[0])?.records;
+  if (early) return RL.parseReleaseInfo(await early).ports.get(port);
   const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
   return info.get(apps[0])?.ports.get(port);
 }

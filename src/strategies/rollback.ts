@@ -8,6 +8,7 @@ import { DeployError } from '../errors.ts';
 import { inspectPort, JOURNAL, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { commandText, keptRelease } from '../fleet/releases.ts';
+import { freshEarly } from '../fleet/early.ts';
 import { auditPath, previousRelease, readAudit, servingRelease } from '../traffic/audit.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
 import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult, TEAM_UNIT } from './phases.ts';
@@ -66,7 +67,7 @@ async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchP
   const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
   // Who listens on the idle port is asked alongside: a warm standby is the target still running
   // there, started by this action.
-  const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback')));
+  const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback', freshEarly(ctx, a)?.ports.get(p.idlePort))));
   idle.catch(() => undefined);
   const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort), [p.idlePort]);
   const states = await idle;
@@ -92,6 +93,9 @@ async function startTeamUnit(ctx: Ctx, fleet: Fleet, a: AppNode, unit: string, p
 }
 
 export const blueGreenRollback: Strategy = {
+  // The ports, the release records and (behind the lock) the history: a warm rollback's checks
+  // cost no round trip after the lock.
+  readsEarly: true,
   async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
     const { plans, reuse } = await chooseBlueGreen(ctx, fleet);
     const p = plans[0];

@@ -11,7 +11,7 @@ import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { commandOf, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
-import { appendAudit, runUrl, type AuditEntry } from '../traffic/audit.ts';
+import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 
@@ -171,7 +171,18 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     // While the locks are taken, the app hosts are asked what the start on the idle port will
     // need to know (all reads; the upload channel opens and waits).
     if (strategy.readsEarly) readEarly(ctx, apps, artifact, release);
-    await ctx.step('Lock', () => takeLocks(ctx, nginxRemotes.map((n) => n.remote), (remote, lane) => readBehind(ctx, remote, lane)));
+    // A rollback reads the history on the first nginx host: behind its lock too.
+    const history = cfg.mode === 'rollback' && !cfg.release ? nginxRemotes[0]?.remote : undefined;
+    await ctx.step('Lock', () =>
+      takeLocks(
+        ctx,
+        nginxRemotes.map((n) => n.remote),
+        (remote, lane) => {
+          readBehind(ctx, remote, lane);
+          if (remote === history) readAuditBehind(ctx, remote, lane);
+        },
+      ),
+    );
     const nginx = await readNginx(ctx, nginxRemotes);
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);

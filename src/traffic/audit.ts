@@ -46,8 +46,22 @@ export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, 
 }
 
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
+const EARLY_AUDIT = 'audit';
+
+/**
+ * A rollback's history read, sent right behind the lock in its shell (like the include read): it
+ * runs on the host once the lock is held, and costs no round trip of its own. readAudit takes it.
+ */
+export function readAuditBehind(ctx: Ctx, nginx: Remote, lane: Lane): void {
+  const r = nginx.run(N.tailLines(auditPath(ctx), 500, ctx.o(true)), ctx.cfg.commandTimeoutMs, lane);
+  r.catch(() => undefined);
+  nginx.early.set(EARLY_AUDIT, r);
+}
+
 export async function readAudit(ctx: Ctx, nginx: Remote, n = 500): Promise<AuditEntry[]> {
-  const r = await nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+  const early = n === 500 ? (nginx.early.get(EARLY_AUDIT) as ReturnType<Remote['run']> | undefined) : undefined;
+  nginx.early.delete(EARLY_AUDIT);
+  const r = await (early ?? nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);
 }
 
