@@ -4,6 +4,7 @@
 // Usage: node scripts/build.mjs [outdir]   (default dist)
 import { build } from 'esbuild';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 // @actions/core imports @actions/http-client (with its own copy of undici) for getIDToken, which
@@ -32,6 +33,41 @@ const ownFiles = {
   },
 };
 
+// ssh2 asks the server whether it would accept the key (a query without a signature), and signs
+// only after its yes: one round trip more per connection than needed. RFC 4252 (7) lets a client
+// send the signed request at once, and OpenSSH's server takes it on the same code path. This
+// changes that one call, in the bundle only; ssh2 still falls back to its query for a key's other
+// signature algorithms after a refusal. The build fails if ssh2's code is no longer as expected.
+const SSH2_PK_QUERY = `            proto.authPK(username, curAuth.key, keyAlgo);
+            break;
+          }
+          case 'hostbased': {`;
+const SSH2_PK_SIGNED = `            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
+              const hashAlgo = curAuth.keyAlgos ? curAuth.keyAlgos[0][1] : undefined;
+              const signature = curAuth.key.sign(buf, hashAlgo);
+              if (signature instanceof Error) {
+                signature.message = \`Error signing data with key: \${signature.message}\`;
+                signature.level = 'client-authentication';
+                this.emit('error', signature);
+                return tryNextAuth();
+              }
+              cb(signature);
+            });
+            break;
+          }
+          case 'hostbased': {`;
+const signedPublickey = {
+  name: 'ssh2-signed-publickey',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]client\.js$/ }, async (a) => {
+      const text = await readFile(a.path, 'utf8');
+      const at = text.indexOf(SSH2_PK_QUERY);
+      if (at < 0 || text.indexOf(SSH2_PK_QUERY, at + 1) >= 0) throw new Error(`${a.path}: the publickey query is not where scripts/build.mjs expects it (ssh2 changed): review the signed-publickey change`);
+      return { contents: text.slice(0, at) + SSH2_PK_SIGNED + text.slice(at + SSH2_PK_QUERY.length), loader: 'js' };
+    });
+  },
+};
+
 export async function bundle(outdir = 'dist') {
   // A file the build no longer makes must not stay behind (check-dist compares the lists).
   for (const f of existsSync(outdir) ? readdirSync(outdir, { withFileTypes: true }) : []) if (f.isFile() && /\.cjs(\.LEGAL\.txt)?$/.test(f.name)) rmSync(path.join(outdir, f.name));
@@ -49,7 +85,7 @@ export async function bundle(outdir = 'dist') {
     logLevel: 'warning',
     minify: true,
     keepNames: true,
-    plugins: [pureHttpClient, ownFiles],
+    plugins: [pureHttpClient, ownFiles, signedPublickey],
   });
 }
 

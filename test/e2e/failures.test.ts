@@ -2,6 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, explain } from './harness.ts';
 
@@ -79,6 +81,35 @@ test('a host key not in known-hosts is refused before anything changes', async (
   assert.equal(r2.code, 1, explain(r2));
   assert.match(r2.error, /HOST KEY MISMATCH for 10\.213\.44\.31/);
   await assertUnchanged(s);
+});
+
+test('an ssh-key the servers do not accept is refused by name before anything changes; an RSA key they accept signs at once and deploys', async () => {
+  // The bundle sends the signed publickey request without asking first (scripts/build.mjs): a
+  // refused key must still end in the same clear error, and an RSA key (several signature
+  // algorithms) must still get in.
+  const keygen = (file: string, type: string) => execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '3072'] : []), '-N', '', '-C', 'zdd-test', '-f', file]);
+  const other = path.join(tb.dir, 'keys/other_ed25519');
+  keygen(other, 'ed25519');
+  const s = await snapshot();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'ssh-key': readFileSync(other, 'utf8') }));
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.error, new RegExp(`\\[connect\\] nginx host 10\\.213\\.44\\.20:22: authentication failed for user '${tb.sshUser}': the server did not accept ssh-key`));
+  await assertUnchanged(s);
+  const rsa = path.join(tb.dir, 'keys/id_rsa');
+  keygen(rsa, 'rsa');
+  const authorized = path.join(tb.dir, 'keys/authorized_keys');
+  const was = readFileSync(authorized, 'utf8');
+  writeFileSync(authorized, was + readFileSync(`${rsa}.pub`, 'utf8'));
+  try {
+    const ok = await runAction(tb, baseInputs(tb, await tb.makeJar('v-rsa'), { 'ssh-key': readFileSync(rsa, 'utf8') }));
+    assert.equal(ok.code, 0, explain(ok));
+    assert.match((await tb.get('/version')).body, /v-rsa/);
+  } finally {
+    writeFileSync(authorized, was);
+  }
+  // Back to the first version, as the other tests expect it.
+  const back = await runAction(tb, baseInputs(tb, await tb.makeJar('v0')));
+  assert.equal(back.code, 0, explain(back));
 });
 
 test('bad inputs are refused before any server is touched', async () => {
