@@ -198,7 +198,13 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
 export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean): Promise<void> {
   const cfg = ctx.cfg;
   await ctx.step(keep ? 'Drain and keep the old version as a warm standby' : 'Drain and stop the old version', async () => {
-    if (p.livePort === null) return;
+    if (p.livePort === null) {
+      // A first deploy stops nothing; but until the old nginx workers are gone, one of them may
+      // still take a connection and answer it from the configuration as it was (no app). The step
+      // ends when only workers with the new include are left.
+      drainLeft(ctx, await drainWorkers(ctx, fleet.nginx, Date.now() + cfg.drainTimeoutMs), 0, 'nginx');
+      return;
+    }
     const livePort = p.livePort;
     const old = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
     // Which process holds the old port is read while the drain runs (it is only read, and the stop

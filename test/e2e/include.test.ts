@@ -119,6 +119,8 @@ test('a first deploy: refused where nothing includes the path, done where a glob
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v3'), { 'include-file': INC }));
   assert.equal(r.code, 0, explain(r));
   assert.match(r.stdout, /does not exist yet; nginx will load it through 'include \/etc\/nginx\/conf\.d\/\*\.inc;'/);
+  // Nothing to stop, but the step ends only once no old nginx worker can answer from the old configuration.
+  assert.match(r.stdout, /wait for \d+ old nginx worker\(s\) to exit: exit 0/);
   assert.match((await tb.get('/version')).body, /version=v3 port=8080/);
   assert.equal(await readFile(local(INC), 'utf8'), `# Managed by the jar blue/green deploy action: it rewrites the addresses below.\nset $service_url http://${tb.apps[0].ip}:8080;\n`);
 });
