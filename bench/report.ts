@@ -102,7 +102,7 @@ export function reportOverhead(L: string[], res: Results): void {
   if (!o) return;
   L.push('', '## Overhead over the app\'s own start', '');
   L.push(`One app host, set form, no load, no long requests, ${JAVA_OPTS}. The same jar is deployed again and again (the first deploy, ${o.firstWallMs} ms, uploads it and is not counted). ` +
-    `App readiness: the jar started directly on the app host (\`setsid nohup java ${JAVA_OPTS} -Dserver.port=${READY_PORT} -jar …\`), from the exec call to the first 200 on /health, polled every 20 ms on the host; then stopped. ` +
+    `App readiness: the jar started directly on the app host (\`setsid nohup java ${JAVA_OPTS} -Dserver.port=${READY_PORT}…${READY_PORT + 9} -jar …\`), from the exec call to the first 200 on /health, polled every 20 ms on the host; then stopped. ` +
     'Readiness and deploys alternate.', '');
   L.push(`- App readiness: ${o.readinessMs.join(', ')} ms; median ${fmt(o.readinessMedianMs)} ms.`);
   L.push(`- The app's own stop, measured the same way (SIGTERM → process gone, looked at every 10 ms on the host): ${o.exitMs.join(', ')} ms; median ${fmt(median(o.exitMs))} ms. By default (\`wait-for-exit: true\`) a deploy waits for this too, for the old version: the step says "stopped" only for a process that is gone.`);

@@ -33,16 +33,24 @@ const ownFiles = {
   },
 };
 
-// ssh2 asks the server whether it would accept the key (a query without a signature), and signs
-// only after its yes: one round trip more per connection than needed. RFC 4252 (7) lets a client
-// send the signed request at once, and OpenSSH's server takes it on the same code path. This
-// changes that one call, in the bundle only; ssh2 still falls back to its query for a key's other
-// signature algorithms after a refusal. The build fails if ssh2's code is no longer as expected.
-const SSH2_PK_QUERY = `            proto.authPK(username, curAuth.key, keyAlgo);
+// Two round trips less per connection, in ssh2's client (bundled copy only: the build changes
+// these exact lines of its lib/client.js and fails if they are no longer there, so a new ssh2
+// version is reviewed, not patched blindly):
+// - The publickey request is sent signed at once. ssh2 asks first whether the server would take
+//   the key (a request without signature) and signs after its yes; RFC 4252 (7) lets a client send
+//   the signature directly, and OpenSSH's server takes it on the same path. After a refusal ssh2
+//   still falls back to its query for the key's other signature algorithms.
+// - Authentication starts once the server's EXT_INFO (RFC 8308, sent with its NEWKEYS; it names
+//   the signature algorithms an RSA key needs) is in, right behind the ssh-userauth service
+//   request, instead of a round trip later at the SERVICE_ACCEPT. A server processes both in
+//   order (OpenSSH: the accept, then the request). Without EXT_INFO, the accept starts it as before.
+const SSH2_EDITS = [
+  [
+    `            proto.authPK(username, curAuth.key, keyAlgo);
             break;
           }
-          case 'hostbased': {`;
-const SSH2_PK_SIGNED = `            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
+          case 'hostbased': {`,
+    `            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
               const hashAlgo = curAuth.keyAlgos ? curAuth.keyAlgos[0][1] : undefined;
               const signature = curAuth.key.sign(buf, hashAlgo);
               if (signature instanceof Error) {
@@ -55,15 +63,65 @@ const SSH2_PK_SIGNED = `            proto.authPK(username, curAuth.key, keyAlgo,
             });
             break;
           }
-          case 'hostbased': {`;
-const signedPublickey = {
-  name: 'ssh2-signed-publickey',
+          case 'hostbased': {`,
+  ],
+  [
+    `    let serverSigAlgs;
+`,
+    `    let serverSigAlgs;
+    let authStarted = false;
+`,
+  ],
+  [
+    `        SERVICE_ACCEPT: (p, name) => {
+          if (name === 'ssh-userauth')
+            tryNextAuth();
+        },
+        EXT_INFO: (p, exts) => {
+          if (serverSigAlgs === undefined) {
+            for (const ext of exts) {
+              if (ext.name === 'server-sig-algs') {
+                serverSigAlgs = ext.algs;
+                return;
+              }
+            }
+            serverSigAlgs = null;
+          }
+        },`,
+    `        SERVICE_ACCEPT: (p, name) => {
+          if (name === 'ssh-userauth' && !authStarted) {
+            authStarted = true;
+            tryNextAuth();
+          }
+        },
+        EXT_INFO: (p, exts) => {
+          if (serverSigAlgs === undefined) {
+            serverSigAlgs = null;
+            for (const ext of exts) {
+              if (ext.name === 'server-sig-algs') {
+                serverSigAlgs = ext.algs;
+                break;
+              }
+            }
+          }
+          if (ready && !authStarted) {
+            authStarted = true;
+            tryNextAuth();
+          }
+        },`,
+  ],
+];
+const ssh2Client = {
+  name: 'ssh2-client-round-trips',
   setup(b) {
     b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]client\.js$/ }, async (a) => {
-      const text = await readFile(a.path, 'utf8');
-      const at = text.indexOf(SSH2_PK_QUERY);
-      if (at < 0 || text.indexOf(SSH2_PK_QUERY, at + 1) >= 0) throw new Error(`${a.path}: the publickey query is not where scripts/build.mjs expects it (ssh2 changed): review the signed-publickey change`);
-      return { contents: text.slice(0, at) + SSH2_PK_SIGNED + text.slice(at + SSH2_PK_QUERY.length), loader: 'js' };
+      let text = await readFile(a.path, 'utf8');
+      for (const [from, to] of SSH2_EDITS) {
+        const at = text.indexOf(from);
+        if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`${a.path}: ssh2 changed (this is no longer there exactly once, scripts/build.mjs): ${from.split('\n')[0].trim()}`);
+        text = text.slice(0, at) + to + text.slice(at + from.length);
+      }
+      return { contents: text, loader: 'js' };
     });
   },
 };
@@ -85,7 +143,7 @@ export async function bundle(outdir = 'dist') {
     logLevel: 'warning',
     minify: true,
     keepNames: true,
-    plugins: [pureHttpClient, ownFiles, signedPublickey],
+    plugins: [pureHttpClient, ownFiles, ssh2Client],
   });
 }
 
