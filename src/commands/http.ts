@@ -1,20 +1,9 @@
 // An HTTP GET run on a host itself (curl, else wget): the fallback for health and reachability
 // checks when its sshd refuses TCP forwarding. Pure.
 import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
+import * as SH from './scripts.gen.ts';
 
-export const GET = `
-url=$1 t=$2
-if command -v curl >/dev/null 2>&1; then
-  curl -sS -m "$t" -o - -w '\\nzdd-status %{http_code}\\n' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>&1
-elif command -v wget >/dev/null 2>&1; then
-  wget -S -q -O - -T "$t" -- "$url" 2>&1
-  rc=$?
-  echo; echo "zdd-wget $rc"
-else
-  echo zdd-no-client
-fi
-exit 0
-`;
+export const GET = SH.HTTP_GET;
 
 export function httpGet(url: string, timeoutSec: number, o: CmdOptions): Cmd {
   return waiting(wrap(`GET ${url}`, GET, [url, Math.max(1, Math.ceil(timeoutSec))], o));
@@ -42,16 +31,7 @@ export function parseHttpGet(stdout: string): HttpAnswer {
   return { error: `unexpected output: ${stdout.slice(0, 200).trim()}` };
 }
 
-export const MANY = `
-url=$1 n=$2 t=$3
-command -v curl >/dev/null 2>&1 || { echo zdd-no-client; exit 0; }
-i=0
-while [ "$i" -lt "$n" ]; do
-  curl -s -m "$t" -o /dev/null -w '%{http_code} %{time_total}\\n' -H 'User-Agent: jar-bluegreen-deploy warm-up' -- "$url"
-  i=$((i + 1))
-done
-exit 0
-`;
+export const MANY = SH.HTTP_MANY;
 
 /** n GETs of url, one after the other, on the host itself: `STATUS SECONDS` per line (curl). */
 export function httpGetMany(url: string, n: number, timeoutSec: number, o: CmdOptions): Cmd {

@@ -1,39 +1,11 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
-import { type Cmd, type CmdOptions, PROC_FNS, WAIT_ZERO_FN, WRITE_FN, waiting, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
+import * as SH from './scripts.gen.ts';
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
-export const WORKERS_FN = `
-nginx_workers() { ps -eo pid=,ppid=,args= | awk '$3 == "nginx:" && $4 == "worker" { print $1, $2, ($0 ~ /shutting down/ ? "shutting" : "serving") }'; }
-`;
+export const WORKERS_FN = SH.NGINX_WORKERS_FN;
 
-export const READ_NGINX = `
-k=$1 f=$2 ct=$3
-shift 3
-${WORKERS_FN}
-echo "zdd-$k uid $(id -u) $(id -un)"
-if command -v ps >/dev/null 2>&1; then echo "zdd-$k workers $(nginx_workers | awk '$3 == "serving"' | wc -l)"; else echo "zdd-$k workers no-ps"; fi
-if [ -n "$f" ]; then
-  d=$(dirname -- "$f")
-  if [ -e "$f" ]; then s=present; elif [ -d "$d" ]; then s=absent; else s=nodir; fi
-  if [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; }; then w=w; else w=r; fi
-  o=$(stat -c %U -- "$d" 2>/dev/null) || o='?'
-  echo "zdd-$k want $s $w \${o:-?} $(readlink -m -- "$f")"
-fi
-out=$(mktemp) || { echo "zdd-$k status mktemp failed"; exit 0; }
-err=$(mktemp) || { rm -f -- "$out"; echo "zdd-$k status mktemp failed"; exit 0; }
-trap 'rm -f -- "$out" "$err"' EXIT
-timeout -k 5 "$ct" "$@" >"$out" 2>"$err"; st=$?
-echo "zdd-$k status $st"
-if [ "$st" -ne 0 ]; then tail -n 20 -- "$err"; exit 0; fi
-sed -n 's/^# configuration file \\(.*\\):$/\\1/p' -- "$out" | while IFS= read -r p; do
-  r=$p
-  [ -L "$p" ] && r=$(readlink -f -- "$p")
-  if [ -w "\${r%/*}/" ] && [ -w "$r" ]; then w=w; else w=r; fi
-  printf 'zdd-%s file %s %s\\t%s\\n' "$k" "$w" "$p" "$r"
-done
-printf '\\nzdd-%s dump\\n' "$k"
-cat -- "$out"
-`;
+export const READ_NGINX = SH.NGINX_READ_NGINX;
 
 /**
  * One round trip that says what nginx serves from: who we are; for an explicit include-file,
@@ -48,17 +20,10 @@ export function readNginx(key: string, includeFile: string | undefined, dump: st
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
 export function nginxWorkers(o: CmdOptions): Cmd {
-  return wrap('list nginx workers', `${WORKERS_FN}
-nginx_workers`, [], o);
+  return wrap('list nginx workers', SH.NGINX_LIST_WORKERS, [], o);
 }
 
-export const WAIT_GONE = `
-ms=$1; shift
-${PROC_FNS}
-${WAIT_ZERO_FN}
-count_alive() { _k=0; for _p; do alive "$_p" && _k=$((_k + 1)); done; echo "$_k"; }
-wait_zero "$ms" count_alive "$@"
-`;
+export const WAIT_GONE = SH.NGINX_WAIT_GONE;
 
 /**
  * Waits on the host, looking every 20 ms, until none of the (old nginx worker) pids is alive or
@@ -82,99 +47,7 @@ export function parseWorkers(stdout: string): Worker[] {
     .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), shutting: f[2] === 'shutting' }));
 }
 
-export const CHANGE = `
-f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8 nd=$9 name=\${10}
-shift 10
-# A symlinked include is replaced through its link: the link stays.
-[ -L "$f" ] && f=$(readlink -f -- "$f")
-${WORKERS_FN}
-${WRITE_FN}
-sum_of() { if [ -e "$1" ]; then sha256sum -- "$1" | cut -d' ' -f1; else echo absent; fi; }
-# Runs the command made of the first $1 of the remaining arguments.
-run_first() {
-  n=$1; shift
-  total=$#; i=0
-  for a do
-    i=$((i + 1))
-    [ "$i" -le "$n" ] && set -- "$@" "$a"
-  done
-  shift "$total"
-  "$@"
-}
-old=$(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }' | tr '\\n' ' ')
-echo "old-workers $old"
-if [ "$action" != none ]; then
-  cur=$(sum_of "$f")
-  if [ "$cur" = "$target" ]; then echo same; exit 0; fi
-  if [ "$expect" != - ] && [ "$cur" != "$expect" ]; then echo "changed $cur"; exit 0; fi
-  bak="$(dirname -- "$f")/.$(basename -- "$f").prev-$$"
-  # A hard link keeps the old file (write_atomic replaces the name, not the inode): no copy.
-  if [ -e "$f" ] && ! ln -f -- "$f" "$bak" 2>/dev/null && ! err=$(cp -p -- "$f" "$bak" 2>&1); then echo "write-failed $err"; exit 0; fi
-  if [ "$action" = write ]; then
-    if ! err=$( { write_atomic "$f"; } 2>&1 ); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
-  elif ! err=$(rm -f -- "$f" 2>&1); then rm -f -- "$bak"; echo "write-failed $err"; exit 0; fi
-  echo written
-  put_back() { if [ -e "$bak" ]; then mv -f -- "$bak" "$f"; else rm -f -- "$f"; fi; }
-  dump=$(mktemp) || { put_back; echo "write-failed mktemp failed"; exit 0; }
-  trap 'rm -f -- "$dump"' EXIT
-  # The test's stdout is the dump when the test is the dump command (nginx -T).
-  out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1 >"$dump"); st=$?
-  if [ "$st" -ne 0 ]; then
-    if [ "$action" = remove ]; then rm -f -- "$bak"; echo "removed-untestable $st"; exit 0; fi
-    put_back
-    echo "test-failed $st"; printf '%s\\n' "$out"; tail -c 2000 -- "$dump"; exit 0
-  fi
-  shift "$nt"
-  if [ "$action" = write ]; then
-    if [ "$nd" -gt 0 ]; then
-      out=$(run_first "$((nd + 4))" timeout -k 5 "$ct" "$@" 2>&1 >"$dump"); st=$?
-      if [ "$st" -ne 0 ]; then put_back; echo "dump-failed $st"; printf '%s\\n' "$out"; exit 0; fi
-    fi
-    # What nginx will load: the new content under the name it includes the file by.
-    if grep -qxF -- "# configuration file $name:" "$dump"; then
-      got=$(H="# configuration file $name:" awk 'index($0, "# configuration file ") == 1 { on = ($0 == ENVIRON["H"]); next } on { if (n++) printf "\\n"; printf "%s", $0 }' "$dump" | sha256sum | cut -d' ' -f1)
-    else
-      got=absent
-    fi
-    if [ "$got" != "$target" ]; then put_back; echo "not-loaded $got"; exit 0; fi
-  fi
-  rm -f -- "$bak"
-else
-  shift "$nt"
-fi
-shift "$nd"
-[ "$reload" = 1 ] || { echo staged; exit 0; }
-out=$(timeout -k 5 "$ct" "$@" 2>&1); st=$?
-if [ "$st" -ne 0 ]; then
-  # Did it reload all the same (a new worker within a second)? Then nginx runs the new include.
-  applied=none i=0
-  while [ "$i" -lt 50 ] && [ "$applied" = none ]; do
-    for w in $(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }'); do case " $old " in *" $w "*) ;; *) applied=applied ;; esac; done
-    [ -z "$old" ] && break
-    sleep 0.02; i=$((i + 1))
-  done
-  echo "reload-failed $st $applied"; printf '%s\\n' "$out"; exit 0
-fi
-echo reloaded
-end=$(( $(date +%s) + wait ))
-while :; do
-  now=$(nginx_workers | awk '$3 == "serving" { print $1 "/" $2 }')
-  for w in $now; do
-    case " $old " in *" $w "*) ;; *)
-      master=\${w#*/}
-      mine=""
-      for o in $old; do [ "\${o#*/}" = "$master" ] && mine="$mine \${o%/*}"; done
-      echo "switched $master$mine"; exit 0 ;;
-    esac
-  done
-  # No worker seen before or after: nothing shows the reload took (hidepid, no ps, other titles).
-  if [ "$(date +%s)" -ge "$end" ]; then
-    if [ -z "$old" ] && [ -z "$now" ]; then echo no-workers; else echo not-applied; fi
-    exit 0
-  fi
-  sleep 0.02
-done
-`;
+export const CHANGE = SH.NGINX_CHANGE;
 
 export type ChangeOutcome =
   | { kind: 'same' }
@@ -262,13 +135,7 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   return { written };
 }
 
-export const APPEND = `
-f=$1 n=$3
-mkdir -p -- "$(dirname -- "$f")" || exit 1
-printf '%s\\n' "$2" >> "$f" || exit 1
-[ "$n" -gt 0 ] && tail -n "$n" -- "$f"
-exit 0
-`;
+export const APPEND = SH.NGINX_APPEND;
 
 /**
  * Appends one line (one write, O_APPEND: atomic for lines under PIPE_BUF), then prints the last
@@ -282,22 +149,14 @@ export function tailLines(path: string, n: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, n], o);
 }
 
-export const LOG_SIZE = `
-if [ -f "$1" ]; then stat -c %s -- "$1"; else echo absent; fi
-`;
+export const LOG_SIZE = SH.NGINX_LOG_SIZE;
 
 /** The size of a log file in bytes (`absent` when there is none): where a step's lines begin. */
 export function logSize(path: string, o: CmdOptions): Cmd {
   return wrap(`size of ${path}`, LOG_SIZE, [path], o);
 }
 
-export const LOG_FROM = `
-f=$1 from=$2 max=$3
-size=$(stat -c %s -- "$f" 2>/dev/null || echo 0)
-# Rotated (smaller than where we started): read the new file from its start.
-[ "$size" -lt "$from" ] && from=0
-tail -c +"$((from + 1))" -- "$f" 2>/dev/null | head -c "$max"
-`;
+export const LOG_FROM = SH.NGINX_LOG_FROM;
 
 /** The log from byte `from` on (at most maxBytes). */
 export function readLogFrom(path: string, from: number, maxBytes: number, o: CmdOptions): Cmd {

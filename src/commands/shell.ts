@@ -3,6 +3,7 @@
 // nothing can hang the deploy, prefixed with `sudo -n` where it needs privileges and the user
 // asked for sudo. Pure: nothing here connects.
 import { join, script } from './quote.ts';
+import * as SH from './scripts.gen.ts';
 
 export interface Cmd {
   /** the command line to send */
@@ -32,29 +33,11 @@ export function wrap(what: string, body: string, args: (string | number)[], o: C
 
 // Shell helpers over /proc/PID/stat (fields after "pid (comm) ": 1 state, 2 ppid, 20 start time).
 // alive forks nothing (the wait loops call it every 20 ms): the state is what follows the last ') '.
-export const PROC_FNS = `
-stat_field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
-starttime() { stat_field "$1" 20; }
-alive() {
-  IFS= read -r _stat 2>/dev/null < "/proc/$1/stat" || return 1
-  _stat=\${_stat##*) }
-  case $_stat in Z* | X* | '') return 1 ;; esac
-}
-`;
+export const PROC_FNS = SH.SHELL_PROC_FNS;
 
 // wait_zero MS CMD [ARG...]: runs CMD, which prints a count, every 20 ms until it prints 0 or MS ms
 // have passed; prints the last count. A wait on the host costs one round trip, not one per look.
-export const WAIT_ZERO_FN = `
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-wait_zero() {
-  _end=$(( $(now_ms) + $1 )); shift
-  while :; do
-    _n=$("$@")
-    if [ "$_n" -eq 0 ] || [ "$(now_ms)" -ge "$_end" ]; then echo "$_n"; return 0; fi
-    sleep 0.02
-  done
-}
-`;
+export const WAIT_ZERO_FN = SH.SHELL_WAIT_ZERO_FN;
 
 /** The count a wait_zero command printed last, or undefined for anything else. */
 export function parseCount(stdout: string): number | undefined {
@@ -64,19 +47,7 @@ export function parseCount(stdout: string): number | undefined {
 
 // write_atomic FILE: stdin to FILE via a temp file in the same directory and mv, keeping the
 // file's mode and owner; on failure the temp file is removed and the error is on stderr.
-export const WRITE_FN = `
-write_atomic() {
-  tmp="$(dirname -- "$1")/.$(basename -- "$1").deploy-$$"
-  if ! cat > "$tmp"; then rm -f -- "$tmp"; return 1; fi
-  if [ -e "$1" ]; then
-    chmod --reference="$1" -- "$tmp" 2>/dev/null
-    chown --reference="$1" -- "$tmp" 2>/dev/null
-  else
-    chmod 644 -- "$tmp"
-  fi
-  mv -f -- "$tmp" "$1" || { rm -f -- "$tmp"; return 1; }
-}
-`;
+export const WRITE_FN = SH.SHELL_WRITE_FN;
 
 /** The same command, marked as one that waits on the host. */
 export function waiting(c: Cmd): Cmd {

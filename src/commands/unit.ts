@@ -12,7 +12,8 @@
 // daemon-reload unless the template itself changed. The team's own settings go in
 // /etc/systemd/system/NAME@.service.d/*.conf, which the action never writes.
 import { join } from './quote.ts';
-import { type Cmd, type CmdOptions, PROC_FNS, waiting, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
+import * as SH from './scripts.gen.ts';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const ENV_DIR = '/etc/default';
@@ -88,15 +89,9 @@ export function envFileText(env: [string, string][]): string {
 }
 
 // Shell: the service unit a pid belongs to (cgroup v2, or v1's name=systemd hierarchy).
-export const SVC_FN = `svc() { sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' "/proc/$1/cgroup" 2>/dev/null | grep '\\.service$' | head -n 1 | sed 's|.*/||'; }`;
+export const SVC_FN = SH.UNIT_SVC_FN;
 
-export const PREFLIGHT = `
-command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
-[ -d /run/systemd/system ] && echo booted=yes || echo booted=no
-echo "user=$(id -un)"
-echo "group=$(id -gn)"
-echo "uid=$(id -u)"
-`;
+export const PREFLIGHT = SH.UNIT_PREFLIGHT;
 
 /** Whether systemd runs the host (PID 1) and who the deploy user is, for the template. */
 export function unitPreflight(o: CmdOptions): Cmd {
@@ -108,40 +103,10 @@ export function parseUnitPreflight(stdout: string): { systemctl: boolean; booted
   return { systemctl: get('systemctl') === 'yes', booted: get('booted') === 'yes', user: get('user'), group: get('group'), uid: Number(get('uid')) };
 }
 
-// Privileged commands are the exact ones docs/systemd.md lists for sudoers: \$P is `sudo -n` when
-// the step runs with sudo: true. Everything else runs as the deploy user.
-const PRIV = 'P=; [ "$priv" = 1 ] && P="sudo -n"';
+// Privileged commands are the exact ones docs/systemd.md lists for sudoers: $P (sh/unit/_priv.sh)
+// is `sudo -n` when the step runs with sudo: true. Everything else runs as the deploy user.
 
-export const START = `
-priv=$1 name=$2 port=$3 dir=$4 template=$5 startfile=$6 guard=$7 guard_script=$8
-${PRIV}
-${PROC_FNS}
-unit="$name@$port.service"
-run="$dir/run"
-mkdir -p -- "$run" || exit 1
-$P install -D -m 600 /dev/stdin "${ENV_DIR}/$name@$port" || exit 1
-printf '%s' "$startfile" > "$run/$port.start.tmp" && mv -f -- "$run/$port.start.tmp" "$run/$port.start" || exit 1
-t="${UNIT_DIR}/$name@.service"
-if [ "$(cat -- "$t" 2>/dev/null)" != "$(printf '%s' "$template")" ]; then
-  printf '%s' "$template" | $P tee "$t" >/dev/null || { echo "cannot write $t, which differs from what the inputs give: allow its tee in sudoers, or install it as root (docs/systemd.md)" >&2; exit 1; }
-  $P systemctl daemon-reload || exit 1
-  echo reloaded >&2
-fi
-[ "$($P systemctl is-failed "$unit" 2>/dev/null)" = failed ] && $P systemctl reset-failed "$unit"
-if ! $P systemctl start "$unit"; then
-  $P journalctl --no-pager -o cat -n 15 -u "$unit" >&2
-  exit 1
-fi
-pid=$($P systemctl show -p MainPID --value "$unit")
-[ -n "$pid" ] && [ "$pid" != 0 ] || { echo "systemd started $unit but it has no main process (it exited at once)" >&2; exit 1; }
-st=$(starttime "$pid")
-printf '%s %s\\n' "$pid" "$st" > "$run/$port.pid"
-if [ "$guard" -gt 0 ]; then
-  setsid nohup sh -c "$guard_script" guard "$guard" "$pid" "$st" "$unit" "$priv" >/dev/null 2>&1 </dev/null &
-  printf '%s\\n' "$!" > "$run/$port.pid.guard"
-fi
-echo "$pid"
-`;
+export const START = SH.UNIT_START;
 
 /**
  * Writes the template (when it changed: then daemon-reload), the release's start file and env
@@ -152,20 +117,7 @@ export function startUnit(priv: boolean, name: string, port: number, remoteDir: 
   return wrap(`start ${instanceUnit(name, port)}`, START, [priv ? 1 : 0, name, port, remoteDir, template, startFile, Math.ceil(guardSec), guardScript], o, env);
 }
 
-export const STOP = `
-priv=$1 unit=$2 how=$3 pidfile=$4
-${PRIV}
-if [ -n "$pidfile" ] && read -r w 2>/dev/null < "$pidfile.guard"; then kill -TERM "-$w" 2>/dev/null; rm -f -- "$pidfile.guard"; fi
-state=$($P systemctl is-active "$unit" 2>/dev/null)
-case $how in
-  stop) $P systemctl stop "$unit" || exit 4 ;;
-  disable-now) $P systemctl disable --no-reload --now "$unit" || exit 4 ;;
-  disable-now-no-block) $P systemctl disable --no-reload "$unit" && $P systemctl stop --no-block "$unit" || exit 4 ;;
-  disable) $P systemctl disable --no-reload "$unit" || exit 4 ;;
-esac
-[ -n "$pidfile" ] && [ "$how" != disable ] && rm -f -- "$pidfile"
-case $state in active | activating | reloading | deactivating) echo "stopped" ;; *) echo "gone" ;; esac
-`;
+export const STOP = SH.UNIT_STOP;
 
 export type UnitStop = 'stop' | 'disable-now' | 'disable-now-no-block' | 'disable';
 
@@ -180,17 +132,17 @@ export function stopUnit(priv: boolean, unit: string, how: UnitStop, pidFile: st
 
 /** Enables a unit (a reboot starts it); no daemon-reload: the symlinks are what boot reads. */
 export function enableUnit(priv: boolean, unit: string, o: CmdOptions): Cmd {
-  return wrap(`enable ${unit}`, `priv=$1\n${PRIV}\n$P systemctl enable --no-reload "$2" 2>&1`, [priv ? 1 : 0, unit], o);
+  return wrap(`enable ${unit}`, SH.UNIT_ENABLE, [priv ? 1 : 0, unit], o);
 }
 
 /** Enables and starts a unit (the team's own, given back by a rollback); prints its MainPID. */
 export function enableNowUnit(priv: boolean, unit: string, o: CmdOptions): Cmd {
-  return wrap(`enable and start ${unit}`, `priv=$1\n${PRIV}\n$P systemctl enable --no-reload --now "$2" >&2 || exit 1\n$P systemctl show -p MainPID --value "$2"`, [priv ? 1 : 0, unit], o);
+  return wrap(`enable and start ${unit}`, SH.UNIT_ENABLE_NOW, [priv ? 1 : 0, unit], o);
 }
 
 /** The last lines a unit wrote to the journal (its stdout and stderr). */
 export function journalTail(priv: boolean, unit: string, o: CmdOptions): Cmd {
-  return wrap(`read the journal of ${unit}`, `priv=$1\n${PRIV}\n$P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`, [priv ? 1 : 0, unit], o);
+  return wrap(`read the journal of ${unit}`, SH.UNIT_JOURNAL_TAIL, [priv ? 1 : 0, unit], o);
 }
 
 /**

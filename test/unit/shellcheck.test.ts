@@ -1,27 +1,31 @@
-// Every remote script the action runs passes shellcheck (Debian's package, scripts/setup.sh
-// installs it) as POSIX sh, warnings included: each is a fixed script of this program, so a
-// warning is a bug in it (one found this way: wget's exit code was read after an echo).
+// Every remote script the action runs is a shell file (src/commands/sh/<module>/*.sh), and passes
+// shellcheck (Debian's package, scripts/setup.sh installs it) as POSIX sh, warnings included: each
+// is a fixed script of this program, so a warning is a bug in it (one found this way: wget's exit
+// code was read after an echo). They are checked as they run: includes expanded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { generate, OUT, scripts } from '../../scripts/gen-scripts.ts';
+import * as SH from '../../src/commands/scripts.gen.ts';
+import { ENV_DIR, UNIT_DIR } from '../../src/commands/unit.ts';
 
-const MODULES = ['app', 'http', 'lock', 'nginx', 'preflight', 'releases', 'shell', 'unit'];
-/** Exported strings that are not scripts (paths, names). */
-const NOT_SCRIPTS = new Set(['UNIT_DIR', 'ENV_DIR', 'JOURNAL']);
-
-test('every remote script passes shellcheck -s sh -S warning', async () => {
+test('every remote script passes shellcheck -s sh -S warning', () => {
   const which = spawnSync('shellcheck', ['--version']);
   assert.equal(which.status, 0, 'shellcheck is installed (sh scripts/setup.sh)');
-  const scripts: [string, string][] = [];
-  for (const m of MODULES) {
-    const mod = (await import(`../../src/commands/${m}.ts`)) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(mod)) if (typeof v === 'string' && !NOT_SCRIPTS.has(k)) scripts.push([`${m}.ts ${k}`, v]);
-  }
-  assert.ok(scripts.length >= 30, `found ${scripts.length} scripts`);
+  const all = scripts();
+  assert.ok(all.length >= 40, `found ${all.length} scripts`);
   const problems: string[] = [];
-  for (const [name, body] of scripts) {
+  // A fragment (_NAME.sh) is checked inside every script that includes it, where its variables are set.
+  for (const [, rel, body] of all.filter(([, rel]) => !rel.split('/').pop()!.startsWith('_'))) {
     const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'warning', '-f', 'gcc', '-'], { input: `#!/bin/sh\n${body}\n` });
-    if (r.status !== 0) problems.push(`${name}:\n${r.stdout.toString().replaceAll('-:', '  line ')}`);
+    if (r.status !== 0) problems.push(`sh/${rel}:\n${r.stdout.toString().replaceAll('-:', '  line ')}`);
   }
   assert.deepEqual(problems, []);
+});
+
+test('src/commands/scripts.gen.ts is the generation of the .sh files (npm run gen-scripts)', () => {
+  assert.equal(readFileSync(OUT, 'utf8'), generate(), 'stale: run npm run gen-scripts and commit it');
+  // The paths the systemd start script writes are the ones the TypeScript names.
+  assert.ok(SH.UNIT_START.includes(`${UNIT_DIR}/`) && SH.UNIT_START.includes(`${ENV_DIR}/`));
 });

@@ -1,0 +1,19 @@
+port=$1 pidfile=$2
+# @include shell/_proc-fns.sh
+out=$(ss -Htlnp "sport = :$port" 2>&1) || { echo "ss-failed $out"; exit 0; }
+read -r opid ostart 2>/dev/null < "$pidfile" || true
+if [ -n "$opid" ] && [ -n "$ostart" ] && [ "$(starttime "$opid")" = "$ostart" ]; then echo "ours=$opid"; else echo "ours="; fi
+[ -z "$out" ] && { echo free; exit 0; }
+pid=$(printf '%s\n' "$out" | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+echo "pid=$pid"
+if [ -n "$pid" ]; then
+  echo "start=$(starttime "$pid")"
+  cmd=$(tr '\000' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-300)
+  echo "cmd=$cmd"
+  # A systemd service (its cgroup is NAME.service, not the one this command runs in).
+  # cgroup v2 (0::PATH) or v1's name=systemd hierarchy.
+  svc() { sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' "/proc/$1/cgroup" 2>/dev/null | grep '\.service$' | head -n 1; }
+  cg=$(svc "$pid")
+  if [ -n "$cg" ] && [ "$cg" != "$(svc $$)" ]; then echo "unit=${cg##*/}"; fi
+fi
+exit 0

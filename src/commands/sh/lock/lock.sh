@@ -1,0 +1,39 @@
+lock=$1 info=$2 stale=$3
+d=$(dirname -- "$lock")
+# How long remote-dir has been unchanged (an unlock removes the lock directory from it): taken
+# before the lock is; none when it did not exist (no deploy ever held a lock here).
+quiet=
+if [ ! -d "$d" ]; then
+  mkdir -p -- "$d" || exit 1
+  # Made under sudo: remote-dir stays the deploy user's (on a single box the app side needs it).
+  [ "$(id -u)" = 0 ] && [ -n "${SUDO_UID:-}" ] && chown -- "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$d"
+else
+  quiet=" $(( $(date +%s) - $(stat -c %Y -- "$d" 2>/dev/null || date +%s) ))"
+fi
+if mkdir -- "$lock" 2>/dev/null; then printf '%s\n' "$info" > "$lock/owner"; echo "acquired$quiet"; exit 0; fi
+now=$(date +%s)
+since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")
+age=$((now - since))
+owner=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
+if [ "$stale" -gt 0 ] && [ "$age" -ge "$stale" ]; then
+  # Taking over is itself done under a lock (mkdir is atomic): of two deploys that both find the
+  # lock stale, one replaces it, and the other then finds it fresh. A takeover lock left by a
+  # deploy that died in these few lines is stale after 60 s.
+  t="$lock.takeover"
+  if ! mkdir -- "$t" 2>/dev/null; then
+    tage=$(( now - $(stat -c %Y -- "$t" 2>/dev/null || echo "$now") ))
+    [ "$tage" -ge 60 ] && rmdir -- "$t" 2>/dev/null && mkdir -- "$t" 2>/dev/null || { echo "held $age $owner"; exit 0; }
+  fi
+  since2=$(stat -c %Y -- "$lock" 2>/dev/null || echo none)
+  owner2=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
+  # Still the very lock judged stale (not replaced by another deploy meanwhile)?
+  if [ "$since2" = "$since" ] && [ "$owner2" = "$owner" ]; then
+    rm -rf -- "$lock"
+    if mkdir -- "$lock" 2>/dev/null; then printf '%s\n' "$info" > "$lock/owner"; rmdir -- "$t"; echo "recovered $age $owner"; exit 0; fi
+  fi
+  rmdir -- "$t" 2>/dev/null
+  now=$(date +%s)
+  age=$(( now - $(stat -c %Y -- "$lock" 2>/dev/null || echo "$now") ))
+  owner=$(cat -- "$lock/owner" 2>/dev/null | head -n 1)
+fi
+echo "held $age $owner"

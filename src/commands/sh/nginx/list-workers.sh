@@ -1,0 +1,2 @@
+# @include nginx/_workers-fn.sh
+nginx_workers

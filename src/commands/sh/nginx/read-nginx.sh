@@ -1,0 +1,26 @@
+k=$1 f=$2 ct=$3
+shift 3
+# @include nginx/_workers-fn.sh
+echo "zdd-$k uid $(id -u) $(id -un)"
+if command -v ps >/dev/null 2>&1; then echo "zdd-$k workers $(nginx_workers | awk '$3 == "serving"' | wc -l)"; else echo "zdd-$k workers no-ps"; fi
+if [ -n "$f" ]; then
+  d=$(dirname -- "$f")
+  if [ -e "$f" ]; then s=present; elif [ -d "$d" ]; then s=absent; else s=nodir; fi
+  if [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; }; then w=w; else w=r; fi
+  o=$(stat -c %U -- "$d" 2>/dev/null) || o='?'
+  echo "zdd-$k want $s $w ${o:-?} $(readlink -m -- "$f")"
+fi
+out=$(mktemp) || { echo "zdd-$k status mktemp failed"; exit 0; }
+err=$(mktemp) || { rm -f -- "$out"; echo "zdd-$k status mktemp failed"; exit 0; }
+trap 'rm -f -- "$out" "$err"' EXIT
+timeout -k 5 "$ct" "$@" >"$out" 2>"$err"; st=$?
+echo "zdd-$k status $st"
+if [ "$st" -ne 0 ]; then tail -n 20 -- "$err"; exit 0; fi
+sed -n 's/^# configuration file \(.*\):$/\1/p' -- "$out" | while IFS= read -r p; do
+  r=$p
+  [ -L "$p" ] && r=$(readlink -f -- "$p")
+  if [ -w "${r%/*}/" ] && [ -w "$r" ]; then w=w; else w=r; fi
+  printf 'zdd-%s file %s %s\t%s\n' "$k" "$w" "$p" "$r"
+done
+printf '\nzdd-%s dump\n' "$k"
+cat -- "$out"
