@@ -19,7 +19,6 @@ async function post(): Promise<void> {
     core.setFailed(`post step: ${errorText(e)}; nothing was rolled back -- check the servers`);
     return;
   }
-  if (state.done) return;
   maskSecrets();
   const ui = actionsUi();
   let ctx: Ctx | undefined;

@@ -257,4 +257,3 @@ export function waitNoConnections(port: number, waitMs: number, o: CmdOptions): 
   return waiting(wrap(`wait for connections on port ${port} to end`, WAIT_NO_CONNECTIONS, [port, Math.max(0, Math.round(waitMs))], o));
 }
 
-

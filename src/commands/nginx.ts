@@ -17,7 +17,6 @@ export function readNginx(key: string, includeFile: string | undefined, dump: st
   return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), ...dump], o);
 }
 
-
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
 export function nginxWorkers(o: CmdOptions): Cmd {
   return wrap('list nginx workers', SH.NGINX_LIST_WORKERS, [], o);

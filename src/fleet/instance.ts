@@ -200,8 +200,10 @@ export function unitTemplate(ctx: Ctx, app: AppNode): string {
   return U.templateText({ name: cfg.systemdUnit!, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
 }
 
-/** Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid. */
-/** gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more. */
+/**
+ * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
+ * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
+ */
 export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; limitMs: number }): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);

@@ -328,13 +328,11 @@ export class Remote {
   }
 
   /**
-   * Streams a local file as stdin of a command (flow-controlled by the SSH window, like scp);
-   * measured faster than SFTP with ssh2 on the testbed.
-   */
-  /**
-   * Opens a command's own exec channel ahead of time (its set-up and the login shell's start
-   * overlap whatever decides whether it is needed); send() then streams `go` (or another first
-   * line) and the file as its stdin, skip() sends `no` and ends it. The command reads that first line before anything else.
+   * Streams a local file as stdin of a command (flow-controlled by the SSH window, like scp;
+   * measured faster than SFTP with ssh2 on the testbed), on the command's own exec channel, opened
+   * ahead of time: its set-up and the login shell's start overlap whatever decides whether it is
+   * needed. send() then streams `go` (or another first line) and the file, skip() sends `no` and
+   * ends it. The command reads that first line before anything else.
    */
   openWithFile(cmd: Cmd, timeoutMs: number): { send(localPath: string, first?: string): Promise<RunResult>; skip(): void } {
     const input = new PassThrough();

@@ -45,21 +45,23 @@ export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, 
   return parseAudit(logs[0] ?? '').slice(-last);
 }
 
-/** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
 const EARLY_AUDIT = 'audit';
+/** How many of the last lines a rollback reads for its history. */
+const HISTORY = 500;
 
 /**
  * A rollback's history read, sent right behind the lock in its shell (like the include read): it
  * runs on the host once the lock is held, and costs no round trip of its own. readAudit takes it.
  */
 export function readAuditBehind(ctx: Ctx, nginx: Remote, lane: Lane): void {
-  const r = nginx.run(N.tailLines(auditPath(ctx), 500, ctx.o(true)), ctx.cfg.commandTimeoutMs, lane);
+  const r = nginx.run(N.tailLines(auditPath(ctx), HISTORY, ctx.o(true)), ctx.cfg.commandTimeoutMs, lane);
   r.catch(() => undefined);
   nginx.early.set(EARLY_AUDIT, r);
 }
 
-export async function readAudit(ctx: Ctx, nginx: Remote, n = 500): Promise<AuditEntry[]> {
-  const early = n === 500 ? (nginx.early.get(EARLY_AUDIT) as ReturnType<Remote['run']> | undefined) : undefined;
+/** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
+export async function readAudit(ctx: Ctx, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
+  const early = n === HISTORY ? (nginx.early.get(EARLY_AUDIT) as ReturnType<Remote['run']> | undefined) : undefined;
   nginx.early.delete(EARLY_AUDIT);
   const r = await (early ?? nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);

@@ -15,8 +15,6 @@ export const SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 export const INCLUDE_REMOTE = '/etc/nginx/conf.d/service_url.inc';
 export const SUDO = '/usr/bin/sudo';
 export const VISUDO = '/usr/sbin/visudo';
-/** booted only inside a host's own mount namespace, over tmpfs /run, /tmp and /var/tmp (createTestbed's boot script): its tmpfiles never see the machine's /tmp */
-export const SYSTEMD = '/lib/systemd/systemd';
 
 export const withNewline = (t: string) => (t.endsWith('\n') ? t : `${t}\n`);
 export const SETPRIV = '/usr/bin/setpriv';

@@ -187,7 +187,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecOptions, ExecResult, GetOptions, Host, RunOptions, SeedAppOptions, SpawnOptions, Testbed, TestbedOptions } from './types.ts';
-import { DEPLOY_USER, ETC_UNITS, IP, LOCAL_UNITS, NGINX, NSENTER, SETPRIV, SSHD, SYSTEMD, SYS_PATH, UNSHARE, VISUDO, must, run, shq, sleep, withNewline } from './proc.ts';
+import { DEPLOY_USER, ETC_UNITS, IP, LOCAL_UNITS, NGINX, NSENTER, SETPRIV, SSHD, SYS_PATH, UNSHARE, VISUDO, must, run, shq, sleep, withNewline } from './proc.ts';
 import { alive, cgroup2Root, checkPrefix, inNetns, killNamespaceProcs, listNamespaces, ourNsRegex, removeCgroup, removeDir, systemdInits } from './namespaces.ts';
 import { buildAppClasses } from './javaapp.ts';
 import { appFirewall, nginxConf, sshdConfig, upstreamIncludeText } from './config.ts';
@@ -200,6 +200,13 @@ export { cleanupStale, nsPids } from './namespaces.ts';
 export { buildAppClasses, parseInfo } from './javaapp.ts';
 export { initialIncludeText, upstreamIncludeText } from './config.ts';
 export { SYSTEMD_MASKED_UNITS } from './systemd.ts';
+
+/**
+ * systemd, booted only by createTestbed's boot script below, as PID 1 of a host's own pid + mount
+ * namespace, after private tmpfs mounts on /run, /tmp and /var/tmp: systemd-tmpfiles empties /tmp
+ * at boot, and it must never see the machine's (../shared/testbed-systemd.md).
+ */
+const SYSTEMD = '/lib/systemd/systemd';
 
 // ---------------------------------------------------------------------------------------------
 
