@@ -222,6 +222,25 @@ export function parseWaitListen(stdout: string, pid: number): 'listening' | 'dea
   return m && Number(m[2]) === pid ? (m[1] as 'listening' | 'dead' | 'waiting') : undefined;
 }
 
+export const WAIT_HEALTHY = SH.APP_WAIT_HEALTHY;
+
+/**
+ * A hint, never the verdict (the runner's prober judges, told at once): once the port is open,
+ * GETs url on the host (curl, else wget: 2xx) until it answers status with body in it, 20 ms
+ * apart for the first second, then 100 ms apart, for ms at most. Prints `healthy PID`,
+ * `listening PID` (open, not seen healthy: no curl or wget, or ms passed), `waiting PID` (not open
+ * by ms), `dead PID` or `nopid`.
+ */
+export function waitHealthyHint(pidFile: string, port: number, ms: number, url: string, status: number, body: string, o: CmdOptions): Cmd {
+  return waiting(wrap(`wait for port ${port} to answer its health check`, WAIT_HEALTHY, [pidFile, port, Math.max(0, Math.round(ms)), url, status, body], o));
+}
+
+/** What WAIT_HEALTHY said about pid (listening: open, but not seen healthy). */
+export function parseWaitHealthy(stdout: string, pid: number): 'healthy' | 'listening' | 'dead' | 'waiting' | undefined {
+  const m = /^(healthy|listening|dead|waiting) (\d+)$/.exec(stdout.trim());
+  return m && Number(m[2]) === pid ? (m[1] as 'healthy' | 'listening' | 'dead' | 'waiting') : undefined;
+}
+
 // The watchdog a detached stop leaves on the host: SIGKILL at $2 (epoch ms) unless pid $1 is gone.
 // STOP runs it from its 5th argument, so it is a script like the others.
 export const WATCHDOG = SH.APP_WATCHDOG;

@@ -1,5 +1,5 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
-import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, waiting, withPrevious, wrap } from './shell.ts';
 import * as SH from './scripts.gen.ts';
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
@@ -30,6 +30,17 @@ export const WAIT_GONE = SH.NGINX_WAIT_GONE;
  */
 export function waitWorkersGone(pids: number[], waitMs: number, o: CmdOptions): Cmd {
   return waiting(wrap(`wait for ${pids.length} old nginx worker(s) to exit`, WAIT_GONE, [Math.max(0, Math.round(waitMs)), ...pids], o));
+}
+
+export const WAIT_SWITCHED = SH.NGINX_WAIT_SWITCHED;
+
+/**
+ * Sent right behind a change sent with keep, in its shell: waits like waitWorkersGone for the
+ * old workers its `switched MASTER PID...` line names (0 when there were none); `none` when the
+ * change did not switch. No round trip between the switch and this wait.
+ */
+export function waitSwitchedWorkers(waitMs: number, o: CmdOptions): Cmd {
+  return withPrevious(waiting(wrap('wait for the old nginx workers of the switch to exit', WAIT_SWITCHED, [Math.max(0, Math.round(waitMs))], o)));
 }
 
 export interface Worker {

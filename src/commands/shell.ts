@@ -17,6 +17,8 @@ export interface Cmd {
    * behind it in its shell; a command without it is quick, and may be sent right behind another
    */
   waits?: boolean;
+  /** its stdout stays in its shell for the command sent right behind it there (withPrevious) */
+  keep?: boolean;
 }
 
 export interface CmdOptions {
@@ -52,6 +54,15 @@ export const WRITE_FN = SH.SHELL_WRITE_FN;
 /** The same command, marked as one that waits on the host. */
 export function waiting(c: Cmd): Cmd {
   return { ...c, waits: true };
+}
+
+/**
+ * The same command with one more argument: the stdout of the command sent right before it in the
+ * same shell with keep (Remote.run's lane); empty if that one was not kept. The value is the
+ * shell's variable, expanded as one quoted word: nothing in it is run.
+ */
+export function withPrevious(c: Cmd): Cmd {
+  return { ...c, line: `${c.line} "$_zdd_prev"` };
 }
 
 /** b, run only once a succeeded (a's stdin is nothing, b's its own): one command, no round trip between them. */

@@ -84,10 +84,11 @@ export interface Uploaded {
   /**
    * gated and sent: the jar is on its way and the start may be sent right behind it, after gate
    * (commands/shell.ts andThen), with limitMs more to run. arrived: the upload's text, or its
-   * failure; after a failure, abort() makes the waiting gate give up, and says whether it ends
-   * now (false: it can never pass, and need not be waited for).
+   * failure; prepared: the release directory's answer, or why it refuses the jar (both may still
+   * come when the start is sent); after a failure, abort() makes the waiting gate give up, and
+   * says whether it ends now (false: it can never pass, and need not be waited for).
    */
-  pending?: { gate: Cmd; limitMs: number; arrived: Promise<string>; abort(): Promise<boolean> };
+  pending?: { gate: Cmd; limitMs: number; arrived: Promise<string>; prepared: Promise<void>; abort(): Promise<boolean> };
 }
 
 /**
@@ -95,63 +96,91 @@ export interface Uploaded {
  * done, and the checksum check of a fresh upload, which runs while the JVM starts. known: what
  * the release directory said while the lock was taken, still true now it is ours (fleet/early.ts):
  * `need` sends the jar at once, while the directories are made. gated: a fresh upload returns as
- * soon as the jar is on its way (pending), so that the start follows it without a round trip.
+ * soon as the jar is on its way (pending), so that the start follows it without a round trip;
+ * sent at once, it returns before the release directory answered (the gate needs nothing of it:
+ * RECEIVE makes the directory, and never replaces a kept jar).
  */
 export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>, gated = false): Promise<Uploaded> {
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
   const first = gated ? 'go rc' : 'go';
-  const preparing = app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs);
+  const preparing = app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs).then((p) => p.trim());
   const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
-  let prep = '';
   let sending: Promise<RunResult> | undefined;
   let s = Date.now();
   if (early === 'need') {
     sending = up.channel.send(art.path, first);
     sending.catch(() => undefined);
   }
+  const { part, limitSec } = up;
+  /** what the release directory said refuses this jar: the error, else undefined */
+  const refusal = async (prep: string): Promise<DeployError | undefined> => {
+    if (sending && prep !== 'need') {
+      // Nothing but a deploy holding the lock changes a release directory: this is someone's hand.
+      // The jar goes to a temp file; RECEIVE never moves it over a verified one.
+      await sending;
+      return new DeployError(step, app.remote.label, `${paths.jar} changed while this deploy held the lock (it now says '${prep}'); deploy again`);
+    }
+    if (prep.startsWith('taken')) {
+      return new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
+    }
+    return undefined;
+  };
+  const arriving = (sent: Promise<RunResult>, prepared: Promise<void>): Uploaded => {
+    const arrived = sent.then(async (r) => {
+      if (r.code !== 0) {
+        // The script removes its temp file itself; after a lost connection, try again.
+        if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
+        const msg = failureText(r, limitSec * 1000);
+        throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
+      }
+      return `${(art.size / 1048576).toFixed(1)} MiB in ${((Date.now() - s) / 1000).toFixed(1)} s`;
+    });
+    arrived.catch(() => undefined);
+    prepared.catch(() => undefined);
+    const checking = () => app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
+    const failed = (e: unknown): RunResult => ({ code: 1, stdout: '', stderr: errorText(e), timedOut: false });
+    return {
+      upload: '',
+      // Not before the release directory answered: the check writes the jar's .sha256, and the
+      // release directory would then say `have` to a jar it was asked to make room for.
+      verify: arrived.then(() => prepared).then(checking, failed),
+      pending: {
+        gate: A.gate(part, limitSec, ctx.o(false, limitSec + 10)),
+        limitMs: (limitSec + 10) * 1000,
+        arrived,
+        prepared,
+        abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(part, ctx.o()), cfg.commandTimeoutMs)).stdout),
+      },
+    };
+  };
+  if (gated && sending) {
+    return arriving(
+      sending,
+      preparing.then(async (prep) => {
+        const no = await refusal(prep);
+        if (no) throw no;
+      }),
+    );
+  }
+  let prep = '';
   try {
-    prep = (await preparing).trim();
+    prep = await preparing;
   } finally {
     if (prep !== 'need' && !sending) up.channel.skip();
   }
-  const { part, limitSec } = up;
-  if (sending && prep !== 'need') {
-    // Nothing but a deploy holding the lock changes a release directory: this is someone's hand.
-    // The jar goes to a temp file; RECEIVE never moves it over a verified one.
-    await sending;
+  const no = await refusal(prep);
+  if (no) {
     if (gated) await app.remote.run(removeFile(`${part}.rc`, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
-    throw new DeployError(step, app.remote.label, `${paths.jar} changed while this deploy held the lock (it now says '${prep}'); deploy again`);
-  }
-  if (prep.startsWith('taken')) {
-    throw new DeployError(step, app.remote.label, `${paths.jar} is another jar (sha256 ${prep.slice(6)}) than ${art.path} (sha256 ${art.sha256}); a kept release is never overwritten: nothing was changed`);
+    throw no;
   }
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
   if (!sending) s = Date.now();
-  const arrived = (sending ?? up.channel.send(art.path, first)).then(async (r) => {
-    if (r.code !== 0) {
-      // The script removes its temp file itself; after a lost connection, try again.
-      if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
-      const msg = failureText(r, limitSec * 1000);
-      throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
-    }
-    return `${(art.size / 1048576).toFixed(1)} MiB in ${((Date.now() - s) / 1000).toFixed(1)} s`;
-  });
-  const checking = () => app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
-  if (!gated) return { upload: await arrived, verify: checking() };
-  arrived.catch(() => undefined);
-  const failed = (e: unknown): RunResult => ({ code: 1, stdout: '', stderr: errorText(e), timedOut: false });
-  return {
-    upload: '',
-    verify: arrived.then(checking, failed),
-    pending: {
-      gate: A.gate(part, limitSec, ctx.o(false, limitSec + 10)),
-      limitMs: (limitSec + 10) * 1000,
-      arrived,
-      abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(part, ctx.o()), cfg.commandTimeoutMs)).stdout),
-    },
-  };
+  const sent = sending ?? up.channel.send(art.path, first);
+  if (gated) return arriving(sent, Promise.resolve());
+  const u = arriving(sent, Promise.resolve());
+  return { upload: await u.pending!.arrived, verify: u.verify };
 }
 
 /**
@@ -221,9 +250,8 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   if (gate) cmd = andThen(gate.cmd, cmd);
   const lane = app.remote.lane();
   const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
-  // Right behind the start, in its shell: the host waits for the port to open (waitHealthy takes it).
-  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-  app.remote.early.set(readyKey(port), app.remote.run(A.waitListen(pidFile, port, openWaitMs(ctx), ctx.o(false, openWaitMs(ctx) / 1000 + 10)), openWaitMs(ctx) + cfg.commandTimeoutMs, lane));
+  // Right behind the start, in its shell (waitHealthy takes it).
+  sendWait(ctx, app, port, lane);
   const out = await started.catch((e: unknown) => {
     app.remote.early.delete(readyKey(port));
     throw e;
@@ -240,24 +268,57 @@ const readyKey = (port: number) => `open ${port}`;
 /** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
+/** The host waits for the port to open (every 20 ms, one answer), in the lane given: waitOpen takes it. */
+function sendWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): void {
+  const cfg = ctx.cfg;
+  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  app.remote.early.set(readyKey(port), app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane));
+}
+
+/**
+ * After a check failed on an open port (the app listens before it is ready): the host GETs the
+ * health path itself until it answers as expected (A.waitHealthyHint), once per health wait, so
+ * that the next check goes out when it does instead of a health-interval later. True: it did.
+ */
+function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: number): Promise<boolean> {
+  const cfg = ctx.cfg;
+  const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
+  const url = `http://127.0.0.1:${port}${cfg.healthPath}`;
+  const cmd = A.waitHealthyHint(A.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, ctx.o(false, ms / 1000 + 10));
+  return app.remote.run(cmd, ms + cfg.commandTimeoutMs).then(
+    (h) => h.code === 0 && A.parseWaitHealthy(h.stdout, pid) === 'healthy',
+    () => false,
+  );
+}
+
+/** Sleeps ms, or less when the host's hint says healthy first: true then. */
+async function sleepOrHint(ms: number, hint: Promise<boolean>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const slept = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([slept, hint.then((h) => h || slept)]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Until the new process listens, the host waits for it (every 20 ms, one answer) instead of the
  * runner polling through the connection; dead before that: the start failed, said with its log.
  * Returns when the port is open, or when the host could not tell (the prober then decides).
  */
 async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<void> {
-  const cfg = ctx.cfg;
   let r = app.remote.early.get(readyKey(port)) as Promise<RunResult> | undefined;
   app.remote.early.delete(readyKey(port));
-  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
   while (r) {
     const res = await r;
     const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
     if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
     if (said !== 'waiting' || Date.now() >= deadline) return;
     ctx.checkpoint();
-    const ms = Math.min(openWaitMs(ctx), deadline - Date.now());
-    r = app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs);
+    sendWait(ctx, app, port, undefined, Math.min(openWaitMs(ctx), deadline - Date.now()));
+    r = app.remote.early.get(readyKey(port)) as Promise<RunResult>;
+    app.remote.early.delete(readyKey(port));
   }
 }
 
@@ -350,6 +411,10 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   // The HTTP client loads (~80 ms) while the port is waited for, not after it opened.
   undici().catch(() => undefined);
   await waitOpen(ctx, app, port, pid, opts.log, deadline);
+  // Open, and not healthy at a check: the host says when it is (one answer, instead of the next
+  // check a health-interval later); the checks stay the judge.
+  let hint: Promise<boolean> | undefined;
+  let hinted = false;
   try {
     for (;;) {
       ctx.checkpoint();
@@ -398,7 +463,10 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
             `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${await logTail(ctx, app, opts.log)}`,
         );
       }
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) {
+        if (r.ok || notListening || hinted) await sleep(wait);
+        else hinted = await sleepOrHint(wait, (hint ??= askHint(ctx, app, port, pid, deadline)));
+      }
     }
   } finally {
     // Not waited for: the channel's close is answered a round trip later, and nothing needs it.

@@ -33,10 +33,14 @@ interface Pending {
 }
 
 /** The text sent to the shell for one command. Pure; the nonce is the shell's. */
-export function frame(cmd: Pick<Cmd, 'line' | 'stdin'>, nonce: string): string {
+export function frame(cmd: Pick<Cmd, 'line' | 'stdin' | 'keep'>, nonce: string): string {
   // Stdin is the command's own bytes, or nothing: never the shell's (the next frames).
   const run = cmd.stdin ? `printf %s ${Buffer.from(cmd.stdin).toString('base64')} | base64 -d | { ${cmd.line}\n}` : `{ ${cmd.line}\n} </dev/null`;
-  return `${run}\nprintf '\\n%s %s\\n' ${nonce} "$?"; printf '\\n%s\\n' ${nonce} >&2\n`;
+  const end = `printf '\\n%s %s\\n' ${nonce} "$?"; printf '\\n%s\\n' ${nonce} >&2\n`;
+  if (!cmd.keep) return `${run}\n${end}`;
+  // keep: its stdout, byte for byte (the x guards trailing newlines), stays in the shell as
+  // $_zdd_prev for the command sent right behind it (shell.ts withPrevious).
+  return `_zdd_prev=$( ${run}\n_zdd_rc=$?; echo x; exit "$_zdd_rc" )\n_zdd_rc=$?; _zdd_prev=\${_zdd_prev%x}; printf %s "$_zdd_prev"; (exit "$_zdd_rc")\n${end}`;
 }
 
 /** Splits a stream at `\n<nonce> <code>\n` (stdout) or `\n<nonce>\n` (stderr). Pure. */
@@ -199,7 +203,7 @@ export class Shell {
   }
 
   /** Sends one command; resolves when the shell printed its markers, or the shell is gone. */
-  send(cmd: Pick<Cmd, 'line' | 'stdin' | 'waits'>, noop = false): Promise<ShellResult> {
+  send(cmd: Pick<Cmd, 'line' | 'stdin' | 'waits' | 'keep'>, noop = false): Promise<ShellResult> {
     if (this.closed) return Promise.resolve({ code: null, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), error: 'the shell is closed' });
     return new Promise((resolve) => {
       this.queue.push({ resolve, out: [], err: [], errDone: false, noop, waits: cmd.waits });

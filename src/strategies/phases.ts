@@ -135,6 +135,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     if (pend) {
       starting.catch(() => undefined);
       try {
+        await pend.prepared;
         up.upload = await pend.arrived;
       } catch (e) {
         // The start must not run after this deploy gave up: the gate is told so, and if it could
@@ -161,6 +162,15 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
 export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<number> {
   const p = plans[0];
   const cfg = ctx.cfg;
+  // Who holds the old port is read while nginx switches (retireOld takes it; the stop checks the
+  // pid's start time again): the stop then waits for nothing but the drain. Not with a bake: its
+  // window may be long, and the reading is best fresh.
+  if (p.livePort !== null && cfg.bakeMs === 0) {
+    const livePort = p.livePort;
+    const m = new Map(fleet.apps.filter((a) => p.liveHosts.includes(a.host)).map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')] as const));
+    for (const pr of m.values()) pr.catch(() => undefined);
+    inspectedOld.set(p, m);
+  }
   // The bake judges the new version from where the log is at the switch.
   const bakeAt = cfg.bakeMs > 0 && fleet.bakeFrom ? await logOffsets(ctx, fleet.nginx) : undefined;
   const at = await ctx.step(`Switch nginx to port ${p.idlePort}`, async () => {
@@ -191,6 +201,9 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
   return at;
 }
 
+/** The old port's holders, read during the switch of a plan (switchAll), for its retireOld. */
+const inspectedOld = new WeakMap<SwitchPlan, Map<AppNode, Promise<A.PortState>>>();
+
 /**
  * Drains the old port and stops what listens there; with keep, leaves it running as a warm
  * standby (recorded as this action's, so the next deploy may replace it).
@@ -207,9 +220,11 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
     }
     const livePort = p.livePort;
     const old = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
-    // Which process holds the old port is read while the drain runs (it is only read, and the stop
-    // checks its pid again): one round trip less between the drain and the stop.
-    const inspected = new Map(old.map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')]));
+    // Which process holds the old port is read while the drain runs, if not during the switch (it
+    // is only read, and the stop checks its pid again): no round trip between the drain and the stop.
+    const early = inspectedOld.get(p);
+    inspectedOld.delete(p);
+    const inspected = new Map(old.map((a) => [a, early?.get(a) ?? inspectPort(ctx, a, livePort, 'stop old')]));
     for (const pr of inspected.values()) pr.catch(() => undefined);
     try {
       // First the old nginx workers exit; then each app host waits for the connections to its old

@@ -3,12 +3,12 @@
 import * as A from '../commands/app.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, type CmdOptions, parseCount } from '../commands/shell.ts';
-import type { Lane, Remote } from '../ssh/remote.ts';
+import type { Lane, Remote, RunResult } from '../ssh/remote.ts';
 import { type Ctx, sleep } from '../strategies/context.ts';
 
 export interface DrainTarget {
-  /** nginx hosts and the old workers to wait for */
-  nginx: { remote: Remote; oldWorkers: number[] }[];
+  /** nginx hosts and the old workers to wait for (workersGone: a wait already sent for them) */
+  nginx: { remote: Remote; oldWorkers: number[]; workersGone?: Promise<RunResult> }[];
   /** app ports whose established connections must reach 0 */
   ports: { remote: Remote; port: number }[];
 }
@@ -39,10 +39,20 @@ async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], dea
 }
 
 /** The first half of a drain: until the old nginx workers are gone; returns how many are left. */
-export function drainWorkers(ctx: Ctx, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
+export async function drainWorkers(ctx: Ctx, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
+  // The waits sent behind the switch answer first: a host they saw drained needs no other.
+  const waiting = nginx.filter((n) => n.oldWorkers.length > 0);
+  const first = await Promise.all(
+    waiting.map(async (n) => {
+      const sent = n.workersGone;
+      n.workersGone = undefined;
+      const r = sent ? await sent : undefined;
+      return r?.code === 0 ? parseCount(r.stdout) : undefined;
+    }),
+  );
   return untilNone(
     ctx,
-    nginx.filter((n) => n.oldWorkers.length > 0),
+    waiting.filter((_, i) => first[i] !== 0),
     deadline,
     (n, ms, o) => N.waitWorkersGone(n.oldWorkers, ms, o),
   );

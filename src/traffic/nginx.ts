@@ -6,7 +6,7 @@ import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, describe } from '../commands/shell.ts';
-import { failureText, type Lane, type Remote } from '../ssh/remote.ts';
+import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { IncludeUndo } from '../strategies/journal.ts';
 import { type IncludeForm, formAddresses } from './include.ts';
@@ -29,6 +29,8 @@ export interface NginxSide {
   form: IncludeForm | null;
   /** set by the last change that reloaded: the old workers of the master serving the include */
   oldWorkers: number[];
+  /** the host's wait for those workers, sent right behind that change (drain.ts takes it once) */
+  workersGone?: Promise<RunResult>;
 }
 
 /**
@@ -202,8 +204,21 @@ async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | n
     commandSec: cfg.commandTimeoutMs / 1000,
     ...over,
   };
-  const r = await remote.run(N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30)), 3 * cfg.commandTimeoutMs + 30_000);
-  return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload };
+  const cmd = N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30));
+  if (!s.reload) {
+    const r = await remote.run(cmd, 3 * cfg.commandTimeoutMs + 30_000);
+    return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload };
+  }
+  // The wait for the old workers goes right behind the switch, in its shell: it starts on the
+  // host the moment the switch is confirmed, with the pids the switch printed (a drain takes its
+  // answer; nothing else needs it, and it ends within 5 s).
+  const lane = remote.lane();
+  const running = remote.run({ ...cmd, keep: true }, 3 * cfg.commandTimeoutMs + 30_000, lane);
+  const ms = Math.min(5000, cfg.drainTimeoutMs);
+  const gone = remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
+  gone.catch(() => undefined);
+  const r = await running;
+  return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload, gone };
 }
 
 /**
@@ -222,7 +237,7 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
   ctx.record(entry);
   const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
     const where = `nginx host ${c.side.remote.label}`;
-    const { r, outcome, reload } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
+    const { r, outcome, reload, gone } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
     // Whether nginx there may run the new include: said in the journal for the rollback.
     const h = entry.hosts[changes.indexOf(c)];
     const known = mayServe(outcome);
@@ -232,7 +247,10 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
     }
     if (r.code !== 0 || !outcome) throw new DeployError(step, where, `${reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
     if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, c.side, outcome));
-    if (outcome.kind === 'switched') c.side.oldWorkers = outcome.oldWorkers;
+    if (outcome.kind === 'switched') {
+      c.side.oldWorkers = outcome.oldWorkers;
+      c.side.workersGone = gone;
+    }
     return outcome;
   };
   if (changes.length === 1) {

@@ -2,7 +2,8 @@
 // Built by test/testbed/testbed.ts (javac + jar). Behaviour is driven by system properties:
 //   server.port (8080), app.version (else version.txt resource), start.delay.ms (0),
 //   health.mode = up | down | wrongbody | flap | crash-after:N, health.down.ports=P1,P2 (down on
-//   those ports only), ignore.sigterm=true|false, warmup.requests=N warmup.ms=M warmup.path=P
+//   those ports only), health.ready.after.ms=N (503 for the first N ms after it listens: a Spring
+//   Boot app whose readiness lags its port), ignore.sigterm=true|false, warmup.requests=N warmup.ms=M warmup.path=P
 //   (the first N requests to P take M ms longer: a cold JVM), fail.share=0.05 (that share of
 //   requests, health checks aside, answered 500), latency.ms=N (added to every such request).
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
@@ -30,6 +31,7 @@ public class App {
     static long pid;
     static String[] mainArgs;
     static String healthMode;
+    static long readyAt;
     static final AtomicLong healthCount = new AtomicLong();
     static final AtomicInteger inflight = new AtomicInteger();
 
@@ -64,6 +66,7 @@ public class App {
         server.setExecutor(pool);
         server.createContext("/", App::handle);
         server.start();
+        readyAt = System.currentTimeMillis() + Long.getLong("health.ready.after.ms", 0L);
         if (!ignoreTerm) {
             // Graceful stop on SIGTERM, like Spring Boot's server.shutdown=graceful: stop accepting,
             // let in-flight requests finish (at most 10 s), then exit. JDK 17's HttpServer.stop(d)
@@ -162,6 +165,7 @@ public class App {
     static void health(HttpExchange ex) throws IOException {
         long n = healthCount.incrementAndGet();
         String mode = healthMode;
+        if (System.currentTimeMillis() < readyAt) mode = "down";
         if (mode.startsWith("crash-after:")) {
             long limit = Long.parseLong(mode.substring("crash-after:".length()));
             if (n > limit) {

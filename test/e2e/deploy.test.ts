@@ -42,3 +42,15 @@ test('single host: two deploys in a row alternate ports, stop the old process, s
   const shown = (r1.stdout + r2.stdout + r1.summary + r2.summary).split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
   for (const line of tb.privateKey.split('\n').filter((l) => l.length > 20)) assert.ok(!shown.includes(line), 'key material in the log');
 });
+
+test('an app that listens before it is ready: the host says when it answers, and the check goes out then, not a health-interval later', async () => {
+  // 503 for 1.5 s after it listens; one check every 30 s. Without the host's word the one pass
+  // comes 30 s after the first failed check; with it, about 1.5 s after the port opened.
+  const t0 = Date.now();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('late-ready'), { 'java-opts': '-Dhealth.ready.after.ms=1500', 'health-interval': '30', 'health-passes': '1', 'health-timeout': '60' }));
+  const took = Date.now() - t0;
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, /wait for port \d+ to answer its health check: exit 0/);
+  assert.ok(took < 25_000, `the deploy took ${took} ms: the check waited for the interval`);
+  assert.match((await tb.get('/version')).body, /version=late-ready/);
+});

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:http';
 import * as A from '../../src/commands/app.ts';
 import * as N from '../../src/commands/nginx.ts';
 import * as L from '../../src/commands/lock.ts';
@@ -158,6 +159,41 @@ test('a start sent behind the jar (gate): runs once the jar is in place, never a
   assert.equal(late.code, 97);
   assert.match(late.out, /did not arrive within 1s/);
   assert.ok(!existsSync(marker));
+});
+
+test('waitHealthyHint: says healthy once the port answers the expected status and body, else what it saw, within its time', async () => {
+  const d = tmp();
+  const pidFile = path.join(d, 'app.pid');
+  writeFileSync(pidFile, `${process.pid} 1\n`);
+  const t0 = Date.now();
+  const upAfter = 300;
+  const server = createServer((req, res) => {
+    const up = Date.now() - t0 >= upAfter;
+    res.writeHead(up && req.url === '/health' ? 200 : 503).end(up ? '{"status":"UP"}' : '{"status":"DOWN"}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const hint = (ms: number, p = port, body = 'UP', file = pidFile, pathName = '/health') => runLater(R.waitHealthyHint(file, p, ms, `http://127.0.0.1:${p}${pathName}`, 200, body, o));
+  try {
+    const r = await hint(5000);
+    assert.equal(r.out.trim(), `healthy ${process.pid}`);
+    const took = Date.now() - t0;
+    assert.ok(took >= upAfter && took < upAfter + 700, `answered ${took} ms after the start, the app was healthy at ${upAfter} ms`);
+    assert.equal(R.parseWaitHealthy(r.out, process.pid), 'healthy');
+    assert.equal(R.parseWaitHealthy(r.out, process.pid + 1), undefined, 'about another pid: no hint');
+    // Open but never as expected (another body, another path): listening, at its time.
+    assert.equal((await hint(300, port, 'no such text')).out.trim(), `listening ${process.pid}`);
+    assert.equal((await hint(300, port, 'UP', pidFile, '/other')).out.trim(), `listening ${process.pid}`);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  // Nothing listens: waiting; the process is gone: dead; no pid file: nopid.
+  assert.equal((await hint(200)).out.trim(), `waiting ${process.pid}`);
+  const gone = spawn('true');
+  await new Promise((r) => gone.on('close', r));
+  writeFileSync(path.join(d, 'gone.pid'), `${gone.pid} 1\n`);
+  assert.equal((await hint(2000, port, 'UP', path.join(d, 'gone.pid'))).out.trim(), `dead ${gone.pid}`);
+  assert.equal((await hint(200, port, 'UP', path.join(d, 'none.pid'))).out.trim(), 'nopid');
 });
 
 test('receiveJar removes a short upload; verifyJar removes a corrupt one', () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
 import { MarkerReader, Shell, ShellPool } from '../../src/ssh/session.ts';
-import { wrap } from '../../src/commands/shell.ts';
+import { withPrevious, wrap } from '../../src/commands/shell.ts';
 
 /** A local `sh` that looks like an ssh2 exec channel; chunk: split every output into pieces this small. */
 function localChannel(chunk = 0, banner = '', command = 'exec sh'): Promise<ClientChannel> {
@@ -46,6 +46,25 @@ test('a command runs as its line says: stdout, stderr and exit code apart, stdin
   const d = await s.send(wrap('d', 'printf "no newline"', [], o));
   assert.equal(d.stdout.toString(), 'no newline');
   s.close();
+});
+
+test('keep: the command behind a kept one gets its stdout exactly, as one argument; the kept one answers as usual', async () => {
+  for (const embed of [false, true]) {
+    const s = new Shell((c) => localChannel(0, '', c), embed);
+    const out = "switched 12 34\n$(touch pwn) 'q' `x`\n\n";
+    const kept = s.send({ ...wrap('a', 'printf %s "$1"; echo err >&2; exit 4', [out], o), keep: true });
+    const next = s.send(withPrevious(wrap('b', 'printf "[%s]" "$#" "$1"', [], o)));
+    const plain = s.send(wrap('c', 'printf "%s" "$1"', ['nothing kept'], o, 'stdin too'));
+    const [a, b, c] = await Promise.all([kept, next, plain]);
+    assert.deepEqual([a.code, a.stdout.toString(), a.stderr.toString()], [4, out, 'err\n']);
+    assert.deepEqual([b.code, b.stdout.toString()], [0, `[1][${out}]`]);
+    assert.deepEqual([c.code, c.stdout.toString()], [0, 'nothing kept']);
+    // A kept command with stdin of its own.
+    const d = await s.send({ ...wrap('d', 'cat', [], o, 'from stdin\n'), keep: true });
+    assert.equal(d.stdout.toString(), 'from stdin\n');
+    assert.equal((await s.send(withPrevious(wrap('e', 'printf %s "$1"', [], o)))).stdout.toString(), 'from stdin\n');
+    s.close();
+  }
 });
 
 test('output split into 1-byte chunks still frames right', async () => {
