@@ -170,17 +170,13 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
   } finally {
     if (prep !== 'need' && !sending) up.channel.skip();
   }
+  // (No exit code file can be there: a gated jar already on its way returned above.)
   const no = await refusal(prep);
-  if (no) {
-    if (gated) await app.remote.run(removeFile(`${part}.rc`, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
-    throw no;
-  }
+  if (no) throw no;
   if (prep !== 'need') return { upload: prep === 'have' ? 'already there (0 bytes)' : 'copied on host (0 bytes)' };
   if (!sending) s = Date.now();
-  const sent = sending ?? up.channel.send(art.path, first);
-  if (gated) return arriving(sent, Promise.resolve());
-  const u = arriving(sent, Promise.resolve());
-  return { upload: await u.pending!.arrived, verify: u.verify };
+  const u = arriving(sending ?? up.channel.send(art.path, first), Promise.resolve());
+  return gated ? u : { upload: await u.pending!.arrived, verify: u.verify };
 }
 
 /**
@@ -251,7 +247,7 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   const lane = app.remote.lane();
   const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
   // Right behind the start, in its shell (waitHealthy takes it).
-  sendWait(ctx, app, port, lane);
+  app.remote.early.set(readyKey(port), listenWait(ctx, app, port, lane));
   const out = await started.catch((e: unknown) => {
     app.remote.early.delete(readyKey(port));
     throw e;
@@ -268,11 +264,11 @@ const readyKey = (port: number) => `open ${port}`;
 /** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
-/** The host waits for the port to open (every 20 ms, one answer), in the lane given: waitOpen takes it. */
-function sendWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): void {
+/** The host waits for the port to open (every 20 ms, one answer), in the lane given. */
+function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): Promise<RunResult> {
   const cfg = ctx.cfg;
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-  app.remote.early.set(readyKey(port), app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane));
+  return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
 }
 
 /**
@@ -308,17 +304,14 @@ async function sleepOrHint(ms: number, hint: Promise<boolean>): Promise<boolean>
  * Returns when the port is open, or when the host could not tell (the prober then decides).
  */
 async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<void> {
-  let r = app.remote.early.get(readyKey(port)) as Promise<RunResult> | undefined;
-  app.remote.early.delete(readyKey(port));
+  let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
     const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
     if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
     if (said !== 'waiting' || Date.now() >= deadline) return;
     ctx.checkpoint();
-    sendWait(ctx, app, port, undefined, Math.min(openWaitMs(ctx), deadline - Date.now()));
-    r = app.remote.early.get(readyKey(port)) as Promise<RunResult>;
-    app.remote.early.delete(readyKey(port));
+    r = listenWait(ctx, app, port, undefined, Math.min(openWaitMs(ctx), deadline - Date.now()));
   }
 }
 

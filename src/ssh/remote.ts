@@ -290,6 +290,13 @@ export class Remote {
    */
   readonly early = new Map<string, unknown>();
 
+  /** The answer sent early under name, taken (it is gone from early then); undefined if none. */
+  take<T>(name: string): T | undefined {
+    const v = this.early.get(name) as T | undefined;
+    this.early.delete(name);
+    return v;
+  }
+
   /** Runs a command on its own exec channel, with a stream as its stdin. */
   private async runChannel(cmd: Cmd, timeoutMs: number, stdinStream: Readable): Promise<RunResult> {
     let channel: ClientChannel | undefined;

@@ -61,9 +61,8 @@ export function readAuditBehind(ctx: Ctx, nginx: Remote, lane: Lane): void {
 
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
 export async function readAudit(ctx: Ctx, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
-  const early = n === HISTORY ? (nginx.early.get(EARLY_AUDIT) as ReturnType<Remote['run']> | undefined) : undefined;
-  nginx.early.delete(EARLY_AUDIT);
-  const r = await (early ?? nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs));
+  const early = nginx.take<ReturnType<Remote['run']>>(EARLY_AUDIT);
+  const r = await (n === HISTORY && early ? early : nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);
 }
 

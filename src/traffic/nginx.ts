@@ -64,8 +64,7 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
   const sides = await Promise.all(
     remotes.map(async ({ addr, remote }) => {
       const where = `nginx host ${remote.label}`;
-      const early = remote.early.get(EARLY_READ) as { key: string; out: Promise<string> } | undefined;
-      remote.early.delete(EARLY_READ);
+      const early = remote.take<{ key: string; out: Promise<string> }>(EARLY_READ);
       const key = early?.key ?? randomBytes(6).toString('hex');
       const out = await (early?.out ?? remote.must('read include', readCmd(ctx, key), cfg.commandTimeoutMs + 10_000));
       const read = parseNginxRead(out, key);
@@ -204,19 +203,14 @@ async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | n
     commandSec: cfg.commandTimeoutMs / 1000,
     ...over,
   };
-  const cmd = N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30));
-  if (!s.reload) {
-    const r = await remote.run(cmd, 3 * cfg.commandTimeoutMs + 30_000);
-    return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload };
-  }
-  // The wait for the old workers goes right behind the switch, in its shell: it starts on the
+  // A reload: the wait for the old workers goes right behind it, in its shell, and starts on the
   // host the moment the switch is confirmed, with the pids the switch printed (a drain takes its
   // answer; nothing else needs it, and it ends within 5 s).
-  const lane = remote.lane();
-  const running = remote.run({ ...cmd, keep: true }, 3 * cfg.commandTimeoutMs + 30_000, lane);
+  const lane = s.reload ? remote.lane() : undefined;
+  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
   const ms = Math.min(5000, cfg.drainTimeoutMs);
-  const gone = remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
-  gone.catch(() => undefined);
+  const gone = lane && remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
+  gone?.catch(() => undefined);
   const r = await running;
   return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload, gone };
 }
