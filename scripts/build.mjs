@@ -44,13 +44,23 @@ const ownFiles = {
 //   the signature algorithms an RSA key needs) is in, right behind the ssh-userauth service
 //   request, instead of a round trip later at the SERVICE_ACCEPT. A server processes both in
 //   order (OpenSSH: the accept, then the request). Without EXT_INFO, the accept starts it as before.
+// And one more per channel a connection starts with:
+// - Session channels open right behind the signed publickey request, `zddPreopen` of them (a
+//   connect option only this bundle reads), when the server is OpenSSH 7 or later: RFC 4252 (5.1) hands
+//   what follows the request that succeeds to the service, so their confirmations come with the
+//   USERAUTH_SUCCESS, and exec() takes one of them and sends its exec at once (one round trip
+//   to the answer instead of two). They carry nothing but the open; after a USERAUTH_FAILURE the
+//   server ignored them and they are dropped. Delayed compression (zlib@openssh.com) would start
+//   between the request and them: connections offer no compression (remote.ts). A spare the
+//   server refuses (MaxSessions) makes exec() open a channel the usual way.
 const SSH2_EDITS = [
   [
     `            proto.authPK(username, curAuth.key, keyAlgo);
             break;
           }
           case 'hostbased': {`,
-    `            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
+    `            let signed = false;
+            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
               const hashAlgo = curAuth.keyAlgos ? curAuth.keyAlgos[0][1] : undefined;
               const signature = curAuth.key.sign(buf, hashAlgo);
               if (signature instanceof Error) {
@@ -60,7 +70,9 @@ const SSH2_EDITS = [
                 return tryNextAuth();
               }
               cb(signature);
+              signed = true;
             });
+            if (signed && cfg.zddPreopen > 0 && !this._zddSpare && /^OpenSSH_([7-9]|[1-9]\\d)/.test(this._remoteVer || '')) this._zddPreopen(cfg.zddPreopen);
             break;
           }
           case 'hostbased': {`,
@@ -110,8 +122,47 @@ const SSH2_EDITS = [
           }
         },`,
   ],
+  [
+    `        USERAUTH_FAILURE: (p, authMethods, partialSuccess) => {
+`,
+    `        USERAUTH_FAILURE: (p, authMethods, partialSuccess) => {
+          // The server ignored the channels opened behind a refused request (OpenSSH answers
+          // them UNIMPLEMENTED): none will ever open.
+          this._zddSpare = undefined;
+`,
+  ],
+  [
+    `    const extraOpts = { allowHalfOpen: (opts.allowHalfOpen !== false) };
+
+    openChannel(this, 'session', extraOpts, (err, chan) => {`,
+    `    const extraOpts = { allowHalfOpen: (opts.allowHalfOpen !== false) };
+
+    const spare = this._zddSpare && this._zddSpare.shift();
+    const open = (done) => openChannel(this, 'session', extraOpts, done);
+    // A spare the server refused (MaxSessions, say) is asked for again the usual way.
+    (spare ? (done) => spare((err, chan) => (err && err.reason !== undefined && isWritable(this._sock) ? open(done) : done(err, chan))) : open)((err, chan) => {`,
+  ],
+  [
+    `  destroy() {
+    this._sock && isWritable(this._sock) && this._sock.destroy();`,
+    `  _zddPreopen(n) {
+    this._zddSpare = [];
+    for (let i = 0; i < n; i++) {
+      let result;
+      const waiting = [];
+      openChannel(this, 'session', (err, chan) => {
+        result = [err, chan];
+        for (const w of waiting.splice(0)) w(err, chan);
+      });
+      this._zddSpare.push((cb) => (result ? cb(...result) : waiting.push(cb)));
+    }
+  }
+
+  destroy() {
+    this._sock && isWritable(this._sock) && this._sock.destroy();`,
+  ],
 ];
-const ssh2Client = {
+export const ssh2Client = {
   name: 'ssh2-client-round-trips',
   setup(b) {
     b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]client\.js$/ }, async (a) => {

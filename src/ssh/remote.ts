@@ -134,8 +134,15 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
       tryKeyboard: false,
       // AES-GCM runs in OpenSSL; ssh2's chacha20-poly1305 is JavaScript without its optional
       // native add-on: preferring GCM doubles upload throughput on the testbed.
-      algorithms: { cipher: CIPHERS as never, ...hk.algorithms },
+      // No compression: delayed compression (zlib@openssh.com) would start between the
+      // authentication request and the channels opened right behind it.
+      algorithms: { cipher: CIPHERS as never, compress: ['none'], ...hk.algorithms },
       hostVerifier: hk.hostVerifier,
+      // Session channels opened right behind the authentication request (scripts/build.mjs: the
+      // bundle's ssh2 only; from source this is ignored), as many as a deploy's start asks for
+      // on an app host (the warm shells, a shell for each early command, the upload's channel):
+      // each answers one round trip sooner. sshd's MaxSessions is 10 by default.
+      ...({ zddPreopen: 7 } as object),
     });
   } catch (e) {
     ssh.dispose();
