@@ -1,6 +1,6 @@
 // Benchmark: what a far-away runner and a slow login shell cost, this bundle against a baseline
 // bundle (default: the last one before commands shared one shell per connection), side by side in
-// one run. The same one-host blue/green deploy under wrk load, rotating through:
+// one run. The same one-host blue/green deploy under wrk load (--idle: none), rotating through:
 //   link: direct, or a user-space relay adding RTT in front of every sshd (test/testbed/relay.ts);
 //   login: a plain one, or a ~/.bashrc that takes 90 ms (bash sources it for every sshd command);
 //   bundle: this one (dist/) or the baseline (git show REV:dist/*).
@@ -8,8 +8,8 @@
 // directly on the host right before, under the same load: exec to its first healthy answer); the far link's
 // extra time divided by the RTT is the number of sequential round trips on the critical path
 // (connecting included); the debug trace's command count is printed next to it. Usage (as root):
-//   node bench/farlink.ts [--deploys N] [--rtt MS] [--baseline REV]
-// Writes bench/results/farlink.{json,md}.
+//   node bench/farlink.ts [--deploys N] [--rtt MS] [--baseline REV] [--idle]
+// Writes bench/results/farlink.{json,md} (--idle: farlink-idle.{json,md}).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import { startLoad } from '../test/e2e/load.ts';
 import { JAVA_OPTS, appLifecycle } from './app.ts';
 
 const { values: opt } = parseArgs({
-  options: { deploys: { type: 'string', default: '3' }, rtt: { type: 'string', default: '100' }, baseline: { type: 'string', default: 'e538ec8' }, 'no-baseline': { type: 'boolean', default: false } },
+  options: { deploys: { type: 'string', default: '3' }, rtt: { type: 'string', default: '100' }, baseline: { type: 'string', default: 'e538ec8' }, 'no-baseline': { type: 'boolean', default: false }, idle: { type: 'boolean', default: false } },
 });
 const N = Number(opt.deploys);
 const RTT = Number(opt.rtt);
@@ -81,12 +81,12 @@ async function main(): Promise<void> {
         const jar = await tb.makeJar(`f${runs.length}`);
         // The app's own readiness under the same load as the deploy: a JVM starting next to wrk,
         // nginx and the serving version is slower than on an idle host, and that is not overhead.
-        const load = startLoad(tb, 150);
+        const load = opt.idle ? undefined : startLoad(tb, 150);
         let appMs: number;
         try {
           appMs = (await appLifecycle(tb, jar)).readyMs;
         } catch (e) {
-          await load.stop();
+          await load?.stop();
           const why = `the app's own readiness could not be measured: ${String(e).slice(0, 300)}`;
           process.stderr.write(`${name(v)}: ${why}\n`);
           failures.push({ ...v, error: why });
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
         const extra = { 'java-opts': JAVA_OPTS, ...(v.far ? relay.inputs : {}), ...(v.detach ? { 'wait-for-exit': 'false' } : {}) };
         const r = await runAction(tb, baseInputs(tb, jar, extra), v.bundle === 'baseline' ? { dist: baseDir } : {});
         const wallMs = Date.now() - t0;
-        const l = await load.stop();
+        const l = await load?.stop();
         if (r.code !== 0) {
           // Counted, shown, and left out of the medians; the run goes on.
           const why = r.error.replace(/^::error::/, '').slice(0, 300);
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         // Step names without the release and the port, so runs compare.
         const norm = (n: string) => n.replace(/health-check \S+ on port \d+/, 'health-check the release on the idle port').replace(/to port \d+/, 'to the idle port');
         for (const m of r.summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) steps[norm(m[1])] = Math.round(Number(m[2]) * 1000);
-        runs.push({ ...v, wallMs, appMs, commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l.non2xx, steps });
+        runs.push({ ...v, wallMs, appMs, commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l?.non2xx ?? 0, steps });
       }
     }
     await setBashrc(tb, false);
@@ -119,8 +119,9 @@ async function main(): Promise<void> {
   }
   const md = report(runs, variants, failures);
   fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.json'), JSON.stringify({ runs, failures }, null, 2));
-  fs.writeFileSync(path.join(ROOT, 'bench/results/farlink.md'), md);
+  const out = path.join(ROOT, `bench/results/farlink${opt.idle ? '-idle' : ''}`);
+  fs.writeFileSync(`${out}.json`, JSON.stringify({ runs, failures }, null, 2));
+  fs.writeFileSync(`${out}.md`, md);
   process.stdout.write(md);
 }
 
@@ -139,9 +140,9 @@ function report(runs: Run[], variants: Variant[], failures: (Variant & { error: 
   const far0 = variants.find((v) => v.bundle === 'this' && v.far && !v.bashrc && !v.detach)!;
   const steps = Object.keys(of(far0)[0].steps);
   return [
-    `# Far-away runner benchmark (\`node bench/farlink.ts --deploys ${N} --rtt ${RTT}${opt['no-baseline'] ? ' --no-baseline' : ` --baseline ${opt.baseline}`}\`)`,
+    `# Far-away runner benchmark (\`node bench/farlink.ts --deploys ${N} --rtt ${RTT}${opt['no-baseline'] ? ' --no-baseline' : ` --baseline ${opt.baseline}`}${opt.idle ? ' --idle' : ''}\`)`,
     '',
-    `One app host, one nginx host, a blue/green deploy under wrk load, default inputs but health-interval 0.2 s, the app ${JAVA_OPTS} (ready about 3.3 s after its start); ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit) minus the app's own readiness (the same jar started directly on the host right before, under the same load, from its exec to its first 200 on /health, polled every 20 ms there).`,
+    `One app host, one nginx host, a blue/green deploy ${opt.idle ? 'on idle hosts (no load)' : 'under wrk load'}, default inputs but health-interval 0.2 s, the app ${JAVA_OPTS} (ready about 3.3 s after its start); ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit) minus the app's own readiness (the same jar started directly on the host right before, under the same conditions, from its exec to its first 200 on /health, polled every 20 ms there).${opt.idle ? ' The non-2xx column counts nothing here: no load runs.' : ''}`,
     '',
     '| variant | deploys (ok) | wall time (median) | app readiness | overhead | remote commands | non-2xx (total) |',
     '|---|---|---|---|---|---|---|',

@@ -103,7 +103,8 @@ function close(ssh: NodeSSH): void {
   tcp.once('close', () => clearTimeout(t));
 }
 
-async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<NodeSSH> {
+/** jump: a jump host's connection, which only forwards (no session channel is opened ahead there). */
+async function open(addr: SshAddress, o: SshOptions, sock?: Duplex, jump = false): Promise<NodeSSH> {
   const ssh = new NodeSSH();
   let rejected: string | undefined;
   let pending: { key: Buffer; authorities: KnownHostEntry[] } | undefined;
@@ -142,7 +143,7 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex): Promise<Nod
       // bundle's ssh2 only; from source this is ignored), as many as a deploy's start asks for
       // on an app host (the warm shells, a shell for each early command, the upload's channel):
       // each answers one round trip sooner. sshd's MaxSessions is 10 by default.
-      ...({ zddPreopen: 7 } as object),
+      ...({ zddPreopen: jump ? 0 : 7 } as object),
     });
   } catch (e) {
     ssh.dispose();
@@ -239,7 +240,7 @@ export class Remote {
     if (!o.jump) return { ssh: await open(addr, o) };
     let jump: NodeSSH;
     try {
-      jump = await open(o.jump, o);
+      jump = await open(o.jump, o, undefined, true);
     } catch (e) {
       throw new Error(`jump host ${hostPort(o.jump.host, o.jump.port)}: ${errorText(e)}`, { cause: e });
     }
