@@ -243,10 +243,9 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
     await Promise.all(sshHosts.map((h) => (isSystemd(ctx, h) ? bootSystemd(ctx, h, 60_000) : startPlain(ctx, h))));
     log(`sshd up on ${sshHosts.length} hosts (${Date.now() - t0} ms)`);
 
-    const { exec, execAs, runInRunner, spawnInRunner, get, makeJar, startSeedApp, pidOnPort, readInclude, writeInclude, startNginx, reloadNginx, nginxTest, localPath, reboot, systemctl } =
-      testbedMethods(ctx, classes);
+    const methods = testbedMethods(ctx, classes);
 
-    if (initialInclude) await Promise.all(nginxes.map((n) => startNginx(n)));
+    if (initialInclude) await Promise.all(nginxes.map((n) => methods.startNginx(n)));
     await classes;
     log(`ready (${Date.now() - t0} ms)`);
 
@@ -270,23 +269,8 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       knownHostsHashed,
       knownHostsPath,
       knownHostsHashedPath,
-      exec,
-      execAs,
-      runInRunner,
-      spawnInRunner,
-      get,
-      makeJar,
-      startSeedApp,
-      pidOnPort,
-      readInclude,
-      writeInclude,
-      startNginx,
-      reloadNginx,
-      nginxTest,
-      localPath,
+      ...methods,
       systemd: useSystemd,
-      reboot,
-      systemctl,
       teardown,
     };
   } catch (e) {
