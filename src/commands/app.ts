@@ -226,13 +226,14 @@ export const WAIT_HEALTHY = SH.APP_WAIT_HEALTHY;
 
 /**
  * A hint, never the verdict (the runner's prober judges, told at once): once the port is open,
- * GETs url on the host (curl, else wget: 2xx) until it answers status with body in it, 20 ms
- * apart for the first second, then 100 ms apart, for ms at most. Prints `healthy PID`,
+ * GETs url on the host (curl, else wget: 2xx; each GET given timeoutSec) until it answers status
+ * with body in it, 20 ms apart for the first second, then 100 ms apart, for ms at most. Prints `healthy PID`,
  * `listening PID` (open, not seen healthy: no curl or wget, or ms passed), `waiting PID` (not open
  * by ms), `dead PID` or `nopid`.
  */
-export function waitHealthyHint(pidFile: string, port: number, ms: number, url: string, status: number, body: string, o: CmdOptions): Cmd {
-  return waiting(wrap(`wait for port ${port} to answer its health check`, WAIT_HEALTHY, [pidFile, port, Math.max(0, Math.round(ms)), url, status, body], o));
+export function waitHealthyHint(pidFile: string, port: number, ms: number, url: string, status: number, body: string, timeoutSec: number, o: CmdOptions): Cmd {
+  const t = Math.max(1, Math.ceil(timeoutSec));
+  return waiting(wrap(`wait for port ${port} to answer its health check`, WAIT_HEALTHY, [pidFile, port, Math.max(0, Math.round(ms)), url, status, body, t], o));
 }
 
 /** What WAIT_HEALTHY said about pid (listening: open, but not seen healthy). */

@@ -275,27 +275,18 @@ function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined
  * After a check failed on an open port (the app listens before it is ready): the host GETs the
  * health path itself until it answers as expected (A.waitHealthyHint), once per health wait, so
  * that the next check goes out when it does instead of a health-interval later. True: it did.
+ * Each of its GETs gets the prober's request timeout, so a slow health endpoint is waited for as
+ * long by the hint as by the check.
  */
-function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: number): Promise<boolean> {
+function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: number, reqTimeoutMs: number): Promise<boolean> {
   const cfg = ctx.cfg;
   const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
   const url = `http://127.0.0.1:${port}${cfg.healthPath}`;
-  const cmd = A.waitHealthyHint(A.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, ctx.o(false, ms / 1000 + 10));
-  return app.remote.run(cmd, ms + cfg.commandTimeoutMs).then(
+  const cmd = A.waitHealthyHint(A.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.o(false, (ms + reqTimeoutMs) / 1000 + 10));
+  return app.remote.run(cmd, ms + reqTimeoutMs + cfg.commandTimeoutMs).then(
     (h) => h.code === 0 && A.parseWaitHealthy(h.stdout, pid) === 'healthy',
     () => false,
   );
-}
-
-/** Sleeps ms, or less when the host's hint says healthy first: true then. */
-async function sleepOrHint(ms: number, hint: Promise<boolean>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const slept = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([slept, hint.then((h) => h || slept)]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -406,8 +397,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   await waitOpen(ctx, app, port, pid, opts.log, deadline);
   // Open, and not healthy at a check: the host says when it is (one answer, instead of the next
   // check a health-interval later); the checks stay the judge.
-  let hint: Promise<boolean> | undefined;
-  let hinted = false;
+  let hintAsked = false;
   try {
     for (;;) {
       ctx.checkpoint();
@@ -457,8 +447,13 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
         );
       }
       if (wait > 0) {
-        if (r.ok || notListening || hinted) await sleep(wait);
-        else hinted = await sleepOrHint(wait, (hint ??= askHint(ctx, app, port, pid, deadline)));
+        if (r.ok || notListening || hintAsked) await sleep(wait);
+        else {
+          // The runner does not check while the host does: two probers at once would interleave
+          // their GETs, and checks that were not in a row would count as health-passes in a row.
+          hintAsked = true;
+          if (!(await askHint(ctx, app, port, pid, deadline, reqTimeout))) await sleep(Math.max(0, began + cfg.healthIntervalMs - Date.now()));
+        }
       }
     }
   } finally {

@@ -168,12 +168,13 @@ test('waitHealthyHint: says healthy once the port answers the expected status an
   const t0 = Date.now();
   const upAfter = 300;
   const server = createServer((req, res) => {
+    if (req.url === '/slow') return void setTimeout(() => res.writeHead(200).end('{"status":"UP"}'), 1500);
     const up = Date.now() - t0 >= upAfter;
     res.writeHead(up && req.url === '/health' ? 200 : 503).end(up ? '{"status":"UP"}' : '{"status":"DOWN"}');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
-  const hint = (ms: number, p = port, body = 'UP', file = pidFile, pathName = '/health') => runLater(R.waitHealthyHint(file, p, ms, `http://127.0.0.1:${p}${pathName}`, 200, body, o));
+  const hint = (ms: number, p = port, body = 'UP', file = pidFile, pathName = '/health', timeoutSec = 2) => runLater(R.waitHealthyHint(file, p, ms, `http://127.0.0.1:${p}${pathName}`, 200, body, timeoutSec, o));
   try {
     const r = await hint(5000);
     assert.equal(r.out.trim(), `healthy ${process.pid}`);
@@ -184,6 +185,9 @@ test('waitHealthyHint: says healthy once the port answers the expected status an
     // Open but never as expected (another body, another path): listening, at its time.
     assert.equal((await hint(300, port, 'no such text')).out.trim(), `listening ${process.pid}`);
     assert.equal((await hint(300, port, 'UP', pidFile, '/other')).out.trim(), `listening ${process.pid}`);
+    // A health check that takes 1.5 s: each GET is given the prober's request timeout.
+    assert.equal((await hint(300, port, 'UP', pidFile, '/slow', 1)).out.trim(), `listening ${process.pid}`);
+    assert.equal((await hint(300, port, 'UP', pidFile, '/slow', 3)).out.trim(), `healthy ${process.pid}`);
   } finally {
     await new Promise((r) => server.close(r));
   }

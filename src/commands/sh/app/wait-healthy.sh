@@ -1,4 +1,4 @@
-pidfile=$1 port=$2 ms=$3 url=$4 status=$5 body=$6
+pidfile=$1 port=$2 ms=$3 url=$4 status=$5 body=$6 t=$7
 # @include shell/_proc-fns.sh
 # @include shell/_wait-zero-fn.sh
 read -r pid _ 2>/dev/null < "$pidfile" || { echo nopid; exit 0; }
@@ -10,12 +10,12 @@ while :; do
   if [ -z "$open" ] && [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then open=1; fi
   if [ -n "$open" ]; then
     if command -v curl >/dev/null 2>&1; then
-      out=$(curl -s -m 1 -o - -w '\n%{http_code}' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>/dev/null)
+      out=$(curl -s -m "$t" -o - -w '\n%{http_code}' -H 'User-Agent: jar-bluegreen-deploy health check' -- "$url" 2>/dev/null)
       code=${out##*
 }
     elif command -v wget >/dev/null 2>&1; then
       # wget only says whether the status was 2xx: close enough for a hint
-      out=$(wget -q -O - -T 1 -U 'jar-bluegreen-deploy health check' -- "$url" 2>/dev/null) && code=200 || code=0
+      out=$(wget -q -O - -T "$t" -U 'jar-bluegreen-deploy health check' -- "$url" 2>/dev/null) && code=200 || code=0
     else
       echo "listening $pid"; exit 0
     fi
