@@ -91,7 +91,10 @@ test('bake-time: a release answering 20 % 5xx once it takes traffic is switched 
 test('bake-time: a good release bakes, is judged against the old one, and stays', async () => {
   const port = await live();
   const next = port === 8080 ? 8081 : 8080;
-  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b2'), { ...LOG, 'bake-time': '3' })));
+  // A JVM that has just taken all the traffic of this 2-core testbed under wrk can show a p99 of
+  // 50-60 ms for its first seconds (JIT warm-up), which the default 50 ms floor would judge; the
+  // latency gate is still applied, above a floor this testbed's cold start stays under.
+  const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b2'), { ...LOG, 'bake-time': '3', 'p99-floor-ms': '250' })));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, load.raw);
   assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
