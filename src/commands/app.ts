@@ -209,17 +209,28 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
 
 // Waits on the host, looking every 20 ms, until the process recorded in the pid file listens on
 // its port (anyone's listener counts: the health check's ownership check judges it) or is dead, or
-// ms have passed. Prints \`listening PID\`, \`dead PID\`, \`waiting PID\` or \`nopid\`.
+// ms have passed. Prints \`listening PID\`, \`dead PID\`, \`waiting PID\` or \`nopid\`; with a url,
+// \`listening PID\` is followed by one GET of it (HTTP_GET's output), made as the port opens.
 export const WAIT_LISTEN = SH.APP_WAIT_LISTEN;
 
-export function waitListen(pidFile: string, port: number, ms: number, o: CmdOptions): Cmd {
-  return waiting(wrap(`wait for port ${port} to open`, WAIT_LISTEN, [pidFile, port, Math.max(0, Math.round(ms))], o));
+export function waitListen(pidFile: string, port: number, ms: number, o: CmdOptions, check?: { url: string; timeoutSec: number }): Cmd {
+  const args: (string | number)[] = [pidFile, port, Math.max(0, Math.round(ms))];
+  if (check) args.push(check.url, Math.max(1, Math.ceil(check.timeoutSec)));
+  return waiting(wrap(`wait for port ${port} to open`, WAIT_LISTEN, args, o));
 }
 
 /** What WAIT_LISTEN said about pid: undefined when it was about another one, or unreadable. */
 export function parseWaitListen(stdout: string, pid: number): 'listening' | 'dead' | 'waiting' | undefined {
-  const m = /^(listening|dead|waiting) (\d+)$/.exec(stdout.trim());
+  const m = /^(listening|dead|waiting) (\d+)$/.exec(stdout.trimStart().split('\n', 1)[0].trim());
   return m && Number(m[2]) === pid ? (m[1] as 'listening' | 'dead' | 'waiting') : undefined;
+}
+
+/** The GET that followed `listening PID` (parseHttpGet's input), or undefined when none was asked for. */
+export function waitListenGet(stdout: string): string | undefined {
+  const text = stdout.trimStart();
+  const nl = text.indexOf('\n');
+  if (!/^listening \d+/.test(text) || nl < 0 || text.slice(nl + 1).trim() === '') return undefined;
+  return text.slice(nl + 1);
 }
 
 export const WAIT_HEALTHY = SH.APP_WAIT_HEALTHY;

@@ -49,11 +49,15 @@ export function judge(spec: HealthSpec, status: number, body: string): ProbeResu
 /** Anything that can be asked "are you healthy?" once at a time. */
 export interface Probe {
   probe(timeoutMs: number): Promise<ProbeResult>;
+  /** Get ready for the next probe (open its channel now); a no-op where there is nothing to open. */
+  prime(): void;
   close(): Promise<void>;
 }
 
 export class HealthProber implements Probe {
   private client?: Promise<Client>;
+  /** A channel opened ahead (prime), which the next connection takes. */
+  private primed?: Promise<Duplex>;
   private spec: HealthSpec;
   private open: ChannelOpener;
   private port: number;
@@ -67,10 +71,20 @@ export class HealthProber implements Probe {
   private async makeClient(): Promise<Client> {
     const { Client } = await undici();
     return new Client(`http://127.0.0.1:${this.port}`, {
-      connect: viaChannel(this.open),
+      connect: viaChannel(() => {
+        const ch = this.primed;
+        this.primed = undefined;
+        return ch ?? this.open();
+      }),
       keepAliveTimeout: 10_000,
       pipelining: 1,
     });
+  }
+
+  prime(): void {
+    if (this.client || this.primed) return;
+    this.primed = this.open();
+    this.primed.catch(() => undefined);
   }
 
   async probe(timeoutMs: number): Promise<ProbeResult> {
@@ -109,7 +123,13 @@ export class HealthProber implements Probe {
 
   async close(): Promise<void> {
     const client = this.client;
+    const primed = this.primed;
     this.client = undefined;
+    this.primed = undefined;
+    primed?.then(
+      (ch) => ch.destroy(),
+      () => undefined,
+    );
     if (client) await (await client).destroy().catch(() => undefined);
   }
 }

@@ -14,7 +14,7 @@ import { sleep } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
 import { AppProbe, forwardingRefused, markForwardingRefused } from './probe.ts';
-import { undici } from './health.ts';
+import { judge, undici, type ProbeResult } from './health.ts';
 import { take, type Early } from './early.ts';
 
 export interface AppNode {
@@ -264,11 +264,32 @@ const readyKey = (port: number) => `open ${port}`;
 /** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
-/** The host waits for the port to open (every 20 ms, one answer), in the lane given. */
+/** How long one health check's GET may take. */
+const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
+
+/**
+ * The host waits for the port to open (every 20 ms, one answer), in the lane given, and GETs the
+ * health path once as it opens: the first health check, whose answer the runner judges
+ * (hostCheck), made without the round trips of opening a channel to a port that just opened.
+ */
 function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): Promise<RunResult> {
   const cfg = ctx.cfg;
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-  return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
+  const reqMs = healthRequestMs(ctx);
+  const check = { url: `http://127.0.0.1:${port}${cfg.healthPath}`, timeoutSec: reqMs / 1000 };
+  return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
+}
+
+/**
+ * The health check WAIT_LISTEN made as the port opened, judged here as the prober's would be;
+ * undefined when it made none (the host has neither curl nor wget: the prober makes the first).
+ */
+function hostCheck(ctx: Ctx, stdout: string): ProbeResult | undefined {
+  const out = A.waitListenGet(stdout);
+  if (out === undefined) return undefined;
+  const a = H.parseHttpGet(out);
+  if ('error' in a) return /neither curl nor wget/.test(a.error) ? undefined : { ok: false, detail: a.error };
+  return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
 }
 
 /**
@@ -292,18 +313,21 @@ function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: nu
 /**
  * Until the new process listens, the host waits for it (every 20 ms, one answer) instead of the
  * runner polling through the connection; dead before that: the start failed, said with its log.
- * Returns when the port is open, or when the host could not tell (the prober then decides).
+ * Returns when the port is open, with the first health check the host made then (hostCheck), or
+ * when the host could not tell (the prober then decides).
  */
-async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<void> {
+async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<ProbeResult | undefined> {
   let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
     const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
     if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
-    if (said !== 'waiting' || Date.now() >= deadline) return;
+    if (said === 'listening') return hostCheck(ctx, res.stdout);
+    if (said !== 'waiting' || Date.now() >= deadline) return undefined;
     ctx.checkpoint();
     r = listenWait(ctx, app, port, undefined, Math.min(openWaitMs(ctx), deadline - Date.now()));
   }
+  return undefined;
 }
 
 async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
@@ -373,8 +397,9 @@ async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number
 }
 
 /**
- * Waits until the process answers health-passes checks in a row (through a channel of its host's
- * SSH connection), is the one listening on the port, and is reachable from every nginx host; the
+ * Waits until the process answers health-passes checks in a row (the first made by its host as the
+ * port opened, where the host has curl or wget, the others through a channel of its host's SSH
+ * connection; each judged here), is the one listening on the port, and is reachable from every nginx host; the
  * last two are checked alongside the last health checks. Disarms the start guard. Returns when it
  * became healthy.
  */
@@ -385,7 +410,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
   const prober = new AppProbe(ctx, app.remote, port);
   const deadline = Date.now() + cfg.healthTimeoutMs;
-  const reqTimeout = Math.min(10_000, Math.max(2_000, cfg.healthIntervalMs));
+  const reqTimeout = healthRequestMs(ctx);
   let passes = 0;
   let last: string | undefined;
   let owner: Promise<RunResult> | undefined;
@@ -394,7 +419,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   let aliveAt = 0;
   // The HTTP client loads (~80 ms) while the port is waited for, not after it opened.
   undici().catch(() => undefined);
-  await waitOpen(ctx, app, port, pid, opts.log, deadline);
+  // The first check: the one the host made as the port opened, when it could.
+  let first = await waitOpen(ctx, app, port, pid, opts.log, deadline);
   // Open, and not healthy at a check: the host says when it is (one answer, instead of the next
   // check a health-interval later); the checks stay the judge.
   let hintAsked = false;
@@ -402,7 +428,9 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
     for (;;) {
       ctx.checkpoint();
       const began = Date.now();
-      const r = await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began)));
+      const fromHost = first !== undefined;
+      const r = first ?? (await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began))));
+      first = undefined;
       last = r.detail;
       if (r.fatal) throw new DeployError(step, label, last);
       if (r.ok) {
@@ -419,6 +447,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
           healthyAt = Date.now();
           break;
         }
+        // The next check goes through a channel: opened now, while the health-interval passes.
+        if (fromHost) prober.prime();
       } else {
         passes = 0;
         owner = undefined;

@@ -26,6 +26,7 @@ class ExecProber implements Probe {
     if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
     return judge({ path: '', status: this.ctx.cfg.healthStatus, body: this.ctx.cfg.healthBody }, a.status, a.body);
   }
+  prime(): void {}
   async close(): Promise<void> {}
 }
 
@@ -64,6 +65,10 @@ export class AppProbe implements Probe {
     await this.inner.close();
     this.inner = this.exec();
     return this.inner.probe(timeoutMs);
+  }
+
+  prime(): void {
+    this.inner.prime();
   }
 
   close(): Promise<void> {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:http';
 import * as A from '../../src/commands/app.ts';
+import * as H from '../../src/commands/http.ts';
 import * as N from '../../src/commands/nginx.ts';
 import * as L from '../../src/commands/lock.ts';
 import * as RL from '../../src/commands/releases.ts';
@@ -595,6 +596,28 @@ test('stopProcess detached: answers right after SIGTERM; the watchdog it leaves 
   } finally {
     stubborn.kill('SIGKILL');
     polite.kill('SIGKILL');
+  }
+});
+
+test('waitListen with a url: the GET made as the port opens follows the answer, for the runner to judge', async () => {
+  const d = tmp();
+  const pidFile = path.join(d, 'run.pid');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const src = `setTimeout(() => require('node:http').createServer((q, s) => s.writeHead(q.url === '/health' ? 200 : 404).end('{"status":"UP"} ' + q.headers['user-agent'])).listen(${port}, '127.0.0.1'), 300); setTimeout(() => {}, 20000)`;
+  const app = spawn(process.execPath, ['-e', src], { stdio: 'ignore' });
+  try {
+    writeFileSync(pidFile, `${app.pid} 1\n`);
+    const r = await runAsync(A.waitListen(pidFile, port, 5000, o, { url: `http://127.0.0.1:${port}/health`, timeoutSec: 2 }));
+    assert.equal(A.parseWaitListen(r.out, app.pid!), 'listening', r.out);
+    const got = A.waitListenGet(r.out);
+    assert.ok(got !== undefined, r.out);
+    assert.deepEqual(H.parseHttpGet(got), { status: 200, body: '{"status":"UP"} jar-bluegreen-deploy health check' });
+    const other = A.waitListenGet((await runAsync(A.waitListen(pidFile, port, 5000, o, { url: `http://127.0.0.1:${port}/other`, timeoutSec: 2 }))).out);
+    assert.equal((H.parseHttpGet(other!) as { status: number }).status, 404);
+    assert.equal(A.waitListenGet(run(A.waitListen(pidFile, port, 5000, o)).out), undefined, 'no url: no GET');
+    assert.equal(A.waitListenGet(run(A.waitListen(pidFile, port + 1, 200, o, { url: `http://127.0.0.1:${port + 1}/health`, timeoutSec: 1 })).out), undefined, 'not open: no GET');
+  } finally {
+    app.kill('SIGKILL');
   }
 });
 
