@@ -210,7 +210,8 @@ export function procState(pid: number, port: number, o: CmdOptions, disarmPidFil
 // Waits on the host, looking every 20 ms, until the process recorded in the pid file listens on
 // its port (anyone's listener counts: the health check's ownership check judges it) or is dead, or
 // ms have passed. Prints \`listening PID\`, \`dead PID\`, \`waiting PID\` or \`nopid\`; with a url,
-// \`listening PID\` is followed by one GET of it (HTTP_GET's output), made as the port opens.
+// one GET of it is made as the port opens: \`listening PID MS\` (the ms it took), then its output
+// (HTTP_GET's).
 export const WAIT_LISTEN = SH.APP_WAIT_LISTEN;
 
 export function waitListen(pidFile: string, port: number, ms: number, o: CmdOptions, check?: { url: string; timeoutSec: number }): Cmd {
@@ -221,16 +222,20 @@ export function waitListen(pidFile: string, port: number, ms: number, o: CmdOpti
 
 /** What WAIT_LISTEN said about pid: undefined when it was about another one, or unreadable. */
 export function parseWaitListen(stdout: string, pid: number): 'listening' | 'dead' | 'waiting' | undefined {
-  const m = /^(listening|dead|waiting) (\d+)$/.exec(stdout.trimStart().split('\n', 1)[0].trim());
+  const m = /^(listening|dead|waiting) (\d+)(?: \d+)?$/.exec(stdout.trimStart().split('\n', 1)[0].trim());
   return m && Number(m[2]) === pid ? (m[1] as 'listening' | 'dead' | 'waiting') : undefined;
 }
 
-/** The GET that followed `listening PID` (parseHttpGet's input), or undefined when none was asked for. */
-export function waitListenGet(stdout: string): string | undefined {
+/**
+ * The GET that followed `listening PID MS` (parseHttpGet's input) and the ms it took on the host,
+ * or undefined when none was asked for.
+ */
+export function waitListenGet(stdout: string): { out: string; ms: number } | undefined {
   const text = stdout.trimStart();
   const nl = text.indexOf('\n');
-  if (!/^listening \d+/.test(text) || nl < 0 || text.slice(nl + 1).trim() === '') return undefined;
-  return text.slice(nl + 1);
+  const m = /^listening \d+ (\d+)$/.exec(text.slice(0, nl < 0 ? undefined : nl).trim());
+  if (!m || nl < 0 || text.slice(nl + 1).trim() === '') return undefined;
+  return { out: text.slice(nl + 1), ms: Number(m[1]) };
 }
 
 export const WAIT_HEALTHY = SH.APP_WAIT_HEALTHY;

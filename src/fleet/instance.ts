@@ -280,16 +280,19 @@ function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined
   return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
 }
 
+/** A health check's answer, and how long ago (ms) the check began. */
+type HostCheck = ProbeResult & { beganMsAgo: number };
+
 /**
  * The health check WAIT_LISTEN made as the port opened, judged here as the prober's would be;
  * undefined when it made none (the host has neither curl nor wget: the prober makes the first).
  */
-function hostCheck(ctx: Ctx, stdout: string): ProbeResult | undefined {
-  const out = A.waitListenGet(stdout);
-  if (out === undefined) return undefined;
-  const a = H.parseHttpGet(out);
-  if ('error' in a) return /neither curl nor wget/.test(a.error) ? undefined : { ok: false, detail: a.error };
-  return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
+function hostCheck(ctx: Ctx, stdout: string): HostCheck | undefined {
+  const got = A.waitListenGet(stdout);
+  if (got === undefined) return undefined;
+  const a = H.parseHttpGet(got.out);
+  if ('error' in a) return /neither curl nor wget/.test(a.error) ? undefined : { ok: false, detail: a.error, beganMsAgo: got.ms };
+  return { ...judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body), beganMsAgo: got.ms };
 }
 
 /**
@@ -316,7 +319,7 @@ function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: nu
  * Returns when the port is open, with the first health check the host made then (hostCheck), or
  * when the host could not tell (the prober then decides).
  */
-async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<ProbeResult | undefined> {
+async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<HostCheck | undefined> {
   let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
@@ -427,7 +430,8 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   try {
     for (;;) {
       ctx.checkpoint();
-      const began = Date.now();
+      // health-interval counts from a check's start: the host's began before its answer came.
+      const began = Date.now() - (first?.beganMsAgo ?? 0);
       const fromHost = first !== undefined;
       const r = first ?? (await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began))));
       first = undefined;

@@ -603,7 +603,7 @@ test('waitListen with a url: the GET made as the port opens follows the answer, 
   const d = tmp();
   const pidFile = path.join(d, 'run.pid');
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const src = `setTimeout(() => require('node:http').createServer((q, s) => s.writeHead(q.url === '/health' ? 200 : 404).end('{"status":"UP"} ' + q.headers['user-agent'])).listen(${port}, '127.0.0.1'), 300); setTimeout(() => {}, 20000)`;
+  const src = `setTimeout(() => require('node:http').createServer((q, s) => setTimeout(() => s.writeHead(q.url === '/health' ? 200 : 404).end('{"status":"UP"} ' + q.headers['user-agent']), 250)).listen(${port}, '127.0.0.1'), 300); setTimeout(() => {}, 20000)`;
   const app = spawn(process.execPath, ['-e', src], { stdio: 'ignore' });
   try {
     writeFileSync(pidFile, `${app.pid} 1\n`);
@@ -611,9 +611,10 @@ test('waitListen with a url: the GET made as the port opens follows the answer, 
     assert.equal(A.parseWaitListen(r.out, app.pid!), 'listening', r.out);
     const got = A.waitListenGet(r.out);
     assert.ok(got !== undefined, r.out);
-    assert.deepEqual(H.parseHttpGet(got), { status: 200, body: '{"status":"UP"} jar-bluegreen-deploy health check' });
+    assert.deepEqual(H.parseHttpGet(got.out), { status: 200, body: '{"status":"UP"} jar-bluegreen-deploy health check' });
+    assert.ok(got.ms >= 240 && got.ms < r.ms, `the GET (answered 250 ms after it came) took ${got.ms} ms of the command's ${r.ms}`);
     const other = A.waitListenGet((await runAsync(A.waitListen(pidFile, port, 5000, o, { url: `http://127.0.0.1:${port}/other`, timeoutSec: 2 }))).out);
-    assert.equal((H.parseHttpGet(other!) as { status: number }).status, 404);
+    assert.equal((H.parseHttpGet(other!.out) as { status: number }).status, 404);
     assert.equal(A.waitListenGet(run(A.waitListen(pidFile, port, 5000, o)).out), undefined, 'no url: no GET');
     assert.equal(A.waitListenGet(run(A.waitListen(pidFile, port + 1, 200, o, { url: `http://127.0.0.1:${port + 1}/health`, timeoutSec: 1 })).out), undefined, 'not open: no GET');
   } finally {
