@@ -13,8 +13,8 @@ import type { Ctx } from '../strategies/context.ts';
 import { sleep } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
-import { AppProbe, forwardingRefused, markForwardingRefused } from './probe.ts';
-import { judge, undici, type ProbeResult } from './health.ts';
+import { AppProbe, forwardingRefused, judgeHttpGet, markForwardingRefused } from './probe.ts';
+import { undici, type ProbeResult } from './health.ts';
 import { take, type Early } from './early.ts';
 
 export interface AppNode {
@@ -290,9 +290,8 @@ type HostCheck = ProbeResult & { beganMsAgo: number };
 function hostCheck(ctx: Ctx, stdout: string): HostCheck | undefined {
   const got = A.waitListenGet(stdout);
   if (got === undefined) return undefined;
-  const a = H.parseHttpGet(got.out);
-  if ('error' in a) return /neither curl nor wget/.test(a.error) ? undefined : { ok: false, detail: a.error, beganMsAgo: got.ms };
-  return { ...judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body), beganMsAgo: got.ms };
+  const r = judgeHttpGet(ctx, got.out);
+  return r.fatal ? undefined : { ...r, beganMsAgo: got.ms };
 }
 
 /**

@@ -10,6 +10,16 @@ import { HealthProber, judge, type Probe, type ProbeResult } from './health.ts';
 
 const noForwarding = new WeakSet<Remote>();
 
+/**
+ * A GET made on the host (HTTP_GET's output), judged as the prober judges its own answers;
+ * fatal when the host has neither curl nor wget.
+ */
+export function judgeHttpGet(ctx: Ctx, stdout: string): ProbeResult {
+  const a = H.parseHttpGet(stdout);
+  if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
+  return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
+}
+
 class ExecProber implements Probe {
   private ctx: Ctx;
   private remote: Remote;
@@ -22,9 +32,7 @@ class ExecProber implements Probe {
   async probe(timeoutMs: number): Promise<ProbeResult> {
     const r = await this.remote.run(H.httpGet(this.url, timeoutMs / 1000, this.ctx.o(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
     if (r.code !== 0) return { ok: false, detail: r.code === null ? 'the SSH connection was lost' : `exit code ${r.code}: ${r.stderr.trim()}` };
-    const a = H.parseHttpGet(r.stdout);
-    if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
-    return judge({ path: '', status: this.ctx.cfg.healthStatus, body: this.ctx.cfg.healthBody }, a.status, a.body);
+    return judgeHttpGet(this.ctx, r.stdout);
   }
   prime(): void {}
   async close(): Promise<void> {}
