@@ -1,5 +1,6 @@
-// Bundles src/main.ts and src/post.ts into dist/*.cjs, the files action.yml runs (and the files
-// they load when needed: recover.cjs, undici.cjs).
+// Bundles src/start.ts and src/post.ts into dist/main.cjs and dist/post.cjs, the files action.yml
+// runs, and the files they load: deploy.cjs (src/main.ts, the action, which main.cjs loads once it
+// has opened the TCP connections), recover.cjs and undici.cjs (when needed).
 // CommonJS output: ssh2 and its optional native parts are CommonJS and load cleanly that way.
 // Usage: node scripts/build.mjs [outdir]   (default dist)
 import { build } from 'esbuild';
@@ -30,6 +31,9 @@ const ownFiles = {
   setup(b) {
     b.onResolve({ filter: /^undici$/ }, (a) => (a.importer.includes('/src/') ? { path: './undici.cjs', external: true } : undefined));
     b.onResolve({ filter: /^\.\/recover\.ts$/ }, () => ({ path: './recover.cjs', external: true }));
+    // dist/main.cjs (src/start.ts) opens the TCP connections, then loads the rest: deploy.cjs.
+    b.onResolve({ filter: /^\.\/main\.ts$/ }, (a) => (path.basename(a.importer) === 'start.ts' ? { path: './deploy.cjs', external: true } : undefined));
+    b.onResolve({ filter: /^\.\/main\.ts$/ }, (a) => (a.importer.endsWith(`${path.sep}start.ts`) ? { path: './deploy.cjs', external: true } : undefined));
   },
 };
 
@@ -177,11 +181,44 @@ export const ssh2Client = {
   },
 };
 
+// ssh2's index requires every part of ssh2 when it is loaded: its server, its key generator and its
+// HTTP agents, whose `require('https')` and `require('tls')` alone cost node ~40 ms at start-up.
+// This action uses its Client and utils.parseKey. In the bundle, the index gives the same exports,
+// each required when first read (a getter), so that what is never read is never run. The build
+// fails if ssh2's index no longer requires exactly these files, so a new ssh2 is reviewed.
+const SSH2_INDEX_REQUIRES = ['./agent.js', './http-agents.js', './protocol/keyParser.js', './protocol/SFTP.js', './client.js', './server.js', './keygen.js'];
+const lazySsh2Index = {
+  name: 'ssh2-lazy-index',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]index\.js$/ }, async (a) => {
+      const text = await readFile(a.path, 'utf8');
+      const requires = [...text.matchAll(/require\('([^']+)'\)/g)].map((m) => m[1]);
+      if (requires.join() !== SSH2_INDEX_REQUIRES.join()) throw new Error(`${a.path}: ssh2's index changed (it requires ${requires.join(', ')}; scripts/build.mjs expects ${SSH2_INDEX_REQUIRES.join(', ')})`);
+      const contents = `'use strict';
+const lazy = (o, name, get) => Object.defineProperty(o, name, { enumerable: true, configurable: true, get });
+const agent = () => require('./agent.js');
+const sftp = () => require('./protocol/SFTP.js');
+const utils = { sftp: {} };
+lazy(utils, 'parseKey', () => require('./protocol/keyParser.js').parseKey);
+for (const k of ['flagsToString', 'OPEN_MODE', 'STATUS_CODE', 'stringToFlags']) lazy(utils.sftp, k, () => sftp()[k]);
+for (const k of ['generateKeyPair', 'generateKeyPairSync']) lazy(utils, k, () => require('./keygen.js')[k]);
+module.exports = { utils };
+for (const k of ['AgentProtocol', 'BaseAgent', 'createAgent', 'CygwinAgent', 'OpenSSHAgent', 'PageantAgent']) lazy(module.exports, k, () => agent()[k]);
+lazy(module.exports, 'Client', () => require('./client.js'));
+lazy(module.exports, 'Server', () => require('./server.js'));
+lazy(module.exports, 'HTTPAgent', () => require('./http-agents.js').SSHTTPAgent);
+lazy(module.exports, 'HTTPSAgent', () => require('./http-agents.js').SSHTTPSAgent);
+`;
+      return { contents, loader: 'js', resolveDir: path.dirname(a.path) };
+    });
+  },
+};
+
 export async function bundle(outdir = 'dist') {
   // A file the build no longer makes must not stay behind (check-dist compares the lists).
   for (const f of existsSync(outdir) ? readdirSync(outdir, { withFileTypes: true }) : []) if (f.isFile() && /\.cjs(\.LEGAL\.txt)?$/.test(f.name)) rmSync(path.join(outdir, f.name));
   await build({
-    entryPoints: { main: 'src/main.ts', post: 'src/post.ts', recover: 'src/recover.ts', undici: 'node_modules/undici/index.js' },
+    entryPoints: { main: 'src/start.ts', deploy: 'src/main.ts', post: 'src/post.ts', recover: 'src/recover.ts', undici: 'node_modules/undici/index.js' },
     outdir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -194,7 +231,7 @@ export async function bundle(outdir = 'dist') {
     logLevel: 'warning',
     minify: true,
     keepNames: true,
-    plugins: [pureHttpClient, ownFiles, ssh2Client],
+    plugins: [pureHttpClient, ownFiles, ssh2Client, lazySsh2Index],
   });
 }
 

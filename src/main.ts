@@ -6,6 +6,7 @@ import { errorText } from './errors.ts';
 import { Ctx } from './strategies/context.ts';
 import { runStrategy } from './strategies/run.ts';
 import { strategyFor } from './strategies/index.ts';
+import { dropEarlyTcp } from './ssh/early-tcp.ts';
 
 async function main(): Promise<void> {
   maskSecrets();
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   try {
     cfg = readInputs();
   } catch (e) {
+    dropEarlyTcp();
     core.setFailed(errorText(e));
     return;
   }

@@ -5,6 +5,7 @@ import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { takeEarlyTcp } from './early-tcp.ts';
 import { DeployError, errorText } from '../errors.ts';
 import { checkHostKey, hostKeyAlgorithms, revokedEntries, type KnownHostEntry } from '../config/knownhosts.ts';
 import { checkHostCert } from '../config/hostcert.ts';
@@ -117,7 +118,10 @@ async function open(addr: SshAddress, o: SshOptions, sock?: Duplex, jump = false
   // Our own TCP socket, so that Nagle's algorithm is off from the first byte: with it on, each of
   // the handshake's and the authentication's round trips waits for a delayed ACK (connect took
   // ~260 ms on the testbed, ~45 ms without). ssh2 waits for it to connect, under readyTimeout.
-  const tcp = sock ? undefined : netConnect({ host: addr.host, port: addr.port }).setNoDelay(true).on('error', () => undefined); // ssh2 reports it
+  // The one opened at start-up (early-tcp.ts), if it is still good: its handshake is done or under way.
+  const early = sock ? undefined : takeEarlyTcp(addr);
+  if (early) o.debug?.(`${hostPort(addr.host, addr.port)}: the TCP connection opened at start-up (${early.connecting ? 'still connecting' : 'connected'})`);
+  const tcp = sock ? undefined : (early ?? netConnect({ host: addr.host, port: addr.port }).setNoDelay(true)).on('error', () => undefined); // ssh2 reports it
   if (tcp) sockets.set(ssh, tcp);
   try {
     await ssh.connect({

@@ -2,6 +2,7 @@
 // includes; run the strategy; on failure undo its journal; always unlock and disconnect.
 import { errorText } from '../errors.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
+import { dropEarlyTcp } from '../ssh/early-tcp.ts';
 import type { AppNode } from '../fleet/instance.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
@@ -155,6 +156,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     ctx.audit.release = release || cfg.release;
     apps = await ctx.step('Connect', async () => {
       const all = await connecting;
+      // Sockets opened at start-up for an address no connection asked for (early-tcp.ts).
+      dropEarlyTcp();
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       nginxRemotes.sort((a, b) => cfg.nginxHosts.indexOf(a.addr) - cfg.nginxHosts.indexOf(b.addr));

@@ -33,6 +33,8 @@ test('through a 100 ms RTT link: a blue/green deploy works as on a LAN, 0 5xx; e
     assert.ok(cmds.length > 5, 'remote commands were traced');
     assert.ok(cmds.every((l) => Number(/in (\d+) ms$/.exec(l)![1]) >= 95), `every command took at least one RTT:\n${cmds.join('\n')}`);
     assert.ok(wall > 1000, `took ${wall} ms`);
+    // Both connections took the TCP socket that dist/main.cjs opened before loading the action.
+    for (const port of relay.ports.values()) assert.match(run.stdout, new RegExp(`^::debug::127\\.0\\.0\\.1:${port}: the TCP connection opened at start-up`, 'm'));
   } finally {
     relay.stop();
   }
