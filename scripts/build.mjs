@@ -33,7 +33,6 @@ const ownFiles = {
     b.onResolve({ filter: /^\.\/recover\.ts$/ }, () => ({ path: './recover.cjs', external: true }));
     // dist/main.cjs (src/start.ts) opens the TCP connections, then loads the rest: deploy.cjs.
     b.onResolve({ filter: /^\.\/main\.ts$/ }, (a) => (path.basename(a.importer) === 'start.ts' ? { path: './deploy.cjs', external: true } : undefined));
-    b.onResolve({ filter: /^\.\/main\.ts$/ }, (a) => (a.importer.endsWith(`${path.sep}start.ts`) ? { path: './deploy.cjs', external: true } : undefined));
   },
 };
 

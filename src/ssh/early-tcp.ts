@@ -44,7 +44,8 @@ export function earlyAddresses(get: (name: string) => string): SshAddress[] {
     const h = parseAppHost(e, port);
     if (typeof h !== 'string') out.push(h.ssh);
   }
-  return out.slice(0, 80);
+  // The most the validation lets through: 16 nginx hosts and 64 app hosts.
+  return out.slice(0, 16 + 64);
 }
 
 /**
