@@ -10,15 +10,15 @@
 // (connecting included); the debug trace's command count is printed next to it. Usage (as root):
 //   node bench/farlink.ts [--deploys N] [--rtt MS] [--baseline REV] [--idle]
 // Writes bench/results/farlink.{json,md} (--idle: farlink-idle.{json,md}).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestbed, cleanupStale, type Testbed } from '../test/testbed/testbed.ts';
 import { startRelays } from '../test/testbed/relay.ts';
-import { ROOT, baseInputs, runAction } from '../test/e2e/harness.ts';
+import { ROOT, baseInputs, startAction } from '../test/e2e/harness.ts';
 import { startLoad } from '../test/e2e/load.ts';
 import { JAVA_OPTS, appLifecycle } from './app.ts';
+import { writeBaselineDist } from './baseline.ts';
 
 const { values: opt } = parseArgs({
   options: { deploys: { type: 'string', default: '3' }, rtt: { type: 'string', default: '100' }, baseline: { type: 'string', default: 'e538ec8' }, 'no-baseline': { type: 'boolean', default: false }, idle: { type: 'boolean', default: false } },
@@ -38,6 +38,11 @@ interface Run extends Variant {
   wallMs: number;
   /** the app's own readiness, measured right before: its exec to its first healthy answer, on the host */
   appMs: number;
+  /** the app's own exit, measured right after that: SIGTERM to gone, on the host */
+  exitMs?: number;
+  /** the app's start as the deploy saw it: from the start command's answer to the answer that its
+   *  port opened (both arrive half a round trip after the host's moment, so no round trip is in it) */
+  seenAppMs?: number;
   commands: number;
   non2xx: number;
   steps: Record<string, number>;
@@ -64,12 +69,7 @@ async function main(): Promise<void> {
   }
   try {
     const baseDir = path.join(tb.dir, 'baseline-dist');
-    fs.mkdirSync(baseDir, { recursive: true });
-    if (!opt['no-baseline']) {
-      // Every file of that revision's dist/ (later bundles load some of theirs when needed).
-      const files = execFileSync('git', ['-C', ROOT, 'ls-tree', '--name-only', `${opt.baseline}:dist`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-      for (const f of files) fs.writeFileSync(path.join(baseDir, f), execFileSync('git', ['-C', ROOT, 'show', `${opt.baseline}:dist/${f}`], { maxBuffer: 1 << 26 }));
-    }
+    if (!opt['no-baseline']) writeBaselineDist(opt.baseline, baseDir);
     await tb.startSeedApp(tb.apps[0], 8080, 'v0');
     const relay = await startRelays(tb, RTT);
     let bashrc = false;
@@ -83,8 +83,9 @@ async function main(): Promise<void> {
         // nginx and the serving version is slower than on an idle host, and that is not overhead.
         const load = opt.idle ? undefined : startLoad(tb, 150);
         let appMs: number;
+        let exitMs: number | undefined;
         try {
-          appMs = (await appLifecycle(tb, jar)).readyMs;
+          ({ readyMs: appMs, exitMs } = await appLifecycle(tb, jar));
         } catch (e) {
           await load?.stop();
           const why = `the app's own readiness could not be measured: ${String(e).slice(0, 300)}`;
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
         }
         const t0 = Date.now();
         const extra = { 'java-opts': JAVA_OPTS, ...(v.far ? relay.inputs : {}), ...(v.detach ? { 'wait-for-exit': 'false' } : {}) };
-        const r = await runAction(tb, baseInputs(tb, jar, extra), v.bundle === 'baseline' ? { dist: baseDir } : {});
+        const started = startAction(tb, baseInputs(tb, jar, extra), v.bundle === 'baseline' ? { dist: baseDir } : {});
+        const seen = lineTimes(started.child.stdout!);
+        const r = await started.done;
         const wallMs = Date.now() - t0;
         const l = await load?.stop();
         if (r.code !== 0) {
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
         // Step names without the release and the port, so runs compare.
         const norm = (n: string) => n.replace(/health-check \S+ on port \d+/, 'health-check the release on the idle port').replace(/to port \d+/, 'to the idle port');
         for (const m of r.summary.matchAll(/^\| ([^|]+) \| ([\d.]+) s \|$/gm)) steps[norm(m[1])] = Math.round(Number(m[2]) * 1000);
-        runs.push({ ...v, wallMs, appMs, commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l?.non2xx ?? 0, steps });
+        runs.push({ ...v, wallMs, appMs, exitMs, seenAppMs: seenApp(seen), commands: r.stdout.split('\n').filter((x) => /^::debug::\S+: .*: exit \S+ in \d+ ms$/.test(x)).length, non2xx: l?.non2xx ?? 0, steps });
       }
     }
     await setBashrc(tb, false);
@@ -125,16 +128,49 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
+/** When each line of the action's output arrived (ms since epoch). */
+function lineTimes(out: NodeJS.ReadableStream): { at: number; line: string }[] {
+  const lines: { at: number; line: string }[] = [];
+  let buf = '';
+  out.on('data', (c) => {
+    buf += String(c);
+    for (let k = buf.indexOf('\n'); k >= 0; k = buf.indexOf('\n')) {
+      lines.push({ at: Date.now(), line: buf.slice(0, k) });
+      buf = buf.slice(k + 1);
+    }
+  });
+  return lines;
+}
+
+/** From the debug trace: the start command's answer to the answer that the new port opened. */
+function seenApp(lines: { at: number; line: string }[]): number | undefined {
+  const start = lines.find((l) => /^::debug::\S+: start the app on port \d+: exit 0 in \d+ ms$/.test(l.line));
+  const open = lines.find((l) => /^::debug::\S+: wait for port \d+ to open: exit 0 in \d+ ms$/.test(l.line));
+  return start && open ? open.at - start.at : undefined;
+}
+
 function report(runs: Run[], variants: Variant[], failures: (Variant & { error: string })[]): string {
   const of = (v: Variant) => runs.filter((r) => r.bundle === v.bundle && r.far === v.far && r.bashrc === v.bashrc && r.detach === v.detach);
   const med = (v: Variant, f: (r: Run) => number) => median(of(v).map(f));
   const over = (r: Run) => r.wallMs - r.appMs;
+  const sec = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '-' : `${(ms / 1000).toFixed(2)} s`);
+  const exits = (v: Variant) => of(v).filter((r) => r.exitMs !== undefined);
+  // The old JVM's exit is in a deploy that waits for it (wait-for-exit: true): the app's own, not the action's.
+  const beyond = (v: Variant) => (v.detach ? med(v, over) : exits(v).length ? median(exits(v).map((r) => over(r) - r.exitMs!)) : undefined);
   const row = (v: Variant) =>
-    `| ${name(v)} | ${of(v).length} | ${(med(v, (r) => r.wallMs) / 1000).toFixed(2)} s | ${(med(v, (r) => r.appMs) / 1000).toFixed(2)} s | **${(med(v, over) / 1000).toFixed(2)} s** | ${med(v, (r) => r.commands)} | ${of(v).reduce((a, r) => a + r.non2xx, 0)} |`;
-  const rtts = (b: Variant['bundle']) => {
+    `| ${name(v)} | ${of(v).length} | ${sec(med(v, (r) => r.wallMs))} | ${sec(med(v, (r) => r.appMs))} | ${v.detach ? 'not waited for' : sec(exits(v).length ? median(exits(v).map((r) => r.exitMs!)) : undefined)} | **${sec(med(v, over))}** | ${sec(beyond(v))} | ${med(v, (r) => r.commands)} | ${of(v).reduce((a, r) => a + r.non2xx, 0)} |`;
+  const rtts = (b: Variant['bundle'], cost: (r: Run) => number | undefined = over) => {
     const near = { bundle: b, far: false, bashrc: false, detach: false };
     const far = { ...near, far: true };
-    return of(far).length ? ((med(far, over) - med(near, over)) / RTT).toFixed(1) : '-';
+    const m = (v: Variant) => median(of(v).map(cost).filter((x): x is number => x !== undefined));
+    const d = (m(far) - m(near)) / RTT;
+    return Number.isFinite(d) ? d.toFixed(1) : '-';
+  };
+  // Wall time minus the app's start as this deploy saw it: without the JVM's start-to-start spread.
+  const seenOver = (r: Run) => (r.seenAppMs === undefined ? undefined : r.wallMs - r.seenAppMs);
+  const spread = (b: Variant['bundle'], far: boolean, cost: (r: Run) => number | undefined) => {
+    const xs = of({ bundle: b, far, bashrc: false, detach: false }).map(cost).filter((x): x is number => x !== undefined);
+    return xs.length ? `${Math.min(...xs)} – ${Math.max(...xs)} ms` : '-';
   };
   const near0 = variants.find((v) => v.bundle === 'this' && !v.far && !v.bashrc)!;
   const far0 = variants.find((v) => v.bundle === 'this' && v.far && !v.bashrc && !v.detach)!;
@@ -144,12 +180,15 @@ function report(runs: Run[], variants: Variant[], failures: (Variant & { error: 
     '',
     `One app host, one nginx host, a blue/green deploy ${opt.idle ? 'on idle hosts (no load)' : 'under wrk load'}, default inputs but health-interval 0.2 s, the app ${JAVA_OPTS} (ready about 3.3 s after its start); ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit) minus the app's own readiness (the same jar started directly on the host right before, under the same conditions, from its exec to its first 200 on /health, polled every 20 ms there).${opt.idle ? ' The non-2xx column counts nothing here: no load runs.' : ''}`,
     '',
-    '| variant | deploys (ok) | wall time (median) | app readiness | overhead | remote commands | non-2xx (total) |',
-    '|---|---|---|---|---|---|---|',
+    '| variant | deploys (ok) | wall time (median) | app readiness | app exit | overhead | overhead beyond the app\'s exit | remote commands | non-2xx (total) |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...variants.map(row),
     '',
     ...(failures.length ? [`Failed deploys (left out of the medians): ${failures.map((f) => `${name(f)}: ${f.error}`).join('; ')}`, ''] : []),
+    `App exit: the same jar's SIGTERM to gone, measured directly on the host right after its readiness (the old version's exit, which a deploy waiting for it includes). The last overhead column is the overhead minus that exit where the deploy waits for it.`,
+    '',
     `Sequential round trips on the critical path (the far link's extra overhead / ${RTT} ms, connecting included): this bundle ${rtts('this')}${opt['no-baseline'] ? '' : `, baseline ${rtts('baseline')}`}.`,
+    `Counted without the JVM's start-to-start spread (each deploy's wall time minus the app's start as its own trace saw it: from the start command's answer to the answer that the port opened, both half a round trip after the host's moment): this bundle ${rtts('this', seenOver)}${opt['no-baseline'] ? '' : `, baseline ${rtts('baseline', seenOver)}`}; that cost ranged ${spread('this', false, seenOver)} direct and ${spread('this', true, seenOver)} far for this bundle, against ${spread('this', false, over)} and ${spread('this', true, over)} for the overhead.`,
     '',
     `Per step, this bundle (plain login):`,
     '',

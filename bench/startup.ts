@@ -4,7 +4,7 @@
 // The step then fails to connect (the listener is no sshd) and exits. Nothing leaves loopback.
 //   node bench/startup.ts [--runs N] [--baseline REV]
 // Writes bench/results/startup.md.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { actionDefaults } from '../test/action-defaults.ts';
+import { writeBaselineDist } from './baseline.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({ options: { runs: { type: 'string', default: '20' }, baseline: { type: 'string', default: '878dfaa' } } });
@@ -24,11 +25,7 @@ const server = createServer((c) => {
 });
 let accepted: number | undefined;
 try {
-  const baseDir = path.join(dir, 'baseline-dist');
-  execFileSync('mkdir', ['-p', baseDir]);
-  for (const f of execFileSync('git', ['-C', ROOT, 'ls-tree', '--name-only', `${opt.baseline}:dist`], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    writeFileSync(path.join(baseDir, f), execFileSync('git', ['-C', ROOT, 'show', `${opt.baseline}:dist/${f}`], { maxBuffer: 1 << 26 }));
-  }
+  const baseDir = writeBaselineDist(opt.baseline, path.join(dir, 'baseline-dist'));
   const jar = path.join(dir, 'app.jar');
   writeFileSync(jar, 'not a jar: the step never gets to send it');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
