@@ -11,7 +11,8 @@ import * as RL from '../commands/releases.ts';
 import { waiting, type Cmd } from '../commands/shell.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
-import { openUpload, type AppNode, type OpenUpload } from './instance.ts';
+import * as H from '../commands/http.ts';
+import { healthRequestMs, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './instance.ts';
 
 export interface Early {
   /** runner time the reads were sent */
@@ -24,6 +25,11 @@ export interface Early {
   ports: Map<number, Promise<string>>;
   /** rollback: the release records of every one of `ports` (releaseInfo), for releaseOn */
   records?: Promise<string>;
+  /**
+   * rollback (health-passes 2 or more): a health GET the host made of each of `ports`, for a warm
+   * standby's first check (waitHealthy judges it; its last checks are made after the lock)
+   */
+  health?: Map<number, Promise<AheadCheck | undefined>>;
   /** what prepareRelease would say (jarState), when there is a jar */
   jar?: Promise<string>;
   /** the upload's channel, opened; taken (and set to undefined) by whoever tells it go or no */
@@ -50,10 +56,18 @@ export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, 
       unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
       ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()))])),
       records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
+      health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
       jar: art ? ask('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o())) : undefined,
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
+}
+
+/** One health GET of the port, made by the host; undefined when it could not be made. */
+function aheadCheck(ctx: Ctx, app: AppNode, port: number): Promise<AheadCheck | undefined> {
+  const ms = healthRequestMs(ctx);
+  const get = H.httpGet(`http://127.0.0.1:${port}${ctx.cfg.healthPath}`, ms / 1000, ctx.o(false, ms / 1000 + 10));
+  return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 
 /** The early reads of this host that still hold now that the locks are ours, or undefined. */

@@ -265,7 +265,7 @@ const readyKey = (port: number) => `open ${port}`;
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
 /** How long one health check's GET may take. */
-const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
+export const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
 
 /**
  * The host waits for the port to open (every 20 ms, one answer), in the lane given, and GETs the
@@ -282,6 +282,12 @@ function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined
 
 /** A health check's answer, and how long ago (ms) the check began. */
 type HostCheck = ProbeResult & { beganMsAgo: number };
+
+/** A health GET the host made ahead of the wait (HTTP_GET's output), and when its answer came (runner clock). */
+export interface AheadCheck {
+  stdout: string;
+  at: number;
+}
 
 /**
  * The health check WAIT_LISTEN made as the port opened, judged here as the prober's would be;
@@ -405,7 +411,7 @@ async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number
  * last two are checked alongside the last health checks. Disarms the start guard. Returns when it
  * became healthy.
  */
-export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult> }): Promise<number> {
+export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
   const cfg = ctx.cfg;
   const step = 'health check';
   const label = app.remote.label;
@@ -423,6 +429,17 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   undici().catch(() => undefined);
   // The first check: the one the host made as the port opened, when it could.
   let first = await waitOpen(ctx, app, port, pid, opts.log, deadline);
+  // A process already running (a warm standby): its host's GET made while the lock was taken, when
+  // health-passes leaves a check after it; counted from its answer's arrival, so the next one is
+  // at least a health-interval after it on the host too.
+  if (first === undefined && opts.ahead && cfg.healthPasses >= 2) {
+    const a = await opts.ahead;
+    const r = a && judgeHttpGet(ctx, a.stdout);
+    if (a && r && !r.fatal) {
+      first = { ...r, beganMsAgo: Date.now() - a.at };
+      ctx.ui.debug?.(`${label}: port ${port}: the first health check is the host's GET made ${first.beganMsAgo} ms ago, while the lock was taken (${r.detail})`);
+    }
+  }
   // Open, and not healthy at a check: the host says when it is (one answer, instead of the next
   // check a health-interval later); the checks stay the judge.
   let hintAsked = false;

@@ -124,7 +124,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       r.newPid = warm;
       r.upload = 'warm standby';
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
-      return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx });
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx, ahead: freshEarly(ctx, a)?.health?.get(p.idlePort) });
     }
     const up: Uploaded = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
     ctx.checkpoint();

@@ -66,11 +66,16 @@ test('rollback: from the warm standby, from the kept jar, never to a release mar
   assert.ok(warm, 'r1 kept running on 8081 as a warm standby');
 
   await dryRun('rollback', new RegExp(`Dry run: rollback \\(blue-green\\) of r1[^]*would roll back from r2 to r1 \\(and mark r2 bad\\)[^]*r1 still runs on port 8081 on \\S+ \\(pid ${warm}\\)`));
+  // As a rollback minutes after a deploy: what its app host reads while the lock is taken holds
+  // only when the lock says no deploy ended in the ~2 s before (the dry run just did).
+  await new Promise((r) => setTimeout(r, 2500));
   const back1 = await act({ mode: 'rollback' });
   assert.equal(back1.code, 0, explain(back1));
   assert.equal(await served(), 'version=r1 port=8081');
   assert.equal(await tb.pidOnPort(app, 8081), warm, 'served from the warm standby, not a new process');
   assert.match(back1.stdout, /still runs on port 8081/);
+  // Its first health check was the host's, made while the lock was taken; the last one after it.
+  assert.match(back1.stdout, /::debug::\S+: port 8081: the first health check is the host's GET made \d+ ms ago, while the lock was taken \(200 /);
   assert.equal(await tb.pidOnPort(app, 8080), null, 'r2 drained and stopped');
   assert.equal(back1.outputs.release, 'r1');
   assert.equal(back1.outputs['previous-release'], 'r2');
