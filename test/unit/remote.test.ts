@@ -643,3 +643,17 @@ test('waitListen: answers when the recorded process listens, at once when it is 
   assert.equal(A.parseWaitListen(run(A.waitListen(pidFile, port, 5000, o)).out, app.pid!), 'dead');
   assert.equal(run(A.waitListen(path.join(d, 'none'), port, 5000, o)).out.trim(), 'nopid');
 });
+
+test('the start time a script reads is /proc/PID/stat field 22, also for a process whose name holds ") "', async () => {
+  const odd = path.join(tmp(), 'sl) 1 2 (x');
+  execFileSync('cp', ['/bin/sleep', odd]);
+  const child = spawn(odd, ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).trim().split(' ');
+    assert.equal(run(R.procState(child.pid!, 0, o)).out, `alive\nstart=${fields[19]}\n`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

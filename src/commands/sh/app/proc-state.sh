@@ -5,7 +5,10 @@ echo alive
 echo "start=$(starttime "$pid")"
 [ "$port" = 0 ] && exit 0
 out=$(ss -Htlnp "sport = :$port" 2>/dev/null)
-lp=$(printf '%s\n' "$out" | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+# The first line's last pid=, parsed by the shell (no sed to start on a busy host).
+first=${out%%"
+"*}
+case $first in *pid=*) lp=${first##*pid=}; lp=${lp%%[!0-9]*} ;; *) lp= ;; esac
 echo "listener=$lp"
 p=$lp
 while [ -n "$p" ] && [ "$p" -gt 1 ]; do
