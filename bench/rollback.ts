@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestbed, cleanupStale } from '../test/testbed/testbed.ts';
-import { ROOT, baseInputs, startAction } from '../test/e2e/harness.ts';
+import { ROOT, baseInputs, runAction, startAction } from '../test/e2e/harness.ts';
 import { KINDS, startLoads, type ClientKind } from './load.ts';
 import { JAVA_OPTS } from './app.ts';
 import { writeBaselineDist } from './baseline.ts';
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     await tb.startSeedApp(app, 8080, 'v0');
     let n = 0;
     const deploy = async (release: string, extra: Record<string, string> = {}) => {
-      const r = await startAction(tb, baseInputs(tb, await tb.makeJar(release), { ...INPUTS, release, ...extra })).done;
+      const r = await runAction(tb, baseInputs(tb, await tb.makeJar(release), { ...INPUTS, release, ...extra }));
       if (r.code !== 0) throw new Error(`deploy ${release} failed: ${r.error}`);
       return r;
     };

@@ -12,7 +12,7 @@ import { waiting, type Cmd } from '../commands/shell.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
-import { healthRequestMs, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './instance.ts';
+import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './instance.ts';
 
 export interface Early {
   /** runner time the reads were sent */
@@ -66,7 +66,7 @@ export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
 function aheadCheck(ctx: Ctx, app: AppNode, port: number): Promise<AheadCheck | undefined> {
   const ms = healthRequestMs(ctx);
-  const get = H.httpGet(`http://127.0.0.1:${port}${ctx.cfg.healthPath}`, ms / 1000, ctx.o(false, ms / 1000 + 10));
+  const get = H.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 

@@ -264,6 +264,9 @@ const readyKey = (port: number) => `open ${port}`;
 /** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
+/** The health path as the app host itself GETs it (curl or wget there). */
+export const hostHealthUrl = (ctx: Ctx, port: number) => `http://127.0.0.1:${port}${ctx.cfg.healthPath}`;
+
 /** How long one health check's GET may take. */
 export const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
 
@@ -276,7 +279,7 @@ function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined
   const cfg = ctx.cfg;
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
   const reqMs = healthRequestMs(ctx);
-  const check = { url: `http://127.0.0.1:${port}${cfg.healthPath}`, timeoutSec: reqMs / 1000 };
+  const check = { url: hostHealthUrl(ctx, port), timeoutSec: reqMs / 1000 };
   return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
 }
 
@@ -310,7 +313,7 @@ function hostCheck(ctx: Ctx, stdout: string): HostCheck | undefined {
 function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: number, reqTimeoutMs: number): Promise<boolean> {
   const cfg = ctx.cfg;
   const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
-  const url = `http://127.0.0.1:${port}${cfg.healthPath}`;
+  const url = hostHealthUrl(ctx, port);
   const cmd = A.waitHealthyHint(A.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.o(false, (ms + reqTimeoutMs) / 1000 + 10));
   return app.remote.run(cmd, ms + reqTimeoutMs + cfg.commandTimeoutMs).then(
     (h) => h.code === 0 && A.parseWaitHealthy(h.stdout, pid) === 'healthy',
@@ -492,7 +495,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
         throw new DeployError(
           step,
           label,
-          `not healthy after ${cfg.healthTimeoutMs / 1000}s (health-timeout): GET http://127.0.0.1:${port}${cfg.healthPath} answered ${last || 'nothing'}; ` +
+          `not healthy after ${cfg.healthTimeoutMs / 1000}s (health-timeout): GET ${hostHealthUrl(ctx, port)} answered ${last || 'nothing'}; ` +
             `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${await logTail(ctx, app, opts.log)}`,
         );
       }
