@@ -4,6 +4,7 @@ import { InputError } from '../errors.ts';
 import { type AppHost, type SshAddress, parseAppHost, parseSshAddress, parsePort, splitList, isValidHost } from './hosts.ts';
 import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
 import { splitWords, WordSplitError } from '../commands/quote.ts';
+import { refusePortOverrides } from './portsettings.ts';
 
 export type Mode = 'deploy' | 'stage' | 'promote' | 'rollback';
 export const MODES: Mode[] = ['deploy', 'stage', 'promote', 'rollback'];
@@ -319,6 +320,7 @@ export function readConfig(get: InputReader): Config {
   const javaOpts = words(get, 'java-opts', '');
   const appArgs = words(get, 'app-args', '');
   const env = parseEnv(get('env'));
+  refusePortOverrides(javaOpts, appArgs, env);
 
   const includeFile = get('include-file').trim() === '' ? undefined : absolutePath(get, 'include-file', '');
   const nginxTestCommand = words(get, 'nginx-test-command', 'nginx -t');
