@@ -13,8 +13,9 @@ export const READ_NGINX = SH.NGINX_READ_NGINX;
  * status and, when it passed, every file it lists (writable, symlinks resolved) and the dump.
  * `key` makes the marker lines unguessable to the files' content.
  */
-export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions): Cmd {
-  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), ...dump], o);
+export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = []): Cmd {
+  // names: host names (never addresses) to resolve on the host, one word each (config/hosts.ts isValidHost).
+  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), ...dump], o);
 }
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
@@ -68,7 +69,8 @@ export type ChangeOutcome =
   | { kind: 'reload-failed'; detail: string; code: number; applied: boolean }
   /** after the write, the dump does not show the new content under the include's name */
   | { kind: 'not-loaded'; got: string }
-  | { kind: 'removed-untestable' }
+  /** the file was put back: without it nginx's configuration fails its test (detail) */
+  | { kind: 'removed-untestable'; detail: string }
   | { kind: 'staged' }
   | { kind: 'not-applied' }
   /** no nginx worker could be seen, before or after the reload: the switch is unconfirmed */
@@ -133,7 +135,8 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
       return { written: false, outcome: { kind: k, code: Number(code), detail } };
     }
   }
-  if (first('removed-untestable') >= 0) return { written, outcome: { kind: 'removed-untestable' } };
+  i = first('removed-untestable');
+  if (i >= 0) return { written: false, outcome: { kind: 'removed-untestable', detail: lines.slice(i + 1).join('\n').trim() } };
   if (first('staged') >= 0) return { written, outcome: { kind: 'staged' } };
   if (first('not-applied') >= 0) return { written, outcome: { kind: 'not-applied' } };
   if (first('no-workers') >= 0) return { written, outcome: { kind: 'no-workers' } };

@@ -2,6 +2,7 @@
 // everywhere (they must agree), change it (write + test everywhere, then reload everywhere and
 // confirm), and put it back. Each change records its undo before it is made.
 import { createHash, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
@@ -9,8 +10,8 @@ import { type Cmd, describe } from '../commands/shell.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { IncludeUndo } from '../strategies/journal.ts';
-import { type IncludeForm, formAddresses } from './include.ts';
-import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead } from './nginxconf.ts';
+import { type IncludeForm, formAddresses, renderInclude } from './include.ts';
+import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead, unresolvableName } from './nginxconf.ts';
 
 export const sha256 = (text: string | null) => (text === null ? 'absent' : createHash('sha256').update(text, 'utf8').digest('hex'));
 
@@ -43,7 +44,9 @@ const EARLY_READ = 'read include';
 
 function readCmd(ctx: Ctx, key: string): Cmd {
   const cfg = ctx.cfg;
-  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10));
+  // The set form needs a resolver for a host name: what the host resolves it to goes in the refusal.
+  const names = cfg.appHosts.length === 1 && !isIP(cfg.appHosts[0].target) ? [cfg.appHosts[0].target] : [];
+  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10), names);
 }
 
 /**
@@ -79,11 +82,13 @@ export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote
       }
       let c: ChosenInclude;
       try {
-        c = chooseInclude(read, cfg.includeFile, targets, dumpText);
+        c = chooseInclude(read, cfg.includeFile, targets, dumpText, renderInclude('', null, targets, cfg.ports[0]));
       } catch (e) {
         if (e instanceof ChoiceError) throw new DeployError('read include', where, e.message);
         throw e;
       }
+      const unresolvable = unresolvableName(read, c, targets);
+      if (unresolvable) throw new DeployError('read include', where, unresolvable);
       // Without sudo, a non-root user must be able to write the include, or the switch would fail late.
       if (!cfg.sudo && read.uid !== 0 && !c.writable) {
         throw new DeployError(
@@ -268,6 +273,12 @@ export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): P
   return Date.now();
 }
 
+/** The line of nginx -t's output that says why it failed ([emerg]), else its last line. */
+function emergLine(out: string): string {
+  const lines = out.split('\n').filter((l) => l.trim() !== '');
+  return lines.find((l) => l.includes('[emerg]')) ?? lines[lines.length - 1] ?? 'no output';
+}
+
 /**
  * Puts includes back (the undo of applyChanges): on each host, unless the file holds something
  * else than what was written, writes the old text, tests, reloads and confirms. Returns the
@@ -302,7 +313,11 @@ export async function restoreIncludes(
           ctx.ui.info(`restored ${f} and reloaded nginx ${on}`);
           return;
         case 'removed-untestable':
-          ctx.ui.info(`removed ${f} ${on} (first deploy: nothing served before)`);
+          // nginx's configuration needs the file now: left as this run wrote and tested it.
+          ctx.ui.warn(
+            `${f} ${on} was not removed: without it \`${describe(cfg.nginxTestCommand)}\` fails (${emergLine(o.detail)}), and nginx could not restart. ` +
+              'It stays as this run wrote it (tested), naming a port where nothing runs now; the next deploy switches it',
+          );
           return;
         case 'changed':
           problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);

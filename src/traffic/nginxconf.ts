@@ -6,6 +6,7 @@
 // `include` directive of them); without one, the include is the one loaded file that looks like
 // it: a `set $VAR http://HOST:PORT;` whose variable proxy_pass uses, or an upstream block naming
 // an app host.
+import { isIP } from 'node:net';
 import { type IncludeForm, IncludeError, maskComments, namesApps, parseInclude, scanInclude } from './include.ts';
 
 export interface LoadedFile {
@@ -30,6 +31,8 @@ export interface NginxRead {
   /** the end of its stderr when it failed */
   error: string;
   files: LoadedFile[];
+  /** app host names as the host resolves them ('-': it does not) */
+  resolved: Map<string, string>;
 }
 
 const HEADER = /^# configuration file (.*):$/;
@@ -64,7 +67,7 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
   const dumpAt = stdout.indexOf(`\nzdd-${key} dump\n`);
   const head = (dumpAt < 0 ? stdout : stdout.slice(0, dumpAt)).split('\n');
   const dump = dumpAt < 0 ? '' : stdout.slice(dumpAt + `\nzdd-${key} dump\n`.length);
-  const r: NginxRead = { uid: -1, user: '?', workers: 0, status: -1, error: '', files: [] };
+  const r: NginxRead = { uid: -1, user: '?', workers: 0, status: -1, error: '', files: [], resolved: new Map() };
   const files: { name: string; real: string; writable: boolean }[] = [];
   let inError = false;
   let seen = false;
@@ -89,6 +92,9 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
       r.status = /^\d+$/.test(args) ? Number(args) : -1;
       if (r.status !== 0) r.error = args === String(r.status) ? '' : `${args}\n`;
       inError = r.status !== 0;
+    } else if (kind === 'resolve') {
+      const m = /^(\S+) (\S+)$/.exec(args);
+      if (m) r.resolved.set(m[1], m[2]);
     } else if (kind === 'file') {
       const m = /^([wr]) ([^\t]*)\t(.*)$/.exec(args);
       if (m) files.push({ writable: m[1] === 'w', name: m[2], real: m[3] });
@@ -138,6 +144,41 @@ export function candidates(files: LoadedFile[], targets: readonly string[]): { f
     return why ? [{ file, why }] : [];
   });
 }
+
+/** The resolver directives of the configuration, as written (nginx needs one for a name in a variable). */
+export function resolvers(files: { text: string }[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    const re = /(^|[\s;{}])resolver\s+([^;]*);/g;
+    const masked = maskComments(f.text);
+    for (let m = re.exec(masked); m; m = re.exec(masked)) out.push(`resolver ${m[2].trim().replace(/\s+/g, ' ')};`);
+  }
+  return out;
+}
+
+/**
+ * The `set $VAR http://HOST:PORT;` form hands nginx a variable, which nginx resolves at request
+ * time only through a resolver directive (never /etc/hosts): a host name there without one makes
+ * every request a 502, while nginx -t, curl and sshd on the host resolve it fine. Returns the
+ * refusal (with both ways out), or undefined when the include names addresses, is the upstream
+ * form (resolved when nginx loads its configuration), or the configuration has a resolver.
+ */
+export function unresolvableName(r: NginxRead, c: { path: string; form: IncludeForm | null }, targets: readonly string[]): string | undefined {
+  const setForm = c.form ? c.form.kind === 'set' : targets.length === 1;
+  if (!setForm) return undefined;
+  const name = targets.find((t) => isName(t));
+  if (name === undefined || resolvers(r.files).length > 0) return undefined;
+  const addr = r.resolved.get(name);
+  const known = addr && addr !== '-';
+  const variable = c.form?.kind === 'set' ? c.form.variable : 'service_url';
+  return (
+    `app-hosts names '${name}', which ${c.path} would hand nginx in 'set $${variable} http://${name}:PORT;': nginx resolves a name in a variable only through a resolver directive, and its configuration has none, so every request would get a 502 (nginx -t and curl on the host resolve it through /etc/hosts, nginx at request time does not). ` +
+    `Either give nginx the address: app-hosts: ${name}=${known ? addr : 'ADDRESS'}${known ? ` (what ${name} resolves to on this nginx host)` : ` (${name} does not resolve on this nginx host)`}; ` +
+    "or add a resolver nginx can ask (e.g. 'resolver 127.0.0.53;' in the http {} block, for systemd-resolved) and keep the name. (The upstream form, proxy_pass http://app; with 'upstream app { server NAME:PORT; }', resolves names when nginx loads its configuration and needs neither.) Nothing was changed"
+  );
+}
+
+const isName = (host: string) => isIP(host) === 0;
 
 export interface IncludeDirective {
   /** as written */
@@ -204,11 +245,20 @@ const listFiles = (files: LoadedFile[]) =>
 
 const listCandidates = (c: { file: LoadedFile; why: string }[]) => c.map((x) => `${x.file.name} (${x.why})`).join('; ');
 
+/** The commands that create an include with `text` at `path`, then test nginx's configuration. */
+export function createHint(path: string, text: string): string {
+  const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  const quoted = lines.map((l) => `'${l.replace(/'/g, `'\\''`)}'`).join(' ');
+  return `printf '%s\\n' ${quoted} | sudo tee ${path} && sudo nginx -t`;
+}
+
 /**
  * Decides which file is the include on one nginx host. `explicit`: the include-file input (empty:
- * find it). `dump`: the dump command, for messages. Throws a ChoiceError saying what nginx loads.
+ * find it). `dump`: the dump command, for messages. `create`: the include a first deploy needs
+ * (pointing at the first of ports), for the messages that say to create it. Throws a
+ * ChoiceError saying what nginx loads.
  */
-export function chooseInclude(r: NginxRead, explicit: string | undefined, targets: readonly string[], dump: string): ChosenInclude {
+export function chooseInclude(r: NginxRead, explicit: string | undefined, targets: readonly string[], dump: string, create = ''): ChosenInclude {
   const parse = (name: string, text: string) => {
     try {
       return parseInclude(text, targets);
@@ -218,9 +268,21 @@ export function chooseInclude(r: NginxRead, explicit: string | undefined, target
     }
   };
   if (r.status !== 0) {
-    // nginx.conf includes the very file that does not exist yet: a first deploy there is right.
+    // nginx.conf includes the very file that does not exist yet: nginx -t fails until it does, and
+    // any restart of nginx now would fail. The include is created first, by hand (nothing changes here).
     if (explicit && r.want?.state === 'absent' && r.error.includes(`open() "${explicit}" failed (2: No such file or directory)`)) {
-      return { path: explicit, loadedAs: explicit, text: null, form: null, how: `${explicit} does not exist yet; nginx's configuration includes it (first deploy)`, writable: r.want.writable, owner: r.want.owner };
+      throw new ChoiceError(
+        `nginx's configuration includes ${explicit} by name and it does not exist, so \`${dump}\` fails: an nginx restart, a reboot or a package upgrade would take every site on this host down until it does. ` +
+          `Create it first, pointing at one of ports (nothing needs to run there: the first deploy starts on the other port and switches to it): ${createHint(explicit, create)}. Nothing was changed`,
+      );
+    }
+    // A glob that matches nothing yet while the server block already uses the include's variable.
+    const unknown = /unknown "([A-Za-z_][A-Za-z0-9_]*)" variable/.exec(r.error);
+    if (unknown && explicit && r.want?.state === 'absent') {
+      throw new ChoiceError(
+        `\`${dump}\` fails: unknown "${unknown[1]}" variable: nginx's configuration uses $${unknown[1]} before any file sets it, because include-file ${explicit} does not exist yet. ` +
+          `Create it first, pointing at one of ports (nothing needs to run there: the first deploy starts on the other port and switches to it): ${createHint(explicit, create)}. Nothing was changed`,
+      );
     }
     throw new ChoiceError(
       `could not list the files nginx loads: \`${dump}\` ${r.status < 0 ? 'could not run' : `exited ${r.status}`}${r.error ? `: ${r.error.split('\n').slice(-6).join(' / ')}` : ''}. ` +
@@ -262,7 +324,9 @@ export function chooseInclude(r: NginxRead, explicit: string | undefined, target
   if (found.length === 0) {
     throw new ChoiceError(
       `include-file is empty, and no file nginx loads looks like the include (a 'set $VAR http://HOST:PORT;' whose variable proxy_pass uses, or an upstream block with a server on ${targets.join(', ')}); nginx loads ${listFiles(r.files)}. ` +
-        'For a first deploy, set include-file to the file to create, in a place an include directive of nginx.conf loads',
+        'For a first deploy, create the include first, pointing at one of ports (nothing needs to run there), in a file nginx loads (docs/server-setup.md, "The nginx include")' + (create
+          ? `, e.g. ${createHint('/etc/nginx/conf.d/service-url.inc', create)}, then 'include /etc/nginx/conf.d/service-url.inc;' ${targets.length === 1 ? 'inside the server {} block, with proxy_pass $service_url;' : 'in the http {} block, with proxy_pass http://app;'} and a reload`
+          : ''),
     );
   }
   throw new ChoiceError(`include-file is empty, and ${found.length} files nginx loads look like the include: ${listCandidates(found)}. Set include-file to the one to switch`);

@@ -55,17 +55,24 @@ test('two hosts, upstream form: both switch, both old processes stop, both serve
   assert.match((await tb.get('/version')).body, new RegExp(`version=v3 port=${next}`));
 });
 
-test('first deploy: a missing include is created and nginx starts serving', async () => {
+test('first deploy: a missing include that nginx.conf names is refused, saying what to create; created so, the deploy serves', async () => {
   await cleanupStale('zdde2e3');
   const tb = await createTestbed({ prefix: 'zdde2e3', subnet: 43, appHosts: 1, form: 'set', initialInclude: false });
   beds.push(tb);
   assert.equal(await tb.readInclude(), null);
-  // nginx cannot start without its include: the first deploy runs with nginx down, as on a new host
-  // that will be started afterwards. Use a reload command that starts nginx when it is not running.
-  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { 'include-file': '/etc/nginx/conf.d/service_url.inc', 'nginx-reload-command': 'sh -c "nginx -s reload 2>/dev/null || nginx"' }));
+  // nginx cannot start without its include (a new host): the deploy changes nothing and says what to create.
+  const inputs = { 'include-file': '/etc/nginx/conf.d/service_url.inc' };
+  const refused = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), inputs));
+  assert.equal(refused.code, 1, explain(refused));
+  assert.match(refused.error, /does not exist, so `nginx -T` fails: an nginx restart, a reboot or a package upgrade would take every site on this host down/);
+  assert.equal(await tb.readInclude(), null);
+  const hint = /(printf .*? && sudo nginx -t)\. Nothing was changed/.exec(refused.error)![1];
+  assert.equal((await tb.exec(tb.nginx, ['sh', '-c', hint.replace('| sudo tee', '| tee').replace('&& sudo nginx -t', '&& nginx -t')])).code, 0);
+  await tb.startNginx();
+  const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), inputs));
   assert.equal(r.code, 0, explain(r));
-  assert.equal(r.outputs['active-port'], '8080');
-  assert.equal(r.outputs['previous-port'], '');
-  assert.match((await tb.readInclude())!, new RegExp(`set \\$service_url http://${tb.apps[0].ip.replaceAll('.', '\\.')}:8080;`));
-  assert.match((await tb.get('/version')).body, /version=v1 port=8080/);
+  assert.match(r.stdout, /nothing listens on the live port 8080; nginx was pointing at a dead port/);
+  assert.equal(r.outputs['active-port'], '8081');
+  assert.match((await tb.readInclude())!, new RegExp(`set \\$service_url http://${tb.apps[0].ip.replaceAll('.', '\\.')}:8081;`));
+  assert.match((await tb.get('/version')).body, /version=v1 port=8081/);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChoiceError, chooseInclude, globMatches, includeDirectives, parseDump, type LoadedFile, type NginxRead } from '../../src/traffic/nginxconf.ts';
+import { ChoiceError, chooseInclude, globMatches, includeDirectives, parseDump, resolvers, unresolvableName, type LoadedFile, type NginxRead } from '../../src/traffic/nginxconf.ts';
 import { dumpCommand } from '../../src/config/inputs.ts';
 import { parseInclude } from '../../src/traffic/include.ts';
 
@@ -14,7 +14,7 @@ const MAIN = `http {
 }
 `;
 const file = (name: string, text: string, real = name): LoadedFile => ({ name, real, writable: true, text });
-const read = (files: LoadedFile[], want?: NginxRead['want']): NginxRead => ({ uid: 0, user: 'root', workers: 2, status: 0, error: '', files, want });
+const read = (files: LoadedFile[], want?: NginxRead['want'], resolved = new Map<string, string>()): NginxRead => ({ uid: 0, user: 'root', workers: 2, status: 0, error: '', files, want, resolved });
 const DASH = file('/etc/nginx/conf.d/service-url.inc', 'set $service_url http://127.0.0.1:8081;\n');
 const T = ['127.0.0.1'];
 
@@ -59,7 +59,7 @@ test('an explicit include-file must be loaded by nginx (by its name or through a
   assert.deepEqual([c.path, c.loadedAs], ['/etc/nginx/sites-available/app', '/etc/nginx/sites-enabled/app']);
 });
 
-test('a first deploy: allowed where an include directive picks the new file up (a glob), refused elsewhere', () => {
+test('a first deploy: allowed where an include directive picks the new file up (a glob), refused where nginx -t fails without the file', () => {
   const files = [file('/etc/nginx/nginx.conf', 'http {\n  include conf.d/*.inc;  # relative to nginx.conf\n  server { proxy_pass http://app; }\n}\n')];
   const absent = (real: string) => ({ state: 'absent' as const, writable: true, owner: 'root', real });
   const c = chooseInclude(read(files, absent('/etc/nginx/conf.d/app.inc')), '/etc/nginx/conf.d/app.inc', T, 'nginx -T');
@@ -71,7 +71,13 @@ test('a first deploy: allowed where an include directive picks the new file up (
   );
   // nginx.conf includes exactly that missing file: nginx -T fails naming it, and that is a first deploy.
   const r: NginxRead = { ...read([], absent('/etc/nginx/conf.d/service_url.inc')), status: 1, error: 'nginx: [emerg] open() "/etc/nginx/conf.d/service_url.inc" failed (2: No such file or directory) in /etc/nginx/nginx.conf:20' };
-  assert.equal(chooseInclude(r, '/etc/nginx/conf.d/service_url.inc', T, 'nginx -T').text, null);
+  assert.throws(
+    () => chooseInclude(r, '/etc/nginx/conf.d/service_url.inc', T, 'nginx -T', 'set $service_url http://127.0.0.1:8080;\n'),
+    /includes \/etc\/nginx\/conf\.d\/service_url\.inc by name and it does not exist, so `nginx -T` fails: an nginx restart.*Create it first, pointing at one of ports .*printf '%s\\n' 'set \$service_url http:\/\/127\.0\.0\.1:8080;' \| sudo tee \/etc\/nginx\/conf\.d\/service_url\.inc && sudo nginx -t\. Nothing was changed/,
+  );
+  // A glob matching nothing yet, while the server block already uses the variable.
+  const unknown = { ...r, error: 'nginx: [emerg] unknown "service_url" variable' };
+  assert.throws(() => chooseInclude(unknown, '/etc/nginx/conf.d/service_url.inc', T, 'nginx -T', 'set $service_url http://127.0.0.1:8080;\n'), /unknown "service_url" variable: .*Create it first/);
   assert.throws(() => chooseInclude({ ...r, error: 'nginx: [emerg] unknown directive "x"' }, '/etc/nginx/conf.d/service_url.inc', T, 'nginx -T'), /could not list the files nginx loads: `nginx -T` exited 1: .*unknown directive/);
 });
 
@@ -92,4 +98,24 @@ test('several upstream blocks: the one naming the app hosts is managed, the othe
   const f = parseInclude(text, ['10.0.0.5']);
   assert.equal(f?.kind === 'upstream' && f.name, 'app');
   assert.throws(() => parseInclude(text), /2 upstream blocks/);
+});
+
+test('a host name in the set form needs a resolver: refused with the address the host resolves it to, and both ways out', () => {
+  const main = file('/etc/nginx/nginx.conf', MAIN);
+  const named = file(DASH.name, 'set $service_url http://app1.internal:8081;\n');
+  const r = read([main, named], undefined, new Map([['app1.internal', '10.0.1.5']]));
+  const why = unresolvableName(r, { path: named.name, form: parseInclude(named.text, ['app1.internal']) }, ['app1.internal']);
+  assert.match(why ?? '', /^app-hosts names 'app1\.internal', which \/etc\/nginx\/conf\.d\/service-url\.inc would hand nginx in 'set \$service_url http:\/\/app1\.internal:PORT;'/);
+  assert.match(why ?? '', /app-hosts: app1\.internal=10\.0\.1\.5 \(what app1\.internal resolves to on this nginx host\)/);
+  assert.match(why ?? '', /resolver 127\.0\.0\.53;/);
+  // A first deploy of one host writes the set form too; a name that does not resolve says so.
+  assert.match(unresolvableName(read([main]), { path: '/x.inc', form: null }, ['app1.internal']) ?? '', /app1\.internal=ADDRESS \(app1\.internal does not resolve on this nginx host\)/);
+  // A resolver (not in a comment), an address, or the upstream form: nothing to refuse.
+  const withResolver = file('/etc/nginx/nginx.conf', MAIN.replace('http {', 'http {\n    resolver 127.0.0.53 valid=10s;'));
+  assert.deepEqual(resolvers([withResolver]), ['resolver 127.0.0.53 valid=10s;']);
+  assert.deepEqual(resolvers([file('/a', '# resolver 1.1.1.1;\n')]), []);
+  assert.equal(unresolvableName(read([withResolver, named]), { path: named.name, form: parseInclude(named.text, ['app1.internal']) }, ['app1.internal']), undefined);
+  assert.equal(unresolvableName(read([main, DASH]), { path: DASH.name, form: parseInclude(DASH.text, T) }, T), undefined);
+  const up = 'upstream app { server app1.internal:8080; server app2.internal:8080; }\n';
+  assert.equal(unresolvableName(read([main]), { path: '/u.inc', form: parseInclude(up, ['app1.internal', 'app2.internal']) }, ['app1.internal', 'app2.internal']), undefined);
 });

@@ -35,7 +35,9 @@ if [ "$action" != none ]; then
   # The test's stdout is the dump when the test is the dump command (nginx -T).
   out=$(run_first "$((nt + 4))" timeout -k 5 "$ct" "$@" 2>&1 >"$dump"); st=$?
   if [ "$st" -ne 0 ]; then
-    if [ "$action" = remove ]; then rm -f -- "$bak"; echo "removed-untestable $st"; exit 0; fi
+    # Without the file nginx's configuration fails its test: it stays as it is (the content
+    # written and tested by this run), never leaving nginx unable to start.
+    if [ "$action" = remove ]; then put_back; echo "removed-untestable $st"; printf '%s\n' "$out"; exit 0; fi
     put_back
     echo "test-failed $st"; printf '%s\n' "$out"; tail -c 2000 -- "$dump"; exit 0
   fi

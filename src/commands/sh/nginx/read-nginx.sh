@@ -1,5 +1,5 @@
-k=$1 f=$2 ct=$3
-shift 3
+k=$1 f=$2 ct=$3 names=$4
+shift 4
 # @include nginx/_workers-fn.sh
 echo "zdd-$k uid $(id -u) $(id -un)"
 if command -v ps >/dev/null 2>&1; then echo "zdd-$k workers $(nginx_workers | awk '$3 == "serving"' | wc -l)"; else echo "zdd-$k workers no-ps"; fi
@@ -10,6 +10,11 @@ if [ -n "$f" ]; then
   o=$(stat -c %U -- "$d" 2>/dev/null) || o='?'
   echo "zdd-$k want $s $w ${o:-?} $(readlink -m -- "$f")"
 fi
+# What each app host name resolves to here (the set form's names need a resolver in nginx).
+for n in $names; do
+  a=$(getent ahosts "$n" 2>/dev/null | awk 'NR == 1 { print $1 }')
+  echo "zdd-$k resolve $n ${a:--}"
+done
 out=$(mktemp) || { echo "zdd-$k status mktemp failed"; exit 0; }
 err=$(mktemp) || { rm -f -- "$out"; echo "zdd-$k status mktemp failed"; exit 0; }
 trap 'rm -f -- "$out" "$err"' EXIT
