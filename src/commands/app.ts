@@ -46,18 +46,21 @@ export const GATE = SH.APP_GATE;
 
 /** Waits on the host for the receiving of the jar (RECEIVE after \`go rc\`): exit 0 once the jar is in place, 97 otherwise. */
 export function gate(part: string, limitSec: number, o: CmdOptions): Cmd {
-  return wrap('wait for the jar', GATE, [`${part}.rc`, Math.ceil(limitSec)], o);
+  return wrap('wait for the jar', GATE, [gateFile(part), Math.ceil(limitSec)], o);
 }
+
+/** The file a gated upload's receiving writes its exit code to (GATE and ABORT_GATE read it). */
+export const gateFile = (part: string) => `${part}.rc`;
 
 export const ABORT_GATE = SH.APP_ABORT_GATE;
 
 /**
- * After the runner saw the receiving fail: makes a start waiting behind it (GATE) give up, unless
- * RECEIVE decided first. Prints aborted | decided (the gate ends now either way) | none (no such
- * directory: the receiving never began, and nothing can let the gate pass).
+ * After the deploy gave up: makes a start waiting behind the jar (GATE) never run, unless it
+ * already passed. Prints aborted (it never starts) | decided (it passed: the start runs, and its
+ * pid file will say what it started) | none (no such directory: nothing can let the gate pass).
  */
-export function abortGate(part: string, o: CmdOptions): Cmd {
-  return wrap('stop the start waiting for the jar', ABORT_GATE, [`${part}.rc`], o);
+export function abortGate(rcFile: string, o: CmdOptions): Cmd {
+  return wrap('stop the start waiting for the jar', ABORT_GATE, [rcFile], o);
 }
 
 export const VERIFY = SH.APP_VERIFY;
@@ -80,12 +83,21 @@ export interface PortState {
   unit?: string;
   /** the listener's start time (clock ticks since boot): with pid, who it is */
   start?: string;
+  /** the socket listing was asked through sudo and sudo refused (the rule lacks the ss line) */
+  unprivileged?: boolean;
 }
 
-/** Who listens on a TCP port, and which pid this action recorded for it. */
-export function portState(port: number, pidFile: string, o: CmdOptions): Cmd {
-  return wrap(`inspect port ${port}`, PORT_STATE, [port, pidFile], o);
+/**
+ * Who listens on a TCP port, and which pid this action recorded for it. privSs: only the socket
+ * listing runs through sudo (`sudo -n ss -Htlnp sport = :PORT`, an exact sudoers command), for a
+ * script that otherwise runs as the deploy user (systemd-unit).
+ */
+export function portState(port: number, pidFile: string, o: CmdOptions, privSs = false): Cmd {
+  return wrap(`inspect port ${port}`, PORT_STATE, [port, pidFile, privSs ? 1 : 0], o);
 }
+
+/** The exact command port inspection runs through sudo with systemd-unit (a sudoers line names it). */
+export const SS_COMMAND = (port: number) => `/usr/bin/ss -Htlnp sport \\= \\:${port}`;
 
 export function parsePortState(stdout: string): PortState | string {
   const lines = stdout.split('\n');
@@ -93,6 +105,7 @@ export function parsePortState(stdout: string): PortState | string {
   const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
   const num = (s: string | undefined) => (s && /^\d+$/.test(s.trim()) ? Number(s.trim()) : undefined);
   const st: PortState = { free: lines.includes('free'), pid: num(get('pid')), cmd: get('cmd')?.trim(), ours: num(get('ours')) };
+  if (lines.includes('unprivileged')) st.unprivileged = true;
   const unit = get('unit')?.trim();
   if (unit) st.unit = unit;
   const start = get('start')?.trim();

@@ -11,6 +11,7 @@
 // A release changes only those two files, which systemd reads at each start, so a deploy needs no
 // daemon-reload unless the template itself changed. The team's own settings go in
 // /etc/systemd/system/NAME@.service.d/*.conf, which the action never writes.
+import { SS_COMMAND } from './app.ts';
 import { join } from './quote.ts';
 import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
 import * as SH from './scripts.gen.ts';
@@ -155,6 +156,8 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
   const units = ports.map((p) => instanceUnit(name, p));
   const cmds = [
     `/usr/bin/tee ${UNIT_DIR}/${name}@.service`,
+    // who holds each port, also a process of another user (commands/app.ts portState)
+    ...ports.map(SS_COMMAND),
     '/usr/bin/systemctl daemon-reload',
     ...ports.map((p) => `/usr/bin/install -D -m 600 /dev/stdin ${ENV_DIR}/${name}@${p}`),
     ...units.flatMap((u) => [

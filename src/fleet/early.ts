@@ -8,7 +8,7 @@ import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
 import * as U from '../commands/unit.ts';
 import * as RL from '../commands/releases.ts';
-import { waiting, type Cmd } from '../commands/shell.ts';
+import { andThen, waiting, type Cmd } from '../commands/shell.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
@@ -32,6 +32,8 @@ export interface Early {
   health?: Map<number, Promise<AheadCheck | undefined>>;
   /** what prepareRelease would say (jarState), when there is a jar */
   jar?: Promise<string>;
+  /** deploy and stage: the release's records (releaseInfo): the command it was started with before */
+  started?: Promise<string>;
   /** the upload's channel, opened; taken (and set to undefined) by whoever tells it go or no */
   upload?: OpenUpload;
 }
@@ -54,13 +56,19 @@ export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, 
       sentAt: Date.now(),
       preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
       unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
-      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp()))])),
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(), ctx.privPorts))])),
       records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
-      jar: art ? ask('upload and start', A.jarState(cfg.remoteDir, release, art.sha256, ctx.o())) : undefined,
+      // One shell: the release directory's answer (one line), then its records.
+      ...(art ? jarAndRecords(ask('upload and start', andThen(A.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), RL.releaseInfo(cfg.remoteDir, release, [], ctx.o())))) : {}),
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
+}
+
+function jarAndRecords(both: Promise<string>): { jar: Promise<string>; started: Promise<string> } {
+  const at = (o: string) => o.indexOf('\n') + 1 || o.length;
+  return { jar: kept(both.then((o) => o.slice(0, at(o)))), started: kept(both.then((o) => o.slice(at(o)))) };
 }
 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
@@ -83,6 +91,17 @@ export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, ke
   const v = e[key];
   e[key] = undefined;
   return v;
+}
+
+/** Forgets what was read early about the release label (another label is deployed). */
+export function dropEarlyRelease(apps: AppNode[]): void {
+  for (const a of apps) {
+    if (!a.early) continue;
+    a.early.upload?.channel.skip();
+    a.early.upload = undefined;
+    a.early.jar = undefined;
+    a.early.started = undefined;
+  }
 }
 
 /** Tells every upload channel opened early and not taken that it is not needed. */

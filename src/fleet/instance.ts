@@ -7,7 +7,7 @@ import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
-import { andThen, removeFile } from '../commands/shell.ts';
+import { gatedStart, removeFile } from '../commands/shell.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import { sleep } from '../strategies/context.ts';
@@ -30,10 +30,18 @@ export interface AppNode {
 
 /** asked: the same read, sent earlier (fleet/early.ts). */
 export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
-  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp()), ctx.cfg.commandTimeoutMs));
+  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
+}
+
+/** What would let the deploy user see who holds a port (a PortState with no pid), in words. */
+export function toSeePort(ctx: Ctx, port: number, st: A.PortState): string {
+  const cfg = ctx.cfg;
+  if (!cfg.sudo) return `set sudo: true${cfg.systemdUnit !== undefined ? ` and add '${A.SS_COMMAND(port)}' to the sudoers rule (docs/systemd.md)` : ''}, or run the app as '${cfg.sshUser}'`;
+  if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (docs/systemd.md, "The sudoers rule")`;
+  return 'not even through sudo (is /proc mounted with hidepid, or does the process run in a container?)';
 }
 
 /**
@@ -88,7 +96,7 @@ export interface Uploaded {
    * come when the start is sent); after a failure, abort() makes the waiting gate give up, and
    * says whether it ends now (false: it can never pass, and need not be waited for).
    */
-  pending?: { gate: Cmd; limitMs: number; arrived: Promise<string>; prepared: Promise<void>; abort(): Promise<boolean> };
+  pending?: { gate: Cmd; rcFile: string; limitMs: number; arrived: Promise<string>; prepared: Promise<void>; abort(): Promise<boolean> };
 }
 
 /**
@@ -148,10 +156,11 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
       verify: arrived.then(() => prepared).then(checking, failed),
       pending: {
         gate: A.gate(part, limitSec, ctx.o(false, limitSec + 10)),
+        rcFile: A.gateFile(part),
         limitMs: (limitSec + 10) * 1000,
         arrived,
         prepared,
-        abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(part, ctx.o()), cfg.commandTimeoutMs)).stdout),
+        abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(A.gateFile(part), ctx.o()), cfg.commandTimeoutMs)).stdout),
       },
     };
   };
@@ -229,8 +238,9 @@ export function unitTemplate(ctx: Ctx, app: AppNode): string {
  * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
  * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
  */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; limitMs: number }): Promise<number> {
-  const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
+  // A gated start may still run on the host after the runner gave up on it: its undo closes the gate first.
+  const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}) };
   ctx.record(entry);
   const cfg = ctx.cfg;
   let cmd: Cmd;
@@ -243,7 +253,7 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
   } else {
     cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
   }
-  if (gate) cmd = andThen(gate.cmd, cmd);
+  if (gate) cmd = gatedStart(gate.cmd, cmd, gate.rcFile);
   const lane = app.remote.lane();
   const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
   // Right behind the start, in its shell (waitHealthy takes it).

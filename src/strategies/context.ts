@@ -110,6 +110,15 @@ export class Ctx {
     return { sudo: this.cfg.sudo && this.cfg.systemdUnit === undefined, timeoutSec };
   }
 
+  /**
+   * systemd-unit with sudo: port inspection lists sockets through sudo (the exact ss command of
+   * the sudoers rule), so that a process of another user (a team's unit of root or User=myapp) is
+   * named, and can be taken over.
+   */
+  get privPorts(): boolean {
+    return this.cfg.sudo && this.cfg.systemdUnit !== undefined;
+  }
+
   /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
   get privUnit(): boolean {
     return this.cfg.sudo;

@@ -7,7 +7,7 @@ import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
-import { inspectPort, openUpload, refuseUnit, releaseSpec, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
+import { inspectPort, openUpload, refuseUnit, releaseSpec, toSeePort, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
@@ -72,17 +72,17 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     refuseUnit(a, p.livePort!, live, step, ctx, true);
     r.oldUnit = live.unit;
     if (!live.free && live.pid === undefined) {
-      throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; set sudo: true or run the app as '${cfg.sshUser}'`);
+      throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; ${toSeePort(ctx, p.livePort!, live)}`);
     }
     r.oldPid = live.pid;
     r.oldStart = live.start;
-    if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port`);
+    if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port (as expected on a first deploy, from an include created pointing at one of ports)`);
   }
   if (idle.free || (reuse !== undefined && idle.pid === reuse)) return;
   refuseUnit(a, p.idlePort, idle, step, ctx);
   const ourUnit = cfg.systemdUnit !== undefined && idle.unit === U.instanceUnit(cfg.systemdUnit, p.idlePort);
   if (idle.pid === undefined) {
-    throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or set sudo: true so the action can identify it`);
+    throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or let the action identify it: ${toSeePort(ctx, p.idlePort, idle)}`);
   }
   if (idle.pid !== idle.ours && !ourUnit) {
     throw new DeployError(
@@ -131,7 +131,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
     // A jar on its way: the start goes right behind it and waits on the host for its arrival.
     const pend = up.pending;
-    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, limitMs: pend.limitMs });
+    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs });
     if (pend) {
       starting.catch(() => undefined);
       try {

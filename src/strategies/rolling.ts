@@ -14,7 +14,7 @@ import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
-import { captureStart, inspectPort, refuseUnit, releaseSpec, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { captureStart, inspectPort, refuseUnit, releaseSpec, toSeePort, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
@@ -152,7 +152,7 @@ export const rolling: Strategy = {
           if (!now.free) {
             refuseUnit(i.app, i.port, now, 'stop old', ctx);
             if (now.pid === undefined) {
-              throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; set sudo: true or run the app as '${cfg.sshUser}'`);
+              throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; ${toSeePort(ctx, i.port, now)}`);
             }
             const unit = cfg.systemdUnit !== undefined && now.unit === U.instanceUnit(cfg.systemdUnit, i.port) ? now.unit : undefined;
             if (unit) {
