@@ -9,6 +9,8 @@ import type { Ctx } from '../strategies/context.ts';
 import { mapLimit, PARALLEL } from '../strategies/context.ts';
 import type { AppNode } from './instance.ts';
 import { failureText } from '../ssh/remote.ts';
+import { createHash } from 'node:crypto';
+import { dropEarlyRelease, freshEarly } from './early.ts';
 
 /** How a release is started: recorded with it on every app host (start.json, mode 600). */
 export interface ReleaseCommand {
@@ -93,4 +95,28 @@ export async function releaseForLabel(ctx: Ctx, apps: AppNode[], label: string, 
   const release = `${label}-${art.sha256.slice(0, 8)}`;
   ctx.ui.warn(`release ${label} already names another jar on ${taken.join(', ')}; this jar is kept as release ${release}, next to it, so a rollback can go back to ${label}`);
   return release;
+}
+
+/**
+ * The release this deploy records. A release is a jar and the command it is started with: when an
+ * app host keeps `release` recorded with another command (the same jar deployed again with other
+ * java, java-opts, app-args or env), this deployment is `release-<its command's sha256, first 8>`,
+ * next to it, so that a rollback returns to the earlier one with its own options and environment.
+ */
+export async function deploymentLabel(ctx: Ctx, apps: AppNode[], release: string, cmd: ReleaseCommand): Promise<string> {
+  const json = JSON.stringify(cmd);
+  const differs: string[] = [];
+  await mapLimit(apps, PARALLEL, async (a) => {
+    const early = freshEarly(ctx, a)?.started;
+    const out = await (early ?? a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.o()), ctx.cfg.commandTimeoutMs));
+    const info = RL.parseReleaseInfo(out);
+    if (info.jar && info.start !== undefined && info.start.trim() !== json) differs.push(a.remote.label);
+  });
+  if (differs.length === 0) return release;
+  const next = `${release}-${createHash('sha256').update(json, 'utf8').digest('hex').slice(0, 8)}`;
+  ctx.ui.info(
+    `release ${release} was deployed before with another command (java, java-opts, app-args or env) on ${differs.join(', ')}: this deployment is release ${next}, next to it (same jar), so that a rollback returns to ${release} as it ran`,
+  );
+  dropEarlyRelease(apps);
+  return next;
 }

@@ -9,12 +9,19 @@ import { inspectPort, JOURNAL, waitHealthy, type AppNode } from '../fleet/instan
 import * as U from '../commands/unit.ts';
 import { commandText, keptRelease } from '../fleet/releases.ts';
 import { freshEarly } from '../fleet/early.ts';
-import { auditPath, previousRelease, readAudit, servingRelease } from '../traffic/audit.ts';
+import { auditPath, previousRelease, readAudit, servingRelease, type AuditEntry } from '../traffic/audit.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
 import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult, TEAM_UNIT } from './phases.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
+
+/** The port a team's unit served on before the deploy that took it over (from that deploy's audit line). */
+export function teamUnitPort(history: AuditEntry[], unit: string): number | undefined {
+  const took = history.filter((e) => e.result === 'ok' && e.previous === unit).at(-1);
+  const m = took && /^port (\d+)$/.exec(took.from);
+  return m ? Number(m[1]) : undefined;
+}
 
 /** The release to go back to, and the kept jar and start command for it. Changes nothing. */
 async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefined>, ports: number[]): Promise<Awaited<ReturnType<typeof keptRelease>>['info']> {
@@ -38,6 +45,16 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
   if (to.startsWith(TEAM_UNIT)) {
     // Before the first deploy with systemd-unit, the team's own unit served: it is started again.
     if (ctx.cfg.systemdUnit === undefined) throw new DeployError('rollback', undefined, `the release before ${current} is the unit ${to.slice(TEAM_UNIT.length)}, taken over by a deploy with systemd-unit: set systemd-unit to roll back to it (nothing was changed)`);
+    // The team's unit listens where it always did: only while that port is idle can it start.
+    const unitPort = teamUnitPort(history, to);
+    if (unitPort !== undefined && ports.length === 1 && unitPort !== ports[0]) {
+      throw new DeployError(
+        'rollback',
+        undefined,
+        `the release before ${current ?? 'the current one'} is the team's own unit ${to.slice(TEAM_UNIT.length)}, which served on port ${unitPort} before the takeover; ${current ?? 'the current release'} holds port ${unitPort} now, so the unit could not bind it. ` +
+          `It is a rollback target only while port ${unitPort} is idle (the live release on port ${ports[0]}): roll back to a kept release instead with release: LABEL, or start the unit by hand once port ${unitPort} is free (systemctl enable --now ${to.slice(TEAM_UNIT.length)}). Nothing was changed`,
+      );
+    }
     fleet.release = to;
     fleet.teamUnit = to.slice(TEAM_UNIT.length);
     fleet.artifact = undefined;

@@ -11,7 +11,7 @@ import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
-import { commandOf, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
+import { commandOf, deploymentLabel, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
@@ -187,6 +187,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ),
     );
     const nginx = await readNginx(ctx, nginxRemotes);
+    // The same jar with another command is a deployment of its own (read while the lock was taken).
+    if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg));
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];

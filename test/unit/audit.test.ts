@@ -28,3 +28,15 @@ test('the summary says what the clean-up could not do', () => {
   });
   assert.match(md, /\*\*Clean-up incomplete\*\* \(the new version serves\):\n\n- app1: could not record r1 on port 8081/);
 });
+
+test("teamUnitPort: the port a team's unit served on, from the audit line of the deploy that took it over", async () => {
+  const { teamUnitPort } = await import('../../src/strategies/rollback.ts');
+  const line = (over: Partial<AuditEntry>): AuditEntry => ({ time: 't', actor: 'a', repository: 'r', run: 'u', mode: 'deploy', strategy: 'blue-green', release: 'x', from: '-', to: '-', result: 'ok', duration_s: 1, ...over });
+  const history = [
+    line({ release: 's1', previous: 'unit:shop.service', from: 'port 8080', to: 'port 8081' }),
+    line({ release: 's2', previous: 's1', from: 'port 8081', to: 'port 8080' }),
+    line({ release: 's3', previous: 'unit:shop.service', from: 'port 9090', result: 'rolled back' }),
+  ];
+  assert.equal(teamUnitPort(history, 'unit:shop.service'), 8080, 'a failed run is no takeover');
+  assert.equal(teamUnitPort(history, 'unit:other.service'), undefined);
+});
