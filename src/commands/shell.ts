@@ -2,7 +2,7 @@
 // `sh -c SCRIPT sh ARGS...`, every value a quoted positional argument, wrapped in `timeout` so
 // nothing can hang the deploy, prefixed with `sudo -n` where it needs privileges and the user
 // asked for sudo. Pure: nothing here connects.
-import { join, script } from './quote.ts';
+import { join, quote, script } from './quote.ts';
 import * as SH from './scripts.gen.ts';
 
 export interface Cmd {
@@ -68,6 +68,15 @@ export function withPrevious(c: Cmd): Cmd {
 /** b, run only once a succeeded (a's stdin is nothing, b's its own): one command, no round trip between them. */
 export function andThen(a: Cmd, b: Cmd): Cmd {
   return { what: b.what, line: `${a.line} </dev/null && ${b.line}`, stdin: b.stdin, waits: true };
+}
+
+/**
+ * A start behind its gate (GATE, then the start: one command), after which the gate's files go
+ * (whatever the start did, its status is the command's).
+ */
+export function gatedStart(gate: Cmd, start: Cmd, rcFile: string): Cmd {
+  const rm = `rm -f -- ${quote(rcFile)} ${quote(`${rcFile}.go`)}`;
+  return { what: start.what, line: `${gate.line} </dev/null && { ${start.line}\n}; _zdd_s=$?; ${rm}; (exit "$_zdd_s")`, stdin: start.stdin, waits: true };
 }
 
 export function removeFile(path: string, o: CmdOptions): Cmd {

@@ -12,7 +12,7 @@ import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
 import { capturedSpec, inspectPort, releaseSpec, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import { keptRelease } from '../fleet/releases.ts';
-import type { Ctx } from './context.ts';
+import { type Ctx, sleep } from './context.ts';
 
 /** Set on an entry once its undo is complete and saved: a post step resumes from the rest. */
 interface Progress {
@@ -28,7 +28,8 @@ export type UndoEntry = Progress &
       hosts: { nginx: SshAddress; path: string; loadedAs: string; before: string | null; after: string | null; mayServe?: boolean }[];
     }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
-  | { kind: 'started'; app: SshAddress; port: number; pid?: number }
+  /** gate: the start waited on the host behind the jar (its gate file: commands/app.ts gateFile) */
+  | { kind: 'started'; app: SshAddress; port: number; pid?: number; gate?: string }
   /** systemd-unit: a rollback enabled and started the team's own unit again: disable and stop it */
   | { kind: 'unit-started'; app: SshAddress; unit: string }
   /**
@@ -115,6 +116,13 @@ export function withoutDead(text: string | null, targets: string[], dead: Set<st
   } catch {
     return text;
   }
+}
+
+/** Tells a start waiting on the host behind the jar never to run: aborted, decided (it passed) or none. */
+async function closeGate(ctx: Ctx, a: AppNode, rcFile: string): Promise<'aborted' | 'decided' | 'none'> {
+  const r = await a.remote.run(A.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+  const said = r?.stdout.trim();
+  return said === 'aborted' || said === 'decided' ? said : 'none';
 }
 
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
@@ -210,11 +218,21 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
           }
           let pid = e.pid;
           if (pid === undefined) {
-            // The start command was cut off: its pid file (pid + start time) says what it started.
-            const st = await inspectPort(ctx, a, e.port, 'rollback').catch(() => undefined);
+            // The start command was cut off, or its answer never came: a gated one may still be
+            // waiting on the host, and is told never to start (or, past its gate, is waited for).
+            const gate = e.gate ? await closeGate(ctx, a, e.gate) : 'none';
+            // Its pid file (pid + start time) says what it started.
+            let st = await inspectPort(ctx, a, e.port, 'rollback').catch(() => undefined);
+            for (let i = 0; gate === 'decided' && st?.ours === undefined && i < 50; i++) {
+              await sleep(200);
+              st = await inspectPort(ctx, a, e.port, 'rollback').catch(() => undefined);
+            }
             pid = st?.ours;
             if (pid === undefined) {
-              if (st) done(e);
+              if (st && gate !== 'decided') {
+                if (e.gate) ctx.ui.info(`${a.remote.label}: the start on port ${e.port} waiting behind the jar was told not to run: nothing was started`);
+                done(e);
+              }
               return;
             }
           }

@@ -128,7 +128,7 @@ test('a start sent behind the jar (gate): runs once the jar is in place, never a
   const jar = path.join(d, 'releases/r1/app.jar');
   const marker = path.join(d, 'started');
   const start = { what: 'start', line: `touch ${marker}` };
-  const gated = (part: string, limit = 20) => runLater(S.andThen(R.gate(part, limit, o), start));
+  const gated = (part: string, limit = 20) => runLater(S.gatedStart(R.gate(part, limit, o), start, R.gateFile(part)));
   // The gate is waiting before the receiving has even made the directory.
   let g = gated(`${jar}.part-1`);
   assert.equal(run({ ...R.receiveJar(`${jar}.part-1`, jar, 3, o), stdin: 'go rc\nJAR' }).code, 0);
@@ -145,14 +145,18 @@ test('a start sent behind the jar (gate): runs once the jar is in place, never a
   assert.ok(!existsSync(marker));
   // The runner gave up first (abort): a later complete receiving does not let the start run.
   g = gated(`${jar}.part-3`);
-  assert.equal(run(R.abortGate(`${jar}.part-3`, o)).out.trim(), 'aborted');
+  assert.equal(run(R.abortGate(R.gateFile(`${jar}.part-3`), o)).out.trim(), 'aborted');
   assert.equal(run({ ...R.receiveJar(`${jar}.part-3`, jar, 3, o), stdin: 'go rc\nNEW' }).code, 0);
   assert.equal((await g).code, 97);
   assert.ok(!existsSync(marker));
-  // The receiving decided first: the abort says so (the gate then ends at once).
+  // The receiving ended with 0 before the abort, the gate had not passed yet: it never will.
   assert.equal(run({ ...R.receiveJar(`${jar}.part-4`, jar, 3, o), stdin: 'go rc\nJAR' }).code, 0);
-  assert.equal(run(R.abortGate(`${jar}.part-4`, o)).out.trim(), 'decided');
-  assert.equal(run(R.abortGate(path.join(d, 'nodir/app.jar.part-5'), o)).out.trim(), 'none');
+  assert.equal(run(R.abortGate(R.gateFile(`${jar}.part-4`), o)).out.trim(), 'aborted');
+  const closed = await gated(`${jar}.part-4`);
+  assert.equal(closed.code, 97);
+  assert.match(closed.out, /the deploy gave up before the start/);
+  assert.ok(!existsSync(marker));
+  assert.equal(run(R.abortGate(R.gateFile(path.join(d, 'nodir/app.jar.part-5')), o)).out.trim(), 'none');
   // Plain 'go' writes no exit code file; a gate with nothing coming gives up at its limit.
   assert.equal(run({ ...R.receiveJar(`${jar}.part-6`, jar, 3, o), stdin: 'go\nJAR' }).code, 0);
   assert.ok(!existsSync(`${jar}.part-6.rc`));
@@ -442,8 +446,12 @@ test('changeInclude: writes only what was read, tests, reloads the right master;
     const asTest = ch(spec('t\n', '-', { test: fakeDump(f), dump: [] }));
     assert.equal(asTest.outcome?.kind, 'switched');
     assert.equal(readFileSync(f, 'utf8'), 't\n');
-    const rm = ch(spec(null, '-', { test: ['false'] }));
-    assert.deepEqual(rm.outcome, { kind: 'removed-untestable' });
+    // A removal that leaves nginx's configuration failing its test is put back: never a config nginx cannot start with.
+    const rm = ch(spec(null, '-', { test: ['sh', '-c', 'echo "open() failed" >&2; exit 1'] }));
+    assert.deepEqual([rm.written, rm.outcome], [false, { kind: 'removed-untestable', detail: 'open() failed' }]);
+    assert.equal(readFileSync(f, 'utf8'), 't\n', 'the file is still there, as it was');
+    const gone = ch(spec(null, '-'));
+    assert.equal(gone.outcome?.kind, 'switched');
     assert.equal(existsSync(f), false);
     const nodir = N.parseChange(run(N.changeInclude(path.join(d, 'nope/x.inc'), spec('z\n', '-'), o)).out);
     assert.equal(nodir.written, false);
