@@ -1,5 +1,5 @@
 // The job summary: what the deploy did, as markdown. Pure.
-import type { DeployResult, Outcome } from './strategies/run.ts';
+import type { DeployResult, Outcome } from './strategies/types.ts';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 

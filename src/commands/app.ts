@@ -1,5 +1,5 @@
 // Commands that run on the app hosts, built as data. Pure: nothing here connects.
-import { join } from './quote.ts';
+import { join } from '../util/quote.ts';
 import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
 import * as SH from './scripts.gen.ts';
 

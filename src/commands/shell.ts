@@ -2,7 +2,7 @@
 // `sh -c SCRIPT sh ARGS...`, every value a quoted positional argument, wrapped in `timeout` so
 // nothing can hang the deploy, prefixed with `sudo -n` where it needs privileges and the user
 // asked for sudo. Pure: nothing here connects.
-import { join, quote, script } from './quote.ts';
+import { join, quote, script } from '../util/quote.ts';
 import * as SH from './scripts.gen.ts';
 
 export interface Cmd {

@@ -12,7 +12,7 @@
 // daemon-reload unless the template itself changed. The team's own settings go in
 // /etc/systemd/system/NAME@.service.d/*.conf, which the action never writes.
 import { SS_COMMAND } from './app.ts';
-import { join } from './quote.ts';
+import { join } from '../util/quote.ts';
 import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
 import * as SH from './scripts.gen.ts';
 

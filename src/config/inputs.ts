@@ -3,7 +3,7 @@
 import { InputError } from '../errors.ts';
 import { type AppHost, type SshAddress, parseAppHost, parseSshAddress, parsePort, splitList, isValidHost } from './hosts.ts';
 import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
-import { splitWords, WordSplitError } from '../commands/quote.ts';
+import { splitWords, WordSplitError } from '../util/quote.ts';
 import { refusePortOverrides } from './portsettings.ts';
 
 export type Mode = 'deploy' | 'stage' | 'promote' | 'rollback';

@@ -2,41 +2,19 @@
 // nginx hosts and these on the app hosts overlap. Everything here only reads (and the upload
 // channel only opens: it waits to be told go or no), so a deploy that stops at the lock has
 // changed nothing. What another deploy can change (ports, the release directory) is used only when
-// the locks prove that none held them since these were sent (Ctx.othersUntil); the rest (java,
+// the locks prove that none held them since these were sent (OpContext.othersUntil); the rest (java,
 // tools, disk, systemd) is the host's, lock or not.
 import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
 import * as U from '../commands/unit.ts';
 import * as RL from '../commands/releases.ts';
 import { andThen, waiting, type Cmd } from '../commands/shell.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
-import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './instance.ts';
+import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type Early } from './node.ts';
 
-export interface Early {
-  /** runner time the reads were sent */
-  sentAt: number;
-  /** taken (and set to undefined) by preflightApp */
-  preflight?: Promise<string>;
-  /** systemd-unit; taken by unitPreflight */
-  unit?: Promise<string>;
-  /** the state of each of `ports`, as inspectPort reads it */
-  ports: Map<number, Promise<string>>;
-  /** rollback: the release records of every one of `ports` (releaseInfo), for releaseOn */
-  records?: Promise<string>;
-  /**
-   * rollback (health-passes 2 or more): a health GET the host made of each of `ports`, for a warm
-   * standby's first check (waitHealthy judges it; its last checks are made after the lock)
-   */
-  health?: Map<number, Promise<AheadCheck | undefined>>;
-  /** what prepareRelease would say (jarState), when there is a jar */
-  jar?: Promise<string>;
-  /** deploy and stage: the release's records (releaseInfo): the command it was started with before */
-  started?: Promise<string>;
-  /** the upload's channel, opened; taken (and set to undefined) by whoever tells it go or no */
-  upload?: OpenUpload;
-}
+export type { Early } from './node.ts';
 
 /** A promise kept for later: its rejection is seen by whoever takes it, never unhandled. */
 function kept<T>(p: Promise<T>): Promise<T> {
@@ -45,7 +23,7 @@ function kept<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Sends the reads of every app host at once; each host's go to app.early. */
-export function readEarly(ctx: Ctx, apps: AppNode[], art: Artifact | undefined, release: string): void {
+export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undefined, release: string): void {
   const cfg = ctx.cfg;
   for (const app of apps) {
     const r = app.remote;
@@ -72,14 +50,14 @@ function jarAndRecords(both: Promise<string>): { jar: Promise<string>; started: 
 }
 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
-function aheadCheck(ctx: Ctx, app: AppNode, port: number): Promise<AheadCheck | undefined> {
+function aheadCheck(ctx: OpContext, app: AppNode, port: number): Promise<AheadCheck | undefined> {
   const ms = healthRequestMs(ctx);
   const get = H.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 
 /** The early reads of this host that still hold now that the locks are ours, or undefined. */
-export function freshEarly(ctx: Ctx, app: AppNode): Early | undefined {
+export function freshEarly(ctx: OpContext, app: AppNode): Early | undefined {
   const e = app.early;
   return e && e.sentAt > ctx.othersUntil ? e : undefined;
 }

@@ -1,7 +1,6 @@
 // One app instance (host:port): inspect the port, upload the jar, start, wait until healthy (and
 // reachable from every nginx host), stop, and read how a running process was started.
-import { randomBytes } from 'node:crypto';
-import { hostPort, type AppHost } from '../config/hosts.ts';
+import { hostPort } from '../config/hosts.ts';
 import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
@@ -9,27 +8,19 @@ import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
 import { gatedStart, removeFile } from '../commands/shell.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
-import type { Ctx } from '../strategies/context.ts';
-import { sleep } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
+import { sleep } from '../util/async.ts';
 import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
 import { AppProbe, forwardingRefused, judgeHttpGet, markForwardingRefused } from './probe.ts';
 import { undici, type ProbeResult } from './health.ts';
-import { take, type Early } from './early.ts';
+import { take } from './early.ts';
+import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './node.ts';
 
-export interface AppNode {
-  host: AppHost;
-  remote: Remote;
-  /** systemd-unit: who the units run as (the deploy user), read by the systemd preflight */
-  unitUser?: { user: string; group: string };
-  /** the java the preflight found for the deploy user (a unit's PATH is systemd's, not the user's) */
-  javaPath?: string;
-  /** what was asked while the lock was taken (fleet/early.ts) */
-  early?: Early;
-}
+export { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './node.ts';
 
 /** asked: the same read, sent earlier (fleet/early.ts). */
-export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
+export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
   const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
@@ -37,7 +28,7 @@ export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: st
 }
 
 /** What would let the deploy user see who holds a port (a PortState with no pid), in words. */
-export function toSeePort(ctx: Ctx, port: number, st: A.PortState): string {
+export function toSeePort(ctx: OpContext, port: number, st: A.PortState): string {
   const cfg = ctx.cfg;
   if (!cfg.sudo) return `set sudo: true${cfg.systemdUnit !== undefined ? ` and add '${A.SS_COMMAND(port)}' to the sudoers rule (docs/systemd.md)` : ''}, or run the app as '${cfg.sshUser}'`;
   if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (docs/systemd.md, "The sudoers rule")`;
@@ -48,7 +39,7 @@ export function toSeePort(ctx: Ctx, port: number, st: A.PortState): string {
  * A process systemd manages cannot be replaced by stopping it: with Restart=always it comes back
  * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
  */
-export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, ctx?: Ctx, live = false): void {
+export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, ctx?: OpContext, live = false): void {
   if (!st.unit || st.pid === undefined) return;
   // Also one this action started through systemd (systemd-unit: NAME before): it is the unit's.
   const name = ctx?.cfg.systemdUnit;
@@ -64,24 +55,6 @@ export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: st
       `Set systemd-unit: NAME, and the action runs each release as NAME@PORT.service and takes ${st.unit} over on its first deploy (docs/systemd.md); ` +
         `or stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again (a setting such as Restart=no does not help: the process still belongs to the unit)`,
   );
-}
-
-/** An upload channel opened ahead: it receives the jar only once told to (Remote.openWithFile). */
-export interface OpenUpload {
-  part: string;
-  limitSec: number;
-  channel: ReturnType<Remote['openWithFile']>;
-}
-
-/**
- * Opens the channel that may receive the jar, before anything says whether it is needed: its
- * set-up (two round trips and the login shell) overlaps the checks and the release directory's.
- */
-export function openUpload(ctx: Ctx, app: AppNode, art: Artifact, release: string): OpenUpload {
-  const jar = A.layout(ctx.cfg.remoteDir, release).jar;
-  const part = `${jar}.part-${randomBytes(4).toString('hex')}`;
-  const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-  return { part, limitSec, channel: app.remote.openWithFile(A.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
 }
 
 export interface Uploaded {
@@ -108,7 +81,7 @@ export interface Uploaded {
  * sent at once, it returns before the release directory answered (the gate needs nothing of it:
  * RECEIVE makes the directory, and never replaces a kept jar).
  */
-export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>, gated = false): Promise<Uploaded> {
+export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>, gated = false): Promise<Uploaded> {
   const cfg = ctx.cfg;
   const paths = A.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
@@ -192,7 +165,7 @@ export async function uploadJar(ctx: Ctx, app: AppNode, art: Artifact, release: 
  * How long a started process may live undisarmed: the longest a healthy start can take to be
  * confirmed (health-timeout, one more probe, the ownership check) plus a margin.
  */
-export function guardSec(ctx: Ctx): number {
+export function guardSec(ctx: OpContext): number {
   const c = ctx.cfg;
   return Math.ceil((c.healthTimeoutMs + 10_000 + 2 * c.commandTimeoutMs + c.connectTimeoutMs) / 1000) + 10;
 }
@@ -201,7 +174,7 @@ export function guardSec(ctx: Ctx): number {
  * The start of a release on a port with its command: java -Dserver.port=<port> <java-opts> -jar
  * <its jar> <app-args>, from its release directory, with its env.
  */
-export function releaseSpec(ctx: Ctx, release: string, port: number, cmd: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): A.StartSpec {
+export function releaseSpec(ctx: OpContext, release: string, port: number, cmd: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): A.StartSpec {
   const l = A.layout(ctx.cfg.remoteDir, release, port);
   const unit = ctx.cfg.systemdUnit;
   return { cwd: l.releaseDir, argv: appCommand(cmd, port, A.layout(ctx.cfg.remoteDir, release).jar), env: cmd.env, log: unit === undefined ? l.log : `${JOURNAL}${U.instanceUnit(unit, port)}` };
@@ -211,7 +184,7 @@ export function releaseSpec(ctx: Ctx, release: string, port: number, cmd: Pick<C
 export const JOURNAL = 'journal:';
 
 /** systemd-unit: systemd runs the host, and the deploy user can manage system units. */
-export async function unitPreflight(ctx: Ctx, app: AppNode): Promise<void> {
+export async function unitPreflight(ctx: OpContext, app: AppNode): Promise<void> {
   const cfg = ctx.cfg;
   if (cfg.systemdUnit === undefined || app.unitUser) return;
   const p = U.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs)));
@@ -229,7 +202,7 @@ export async function unitPreflight(ctx: Ctx, app: AppNode): Promise<void> {
 }
 
 /** The template unit this host gets (the dry run shows it). */
-export function unitTemplate(ctx: Ctx, app: AppNode): string {
+export function unitTemplate(ctx: OpContext, app: AppNode): string {
   const cfg = ctx.cfg;
   return U.templateText({ name: cfg.systemdUnit!, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
 }
@@ -238,7 +211,7 @@ export function unitTemplate(ctx: Ctx, app: AppNode): string {
  * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
  * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
  */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
+export async function startProcess(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
   // A gated start may still run on the host after the runner gave up on it: its undo closes the gate first.
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}) };
   ctx.record(entry);
@@ -272,20 +245,14 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
 
 const readyKey = (port: number) => `open ${port}`;
 /** One wait on the host for a port to open: at most 5 s, so a cancel is seen between them. */
-const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
-
-/** The health path as the app host itself GETs it (curl or wget there). */
-export const hostHealthUrl = (ctx: Ctx, port: number) => `http://127.0.0.1:${port}${ctx.cfg.healthPath}`;
-
-/** How long one health check's GET may take. */
-export const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
+const openWaitMs = (ctx: OpContext) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
 /**
  * The host waits for the port to open (every 20 ms, one answer), in the lane given, and GETs the
  * health path once as it opens: the first health check, whose answer the runner judges
  * (hostCheck), made without the round trips of opening a channel to a port that just opened.
  */
-function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): Promise<RunResult> {
+function listenWait(ctx: OpContext, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): Promise<RunResult> {
   const cfg = ctx.cfg;
   const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
   const reqMs = healthRequestMs(ctx);
@@ -296,17 +263,11 @@ function listenWait(ctx: Ctx, app: AppNode, port: number, lane: Lane | undefined
 /** A health check's answer, and how long ago (ms) the check began. */
 type HostCheck = ProbeResult & { beganMsAgo: number };
 
-/** A health GET the host made ahead of the wait (HTTP_GET's output), and when its answer came (runner clock). */
-export interface AheadCheck {
-  stdout: string;
-  at: number;
-}
-
 /**
  * The health check WAIT_LISTEN made as the port opened, judged here as the prober's would be;
  * undefined when it made none (the host has neither curl nor wget: the prober makes the first).
  */
-function hostCheck(ctx: Ctx, stdout: string): HostCheck | undefined {
+function hostCheck(ctx: OpContext, stdout: string): HostCheck | undefined {
   const got = A.waitListenGet(stdout);
   if (got === undefined) return undefined;
   const r = judgeHttpGet(ctx, got.out);
@@ -320,7 +281,7 @@ function hostCheck(ctx: Ctx, stdout: string): HostCheck | undefined {
  * Each of its GETs gets the prober's request timeout, so a slow health endpoint is waited for as
  * long by the hint as by the check.
  */
-function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: number, reqTimeoutMs: number): Promise<boolean> {
+function askHint(ctx: OpContext, app: AppNode, port: number, pid: number, deadline: number, reqTimeoutMs: number): Promise<boolean> {
   const cfg = ctx.cfg;
   const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
   const url = hostHealthUrl(ctx, port);
@@ -337,7 +298,7 @@ function askHint(ctx: Ctx, app: AppNode, port: number, pid: number, deadline: nu
  * Returns when the port is open, with the first health check the host made then (hostCheck), or
  * when the host could not tell (the prober then decides).
  */
-async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<HostCheck | undefined> {
+async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<HostCheck | undefined> {
   let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
@@ -351,7 +312,7 @@ async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: 
   return undefined;
 }
 
-async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
+async function logTail(ctx: OpContext, app: AppNode, log: string): Promise<string> {
   const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
   const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 15, ctx.o());
   const t = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
@@ -365,7 +326,7 @@ async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
  * forwarded channel opens only once that connect succeeded) and closes it at once: nothing is
  * sent to the app, so its own request counters and health state are not touched.
  */
-export async function probeFromNginx(ctx: Ctx, nginx: Remote[], target: string, port: number): Promise<void> {
+export async function probeFromNginx(ctx: OpContext, nginx: Remote[], target: string, port: number): Promise<void> {
   await Promise.all(
     nginx.map(async (n) => {
       const deadline = Date.now() + 5000;
@@ -411,7 +372,7 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
 }
 
 /** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
-async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number): Promise<string> {
+async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: number): Promise<string> {
   const r = await n.run(H.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
   const a = H.parseHttpGet(r.stdout);
   return 'error' in a ? a.error : '';
@@ -424,7 +385,7 @@ async function connectWithCurl(ctx: Ctx, n: Remote, target: string, port: number
  * last two are checked alongside the last health checks. Disarms the start guard. Returns when it
  * became healthy.
  */
-export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
+export async function waitHealthy(ctx: OpContext, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
   const cfg = ctx.cfg;
   const step = 'health check';
   const label = app.remote.label;
@@ -552,7 +513,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
  * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
  * action recorded for the port. A pid that has become another process since is never signalled.
  */
-export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
+export async function stopProcess(ctx: OpContext, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
   const cfg = ctx.cfg;
   if (unit && cfg.systemdUnit !== undefined) {
     const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
@@ -581,13 +542,13 @@ export interface StopUnit {
 }
 
 /** systemd-unit: the unit to stop instead of a pid, when the process on the port is a service's. */
-export function unitOf(ctx: Ctx, st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
+export function unitOf(ctx: OpContext, st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
   if (ctx.cfg.systemdUnit === undefined) return undefined;
   return st.unit ? { name: st.unit, disable } : undefined;
 }
 
 /** Keeps how a running process was started (argv, cwd, environment) in a file on its host, mode 600, to start it again on a rollback; returns the file's path. */
-export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: number, step: string): Promise<string> {
+export async function captureStart(ctx: OpContext, app: AppNode, pid: number, port: number, step: string): Promise<string> {
   const save = A.capturePath(ctx.cfg.remoteDir, port);
   const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.oApp()), ctx.cfg.commandTimeoutMs)).trim();
   if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
@@ -596,7 +557,7 @@ export async function captureStart(ctx: Ctx, app: AppNode, pid: number, port: nu
 }
 
 /** How a process captureStart kept is started again: read back from its file on the host. */
-export async function capturedSpec(ctx: Ctx, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
+export async function capturedSpec(ctx: OpContext, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
   const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.oApp()), ctx.cfg.commandTimeoutMs));
   if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${save}: ${c === 'dead' ? 'empty' : c}`);
   return { ...c, log };

@@ -2,7 +2,7 @@
 // there (java, tools, disk; on nginx hosts, whether the include can be written).
 import { DeployError } from '../errors.ts';
 import * as P from '../commands/preflight.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import { type AppNode, unitPreflight } from './instance.ts';
 import { take } from './early.ts';
@@ -10,7 +10,7 @@ import { take } from './early.ts';
 const MARGIN = 1 << 20;
 
 /** Checks an app host; throws naming the host and what to change. Logs the java found. */
-export async function preflightApp(ctx: Ctx, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
+export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
   // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.

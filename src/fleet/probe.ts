@@ -5,7 +5,7 @@
 import * as H from '../commands/http.ts';
 import { hostPort } from '../config/hosts.ts';
 import type { Remote } from '../ssh/remote.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 import { HealthProber, judge, type Probe, type ProbeResult } from './health.ts';
 
 const noForwarding = new WeakSet<Remote>();
@@ -14,17 +14,17 @@ const noForwarding = new WeakSet<Remote>();
  * A GET made on the host (HTTP_GET's output), judged as the prober judges its own answers;
  * fatal when the host has neither curl nor wget.
  */
-export function judgeHttpGet(ctx: Ctx, stdout: string): ProbeResult {
+export function judgeHttpGet(ctx: OpContext, stdout: string): ProbeResult {
   const a = H.parseHttpGet(stdout);
   if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
   return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
 }
 
 class ExecProber implements Probe {
-  private ctx: Ctx;
+  private ctx: OpContext;
   private remote: Remote;
   private url: string;
-  constructor(ctx: Ctx, remote: Remote, url: string) {
+  constructor(ctx: OpContext, remote: Remote, url: string) {
     this.ctx = ctx;
     this.remote = remote;
     this.url = url;
@@ -40,13 +40,13 @@ class ExecProber implements Probe {
 
 /** Health of host:port as seen from `remote` (default: the app on that host itself). */
 export class AppProbe implements Probe {
-  private ctx: Ctx;
+  private ctx: OpContext;
   private remote: Remote;
   private port: number;
   private host: string;
   private inner: Probe;
 
-  constructor(ctx: Ctx, remote: Remote, port: number, host = '127.0.0.1') {
+  constructor(ctx: OpContext, remote: Remote, port: number, host = '127.0.0.1') {
     this.ctx = ctx;
     this.remote = remote;
     this.port = port;

@@ -5,8 +5,8 @@ import * as A from '../commands/app.ts';
 import type { Artifact } from './artifact.ts';
 import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError } from '../errors.ts';
-import type { Ctx } from '../strategies/context.ts';
-import { mapLimit, PARALLEL } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
 import type { AppNode } from './instance.ts';
 import { failureText } from '../ssh/remote.ts';
 import { createHash } from 'node:crypto';
@@ -31,7 +31,7 @@ export function commandText(cmd: ReleaseCommand, port: number): string {
 }
 
 /** Records the release on its ports with its start command, and prunes all but keep-releases. */
-export async function cleanupReleases(ctx: Ctx, apps: AppNode[], release: string, ports: number[], cmd: ReleaseCommand): Promise<void> {
+export async function cleanupReleases(ctx: OpContext, apps: AppNode[], release: string, ports: number[], cmd: ReleaseCommand): Promise<void> {
   const cfg = ctx.cfg;
   const json = JSON.stringify(cmd);
   await mapLimit(apps, PARALLEL, async (a) => {
@@ -54,7 +54,7 @@ export async function cleanupReleases(ctx: Ctx, apps: AppNode[], release: string
 }
 
 /** Each host's records of a release (its jar, its start command) and of the given ports. */
-export async function readReleaseInfo(ctx: Ctx, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, RL.ReleaseInfo>> {
+export async function readReleaseInfo(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, RL.ReleaseInfo>> {
   const out = new Map<AppNode, RL.ReleaseInfo>();
   await mapLimit(apps, PARALLEL, async (a) => {
     out.set(a, RL.parseReleaseInfo(await a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.o()), ctx.cfg.commandTimeoutMs)));
@@ -66,7 +66,7 @@ export async function readReleaseInfo(ctx: Ctx, apps: AppNode[], release: string
  * The release a rollback starts: the jar must be kept on every app host; its recorded command is
  * used (a release recorded before commands were kept falls back to today's inputs, with a warning).
  */
-export async function keptRelease(ctx: Ctx, apps: AppNode[], release: string, ports: number[]): Promise<{ cmd: ReleaseCommand; info: Map<AppNode, RL.ReleaseInfo> }> {
+export async function keptRelease(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<{ cmd: ReleaseCommand; info: Map<AppNode, RL.ReleaseInfo> }> {
   const info = await readReleaseInfo(ctx, apps, release, ports);
   const missing = apps.filter((a) => !info.get(a)!.jar).map((a) => a.remote.label);
   if (missing.length > 0) {
@@ -85,7 +85,7 @@ export async function keptRelease(ctx: Ctx, apps: AppNode[], release: string, po
  * keeps another jar under it (the same label deployed before with another build), this jar becomes
  * LABEL-<its sha256's first 8>, so both stay and a rollback can return to the earlier one.
  */
-export async function releaseForLabel(ctx: Ctx, apps: AppNode[], label: string, art: Artifact): Promise<string> {
+export async function releaseForLabel(ctx: OpContext, apps: AppNode[], label: string, art: Artifact): Promise<string> {
   const taken: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
     const said = (await a.remote.must('releases', A.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
@@ -103,7 +103,7 @@ export async function releaseForLabel(ctx: Ctx, apps: AppNode[], label: string, 
  * java, java-opts, app-args or env), this deployment is `release-<its command's sha256, first 8>`,
  * next to it, so that a rollback returns to the earlier one with its own options and environment.
  */
-export async function deploymentLabel(ctx: Ctx, apps: AppNode[], release: string, cmd: ReleaseCommand): Promise<string> {
+export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: string, cmd: ReleaseCommand): Promise<string> {
   const json = JSON.stringify(cmd);
   const differs: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {

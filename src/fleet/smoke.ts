@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import * as exec from '@actions/exec';
 import * as io from '@actions/io';
 import { DeployError, errorText } from '../errors.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 import type { AppNode } from './instance.ts';
 
 /** A local port on the runner that forwards every connection to port on the app host. */
@@ -38,7 +38,7 @@ async function forwardLocally(app: AppNode, port: number): Promise<{ server: Ser
  * RELEASE and PREVIOUS_RELEASE; its output streams into the log. A non-zero exit (a command not
  * found is 127) fails the step, naming the command and the exit code.
  */
-export async function smokeTest(ctx: Ctx, targets: { app: AppNode; port: number }[], release: string, previous: string | undefined): Promise<void> {
+export async function smokeTest(ctx: OpContext, targets: { app: AppNode; port: number }[], release: string, previous: string | undefined): Promise<void> {
   const cfg = ctx.cfg;
   const command = cfg.smokeTest!;
   const forwards = await Promise.all(targets.map((t) => forwardLocally(t.app, t.port)));

@@ -3,7 +3,7 @@
 // its health checks, a few at a time; any answer that is not 2xx stops the deploy as unhealthy.
 import * as H from '../commands/http.ts';
 import { DeployError, errorText } from '../errors.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 import type { AppNode } from './instance.ts';
 import { undici, viaChannel } from './health.ts';
 import { forwardingRefused } from './probe.ts';
@@ -17,7 +17,7 @@ export function percentiles(ms: number[]): { p50: number; p90: number; p99: numb
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s.length ? s[s.length - 1] : 0 };
 }
 
-export async function warmUp(ctx: Ctx, app: AppNode, port: number): Promise<void> {
+export async function warmUp(ctx: OpContext, app: AppNode, port: number): Promise<void> {
   const cfg = ctx.cfg;
   if (!cfg.warmupPath) return;
   const label = app.remote.label;

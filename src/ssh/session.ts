@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import type { Cmd } from '../commands/shell.ts';
 import { errorText } from '../errors.ts';
-import { quote } from '../commands/quote.ts';
+import { quote } from '../util/quote.ts';
 
 export interface ShellResult {
   /** null: the shell is gone (connection lost, or closed after a runner-side timeout) */

@@ -5,7 +5,7 @@
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
 import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 export const blueGreen: Strategy = {
   readsEarly: true,

@@ -10,9 +10,10 @@ import { applyChanges } from '../traffic/nginx.ts';
 import { figures, judgeStep, renderCanary, type CanaryStep } from '../traffic/canary.ts';
 import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
-import { type Ctx, sleep } from './context.ts';
+import { type Ctx } from './context.ts';
+import { sleep } from '../util/async.ts';
 import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 function requireUpstream(fleet: Fleet): void {
   const form = fleet.nginx[0].form;

@@ -11,8 +11,10 @@ import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import type { Remote } from '../ssh/remote.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
-import { readNginx, type Strategy } from './run.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
+import { readNginx } from './read.ts';
+import type { Strategy } from './types.ts';
 
 export async function dryRun(
   ctx: Ctx,

@@ -6,7 +6,7 @@ import { canary } from './canary.ts';
 import { stage } from './stage.ts';
 import { promote } from './promote.ts';
 import { blueGreenRollback, rollingRollback } from './rollback.ts';
-import type { Strategy } from './run.ts';
+import type { Strategy } from './types.ts';
 
 const table: Record<Config['strategy'], Partial<Record<Config['mode'], Strategy>>> = {
   'blue-green': { deploy: blueGreen, stage, promote, rollback: blueGreenRollback },

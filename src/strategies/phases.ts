@@ -14,12 +14,13 @@ import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { freshEarly, take } from '../fleet/early.ts';
 import { warmUp } from '../fleet/warmup.ts';
-import { type Ctx, mapLimit, PARALLEL, sleep } from './context.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL, sleep } from '../util/async.ts';
 import { hostPort } from '../config/hosts.ts';
 import { figures, judgeStep, type Attempt } from '../traffic/canary.ts';
 import { checkLog, gatesOf, logOffsets, readSince, show } from './analysis.ts';
 import { smokeTest } from '../fleet/smoke.ts';
-import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './types.ts';
 
 export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
   try {

@@ -9,9 +9,10 @@ import { waitHealthy, type AppNode } from '../fleet/instance.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
 import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 type Staged = { a: AppNode; s: NonNullable<RL.ReleaseInfo['staged']> }[];
 

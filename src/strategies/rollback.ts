@@ -10,11 +10,12 @@ import * as U from '../commands/unit.ts';
 import { commandText, keptRelease } from '../fleet/releases.ts';
 import { freshEarly } from '../fleet/early.ts';
 import { auditPath, previousRelease, readAudit, servingRelease, type AuditEntry } from '../traffic/audit.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
 import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult, TEAM_UNIT } from './phases.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
-import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
 
 /** The port a team's unit served on before the deploy that took it over (from that deploy's audit line). */
 export function teamUnitPort(history: AuditEntry[], unit: string): number | undefined {

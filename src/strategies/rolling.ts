@@ -19,9 +19,10 @@ import { warmUp } from '../fleet/warmup.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
 import { releaseOn, smoke } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
 
 interface Instance {
   app: AppNode;

@@ -1,20 +1,21 @@
 // The frame every strategy runs in: resolve the jar, connect, lock every nginx host, read the
 // includes; run the strategy; on failure undo its journal; always unlock and disconnect.
 import { errorText } from '../errors.ts';
-import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
+import { defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import { dropEarlyTcp } from '../ssh/early-tcp.ts';
-import type { AppNode } from '../fleet/instance.ts';
+import type { AppNode } from '../fleet/node.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
-import { readBehind, readIncludes, type NginxSide } from '../traffic/nginx.ts';
+import { readBehind } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
-import { commandOf, deploymentLabel, releaseForLabel, type ReleaseCommand } from '../fleet/releases.ts';
+import { readNginx } from './read.ts';
+import type { Fleet, Outcome, Strategy } from './types.ts';
+import { commandOf, deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
-import type { CanaryStep } from '../traffic/canary.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
 async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
@@ -35,101 +36,6 @@ async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], la
     ...(a.bad && result === 'ok' ? { bad: a.bad } : {}),
   };
   return appendAudit(ctx, nginx, entry, 5, lanes);
-}
-
-/** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
-export interface Fleet {
-  nginx: NginxSide[];
-  apps: AppNode[];
-  /** the jar to upload; none when the release is already kept on the hosts (promote, rollback) */
-  artifact?: Artifact;
-  /** the release label; promote and rollback find theirs on the hosts */
-  release: string;
-  /** how the release is started */
-  command: ReleaseCommand;
-  /** systemd-unit: a rollback to the team's own unit (release `unit:NAME.service`) */
-  teamUnit?: string;
-  /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
-  bakeFrom?: number[];
-}
-
-export interface InstanceReport {
-  host: string;
-  target: string;
-  port: number;
-  batch?: number;
-  upload?: string;
-  oldPid?: number;
-  /** the old pid's start time when it was read */
-  oldStart?: string;
-  newPid?: number;
-  stopped?: string;
-  ms?: number;
-  /** systemd-unit: the unit on the live port before (not NAME@PORT) */
-  oldUnit?: string;
-  /** systemd-unit: the team's unit this deploy stopped and disabled */
-  tookOver?: string;
-}
-
-export interface DeployResult {
-  strategy: string;
-  release: string;
-  /** ports nginx points at now, and before (empty on a first deploy) */
-  activePorts: number[];
-  previousPorts: number[];
-  durationMs: number;
-  /** from the last new process passing its checks to nginx serving it */
-  healthyToSwitchedMs?: number;
-  timings: { step: string; ms: number }[];
-  instances: InstanceReport[];
-  nginxHosts: string[];
-  /** systemd-unit: the instances enabled (a reboot starts them), e.g. shop@8081.service */
-  units?: string[];
-  artifact?: Artifact;
-  headline: string;
-  /** the release that served before */
-  previousRelease?: string;
-  /** stage: the port the staged release waits on */
-  stagedPort?: number;
-  /** the last entries of the audit log, this run's last */
-  audit?: AuditEntry[];
-  /** canary: the figures of each step */
-  canary?: CanaryStep[];
-  /** what the clean-up could not do (record, prune) */
-  cleanupProblems?: string[];
-}
-
-/** What a strategy would do, for a dry run: nothing in it changes a host. */
-export interface DryRunPlan {
-  /** the plan in words, one line each */
-  lines: string[];
-  /** the include each nginx host would get first */
-  includes: { side: NginxSide; after: string | null }[];
-  /** instances whose port nginx must reach (probed where something listens) */
-  reach: { app: AppNode; port: number }[];
-}
-
-export interface Strategy {
-  run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
-  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
-  readsEarly?: boolean;
-  /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
-}
-
-export interface Outcome {
-  result?: DeployResult;
-  /** dry-run: the plan, as markdown */
-  dryRun?: string;
-  error?: unknown;
-  rolledBack: boolean;
-  rollbackProblem?: string;
-  canary?: DeployResult['canary'];
-}
-
-/** The step that finds and reads the include on every nginx host (its preflight included). */
-export function readNginx(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
-  return ctx.step('Read the nginx include', () => readIncludes(ctx, remotes));
 }
 
 export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {

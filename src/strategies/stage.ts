@@ -3,9 +3,10 @@
 // one, so people can try it before mode: promote switches to it. Staging again replaces it.
 import * as RL from '../commands/releases.ts';
 import { cleanupReleases } from '../fleet/releases.ts';
-import { type Ctx, mapLimit, PARALLEL } from './context.ts';
+import { type Ctx } from './context.ts';
+import { mapLimit, PARALLEL } from '../util/async.ts';
 import { planBlueGreen, releaseOn, reportsFor, smoke, startOnIdle } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './run.ts';
+import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 export const stage: Strategy = {
   readsEarly: true,

@@ -2,7 +2,7 @@
 // promote and rollback, appended atomically (one write under PIPE_BUF to an O_APPEND file).
 import * as N from '../commands/nginx.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
-import type { Ctx } from '../strategies/context.ts';
+import type { OpContext } from '../run/context.ts';
 
 export interface AuditEntry {
   time: string;
@@ -23,7 +23,7 @@ export interface AuditEntry {
   bad?: string;
 }
 
-export function auditPath(ctx: Ctx): string {
+export function auditPath(ctx: OpContext): string {
   return `${ctx.cfg.remoteDir}/deploys.log`;
 }
 
@@ -33,7 +33,7 @@ export function runUrl(): string {
 }
 
 /** Appends the entry on every nginx host; returns the last `last` entries of the first one's log. */
-export async function appendAudit(ctx: Ctx, nginx: Remote[], entry: AuditEntry, last: number, lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
+export async function appendAudit(ctx: OpContext, nginx: Remote[], entry: AuditEntry, last: number, lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const line = JSON.stringify(entry);
   const logs = await Promise.all(
     nginx.map(async (n, i) => {
@@ -53,14 +53,14 @@ const HISTORY = 500;
  * A rollback's history read, sent right behind the lock in its shell (like the include read): it
  * runs on the host once the lock is held, and costs no round trip of its own. readAudit takes it.
  */
-export function readAuditBehind(ctx: Ctx, nginx: Remote, lane: Lane): void {
+export function readAuditBehind(ctx: OpContext, nginx: Remote, lane: Lane): void {
   const r = nginx.run(N.tailLines(auditPath(ctx), HISTORY, ctx.o(true)), ctx.cfg.commandTimeoutMs, lane);
   r.catch(() => undefined);
   nginx.early.set(EARLY_AUDIT, r);
 }
 
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
-export async function readAudit(ctx: Ctx, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
+export async function readAudit(ctx: OpContext, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
   const early = nginx.take<ReturnType<Remote['run']>>(EARLY_AUDIT);
   const r = await (n === HISTORY && early ? early : nginx.run(N.tailLines(auditPath(ctx), n, ctx.o(true)), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);

@@ -4,7 +4,8 @@ import * as A from '../commands/app.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, type CmdOptions, parseCount } from '../commands/shell.ts';
 import type { Lane, Remote, RunResult } from '../ssh/remote.ts';
-import { type Ctx, sleep } from '../strategies/context.ts';
+import { type OpContext } from '../run/context.ts';
+import { sleep } from '../util/async.ts';
 
 export interface DrainTarget {
   /** nginx hosts and the old workers to wait for (workersGone: a wait already sent for them) */
@@ -19,7 +20,7 @@ export interface DrainTarget {
  * connection is lost counts as drained (it cannot hold anything for us); a failed or unreadable
  * answer as 1, after a pause, so that a broken command is retried at a calm pace.
  */
-async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], deadline: number, cmd: (x: T, waitMs: number, o: CmdOptions) => Cmd): Promise<number> {
+async function untilNone<T extends { remote: Remote }>(ctx: OpContext, items: T[], deadline: number, cmd: (x: T, waitMs: number, o: CmdOptions) => Cmd): Promise<number> {
   for (;;) {
     ctx.checkpoint();
     const ms = Math.max(0, Math.min(5000, deadline - Date.now()));
@@ -39,7 +40,7 @@ async function untilNone<T extends { remote: Remote }>(ctx: Ctx, items: T[], dea
 }
 
 /** The first half of a drain: until the old nginx workers are gone; returns how many are left. */
-export async function drainWorkers(ctx: Ctx, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
+export async function drainWorkers(ctx: OpContext, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
   // The waits sent behind the switch answer first: a host they saw drained needs no other.
   const waiting = nginx.filter((n) => n.oldWorkers.length > 0);
   const first = await Promise.all(
@@ -63,7 +64,7 @@ export async function drainWorkers(ctx: Ctx, nginx: DrainTarget['nginx'], deadli
  * sent behind it there (the stop) runs on the host the moment the connections are gone, with no
  * round trip between. Returns the connections left (0 also when the connection was lost).
  */
-export async function drainPort(ctx: Ctx, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
+export async function drainPort(ctx: OpContext, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
   const ms = Math.max(0, deadline - Date.now());
   const r = await remote.run(A.waitNoConnections(port, ms, ctx.o(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
   if (r.code === null && !remote.connected) return 0;
@@ -71,7 +72,7 @@ export async function drainPort(ctx: Ctx, remote: Remote, port: number, deadline
 }
 
 /** The warning of a drain that gave up; '' when nothing was left. */
-export function drainLeft(ctx: Ctx, workers: number, conns: number, what: string): string {
+export function drainLeft(ctx: OpContext, workers: number, conns: number, what: string): string {
   if (workers === 0 && conns === 0) return '';
   const left = workers > 0 ? `${workers} old nginx worker(s) still running` : `${conns} connection(s) to ${what}`;
   ctx.ui.warn(`drain-timeout (${ctx.cfg.drainTimeoutMs / 1000}s) reached with ${left} left; going on`);
@@ -84,7 +85,7 @@ export function drainLeft(ctx: Ctx, workers: number, conns: number, what: string
  * then the connections to it end; each host waits on its own side and answers when done, so a
  * drain with nothing in flight costs two round trips, not a poll period.
  */
-export async function drain(ctx: Ctx, t: DrainTarget, what: string): Promise<string> {
+export async function drain(ctx: OpContext, t: DrainTarget, what: string): Promise<string> {
   const cfg = ctx.cfg;
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const w = await drainWorkers(ctx, t.nginx, deadline);

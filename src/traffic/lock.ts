@@ -4,7 +4,8 @@ import { hostname } from 'node:os';
 import { DeployError } from '../errors.ts';
 import * as L from '../commands/lock.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
-import { type Ctx, sleep } from '../strategies/context.ts';
+import { type OpContext } from '../run/context.ts';
+import { sleep } from '../util/async.ts';
 
 export function lockInfo(): string {
   return [
@@ -30,7 +31,7 @@ export function othersUntilOf(out: string, attempt: number, now: number): number
 }
 
 /** behind: called once per host right after its first lock command was sent, with its lane. */
-export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Remote, lane: Lane) => void): Promise<void> {
+export async function takeLocks(ctx: OpContext, nginx: Remote[], behind?: (remote: Remote, lane: Lane) => void): Promise<void> {
   const cfg = ctx.cfg;
   const dir = `${cfg.remoteDir}/deploy.lock`;
   const info = lockInfo();
@@ -75,13 +76,13 @@ export async function takeLocks(ctx: Ctx, nginx: Remote[], behind?: (remote: Rem
   ctx.othersUntil = othersUntil;
 }
 
-const refreshers = new WeakMap<Ctx, ReturnType<typeof setInterval>[]>();
+const refreshers = new WeakMap<OpContext, ReturnType<typeof setInterval>[]>();
 
 /**
  * A canary or rolling deploy may run longer than the stale age: the lock is touched every quarter
  * of it (at most every minute) while the deploy runs, so no other deploy takes it over.
  */
-function keepFresh(ctx: Ctx, remote: Remote, dir: string, info: string, staleSec: number): void {
+function keepFresh(ctx: OpContext, remote: Remote, dir: string, info: string, staleSec: number): void {
   const every = Math.min(60_000, (staleSec * 1000) / 4);
   let warned = false;
   const timer = setInterval(() => {
@@ -97,7 +98,7 @@ function keepFresh(ctx: Ctx, remote: Remote, dir: string, info: string, staleSec
   refreshers.set(ctx, [...(refreshers.get(ctx) ?? []), timer]);
 }
 
-export async function releaseLocks(ctx: Ctx, nginx: Remote[], lanes?: Map<Remote, Lane>): Promise<void> {
+export async function releaseLocks(ctx: OpContext, nginx: Remote[], lanes?: Map<Remote, Lane>): Promise<void> {
   for (const t of refreshers.get(ctx) ?? []) clearInterval(t);
   refreshers.delete(ctx);
   await Promise.all(

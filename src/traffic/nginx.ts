@@ -8,8 +8,8 @@ import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, describe } from '../commands/shell.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
-import type { Ctx } from '../strategies/context.ts';
-import type { IncludeUndo } from '../strategies/journal.ts';
+import type { OpContext } from '../run/context.ts';
+import type { IncludeUndo } from '../run/undo.ts';
 import { type IncludeForm, formAddresses, renderInclude } from './include.ts';
 import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead, unresolvableName } from './nginxconf.ts';
 
@@ -42,7 +42,7 @@ export interface NginxSide {
  */
 const EARLY_READ = 'read include';
 
-function readCmd(ctx: Ctx, key: string): Cmd {
+function readCmd(ctx: OpContext, key: string): Cmd {
   const cfg = ctx.cfg;
   // The set form needs a resolver for a host name: what the host resolves it to goes in the refusal.
   const names = cfg.appHosts.length === 1 && !isIP(cfg.appHosts[0].target) ? [cfg.appHosts[0].target] : [];
@@ -53,14 +53,14 @@ function readCmd(ctx: Ctx, key: string): Cmd {
  * Sends the include read right behind the lock, in its shell: it runs on the host once the lock
  * is held (the lock and the read cost one round trip), and readIncludes takes its answer.
  */
-export function readBehind(ctx: Ctx, remote: Remote, lane: Lane): void {
+export function readBehind(ctx: OpContext, remote: Remote, lane: Lane): void {
   const key = randomBytes(6).toString('hex');
   const out = remote.must('read include', readCmd(ctx, key), ctx.cfg.commandTimeoutMs + 10_000, lane);
   out.catch(() => undefined);
   remote.early.set(EARLY_READ, { key, out });
 }
 
-export async function readIncludes(ctx: Ctx, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
+export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
   const cfg = ctx.cfg;
   const targets = cfg.appHosts.map((h) => h.target);
   const dumpText = describe(cfg.nginxDumpCommand);
@@ -133,7 +133,7 @@ export interface Change {
   after: string | null;
 }
 
-const explainOutcome = (ctx: Ctx, inc: Target, o: N.ChangeOutcome): string => {
+const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome): string => {
   const cfg = ctx.cfg;
   const f = inc.path;
   const why = (x: { code: number; detail: string }) =>
@@ -193,7 +193,7 @@ export interface Target {
  * and confirm unless `over` says otherwise), with this run's test and reload commands; after the
  * write, nginx's dump must show the new content under the include's name before any reload.
  */
-async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
+async function change(ctx: OpContext, remote: Remote, inc: Target, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
   const cfg = ctx.cfg;
   const s: N.ChangeSpec = {
     content,
@@ -226,7 +226,7 @@ async function change(ctx: Ctx, remote: Remote, inc: Target, content: string | n
  * The undo (put back every include, reload) is recorded first; the caller's rollback runs it.
  * Returns the moment the last host confirmed.
  */
-export async function applyChanges(ctx: Ctx, step: string, changes: Change[]): Promise<number> {
+export async function applyChanges(ctx: OpContext, step: string, changes: Change[]): Promise<number> {
   const cfg = ctx.cfg;
   ctx.checkpoint();
   const entry: IncludeUndo = {
@@ -286,7 +286,7 @@ function emergLine(out: string): string {
  * restored include no longer names is stopped.
  */
 export async function restoreIncludes(
-  ctx: Ctx,
+  ctx: OpContext,
   hosts: ({ remote: Remote; before: string | null; after: string | null } & Target)[],
 ): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[]; unrestored: { label: string; mayHold: string | null | undefined }[] }> {
   const cfg = ctx.cfg;

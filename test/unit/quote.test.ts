@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { quote, join, script, splitWords } from '../../src/commands/quote.ts';
+import { quote, join, script, splitWords } from '../../src/util/quote.ts';
 
 // The real shell is the oracle: whatever we quote must come back byte for byte.
 function echoBack(argv: string[]): string[] {

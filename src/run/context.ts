@@ -1,0 +1,105 @@
+// What a host-level operation (fleet/, traffic/) gets from the run: the settings, the runner's
+// output, the options of its remote commands, cancellation, and the journal it records its
+// changes in. What the deploy run owns besides (the connections, the steps and their timings, the
+// report) is the strategies' Ctx, which extends this.
+import type { Config } from '../config/inputs.ts';
+import type { CmdOptions } from '../commands/shell.ts';
+import type { UndoEntry } from './undo.ts';
+
+export interface Ui {
+  info(msg: string): void;
+  warn(msg: string): void;
+  /** the step-debug log (shown when the workflow runs with debug logging) */
+  debug?(msg: string): void;
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+  /** persists what the post step needs to finish a rollback if this process dies */
+  saveState(state: RecoveryState): void;
+}
+
+/** What the post step needs to undo a run cut short. */
+export interface RecoveryState {
+  /** past the point of no return (blue/green after the switch): nothing to undo */
+  committed: boolean;
+  done: boolean;
+  journal: UndoEntry[];
+  locks: { nginx: string; dir: string; info: string }[];
+}
+
+export class Cancelled extends Error {
+  constructor(signal: string) {
+    super(`the workflow was cancelled (${signal})`);
+  }
+}
+
+export class OpContext {
+  readonly cfg: Config;
+  readonly ui: Ui;
+  readonly state: RecoveryState = { committed: false, done: false, journal: [], locks: [] };
+  private cancelled?: string;
+  /** set while undoing: nothing cancels a rollback, and what it does is not journaled again */
+  undoing = false;
+  /** what the clean-up after a switch could not do (the deploy still succeeded): log and summary */
+  readonly cleanupProblems: string[] = [];
+  /**
+   * Runner time (ms) up to which another deploy may have changed the hosts, as the locks told
+   * (takeLocks): what was read on a host after it still holds once the locks are ours.
+   */
+  othersUntil = Infinity;
+
+  constructor(cfg: Config, ui: Ui) {
+    this.cfg = cfg;
+    this.ui = ui;
+  }
+
+  /** Called on SIGINT/SIGTERM: the run stops at the next safe point and rolls back. */
+  cancel(signal: string): void {
+    this.cancelled ??= signal;
+  }
+
+  checkpoint(): void {
+    if (this.cancelled && !this.state.committed && !this.undoing) throw new Cancelled(this.cancelled);
+  }
+
+  o(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+    return { sudo: sudo && this.cfg.sudo, timeoutSec };
+  }
+
+  /**
+   * A command on an app host that needs privileges with sudo: true. With systemd-unit, none runs
+   * under sudo as a whole: the apps run as the deploy user, and only the exact systemctl commands
+   * of docs/systemd.md go through sudo (privUnit), so a narrow sudoers rule is enough.
+   */
+  oApp(timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+    return { sudo: this.cfg.sudo && this.cfg.systemdUnit === undefined, timeoutSec };
+  }
+
+  /**
+   * systemd-unit with sudo: port inspection lists sockets through sudo (the exact ss command of
+   * the sudoers rule), so that a process of another user (a team's unit of root or User=myapp) is
+   * named, and can be taken over.
+   */
+  get privPorts(): boolean {
+    return this.cfg.sudo && this.cfg.systemdUnit !== undefined;
+  }
+
+  /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
+  get privUnit(): boolean {
+    return this.cfg.sudo;
+  }
+
+  /** Records a change before it is made (its outcome may never be known), and saves the state. */
+  record(e: UndoEntry): void {
+    if (this.undoing) return;
+    this.state.journal.push(e);
+    this.save();
+  }
+
+  cleanupProblem(msg: string): void {
+    this.cleanupProblems.push(msg);
+    this.ui.warn(msg);
+  }
+
+  save(): void {
+    this.ui.saveState(this.state);
+  }
+}

@@ -1,0 +1,100 @@
+// What the strategies and the frame they run in (run.ts) pass each other: the fleet a strategy
+// gets, what it reports, and the strategy itself. Types only.
+import type { Artifact } from '../fleet/artifact.ts';
+import type { AppNode } from '../fleet/node.ts';
+import type { NginxSide } from '../traffic/nginx.ts';
+import type { AuditEntry } from '../traffic/audit.ts';
+import type { CanaryStep } from '../traffic/canary.ts';
+import type { ReleaseCommand } from '../fleet/releases.ts';
+import type { Ctx } from './context.ts';
+
+/** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
+export interface Fleet {
+  nginx: NginxSide[];
+  apps: AppNode[];
+  /** the jar to upload; none when the release is already kept on the hosts (promote, rollback) */
+  artifact?: Artifact;
+  /** the release label; promote and rollback find theirs on the hosts */
+  release: string;
+  /** how the release is started */
+  command: ReleaseCommand;
+  /** systemd-unit: a rollback to the team's own unit (release `unit:NAME.service`) */
+  teamUnit?: string;
+  /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
+  bakeFrom?: number[];
+}
+
+export interface InstanceReport {
+  host: string;
+  target: string;
+  port: number;
+  batch?: number;
+  upload?: string;
+  oldPid?: number;
+  /** the old pid's start time when it was read */
+  oldStart?: string;
+  newPid?: number;
+  stopped?: string;
+  ms?: number;
+  /** systemd-unit: the unit on the live port before (not NAME@PORT) */
+  oldUnit?: string;
+  /** systemd-unit: the team's unit this deploy stopped and disabled */
+  tookOver?: string;
+}
+
+export interface DeployResult {
+  strategy: string;
+  release: string;
+  /** ports nginx points at now, and before (empty on a first deploy) */
+  activePorts: number[];
+  previousPorts: number[];
+  durationMs: number;
+  /** from the last new process passing its checks to nginx serving it */
+  healthyToSwitchedMs?: number;
+  timings: { step: string; ms: number }[];
+  instances: InstanceReport[];
+  nginxHosts: string[];
+  /** systemd-unit: the instances enabled (a reboot starts them), e.g. shop@8081.service */
+  units?: string[];
+  artifact?: Artifact;
+  headline: string;
+  /** the release that served before */
+  previousRelease?: string;
+  /** stage: the port the staged release waits on */
+  stagedPort?: number;
+  /** the last entries of the audit log, this run's last */
+  audit?: AuditEntry[];
+  /** canary: the figures of each step */
+  canary?: CanaryStep[];
+  /** what the clean-up could not do (record, prune) */
+  cleanupProblems?: string[];
+}
+
+/** What a strategy would do, for a dry run: nothing in it changes a host. */
+export interface DryRunPlan {
+  /** the plan in words, one line each */
+  lines: string[];
+  /** the include each nginx host would get first */
+  includes: { side: NginxSide; after: string | null }[];
+  /** instances whose port nginx must reach (probed where something listens) */
+  reach: { app: AppNode; port: number }[];
+}
+
+export interface Strategy {
+  run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
+  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
+  readsEarly?: boolean;
+  /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
+  describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
+}
+
+export interface Outcome {
+  result?: DeployResult;
+  /** dry-run: the plan, as markdown */
+  dryRun?: string;
+  error?: unknown;
+  rolledBack: boolean;
+  rollbackProblem?: string;
+  canary?: DeployResult['canary'];
+}
+
