@@ -7,7 +7,7 @@ import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
 import { gatedStart, removeFile } from '../commands/shell.ts';
-import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
+import { failureText, ForwardingRefused, isConnectFailed, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { sleep } from '../util/async.ts';
 import type { Artifact } from './artifact.ts';
@@ -362,7 +362,7 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
           ch.destroy();
           return '';
         },
-        (e: unknown) => (/refuses TCP forwarding/.test(errorText(e)) ? errorText(e) : /refused|Connect failed|open failed/i.test(errorText(e)) ? 'connection refused' : errorText(e)),
+        (e: unknown) => (e instanceof ForwardingRefused ? e.message : isConnectFailed(e) ? 'connection refused' : errorText(e)),
       ),
       late,
     ]);

@@ -196,6 +196,11 @@ export class ForwardingRefused extends Error {
   }
 }
 
+/** sshd could not connect a forwarded channel to its target (SSH_OPEN_CONNECT_FAILED: refused, unreachable). */
+export function isConnectFailed(e: unknown): boolean {
+  return (e as { reason?: unknown }).reason === 2;
+}
+
 export class Remote {
   readonly label: string;
   private ssh: NodeSSH;

@@ -1,7 +1,7 @@
 // The phases of a blue/green switch, shared by deploy, stage, promote and rollback:
 //   plan -> start on the idle port (each host on its own timeline) -> switch every nginx host
 //   -> drain -> retire the old version (stop it, or keep it as a warm standby)
-import { DeployError, errorText } from '../errors.ts';
+import { DeployError, detailText, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
@@ -192,7 +192,7 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
         await verifyUrl(ctx);
       } catch (e) {
         const back = p.livePort === null ? 'nginx is put back as it was (first deploy: nothing served before)' : `nginx is switched back to port ${p.livePort}, where the previous version still runs`;
-        throw new DeployError('verify', ctx.cfg.verifyUrl, `${errorText(e).replace(/^\[verify\]\s*\S+:\s*/, '')}; ${back}`);
+        throw new DeployError('verify', ctx.cfg.verifyUrl, `${detailText(e)}; ${back}`);
       }
     });
   }
@@ -272,7 +272,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
     } catch (e) {
       // Past the switch there is nothing to roll back: say what serves and what is left.
       const d = e instanceof DeployError ? e : new DeployError('stop old', undefined, errorText(e));
-      throw new DeployError(d.step, d.host, `${errorText(d).replace(/^\[[^\]]*\]\s*(\S+:\s)?/, '')} -- nginx already serves the new version on port ${p.idlePort}; the old process on port ${livePort} may still need stopping`);
+      throw new DeployError(d.step, d.host, `${d.detail} -- nginx already serves the new version on port ${p.idlePort}; the old process on port ${livePort} may still need stopping`);
     }
   });
 }
@@ -326,7 +326,7 @@ async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] | undefi
     try {
       await verifyUrl(ctx);
     } catch (e) {
-      throw new DeployError('bake', cfg.verifyUrl, `${errorText(e).replace(/^\[verify\]\s*\S+:\s*/, '')} at the end of the bake; ${back}`);
+      throw new DeployError('bake', cfg.verifyUrl, `${detailText(e)} at the end of the bake; ${back}`);
     }
   }
 }
