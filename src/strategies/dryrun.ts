@@ -8,7 +8,7 @@ import type { Artifact } from '../fleet/artifact.ts';
 import { inspectPort, probeFromNginx, unitTemplate, type AppNode } from '../fleet/instance.ts';
 import { instanceUnit, UNIT_DIR } from '../commands/unit.ts';
 import { preflightApp } from '../fleet/preflight.ts';
-import { commandOf } from '../fleet/releases.ts';
+import { commandOf, deploymentLabel } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import type { Remote } from '../ssh/remote.ts';
 import { type Ctx } from './context.ts';
@@ -36,6 +36,8 @@ export async function dryRun(
     ),
   );
   const nginx = await readNginx(ctx, nginxRemotes);
+  // The same jar with another command is a deployment of its own: the plan names the label the deploy would record.
+  if (artifact) release = await deploymentLabel(ctx, apps, release, commandOf(cfg));
   await ctx.step('Preflight', () =>
     mapLimit(apps, PARALLEL, async (a) => {
       const [, found] = await Promise.all([
