@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   let cfg;
   try {
     cfg = readInputs();
+    for (const w of cfg.warnings) core.warning(w);
   } catch (e) {
     dropEarlyTcp();
     core.setFailed(errorText(e));
