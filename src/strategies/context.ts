@@ -81,6 +81,8 @@ export class Ctx {
    * (takeLocks): what was read on a host after it still holds once the locks are ours.
    */
   othersUntil = Infinity;
+  /** the step the run failed in (the innermost one an error left), for the outputs */
+  failedStep?: string;
 
   constructor(cfg: Config, ui: Ui) {
     this.cfg = cfg;
@@ -120,6 +122,9 @@ export class Ctx {
     const s = Date.now();
     try {
       return await this.ui.group(name, fn);
+    } catch (e) {
+      if (!this.undoing) this.failedStep ??= name;
+      throw e;
     } finally {
       this.timings.push({ step: name, ms: Date.now() - s });
     }

@@ -56,8 +56,11 @@ export function retiredWords(ctx: Ctx, keep: boolean): string {
   return ctx.cfg.waitForExit ? 'stopped' : 'sent SIGTERM (wait-for-exit: false: a watchdog on its host finishes the stop)';
 }
 
+/** Each app host's report, filled in as the run goes (also kept on the fleet for a failure's summary). */
 export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {
-  return new Map(fleet.apps.map((a) => [a, { host: a.remote.label, target: a.host.target, port }]));
+  const m = new Map(fleet.apps.map((a): [AppNode, InstanceReport] => [a, { host: a.remote.label, target: a.host.target, port }]));
+  fleet.reports = [...m.values()];
+  return m;
 }
 
 /** Frees the idle port (only a process this action left there may be stopped) and checks the live one. */

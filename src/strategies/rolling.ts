@@ -112,6 +112,7 @@ export const rolling: Strategy = {
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const all = instancesOf(ctx, fleet);
+    fleet.reports = all.map((i) => i.report);
     const plan = batches(all, cfg.batchSize);
     const original = fleet.nginx.map((n) => n.text!);
     const nginx = fleet.nginx.map((n) => n.remote);

@@ -15,6 +15,7 @@ import { commandOf, releaseForLabel, type ReleaseCommand } from '../fleet/releas
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
+import { failedHost, failedStepOf, failureOutcome, hostsInvolved, type OutcomeKind } from './outcome.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
 async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
@@ -51,6 +52,8 @@ export interface Fleet {
   teamUnit?: string;
   /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
   bakeFrom?: number[];
+  /** the instances' reports as they fill in: a failed run's summary shows them */
+  reports?: InstanceReport[];
 }
 
 export interface InstanceReport {
@@ -125,6 +128,12 @@ export interface Outcome {
   rolledBack: boolean;
   rollbackProblem?: string;
   canary?: DeployResult['canary'];
+  /** a failed run: what it means for the workflow (outcome.ts), where it failed, the hosts it changed or failed on */
+  failure?: { outcome: OutcomeKind; step: string; host: string; hosts: string[] };
+  /** a failed run: what its summary shows, as a success's does */
+  timings?: DeployResult['timings'];
+  instances?: InstanceReport[];
+  nginxHosts?: string[];
 }
 
 /** The step that finds and reads the include on every nginx host (its preflight included). */
@@ -202,7 +211,9 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     await unlocking;
     return { result, rolledBack: false };
   } catch (e) {
-    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps };
+    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: fleet?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
+    const journal = [...ctx.state.journal];
+    const committed = ctx.state.committed;
     if (!ctx.state.committed && ctx.state.journal.length > 0) {
       ctx.ui.warn(`rolling back: ${errorText(e)}`);
       try {
@@ -223,6 +234,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.save();
     }
     if (!(e instanceof Error)) out.error = new Error(String(e));
+    const host = failedHost(e);
+    out.failure = { outcome: failureOutcome({ committed, journal, rollbackProblem: out.rollbackProblem }), step: failedStepOf(e, ctx.failedStep), host, hosts: hostsInvolved(journal, host) };
     // A run that reached the hosts leaves its line in the audit log, whatever happened.
     if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
