@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     core.setOutput('staged-port', r.stagedPort === undefined ? '' : String(r.stagedPort));
     core.setOutput('url', cfg.verifyUrl ?? '');
     setOutcome('deployed', '', '', [...new Set([...r.nginxHosts, ...r.instances.map((i) => i.host)])]);
-    await core.summary.addRaw(summaryMarkdown(r)).write().catch(() => undefined);
+    await core.summary.addRaw(summaryMarkdown(r, ctx.spans)).write().catch(() => undefined);
     core.info(`${cfg.mode === 'deploy' ? 'deployed' : `${cfg.mode}:`} ${r.release} (${r.strategy}) ${r.stagedPort !== undefined ? `staged on port ${r.stagedPort}` : `on port ${r.activePorts.join(',')}`} in ${(r.durationMs / 1000).toFixed(1)} s`);
   } else {
     const f = out.failure!;
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     core.setOutput('release', ctx.audit.release ?? '');
     core.setOutput('duration', ((Date.now() - ctx.t0) / 1000).toFixed(1));
     core.info(`outcome: ${f.outcome}${f.step ? `; failed step: ${f.step}` : ''}${f.hosts.length ? `; hosts: ${f.hosts.join(', ')}` : ''}`);
-    await core.summary.addRaw(failureMarkdown(errorText(out.error), out)).write().catch(() => undefined);
+    await core.summary.addRaw(failureMarkdown(errorText(out.error), out, ctx.spans)).write().catch(() => undefined);
     core.setFailed(errorText(out.error));
   }
 }

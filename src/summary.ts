@@ -1,9 +1,12 @@
-// The job summary: what the deploy did, as markdown. Pure.
+// The job summary: what the deploy did, as markdown, with a picture of it (Mermaid diagrams,
+// which GitHub renders in job summaries: diagrams.ts). Pure.
 import type { DeployResult, Outcome } from './strategies/run.ts';
+import type { Span } from './strategies/context.ts';
+import { canaryCharts, timeline } from './diagrams.ts';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function summaryMarkdown(r: DeployResult): string {
+export function summaryMarkdown(r: DeployResult, spans: readonly Span[] = []): string {
   const lines: string[] = [];
   lines.push(
     r.stagedPort !== undefined
@@ -25,7 +28,8 @@ export function summaryMarkdown(r: DeployResult): string {
   if (r.cleanupProblems && r.cleanupProblems.length > 0) {
     lines.push('**Clean-up incomplete** (the new version serves):', '', ...r.cleanupProblems.map((p) => `- ${esc(p)}`), '');
   }
-  lines.push(...canaryTable(r.canary));
+  lines.push(...canaryTable(r.canary), ...canaryCharts(r.canary ?? []));
+  lines.push(...timeline(spans));
   lines.push(...stepsTable(r.timings));
   if (r.audit && r.audit.length > 0) {
     lines.push('Recent deploys (the audit log on the nginx hosts, newest last):');
@@ -48,8 +52,8 @@ const OUTCOME_WORDS: Record<string, string> = {
   'manual-action-needed': 'MANUAL ACTION NEEDED: look at the hosts below',
 };
 
-/** A failed run's summary: the error, what it means (outcome), and the tables a success has. */
-export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem' | 'canary' | 'failure' | 'timings' | 'instances' | 'nginxHosts'>): string {
+/** A failed run's summary: the error, what it means (outcome), and the tables and timeline a success has. */
+export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem' | 'canary' | 'failure' | 'timings' | 'instances' | 'nginxHosts'>, spans: readonly Span[] = []): string {
   const lines = [`### Deploy failed`, '', error.replace(/\n/g, '  \n'), ''];
   if (o.rollbackProblem) lines.push(`**Rollback incomplete:** ${o.rollbackProblem}`, '');
   else if (o.rolledBack) lines.push('Rolled back: the previous version keeps serving.', '');
@@ -59,7 +63,8 @@ export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | '
   }
   if (o.nginxHosts && o.nginxHosts.length > 0) lines.push(`nginx host${o.nginxHosts.length > 1 ? 's' : ''}: ${o.nginxHosts.map(esc).join(', ')}.`, '');
   if (o.instances && o.instances.length > 0) lines.push(...hostsTable(o.instances));
-  lines.push(...canaryTable(o.canary));
+  lines.push(...canaryTable(o.canary), ...canaryCharts(o.canary ?? []));
+  lines.push(...timeline(spans));
   if (o.timings && o.timings.length > 0) lines.push(...stepsTable(o.timings));
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@ import { errorText } from '../errors.ts';
 import { type Artifact, defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import { dropEarlyTcp } from '../ssh/early-tcp.ts';
 import type { AppNode } from '../fleet/instance.ts';
-import type { SshAddress } from '../config/hosts.ts';
+import { hostPort, type SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import { readBehind, readIncludes, type NginxSide } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
@@ -149,8 +149,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
   try {
     // Connections open while the jar is hashed.
     const connecting = Promise.allSettled([
-      ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
-      ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.pool.get(host.ssh, 'app host') })),
+      ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.span(hostPort(addr.host, addr.port), 'connect', () => ctx.pool.get(addr, 'nginx host')) })),
+      ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.span(hostPort(host.ssh.host, host.ssh.port), 'connect', () => ctx.pool.get(host.ssh, 'app host')) })),
     ]);
     // deploy and stage bring a jar; promote and rollback use one already on the hosts.
     const artifact =
