@@ -183,7 +183,7 @@ test('the release workflow: a push to main runs --push, and the tag, the release
 
 test("on this repository's history: a push to main would release each version once, at the commit that set it, and the current version is next", (t) => {
   const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  let shallow = 'true';
+  let shallow: string;
   try {
     shallow = git('rev-parse', '--is-shallow-repository').trim();
   } catch {
