@@ -2,7 +2,7 @@
 // chart of each host's phases, and for a canary or a bake, old against new per step. Pure.
 // test/unit/diagrams.test.ts renders them with the mermaid package in a headless Chromium, so a
 // syntax error fails a test.
-import type { Span } from './strategies/context.ts';
+import { RUN, type Span } from './strategies/context.ts';
 import type { CanaryStep } from './traffic/canary.ts';
 
 /** Mermaid's gantt grammar ends a name at `:` `;` `#`; a host's port is said in words instead. */
@@ -10,7 +10,10 @@ function sectionName(host: string): string {
   return host.replace(/:22$/, '').replace(/:(\d+)$/, ' port $1').replace(/[:;#]/g, ' ').trim() || '?';
 }
 
-const taskName = (s: string) => s.replace(/[:;#,]/g, ' ').trim() || '?';
+const taskName = (s: string) => {
+  const t = s.replace(/[:;#,]/g, ' ').replace(/\s+/g, ' ').trim() || '?';
+  return t.length > 48 ? `${t.slice(0, 47).trimEnd()}…` : t;
+};
 
 /**
  * Each host's spans, in the order they began. A start sent behind its jar is shown from the jar's
@@ -18,6 +21,8 @@ const taskName = (s: string) => s.replace(/[:;#,]/g, ' ').trim() || '?';
  */
 function byHost(spans: readonly Span[]): Map<string, Span[]> {
   const m = new Map<string, Span[]>();
+  // The run's own steps first (a section of their own), then each host in the order it began.
+  m.set(RUN, []);
   for (const s of [...spans].sort((a, b) => a.start - b.start || a.end - b.end)) {
     const list = m.get(s.host) ?? [];
     list.push({ ...s });
@@ -34,11 +39,13 @@ function byHost(spans: readonly Span[]): Map<string, Span[]> {
       }
     }
   }
+  if (m.get(RUN)!.length === 0) m.delete(RUN);
   return m;
 }
 
 /**
- * A gantt chart of the phases per host (connect, upload, start, health, switch, drain, stop...),
+ * A gantt chart of the run's steps, then of the phases per host (connect, upload, start, health,
+ * switch, drain, stop...),
  * at the runner's clock time (shown in the reader's time zone); a failed phase is red. [] when
  * nothing was timed.
  */
@@ -53,12 +60,12 @@ export function timeline(spans: readonly Span[]): string[] {
   const lines = [
     '```mermaid',
     'gantt',
-    `  title Phases per host: ${((t1 - t0) / 1000).toFixed(1)} s from ${new Date(t0).toISOString().slice(11, 19)} UTC${short ? ' (axis: seconds)' : ''}`,
+    `  title Steps and each host's phases: ${((t1 - t0) / 1000).toFixed(1)} s from ${new Date(t0).toISOString().slice(11, 19)} UTC${short ? ' (axis: seconds)' : ''}`,
     '  dateFormat x',
     `  axisFormat ${short ? '%S.%L' : '%H:%M:%S'}`,
   ];
   for (const [host, list] of byHost(spans)) {
-    lines.push(`  section ${sectionName(host)}`);
+    lines.push(`  section ${host === RUN ? 'steps' : sectionName(host)}`);
     for (const s of list) lines.push(`    ${taskName(s.phase)} :${s.failed ? 'crit, ' : ''}${at(s.start)}, ${at(Math.max(s.end, s.start + 1))}`);
   }
   lines.push('```', '');

@@ -38,6 +38,9 @@ export interface Span {
   failed?: boolean;
 }
 
+/** The timeline's "host" of the run's own steps (Ctx.step): the whole deploy at a glance. */
+export const RUN = '';
+
 export class Cancelled extends Error {
   constructor(signal: string) {
     super(`the workflow was cancelled (${signal})`);
@@ -134,9 +137,12 @@ export class Ctx {
     this.checkpoint();
     const s = Date.now();
     try {
-      return await this.ui.group(name, fn);
+      const v = await this.ui.group(name, fn);
+      this.mark([RUN], name, s);
+      return v;
     } catch (e) {
       if (!this.undoing) this.failedStep ??= name;
+      this.mark([RUN], name, s, true);
       throw e;
     } finally {
       this.timings.push({ step: name, ms: Date.now() - s });

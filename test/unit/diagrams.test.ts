@@ -4,13 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { failureMarkdown, summaryMarkdown } from '../../src/summary.ts';
 import { canaryCharts, timeline } from '../../src/diagrams.ts';
-import type { Span } from '../../src/strategies/context.ts';
+import { RUN, type Span } from '../../src/strategies/context.ts';
 import type { CanaryStep } from '../../src/traffic/canary.ts';
 import type { DeployResult } from '../../src/strategies/run.ts';
 import { mermaidBlocks, renderMermaid } from '../../scripts/mermaid-render.ts';
 
 const t = Date.UTC(2026, 11, 5, 8, 0, 0);
 const spans: Span[] = [
+  { host: RUN, phase: 'Upload, start and health-check c0ffee1-912a9c57 on port 8081', start: t + 250, end: t + 3400 },
+  { host: RUN, phase: 'Canary 10 %', start: t + 3400, end: t + 3650 },
   { host: '10.0.0.2:22', phase: 'connect', start: t, end: t + 120 },
   { host: '10.0.0.5:22', phase: 'connect', start: t, end: t + 130 },
   { host: '[fd00::5]:2222', phase: 'connect', start: t, end: t + 140 },
@@ -48,6 +50,7 @@ test('timeline: a gantt section per host, each phase a task at its time; a start
   assert.match(g, /^```mermaid\ngantt\n/);
   assert.match(g, /dateFormat x\n {2}axisFormat %S\.%L/, 'under a minute: seconds from the start');
   assert.match(g, /section 10\.0\.0\.5\n/, 'port 22 left out: a colon ends a name in the gantt grammar');
+  assert.match(g, /axisFormat %S\.%L\n {2}section steps\n {4}Upload start and health-check c0ffee1-912a9c57… :250, 3400\n {4}Canary 10 % :3400, 3650\n {2}section 10\.0\.0\.2\n/, "the run's steps first, names cut at 48 characters");
   assert.match(g, /section \[fd00 {2}5\] port 2222\n/);
   assert.match(g, /\n {4}start :700, 900\n/, 'the start runs once the jar is there');
   assert.match(g, /\n {4}stop :crit, 4000, 4300\n/, 'a failed phase is red; the stop runs after the drain');
