@@ -69,12 +69,17 @@ export function timeline(spans: readonly Span[]): string[] {
     for (const s of list) lines.push(`    ${taskName(s.phase)} :${s.failed ? 'crit, ' : ''}${at(s.start)}, ${at(Math.max(s.end, s.start + 1))}`);
   }
   lines.push('```', '');
+  // Mermaid refuses a diagram over 50,000 characters (maxTextSize): a note instead of an error box.
+  if (lines.join('\n').length > MAX_DIAGRAM) return [`(The timeline of this run's ${spans.length} phases is too large for a Mermaid diagram and was left out; the steps table has the times.)`, ''];
   return lines;
 }
 
 // Mermaid's xychart has no legend: the new release is a blue bar, the old one an orange line.
 const NEW_COLOR = '#1f6feb';
 const OLD_COLOR = '#bc4c00';
+
+/** Under Mermaid's default maxTextSize (50,000 characters), with room to spare. */
+export const MAX_DIAGRAM = 45_000;
 
 const num = (v: number, digits: number) => Number(v.toFixed(digits));
 

@@ -56,6 +56,8 @@ test('timeline: a gantt section per host, each phase a task at its time; a start
   assert.match(g, /\n {4}stop :crit, 4000, 4300\n/, 'a failed phase is red; the stop runs after the drain');
   assert.match(g, /\n {4}stop \(rollback\) :4400, 4401\n/, 'never zero long');
   assert.deepEqual(timeline([]), []);
+  const huge = Array.from({ length: 2000 }, (_, i) => ({ host: `10.0.${i % 200}.1:22`, phase: 'health', start: t + i, end: t + i + 10 }));
+  assert.match(timeline(huge).join('\n'), /^\(The timeline of this run's 2000 phases is too large for a Mermaid diagram/, "over Mermaid's maxTextSize: a note, not an error box");
   const long = timeline([{ host: 'h:22', phase: 'health', start: t, end: t + 300_000 }]).join('\n');
   assert.match(long, /axisFormat %H:%M:%S/);
   assert.match(long, new RegExp(`health :${t}, ${t + 300_000}`));
