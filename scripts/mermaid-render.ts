@@ -14,10 +14,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const MERMAID = path.join(ROOT, 'node_modules/mermaid/dist/mermaid.min.js');
 
-/** The Chromium to drive: CHROMIUM, else Debian's. */
+/** The Chromium to drive: CHROMIUM, else Debian's, else a Google Chrome (GitHub's Ubuntu images have one). */
 export function chromiumPath(): string {
-  const p = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((c) => existsSync(c));
-  if (!p || !existsSync(p)) throw new Error('no Chromium at /usr/bin/chromium: install it with `sh scripts/setup.sh` (Debian package chromium), or set CHROMIUM');
+  const p = process.env.CHROMIUM || ['/usr/bin/chromium', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'].find((c) => existsSync(c));
+  if (!p || !existsSync(p)) throw new Error('no Chromium or Chrome at /usr/bin/chromium or /usr/bin/google-chrome: install it with `sh scripts/setup.sh` (Debian package chromium), or set CHROMIUM to one');
   return p;
 }
 

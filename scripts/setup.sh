@@ -9,8 +9,11 @@
 # not running before this script installed its package is stopped and disabled again: the machine's
 # services are left as they were.
 set -eu
-pkgs="nginx openssh-server openssh-client nftables iproute2 procps curl util-linux coreutils wrk lsof sudo shellcheck chromium"
+pkgs="nginx openssh-server openssh-client nftables iproute2 procps curl util-linux coreutils wrk lsof sudo shellcheck"
 command -v javac >/dev/null 2>&1 || pkgs="$pkgs openjdk-17-jdk-headless"
+# Any Chromium or Chrome will do (scripts/mermaid-render.ts looks for them); GitHub's Ubuntu images
+# have Google Chrome, and Ubuntu's chromium package is only a way to install a snap.
+[ -x /usr/bin/chromium ] || [ -x /usr/bin/google-chrome ] || pkgs="$pkgs chromium"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
