@@ -2,8 +2,17 @@
 // nothing itself: it checks the tag, takes that version's section out of CHANGELOG.md, and says
 // which major tag to move; the workflow does the rest.
 //
-//   node scripts/release-notes.ts --dry-run
-//       the newest version in CHANGELOG.md: checks it and prints what a release would do
+// A release is made by a commit: the one that moves the Unreleased entries of CHANGELOG.md under
+// a new version and sets package.json's version. When it reaches main on GitHub, the release
+// workflow (--push) sees a version with no tag yet, runs the checks and tests, tags that commit
+// vX.Y.Z, creates the GitHub release and moves vX. A push of a version already tagged does nothing.
+//
+//   node scripts/release-notes.ts --dry-run [--tags-file FILE]
+//       the newest version in CHANGELOG.md: checks it and prints what a release would do, and
+//       what the workflow would do on a push to main (the tags: FILE, else this clone's)
+//   node scripts/release-notes.ts --push --tags-file FILE [--notes-file FILE] [--github-output FILE]
+//       a push to main: release=false when package.json's version is tagged already; otherwise
+//       release=true and the outputs below for the tag vVERSION
 //   node scripts/release-notes.ts --tag v1.2.3 [--tags-file FILE] [--notes-file FILE] [--github-output FILE] [--dry-run]
 //       --tags-file     the repository's existing tags, one a line (`git tag -l 'v*'`): the major
 //                       tag moves only when no newer vX.*.* exists (a fix to an older line)
@@ -14,6 +23,7 @@
 // Changelog format (`## [Unreleased]`, then `## [X.Y.Z] - YYYY-MM-DD` newest first, `### Added`
 // and the other five kinds of change) and has a non-empty section for that version; package.json's
 // version is that version.
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -161,6 +171,30 @@ export function planRelease(o: { tag?: string; changelog: string; packageVersion
   };
 }
 
+export type PushDecision = { release: false; tag: string; why: string } | { release: true; plan: ReleasePlan };
+
+/**
+ * What the release workflow does on a push to main: nothing when package.json's version is tagged
+ * already; else that version is released (its tag, notes and major tag, checked as for a tag push).
+ */
+export function pushRelease(o: { changelog: string; packageVersion: string; tags: readonly string[] }): PushDecision {
+  const tag = `v${o.packageVersion}`;
+  parseTag(tag);
+  if (o.tags.some((t) => t.trim() === tag)) return { release: false, tag, why: `${tag} is tagged already: nothing to release (a release is a commit that moves CHANGELOG.md's Unreleased entries under a new version and sets package.json's version)` };
+  return { release: true, plan: planRelease({ tag, changelog: o.changelog, packageVersion: o.packageVersion, tags: o.tags }) };
+}
+
+/** This clone's version tags (`git tag -l 'v*'`); [] where git cannot say. */
+function localTags(): string[] {
+  try {
+    return execFileSync('git', ['tag', '-l', 'v*'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').map((t) => t.trim()).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+const outputsOf = (p: ReleasePlan) => `tag=${p.tag}\nversion=${p.version}\nmajor=${p.major}\nmove-major=${p.moveMajor}\n`;
+
 function main(): void {
   const { values } = parseArgs({
     options: {
@@ -169,21 +203,48 @@ function main(): void {
       'notes-file': { type: 'string' },
       'github-output': { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      push: { type: 'boolean', default: false },
     },
   });
   const dry = values['dry-run'];
   const tag = values.tag?.trim() || undefined;
-  if (!tag && !dry) throw new ReleaseError('--tag vX.Y.Z is required (only a --dry-run may take the newest version in CHANGELOG.md)');
+  if (values.push && (tag || dry)) throw new ReleaseError('--push decides the tag itself (package.json\'s version), and is never a dry run');
+  if (!tag && !dry && !values.push) throw new ReleaseError('--tag vX.Y.Z is required (only a --dry-run may take the newest version in CHANGELOG.md, and --push package.json\'s)');
+  if (values.push && !values['tags-file']) throw new ReleaseError('--push needs --tags-file: whether the version is tagged already decides everything');
   const tags = values['tags-file'] ? readFileSync(values['tags-file'], 'utf8').split('\n').map((t) => t.trim()).filter(Boolean) : [];
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
-  const p = planRelease({ tag, changelog: readFileSync('CHANGELOG.md', 'utf8'), packageVersion: pkg.version, tags });
-  if (values['notes-file']) writeFileSync(values['notes-file'], `${p.notes}\n`);
-  if (values['github-output']) {
-    appendFileSync(values['github-output'], `tag=${p.tag}\nversion=${p.version}\nmajor=${p.major}\nmove-major=${p.moveMajor}\n`);
+  const changelog = readFileSync('CHANGELOG.md', 'utf8');
+  if (values.push) {
+    const d = pushRelease({ changelog, packageVersion: pkg.version, tags });
+    if (!d.release) {
+      if (values['github-output']) appendFileSync(values['github-output'], `release=false\ntag=${d.tag}\n`);
+      console.log(d.why);
+      return;
+    }
+    const p = d.plan;
+    if (values['notes-file']) writeFileSync(values['notes-file'], `${p.notes}\n`);
+    if (values['github-output']) appendFileSync(values['github-output'], `release=true\n${outputsOf(p)}`);
+    console.log(`${p.tag} (${p.date}) is not tagged yet: the release workflow tags this commit ${p.tag} once the checks and tests pass, creates the GitHub release with the notes below, and ${p.moveMajor ? `points ${p.major} at it` : `leaves ${p.major} where it is`}`);
+    console.log(`\n${p.notes}\n`);
+    return;
   }
+  const p = planRelease({ tag, changelog, packageVersion: pkg.version, tags });
+  if (values['notes-file']) writeFileSync(values['notes-file'], `${p.notes}\n`);
+  if (values['github-output']) appendFileSync(values['github-output'], `release=true\n${outputsOf(p)}`);
   const newer = tags.filter((t) => TAG.test(t) && parseTag(t).major === parseTag(p.tag).major && compareVersions(parseTag(t), parseTag(p.tag)) > 0);
   const would = dry ? 'dry run, nothing is created: a release would' : 'the release will';
   console.log(`${p.tag} (${p.date}): ${would} create the GitHub release ${p.tag} with the notes below, and ${p.moveMajor ? `point ${p.major} at ${p.tag}` : `leave ${p.major} where it is (newer: ${newer.join(', ')})`}`);
+  if (dry && !tag) {
+    // What a push of this commit to main would do, with the tags given or this clone's.
+    const known = values['tags-file'] ? tags : localTags();
+    const d = pushRelease({ changelog, packageVersion: pkg.version, tags: known });
+    const where = `tags ${values['tags-file'] ? 'in the file' : 'in this clone'}: ${known.length ? known.join(', ') : 'none'}`;
+    console.log(
+      d.release
+        ? `On a push to main (${where}): ${d.plan.tag} is not tagged yet, so the release workflow would tag the pushed commit ${d.plan.tag}, release it${d.plan.moveMajor ? ` and point ${d.plan.major} at it` : ''}.`
+        : `On a push to main (${where}): ${d.why}.`,
+    );
+  }
   console.log(`\n${p.notes}\n`);
 }
 

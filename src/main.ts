@@ -7,14 +7,17 @@ import { Ctx } from './strategies/context.ts';
 import { runStrategy } from './strategies/run.ts';
 import { strategyFor } from './strategies/index.ts';
 import { dropEarlyTcp } from './ssh/early-tcp.ts';
+import { failedStepOf, type OutcomeKind } from './strategies/outcome.ts';
 
 async function main(): Promise<void> {
   maskSecrets();
   let cfg;
   try {
     cfg = readInputs();
+    for (const w of cfg.warnings) core.warning(w);
   } catch (e) {
     dropEarlyTcp();
+    setOutcome('failed-before-switch', failedStepOf(e, undefined), '', []);
     core.setFailed(errorText(e));
     return;
   }
@@ -38,12 +41,26 @@ async function main(): Promise<void> {
     core.setOutput('previous-release', r.previousRelease ?? '');
     core.setOutput('staged-port', r.stagedPort === undefined ? '' : String(r.stagedPort));
     core.setOutput('url', cfg.verifyUrl ?? '');
-    await core.summary.addRaw(summaryMarkdown(r)).write().catch(() => undefined);
+    setOutcome('deployed', '', '', [...new Set([...r.nginxHosts, ...r.instances.map((i) => i.host)])]);
+    await core.summary.addRaw(summaryMarkdown(r, ctx.spans)).write().catch(() => undefined);
     core.info(`${cfg.mode === 'deploy' ? 'deployed' : `${cfg.mode}:`} ${r.release} (${r.strategy}) ${r.stagedPort !== undefined ? `staged on port ${r.stagedPort}` : `on port ${r.activePorts.join(',')}`} in ${(r.durationMs / 1000).toFixed(1)} s`);
   } else {
-    await core.summary.addRaw(failureMarkdown(errorText(out.error), out)).write().catch(() => undefined);
+    const f = out.failure!;
+    setOutcome(f.outcome, f.step, f.host, f.hosts);
+    core.setOutput('release', ctx.audit.release ?? '');
+    core.setOutput('duration', ((Date.now() - ctx.t0) / 1000).toFixed(1));
+    core.info(`outcome: ${f.outcome}${f.step ? `; failed step: ${f.step}` : ''}${f.hosts.length ? `; hosts: ${f.hosts.join(', ')}` : ''}`);
+    await core.summary.addRaw(failureMarkdown(errorText(out.error), out, ctx.spans)).write().catch(() => undefined);
     core.setFailed(errorText(out.error));
   }
+}
+
+/** The outputs a workflow can act on, also after a failure (action.yml). */
+function setOutcome(outcome: OutcomeKind, step: string, host: string, hosts: string[]): void {
+  core.setOutput('outcome', outcome);
+  core.setOutput('failed-step', step);
+  core.setOutput('failed-host', host);
+  core.setOutput('hosts', hosts.join(','));
 }
 
 void main();

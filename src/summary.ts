@@ -1,9 +1,12 @@
-// The job summary: what the deploy did, as markdown. Pure.
+// The job summary: what the deploy did, as markdown, with a picture of it (Mermaid diagrams,
+// which GitHub renders in job summaries: diagrams.ts). Pure.
 import type { DeployResult, Outcome } from './strategies/types.ts';
+import type { Span } from './run/context.ts';
+import { canaryCharts, timeline } from './diagrams.ts';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function summaryMarkdown(r: DeployResult): string {
+export function summaryMarkdown(r: DeployResult, spans: readonly Span[] = []): string {
   const lines: string[] = [];
   lines.push(
     r.stagedPort !== undefined
@@ -17,15 +20,7 @@ export function summaryMarkdown(r: DeployResult): string {
     `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}${r.artifact ? `. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`` : ''}.`,
   );
   lines.push('');
-  const rolling = r.instances.some((i) => i.batch !== undefined);
-  lines.push(`| app host | nginx address |${rolling ? ' batch |' : ''} upload | new pid | old pid | old process |${rolling ? ' batch time |' : ''}`);
-  lines.push(`|---|---|${rolling ? '---|' : ''}---|---|---|---|${rolling ? '---|' : ''}`);
-  for (const h of r.instances) {
-    lines.push(
-      `| ${esc(h.host)} | ${esc(h.target)}:${h.port} |${rolling ? ` ${h.batch ?? ''} |` : ''} ${esc(h.upload ?? '')} | ${h.newPid ?? ''} | ${h.oldPid ?? ''} | ${esc(h.stopped ?? '')} |${rolling ? ` ${h.ms !== undefined ? `${(h.ms / 1000).toFixed(1)} s` : ''} |` : ''}`,
-    );
-  }
-  lines.push('');
+  lines.push(...hostsTable(r.instances));
   if (r.units && r.units.length > 0) {
     const took = [...new Set(r.instances.map((i) => i.tookOver).filter((u) => u !== undefined))];
     lines.push(`systemd: ${r.units.map((u) => `\`${esc(u)}\``).join(', ')} enabled on ${r.instances.length > 1 ? 'every app host' : 'the app host'}: a reboot starts the version nginx points at.${took.length ? ` Took over from ${took.map((u) => `\`${esc(u)}\``).join(', ')}: stopped and disabled, nothing else in it changed.` : ''}`, '');
@@ -33,11 +28,9 @@ export function summaryMarkdown(r: DeployResult): string {
   if (r.cleanupProblems && r.cleanupProblems.length > 0) {
     lines.push('**Clean-up incomplete** (the new version serves):', '', ...r.cleanupProblems.map((p) => `- ${esc(p)}`), '');
   }
-  lines.push(...canaryTable(r.canary));
-  lines.push('| step | time |');
-  lines.push('|---|---|');
-  for (const t of r.timings) lines.push(`| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`);
-  lines.push('');
+  lines.push(...canaryTable(r.canary), ...canaryCharts(r.canary ?? []));
+  lines.push(...timeline(spans));
+  lines.push(...stepsTable(r.timings));
   if (r.audit && r.audit.length > 0) {
     lines.push('Recent deploys (the audit log on the nginx hosts, newest last):');
     lines.push('');
@@ -53,12 +46,44 @@ export function summaryMarkdown(r: DeployResult): string {
   return lines.join('\n');
 }
 
-export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem' | 'canary'>): string {
-  return (
-    `### Deploy failed\n\n${error.replace(/\n/g, '  \n')}\n\n` +
-    (o.rollbackProblem ? `**Rollback incomplete:** ${o.rollbackProblem}\n` : o.rolledBack ? 'Rolled back: the previous version keeps serving.\n' : '') +
-    (o.canary && o.canary.length > 0 ? `\n${canaryTable(o.canary).join('\n')}` : '')
-  );
+const OUTCOME_WORDS: Record<string, string> = {
+  'rolled-back': 'traffic had moved to the new version and was switched back: the previous version serves',
+  'failed-before-switch': 'nginx never sent a request to the new version; what this run started was stopped again',
+  'manual-action-needed': 'MANUAL ACTION NEEDED: look at the hosts below',
+};
+
+/** A failed run's summary: the error, what it means (outcome), and the tables and timeline a success has. */
+export function failureMarkdown(error: string, o: Pick<Outcome, 'rolledBack' | 'rollbackProblem' | 'canary' | 'failure' | 'timings' | 'instances' | 'nginxHosts'>, spans: readonly Span[] = []): string {
+  const lines = [`### Deploy failed`, '', error.replace(/\n/g, '  \n'), ''];
+  if (o.rollbackProblem) lines.push(`**Rollback incomplete:** ${o.rollbackProblem}`, '');
+  else if (o.rolledBack) lines.push('Rolled back: the previous version keeps serving.', '');
+  const f = o.failure;
+  if (f) {
+    lines.push(`Outcome \`${f.outcome}\`: ${OUTCOME_WORDS[f.outcome] ?? ''}.${f.step ? ` Failed step: ${esc(f.step)}.` : ''}${f.hosts.length ? ` Hosts involved: ${f.hosts.map(esc).join(', ')}.` : ''}`, '');
+  }
+  if (o.nginxHosts && o.nginxHosts.length > 0) lines.push(`nginx host${o.nginxHosts.length > 1 ? 's' : ''}: ${o.nginxHosts.map(esc).join(', ')}.`, '');
+  if (o.instances && o.instances.length > 0) lines.push(...hostsTable(o.instances));
+  lines.push(...canaryTable(o.canary), ...canaryCharts(o.canary ?? []));
+  lines.push(...timeline(spans));
+  if (o.timings && o.timings.length > 0) lines.push(...stepsTable(o.timings));
+  return lines.join('\n');
+}
+
+/** One row per app instance: where it runs, the upload, the new and old pids, what happened to the old one. */
+function hostsTable(instances: DeployResult['instances']): string[] {
+  const rolling = instances.some((i) => i.batch !== undefined);
+  const lines = [`| app host | nginx address |${rolling ? ' batch |' : ''} upload | new pid | old pid | old process |${rolling ? ' batch time |' : ''}`, `|---|---|${rolling ? '---|' : ''}---|---|---|---|${rolling ? '---|' : ''}`];
+  for (const h of instances) {
+    lines.push(
+      `| ${esc(h.host)} | ${esc(h.target)}:${h.port} |${rolling ? ` ${h.batch ?? ''} |` : ''} ${esc(h.upload ?? '')} | ${h.newPid ?? ''} | ${h.oldPid ?? ''} | ${esc(h.stopped ?? '')} |${rolling ? ` ${h.ms !== undefined ? `${(h.ms / 1000).toFixed(1)} s` : ''} |` : ''}`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+function stepsTable(timings: DeployResult['timings']): string[] {
+  return ['| step | time |', '|---|---|', ...timings.map((t) => `| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`), ''];
 }
 
 /** One row per judged canary step or bake: requests, 5xx share and p99 for old and new, verdict. */

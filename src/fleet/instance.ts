@@ -211,7 +211,9 @@ export function unitTemplate(ctx: OpContext, app: AppNode): string {
  * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
  * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
  */
-export async function startProcess(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
+export const startProcess = (...a: Parameters<typeof startOn>): Promise<number> => a[0].span(a[1].remote.label, 'start', () => startOn(...a));
+
+async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
   // A gated start may still run on the host after the runner gave up on it: its undo closes the gate first.
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}) };
   ctx.record(entry);
@@ -385,7 +387,9 @@ async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: 
  * last two are checked alongside the last health checks. Disarms the start guard. Returns when it
  * became healthy.
  */
-export async function waitHealthy(ctx: OpContext, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
+export const waitHealthy = (...a: Parameters<typeof healthyOn>): Promise<number> => a[0].span(a[1].remote.label, 'health', () => healthyOn(...a));
+
+async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
   const cfg = ctx.cfg;
   const step = 'health check';
   const label = app.remote.label;
@@ -513,7 +517,9 @@ export async function waitHealthy(ctx: OpContext, app: AppNode, port: number, pi
  * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
  * action recorded for the port. A pid that has become another process since is never signalled.
  */
-export async function stopProcess(ctx: OpContext, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
+export const stopProcess = (...a: Parameters<typeof stopOn>): Promise<string> => a[0].span(a[1].remote.label, 'stop', () => stopOn(...a));
+
+async function stopOn(ctx: OpContext, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
   const cfg = ctx.cfg;
   if (unit && cfg.systemdUnit !== undefined) {
     const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';

@@ -25,6 +25,20 @@ export interface RecoveryState {
   locks: { nginx: string; dir: string; info: string }[];
 }
 
+/** A phase of the deploy on one host, for the summary's timeline (connect ... stop). */
+export interface Span {
+  /** the host's label, host:port */
+  host: string;
+  phase: string;
+  /** runner time, ms */
+  start: number;
+  end: number;
+  failed?: boolean;
+}
+
+/** The timeline's "host" of the run's own steps (Ctx.step): the whole deploy at a glance. */
+export const RUN = '';
+
 export class Cancelled extends Error {
   constructor(signal: string) {
     super(`the workflow was cancelled (${signal})`);
@@ -45,6 +59,8 @@ export class OpContext {
    * (takeLocks): what was read on a host after it still holds once the locks are ours.
    */
   othersUntil = Infinity;
+  /** per host, when each phase ran (connect, upload, start, health, switch, drain, stop): the timeline */
+  readonly spans: Span[] = [];
 
   constructor(cfg: Config, ui: Ui) {
     this.cfg = cfg;
@@ -85,6 +101,29 @@ export class OpContext {
   /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
   get privUnit(): boolean {
     return this.cfg.sudo;
+  }
+
+  /**
+   * Times a phase of one host for the timeline (a rollback's phases are marked so); the result
+   * and any error pass through unchanged.
+   */
+  async span<T>(host: string, phase: string, fn: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    try {
+      const v = await fn();
+      this.mark([host], phase, start);
+      return v;
+    } catch (e) {
+      this.mark([host], phase, start, true);
+      throw e;
+    }
+  }
+
+  /** A phase of several hosts that began at `start` and ends now, for the timeline. */
+  mark(hosts: string[], phase: string, start: number, failed = false): void {
+    const p = this.undoing ? `${phase} (rollback)` : phase;
+    const end = Date.now();
+    for (const host of hosts) this.spans.push({ host, phase: p, start, end, ...(failed ? { failed } : {}) });
   }
 
   /** Records a change before it is made (its outcome may never be known), and saves the state. */

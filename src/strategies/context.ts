@@ -3,11 +3,11 @@
 import type { Config } from '../config/inputs.ts';
 import { Pool } from '../ssh/pool.ts';
 import { sshOptions } from '../ssh/remote.ts';
-import { OpContext, type Ui } from '../run/context.ts';
+import { OpContext, RUN, type Ui } from '../run/context.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 
-export { Cancelled, OpContext, type RecoveryState, type Ui } from '../run/context.ts';
+export { Cancelled, OpContext, RUN, type RecoveryState, type Span, type Ui } from '../run/context.ts';
 
 export class Ctx extends OpContext {
   readonly pool: Pool;
@@ -17,6 +17,8 @@ export class Ctx extends OpContext {
   canarySteps: CanaryStep[] = [];
   /** what the audit line of this run will say, filled in as it goes */
   readonly audit: Partial<AuditEntry> = {};
+  /** the step the run failed in (the innermost one an error left), for the outputs */
+  failedStep?: string;
 
   constructor(cfg: Config, ui: Ui) {
     super(cfg, ui);
@@ -27,7 +29,13 @@ export class Ctx extends OpContext {
     this.checkpoint();
     const s = Date.now();
     try {
-      return await this.ui.group(name, fn);
+      const v = await this.ui.group(name, fn);
+      this.mark([RUN], name, s);
+      return v;
+    } catch (e) {
+      if (!this.undoing) this.failedStep ??= name;
+      this.mark([RUN], name, s, true);
+      throw e;
     } finally {
       this.timings.push({ step: name, ms: Date.now() - s });
     }

@@ -57,8 +57,11 @@ export function retiredWords(ctx: Ctx, keep: boolean): string {
   return ctx.cfg.waitForExit ? 'stopped' : 'sent SIGTERM (wait-for-exit: false: a watchdog on its host finishes the stop)';
 }
 
+/** Each app host's report, filled in as the run goes (also kept on the fleet for a failure's summary). */
 export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {
-  return new Map(fleet.apps.map((a) => [a, { host: a.remote.label, target: a.host.target, port }]));
+  const m = new Map(fleet.apps.map((a): [AppNode, InstanceReport] => [a, { host: a.remote.label, target: a.host.target, port }]));
+  fleet.reports = [...m.values()];
+  return m;
 }
 
 /** Frees the idle port (only a process this action left there may be stopped) and checks the live one. */
@@ -127,7 +130,17 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
       return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx, ahead: freshEarly(ctx, a)?.health?.get(p.idlePort) });
     }
-    const up: Uploaded = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
+    // The timeline's upload: until the jar is in place (a gated upload returns while it travels).
+    const upAt = Date.now();
+    const uploaded = (failed = false) => fleet.artifact && ctx.mark([a.remote.label], 'upload', upAt, failed);
+    let up: Uploaded;
+    try {
+      up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
+    } catch (e) {
+      uploaded(true);
+      throw e;
+    }
+    if (!up.pending) uploaded();
     ctx.checkpoint();
     const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
     // A jar on its way: the start goes right behind it and waits on the host for its arrival.
@@ -138,7 +151,9 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       try {
         await pend.prepared;
         up.upload = await pend.arrived;
+        uploaded();
       } catch (e) {
+        uploaded(true);
         // The start must not run after this deploy gave up: the gate is told so, and if it could
         // still pass (the host had the jar first), the start's pid is recorded for the rollback.
         if (await pend.abort().catch(() => false)) await starting.catch(() => undefined);
@@ -149,7 +164,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
     r.newPid = await starting;
     const healthy = await waitHealthy(ctx, a, p.idlePort, r.newPid, { log: spec.log, nginx, verify: up.verify });
-    await warmUp(ctx, a, p.idlePort);
+    if (cfg.warmupPath) await ctx.span(a.remote.label, 'warm-up', () => warmUp(ctx, a, p.idlePort));
     return healthy;
   });
   return Math.max(...times);

@@ -113,6 +113,7 @@ export const rolling: Strategy = {
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const all = instancesOf(ctx, fleet);
+    fleet.reports = all.map((i) => i.report);
     const plan = batches(all, cfg.batchSize);
     const original = fleet.nginx.map((n) => n.text!);
     const nginx = fleet.nginx.map((n) => n.remote);
@@ -126,7 +127,7 @@ export const rolling: Strategy = {
     await ctx.step(`Upload ${fleet.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
         await preflightApp(ctx, a, fleet.artifact);
-        const up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload') : { upload: 'kept on the host (0 bytes)', verify: undefined };
+        const up = fleet.artifact ? await ctx.span(a.remote.label, 'upload', () => uploadJar(ctx, a, fleet.artifact!, fleet.release, 'upload')) : { upload: 'kept on the host (0 bytes)', verify: undefined };
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
         verify.set(a, up.verify);

@@ -4,7 +4,7 @@ import { errorText } from '../errors.ts';
 import { defaultRelease, resolveArtifact } from '../fleet/artifact.ts';
 import { dropEarlyTcp } from '../ssh/early-tcp.ts';
 import type { AppNode } from '../fleet/node.ts';
-import type { SshAddress } from '../config/hosts.ts';
+import { hostPort, type SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import { readBehind } from '../traffic/nginx.ts';
 import { releaseLocks, takeLocks } from '../traffic/lock.ts';
@@ -16,6 +16,7 @@ import type { Fleet, Outcome, Strategy } from './types.ts';
 import { commandOf, deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
+import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
 async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
@@ -46,8 +47,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
   try {
     // Connections open while the jar is hashed.
     const connecting = Promise.allSettled([
-      ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.pool.get(addr, 'nginx host') })),
-      ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.pool.get(host.ssh, 'app host') })),
+      ...cfg.nginxHosts.map(async (addr) => nginxRemotes.push({ addr, remote: await ctx.span(hostPort(addr.host, addr.port), 'connect', () => ctx.pool.get(addr, 'nginx host')) })),
+      ...cfg.appHosts.map(async (host) => ({ host, remote: await ctx.span(hostPort(host.ssh.host, host.ssh.port), 'connect', () => ctx.pool.get(host.ssh, 'app host')) })),
     ]);
     // deploy and stage bring a jar; promote and rollback use one already on the hosts.
     const artifact =
@@ -110,7 +111,9 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     await unlocking;
     return { result, rolledBack: false };
   } catch (e) {
-    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps };
+    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: fleet?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
+    const journal = [...ctx.state.journal];
+    const committed = ctx.state.committed;
     if (!ctx.state.committed && ctx.state.journal.length > 0) {
       ctx.ui.warn(`rolling back: ${errorText(e)}`);
       try {
@@ -131,6 +134,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
       ctx.save();
     }
     if (!(e instanceof Error)) out.error = new Error(String(e));
+    const host = failedHost(e);
+    out.failure = { outcome: failureOutcome({ committed, journal, rollbackProblem: out.rollbackProblem }), step: failedStepOf(e, ctx.failedStep), host, hosts: hostsInvolved(journal, host) };
     // A run that reached the hosts leaves its line in the audit log, whatever happened.
     if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;

@@ -7,6 +7,7 @@ import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 import type { ReleaseCommand } from '../fleet/releases.ts';
 import type { Ctx } from './context.ts';
+import type { OutcomeKind } from './outcome.ts';
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
 export interface Fleet {
@@ -22,6 +23,8 @@ export interface Fleet {
   teamUnit?: string;
   /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
   bakeFrom?: number[];
+  /** the instances' reports as they fill in: a failed run's summary shows them */
+  reports?: InstanceReport[];
 }
 
 export interface InstanceReport {
@@ -96,5 +99,11 @@ export interface Outcome {
   rolledBack: boolean;
   rollbackProblem?: string;
   canary?: DeployResult['canary'];
+  /** a failed run: what it means for the workflow (outcome.ts), where it failed, the hosts it changed or failed on */
+  failure?: { outcome: OutcomeKind; step: string; host: string; hosts: string[] };
+  /** a failed run: what its summary shows, as a success's does */
+  timings?: DeployResult['timings'];
+  instances?: InstanceReport[];
+  nginxHosts?: string[];
 }
 

@@ -73,6 +73,8 @@ export interface ReleaseFigures {
   errorRate: number;
   /** p99 upstream response time, ms */
   p99: number;
+  /** median upstream response time, ms (the summary's chart) */
+  p50?: number;
 }
 
 export function p99(ms: number[]): number {
@@ -91,7 +93,8 @@ export function figures(attempts: Attempt[], oldAddrs: readonly string[], newAdd
     const set = new Set(addrs);
     const a = attempts.filter((x) => set.has(x.addr));
     const errors = a.filter((x) => x.status >= 500 || x.status === 0).length;
-    return { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p99: p99(a.map((x) => x.seconds * 1000)) };
+    const ms = a.map((x) => x.seconds * 1000).sort((x, y) => x - y);
+    return { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p99: p99(ms), p50: ms.length ? ms[Math.ceil(0.5 * ms.length) - 1] : 0 };
   };
   return { old: by(oldAddrs), new: by(newAddrs) };
 }

@@ -41,6 +41,13 @@ async function untilNone<T extends { remote: Remote }>(ctx: OpContext, items: T[
 
 /** The first half of a drain: until the old nginx workers are gone; returns how many are left. */
 export async function drainWorkers(ctx: OpContext, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
+  const start = Date.now();
+  const left = await workersLeft(ctx, nginx, deadline);
+  ctx.mark(nginx.map((n) => n.remote.label), 'drain', start);
+  return left;
+}
+
+async function workersLeft(ctx: OpContext, nginx: DrainTarget['nginx'], deadline: number): Promise<number> {
   // The waits sent behind the switch answer first: a host they saw drained needs no other.
   const waiting = nginx.filter((n) => n.oldWorkers.length > 0);
   const first = await Promise.all(
@@ -65,6 +72,10 @@ export async function drainWorkers(ctx: OpContext, nginx: DrainTarget['nginx'], 
  * round trip between. Returns the connections left (0 also when the connection was lost).
  */
 export async function drainPort(ctx: OpContext, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
+  return ctx.span(remote.label, 'drain', () => portDrained(ctx, remote, port, deadline, lane));
+}
+
+async function portDrained(ctx: OpContext, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
   const ms = Math.max(0, deadline - Date.now());
   const r = await remote.run(A.waitNoConnections(port, ms, ctx.o(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
   if (r.code === null && !remote.connected) return 0;
@@ -89,6 +100,8 @@ export async function drain(ctx: OpContext, t: DrainTarget, what: string): Promi
   const cfg = ctx.cfg;
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const w = await drainWorkers(ctx, t.nginx, deadline);
+  const start = Date.now();
   const c = w === 0 ? await untilNone(ctx, t.ports, deadline, (p, ms, o) => A.waitNoConnections(p.port, ms, o)) : 0;
+  if (w === 0) ctx.mark([...new Set(t.ports.map((p) => p.remote.label))], 'drain', start);
   return drainLeft(ctx, w, c, what);
 }

@@ -227,6 +227,18 @@ async function change(ctx: OpContext, remote: Remote, inc: Target, content: stri
  * Returns the moment the last host confirmed.
  */
 export async function applyChanges(ctx: OpContext, step: string, changes: Change[]): Promise<number> {
+  const start = Date.now();
+  try {
+    const at = await changeAll(ctx, step, changes);
+    ctx.mark(changes.map((c) => c.side.remote.label), step, start);
+    return at;
+  } catch (e) {
+    ctx.mark(changes.map((c) => c.side.remote.label), step, start, true);
+    throw e;
+  }
+}
+
+async function changeAll(ctx: OpContext, step: string, changes: Change[]): Promise<number> {
   const cfg = ctx.cfg;
   ctx.checkpoint();
   const entry: IncludeUndo = {
@@ -294,9 +306,11 @@ export async function restoreIncludes(
   // Hosts whose include may still hold what the run wrote (mayHold; undefined: unknown content).
   const unrestored: { label: string; mayHold: string | null | undefined }[] = [];
   const drain: { remote: Remote; oldWorkers: number[] }[] = [];
+  const start = Date.now();
   await Promise.all(
     hosts.map(async (h) => {
       const { r, outcome: o } = await change(ctx, h.remote, h, h.before, sha256(h.after));
+      ctx.mark([h.remote.label], 'switch', start, r.code !== 0 || !o);
       const on = `on ${h.remote.label}`;
       const f = h.path;
       if (r.code !== 0 || !o) {

@@ -29,6 +29,12 @@ test('single host: two deploys in a row alternate ports, stop the old process, s
   assert.equal(await tb.pidOnPort(tb.apps[0], 8080), null, 'the seed-started old process is gone');
   assert.equal(await tb.readInclude(), 'set $service_url http://' + tb.apps[0].ip + ':8081;\n');
   assert.match(r1.summary, /Deployed .* to port 8081/);
+  assert.deepEqual([r1.outputs.outcome, r1.outputs['failed-step'], r1.outputs['failed-host'], r1.outputs.hosts], ['deployed', '', '', `${tb.nginx.ip}:22,${tb.apps[0].ip}:22`]);
+  // The timeline: each host's phases in the order they ran on it.
+  const gantt = /```mermaid\ngantt\n([^]*?)```/.exec(r1.summary)?.[1] ?? '';
+  const phases = (host: string) => [...(new RegExp(`section ${host.replaceAll('.', '\\.')}\n((?: {4}.*\n)+)`).exec(gantt)?.[1] ?? '').matchAll(/^ {4}(.+?) :/gm)].map((m) => m[1]);
+  assert.deepEqual(phases(tb.nginx.ip), ['connect', 'switch', 'drain'], gantt);
+  assert.deepEqual(phases(tb.apps[0].ip), ['connect', 'upload', 'start', 'health', 'drain', 'stop'], gantt);
 
   // The second deploy runs its privileged commands under sudo -n (the user here is root, so
   // sudo needs no sudoers entry): the command lines must work the same way.

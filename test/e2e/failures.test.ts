@@ -39,6 +39,19 @@ test('an app that never becomes healthy: step fails, old version still served, n
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('bad'), { 'java-opts': '-Dhealth.mode=down', 'health-timeout': '3' }));
   assert.equal(r.code, 1, explain(r));
   assert.match(r.error, /\[health check\] 10\.213\.44\.31:22: not healthy after 3s \(health-timeout\).*503/);
+  // What a workflow can act on: nothing reached the new version, where, and which hosts.
+  assert.equal(r.outputs.outcome, 'failed-before-switch', explain(r));
+  assert.match(r.outputs['failed-step'], /^Upload, start and health-check c0ffee1-[0-9a-f]{8} on port 8081$/);
+  assert.equal(r.outputs['failed-host'], '10.213.44.31:22');
+  assert.equal(r.outputs.hosts, '10.213.44.31:22', 'the host that failed, which is the only one the run changed');
+  assert.match(r.outputs.release, /^c0ffee1-/);
+  assert.match(r.outputs.duration, /^\d+\.\d$/);
+  // The failure summary: the outcome, the hosts and steps tables a success has, and the timeline.
+  assert.match(r.summary, /Outcome `failed-before-switch`: nginx never sent a request to the new version/);
+  assert.match(r.summary, /\| app host \| nginx address \| upload \| new pid \|/);
+  assert.match(r.summary, /\| 10\.213\.44\.31:22 \| 10\.213\.44\.31:8081 \| [\d.]+ MiB in [\d.]+ s \| \d+ \|/);
+  assert.match(r.summary, /\| step \| time \|\n\|---\|---\|\n\| Resolve the artifact \|/);
+  assert.match(r.summary, /```mermaid\ngantt\n[^]*section 10\.213\.44\.31\n[^]*health :crit, \d+, \d+\n[^]*health \(rollback\)|```mermaid\ngantt\n[^]*section 10\.213\.44\.31\n[^]*health :crit, \d+, \d+\n[^]*stop \(rollback\)/);
   await assertUnchanged(s);
 });
 
@@ -117,6 +130,7 @@ test('bad inputs are refused before any server is touched', async () => {
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ports: '8080,8080' }));
   assert.equal(r.code, 1);
   assert.match(r.error, /input 'ports': the two ports must differ/);
+  assert.deepEqual([r.outputs.outcome, r.outputs['failed-step'], r.outputs['failed-host'], r.outputs.hosts], ['failed-before-switch', 'inputs', '', '']);
   const r2 = await runAction(tb, baseInputs(tb, tb.dir + '/jars/*.jar'));
   assert.match(r2.error, /input 'artifact': .* matches \d+ files/);
   await assertUnchanged(s);

@@ -43,6 +43,11 @@ test('a rollback whose include restore fails (nginx -t breaks meanwhile) keeps t
     assert.equal(l.non2xx, 0, `no 5xx: ${l.raw}`);
     assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
     assert.ok(!r.post || r.post.code === 0, `the post step does not redo the rollback: ${r.post?.stdout}`);
+    assert.equal(r.outputs.outcome, 'manual-action-needed', explain(r));
+    assert.match(r.outputs['failed-step'], /^Switch nginx to port 8081$/);
+    assert.equal(r.outputs['failed-host'], `${tb.nginx.ip}:22`);
+    assert.deepEqual(r.outputs.hosts.split(','), [`${tb.nginx.ip}:22`, `${tb.apps[0].ip}:22`]);
+    assert.match(r.summary, /Outcome `manual-action-needed`: MANUAL ACTION NEEDED: look at the hosts below/);
   } finally {
     if (existsSync(broken)) rmSync(broken);
   }
@@ -64,6 +69,11 @@ test('verify-url judges the new version: a release answering 500 is switched bac
   assert.equal(r.code, 1, explain(r));
   assert.match(r.error, new RegExp(`\\[verify\\] http://${tb.nginx.ip.replaceAll('.', '\\.')}/version: verify-url did not answer 2xx/3xx after the switch: .*500.*; nginx is switched back to port ${livePort}, where the previous version still runs`));
   assert.match(r.summary, /Rolled back: the previous version keeps serving/);
+  assert.equal(r.outputs.outcome, 'rolled-back', explain(r));
+  assert.match(r.outputs['failed-step'], /^Verify$/);
+  assert.equal(r.outputs['failed-host'], `http://${tb.nginx.ip}/version`, 'verify-url names the URL');
+  assert.deepEqual(r.outputs.hosts.split(','), [`${tb.apps[0].ip}:22`, `${tb.nginx.ip}:22`]);
+  assert.match(r.summary, /```mermaid\ngantt\n[^]*switch \(rollback\) :\d+, \d+/);
   assert.equal(await tb.readInclude(), before);
   assert.equal(await tb.pidOnPort(tb.apps[0], livePort), livePid, 'the old process was never stopped');
   assert.equal((await tb.get('/version')).body, served);

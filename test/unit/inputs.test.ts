@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readConfig, appCommand } from '../../src/config/inputs.ts';
+import { readConfig, appCommand, ANALYSIS_DEFAULTS } from '../../src/config/inputs.ts';
 import { InputError } from '../../src/errors.ts';
 import { actionDefaults } from '../action-defaults.ts';
 
@@ -68,9 +68,38 @@ test('modes: promote and rollback need no artifact; canary options', () => {
   assert.deepEqual([n.canary.log, n.canary.maxErrorRate, n.canary.minRequests, n.canary.maxP99Ratio], ['/a.log', 5, 7, undefined]);
   const o = read({ strategy: 'canary', 'canary-log': '/b.log', 'canary-max-error-rate': '2', 'canary-min-requests': '9', 'canary-max-p99-ratio': '3' });
   assert.deepEqual([o.canary.log, o.canary.maxErrorRate, o.canary.minRequests, o.canary.maxP99Ratio], ['/b.log', 2, 9, 3]);
+  assert.deepEqual(o.warnings.length, 4, 'each older name given says it is deprecated');
   const b = read({ 'bake-time': '10', 'verify-url': 'https://example.com/', 'smoke-test': './smoke.sh' });
   assert.deepEqual([b.bakeMs, b.smokeTest, b.smokeTestTimeoutMs], [10_000, './smoke.sh', 300_000]);
   assert.deepEqual([read().bakeMs, read().smokeTest], [0, undefined]);
+});
+
+test('analysis inputs: the new names carry the defaults; an older name given still works and wins over a new name left at its default', () => {
+  // The runner fills in action.yml's defaults, for the new names and the older ones alike.
+  for (const [name, d] of Object.entries(ANALYSIS_DEFAULTS)) assert.equal(defaults[name] ?? '', d, `action.yml's default of ${name}`);
+  for (const [old, name] of [['canary-log', 'access-log'], ['canary-max-error-rate', 'max-error-rate'], ['canary-max-p99-ratio', 'max-p99-ratio'], ['canary-min-requests', 'min-requests']]) {
+    assert.equal(defaults[old] ?? '', defaults[name] ?? '', `${old} has ${name}'s default`);
+  }
+  const none = read({ strategy: 'canary', 'access-log': '/a.log' });
+  assert.deepEqual([none.canary.maxErrorRate, none.canary.maxP99Ratio, none.canary.minRequests, none.warnings], [1, 2, 50, []], 'defaults, no warning');
+  // An older name given explicitly, the new one at its default: the older name's value is used, with a deprecation warning.
+  const old = read({ strategy: 'canary', 'canary-log': '/b.log', 'canary-max-error-rate': '5', 'canary-max-p99-ratio': '3', 'canary-min-requests': '10' });
+  assert.deepEqual([old.canary.log, old.canary.maxErrorRate, old.canary.maxP99Ratio, old.canary.minRequests], ['/b.log', 5, 3, 10]);
+  assert.equal(old.warnings.length, 4);
+  assert.match(old.warnings.join('\n'), /input 'canary-max-error-rate' is deprecated: rename it to 'max-error-rate'/);
+  // 1.0.0's way to skip the latency gate still skips it.
+  const skip = read({ strategy: 'canary', 'access-log': '/a.log', 'canary-max-p99-ratio': '' });
+  assert.equal(skip.canary.maxP99Ratio, undefined);
+  assert.match(skip.warnings[0], /canary-max-p99-ratio.*'' is off there/);
+  // Both given, the new one not at its default: the new one wins, and the older one is said to be ignored.
+  const both = read({ strategy: 'canary', 'access-log': '/a.log', 'max-error-rate': '3', 'canary-max-error-rate': '5' });
+  assert.equal(both.canary.maxErrorRate, 3);
+  assert.match(both.warnings[0], /'canary-max-error-rate' is deprecated and ignored here: 'max-error-rate' is given too/);
+  // An older name given its default changes nothing, and needs no warning from the action (the runner warns about any deprecated input given).
+  assert.deepEqual(read({ 'canary-max-error-rate': '1' }).warnings, []);
+  // The new name given empty no longer means 2 in silence.
+  assert.throws(() => read({ 'max-p99-ratio': '' }), (e: unknown) => e instanceof InputError && e.input === 'max-p99-ratio' && /off to skip the latency gate/.test(e.message));
+  assert.equal(read({ 'max-p99-ratio': 'off' }).canary.maxP99Ratio, undefined);
 });
 
 test('strategy, batch-size, and an empty health-body (any body passes)', () => {

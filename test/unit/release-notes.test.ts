@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { majorTag, notesFor, parseChangelog, parseTag, planRelease, ReleaseError, shouldMoveMajor } from '../../scripts/release-notes.ts';
+import { parse } from 'yaml';
+import { majorTag, notesFor, parseChangelog, parseTag, planRelease, pushRelease, ReleaseError, shouldMoveMajor } from '../../scripts/release-notes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -124,7 +125,15 @@ test('the command line: --dry-run on the repository CHANGELOG.md, and outputs fo
     const output = path.join(dir, 'output');
     writeFileSync(tags, `v${version}\nv1\n`);
     execFileSync(node, [script, '--tag', `v${version}`, '--tags-file', tags, '--notes-file', notes, '--github-output', output], { cwd: ROOT });
-    assert.equal(readFileSync(output, 'utf8'), `tag=v${version}\nversion=${version}\nmajor=v${version.split('.')[0]}\nmove-major=true\n`);
+    assert.equal(readFileSync(output, 'utf8'), `release=true\ntag=v${version}\nversion=${version}\nmajor=v${version.split('.')[0]}\nmove-major=true\n`);
+    // A push to main: the version is tagged already (the tags file says so), nothing to do.
+    const pushed = path.join(dir, 'pushed');
+    execFileSync(node, [script, '--push', '--tags-file', tags, '--github-output', pushed], { cwd: ROOT });
+    assert.equal(readFileSync(pushed, 'utf8'), `release=false\ntag=v${version}\n`);
+    writeFileSync(tags, 'v0.0.1\n');
+    execFileSync(node, [script, '--push', '--tags-file', tags, '--github-output', pushed], { cwd: ROOT });
+    assert.match(readFileSync(pushed, 'utf8'), new RegExp(`release=true\ntag=v${version.replace(/\./g, '\\.')}\n`));
+    assert.match(spawn(node, [script, '--push'], ROOT).stderr, /--push needs --tags-file/);
     assert.equal(readFileSync(notes, 'utf8'), `${notesFor(readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8'), version)}\n`);
     // Without --dry-run a tag is required, and a bad one fails with the reason.
     const r1 = spawn(node, [script], ROOT);
@@ -136,6 +145,85 @@ test('the command line: --dry-run on the repository CHANGELOG.md, and outputs fo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('pushRelease: a push to main releases package.json\'s version once, when it has no tag yet', () => {
+  const d = pushRelease({ changelog: CHANGELOG, packageVersion: '1.1.0', tags: ['v1', 'v1.0.0'] });
+  assert.ok(d.release);
+  assert.deepEqual([d.plan.tag, d.plan.major, d.plan.moveMajor], ['v1.1.0', 'v1', true]);
+  const again = pushRelease({ changelog: CHANGELOG, packageVersion: '1.1.0', tags: ['v1', 'v1.0.0', 'v1.1.0'] });
+  assert.equal(again.release, false, 'tagged already: nothing');
+  // A version with no section of its own is an error, not a silent skip.
+  assert.throws(() => pushRelease({ changelog: CHANGELOG, packageVersion: '1.2.0', tags: [] }), /no section for 1.2.0/);
+});
+
+test('the release workflow: a push to main runs --push, and the tag, the release and the major tag follow only once it said release=true and the tests passed', () => {
+  const wf = parse(readFileSync(path.join(ROOT, '.github/workflows/release.yml'), 'utf8')) as {
+    on: { push: { branches: string[]; tags: string[] } };
+    jobs: { release: { env: Record<string, string>; permissions: Record<string, string>; steps: { name?: string; if?: string; run?: string; id?: string }[] } };
+  };
+  assert.ok(wf.on.push.branches.includes('main'), 'runs on a push to main');
+  const job = wf.jobs.release;
+  assert.equal(job.permissions.contents, 'write', 'may push the tag');
+  assert.match(job.env.ON_MAIN, /github\.event_name == 'push' && github\.ref_type == 'branch'/);
+  const steps = job.steps;
+  const at = (name: string) => steps.findIndex((x) => x.name === name);
+  const notes = steps.find((x) => x.id === 'notes')!;
+  assert.match(notes.run!, /if \[ "\$ON_MAIN" = true \]; then\n\s+set -- "\$@" --push/);
+  assert.match(notes.run!, /git tag -l 'v\*' > "\$RUNNER_TEMP\/tags.txt"/);
+  for (const name of ['Tests (typecheck, lint, docs, unit, end-to-end)', 'Tag the commit', 'Create the GitHub release', 'Move the major tag']) {
+    assert.ok(at(name) > steps.indexOf(notes), name);
+    assert.match(steps[at(name)].if ?? '', /steps\.notes\.outputs\.release == 'true'/, `${name} runs only for a release`);
+  }
+  assert.ok(at('Tests (typecheck, lint, docs, unit, end-to-end)') < at('Tag the commit'), 'tagged only once the tests passed');
+  assert.ok(at('Tag the commit') < at('Create the GitHub release'));
+  assert.match(steps[at('Tag the commit')].if!, /env\.ON_MAIN == 'true'/);
+  assert.match(steps[at('Tag the commit')].run!, /git tag "\$\{\{ steps\.notes\.outputs\.tag \}\}" "\$GITHUB_SHA"\n\s*git push origin "refs\/tags\//);
+});
+
+test("on this repository's history: a push to main would release each version once, at the commit that set it, and the current version is next", (t) => {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  let shallow: string;
+  try {
+    shallow = git('rev-parse', '--is-shallow-repository').trim();
+  } catch {
+    t.skip('not a git clone');
+    return;
+  }
+  if (shallow === 'true') {
+    t.skip('a shallow clone has no history to replay (fetch-depth: 0)');
+    return;
+  }
+  // Every commit on main (first parent) that changed the version or the changelog, oldest first,
+  // from the first that has a CHANGELOG.md: what the workflow would do had each been pushed alone,
+  // with the tags this clone has plus those the earlier pushes would have made.
+  const commits = git('log', '--reverse', '--first-parent', '--format=%H', '--', 'package.json', 'CHANGELOG.md').split('\n').filter(Boolean);
+  const tags = git('tag', '-l', 'v*').split('\n').map((x) => x.trim()).filter(Boolean);
+  const released: string[] = [];
+  for (const c of commits) {
+    let changelog: string;
+    try {
+      changelog = git('show', `${c}:CHANGELOG.md`);
+    } catch {
+      continue;
+    }
+    const version = (JSON.parse(git('show', `${c}:package.json`)) as { version: string }).version;
+    const d = pushRelease({ changelog, packageVersion: version, tags });
+    if (d.release) {
+      released.push(d.plan.tag);
+      tags.push(d.plan.tag);
+    }
+  }
+  // The working tree, as the next commit (a version set but not committed yet).
+  const version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const next = pushRelease({ changelog: readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8'), packageVersion: version, tags });
+  if (next.release) released.push(next.plan.tag);
+  const sections = parseChangelog(readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8')).filter((x) => x.version !== 'Unreleased');
+  // Each version of the changelog that this clone has no tag of is released once, oldest first;
+  // the newest is package.json's.
+  const had = git('tag', '-l', 'v*').split('\n').map((x) => x.trim());
+  assert.deepEqual(released, sections.map((x) => `v${x.version}`).reverse().filter((x) => !had.includes(x)));
+  assert.equal(sections[0].version, version, "the newest version in CHANGELOG.md is package.json's");
 });
 
 function spawn(cmd: string, args: string[], cwd: string): { status: number | null; stderr: string } {
