@@ -9,7 +9,11 @@ import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
-import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.validation.annotation.Validated;
+import jakarta.validation.constraints.NotBlank;
 import org.springframework.stereotype.Component;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RequestParam;
@@ -17,9 +21,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
- * The end-to-end tests' Spring Boot app: GET / and /version answer the version (the app.version
- * property), /slow?ms=N answers after N ms (a request in flight while a deploy stops this
- * version), and actuator's health with its probes (application.properties).
+ * The end-to-end tests' Spring Boot app: GET / and /version answer `version=V port=P` (V: the
+ * app.version property, P: the port that took the request), /slow?ms=N answers after N ms (a
+ * request in flight while a deploy stops this version), and actuator's health with its probes
+ * (application.properties).
  */
 @SpringBootApplication
 @RestController
@@ -32,35 +37,30 @@ public class DemoApplication {
     SpringApplication.run(DemoApplication.class, args);
   }
 
-  @GetMapping("/")
-  public String root() {
-    return "hello " + version + "\n";
-  }
-
-  @GetMapping("/version")
-  public String version() {
-    return version + "\n";
+  @GetMapping({"/", "/version"})
+  public String version(HttpServletRequest req) {
+    return "version=" + version + " port=" + req.getLocalPort() + "\n";
   }
 
   @GetMapping("/slow")
-  public String slow(@RequestParam(defaultValue = "1000") long ms) throws InterruptedException {
+  public String slow(@RequestParam(defaultValue = "1000") long ms, HttpServletRequest req) throws InterruptedException {
     Thread.sleep(Math.max(0, Math.min(ms, 120_000)));
-    return "slow " + ms + " " + version + "\n";
+    return "slow " + ms + " version=" + version + " port=" + req.getLocalPort() + "\n";
   }
 
   /**
-   * app.require-secret=true: the app needs app.secret, as one with a database password would.
-   * Missing, it fails to start with Spring Boot's failure report (Description, Action).
+   * app.payment.enabled=true: the app needs its payment settings, as one with a database or a
+   * remote API does. Missing, it fails to start with Spring Boot's failure report (Description:
+   * one block per property, Action), as teams meet it when a secret was not passed.
    */
-  @Component
-  @ConditionalOnProperty(name = "app.require-secret", havingValue = "true")
-  static class SecretCheck {
-    SecretCheck(@Value("${app.secret:}") String secret) {
-      if (secret.isBlank()) {
-        throw new InvalidConfigurationPropertyValueException("app.secret", secret, "app.secret is required: set APP_SECRET or --app.secret");
-      }
-    }
-  }
+  @Validated
+  @ConfigurationProperties("app.payment")
+  public record PaymentProperties(@NotBlank String apiKey, @NotBlank String url, @NotBlank String merchantId) {}
+
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnProperty(name = "app.payment.enabled", havingValue = "true")
+  @EnableConfigurationProperties(PaymentProperties.class)
+  static class PaymentConfig {}
 
   /**
    * app.secure-actuator=true: /actuator/** answers 401 without credentials, as Spring Security's
