@@ -68,6 +68,8 @@ export interface Config {
   nginxReloadCommand: string[];
   sudo: boolean;
   healthPath: string;
+  /** health-port: the port health checks go to, `{port}` being the instance's (e.g. 1{port}); undefined: the app's port */
+  healthPort?: string;
   healthStatus: number;
   healthBody: string;
   healthTimeoutMs: number;
@@ -336,6 +338,21 @@ export function readConfig(get: InputReader): Config {
       `'${healthPath}' must be a URL path starting with /, e.g. /actuator/health, made of URL path characters (no spaces; percent-encode others)`,
     );
   }
+  const healthPort = get('health-port').trim() || undefined;
+  if (healthPort !== undefined) {
+    if (!/^(\d|\{port\})+$/.test(healthPort) || !healthPort.includes('{port}')) {
+      throw new InputError(
+        'health-port',
+        `'${healthPort}' must be the app's port with digits around it, like 1{port} (18080 for 8080): a port derived from {port}, as management.server.port must be for two versions to run side by side`,
+      );
+    }
+    for (const p of ports) {
+      const n = Number(healthPort.split('{port}').join(String(p)));
+      if (!Number.isInteger(n) || n < 1 || n > 65535 || ports.includes(n)) {
+        throw new InputError('health-port', `'${healthPort}' gives ${healthPort.split('{port}').join(String(p))} for port ${p}: not a port number from 1 to 65535 apart from ports`);
+      }
+    }
+  }
   const healthStatus = integer(get, 'health-status', 200, 100, 599);
   // The runner fills in action.yml's default (UP) when the input is not given; an empty value
   // given on purpose means any body passes.
@@ -429,6 +446,7 @@ export function readConfig(get: InputReader): Config {
     nginxReloadCommand,
     sudo,
     healthPath,
+    healthPort,
     healthStatus,
     healthBody,
     healthTimeoutMs,

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostPort, type AppHost } from '../config/hosts.ts';
 import { appCommand, type Config } from '../config/inputs.ts';
+import { healthHint, healthPortOf, portInUseHint, startFailureLines } from '../config/spring.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
@@ -265,7 +266,7 @@ const readyKey = (port: number) => `open ${port}`;
 const openWaitMs = (ctx: Ctx) => Math.min(5000, ctx.cfg.healthTimeoutMs);
 
 /** The health path as the app host itself GETs it (curl or wget there). */
-export const hostHealthUrl = (ctx: Ctx, port: number) => `http://127.0.0.1:${port}${ctx.cfg.healthPath}`;
+export const hostHealthUrl = (ctx: Ctx, port: number) => `http://127.0.0.1:${healthPortOf(ctx.cfg, port)}${ctx.cfg.healthPath}`;
 
 /** How long one health check's GET may take. */
 export const healthRequestMs = (ctx: Ctx) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));
@@ -332,7 +333,7 @@ async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: 
   while (r) {
     const res = await r;
     const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
-    if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
+    if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log, port)}`);
     if (said === 'listening') return hostCheck(ctx, res.stdout);
     if (said !== 'waiting' || Date.now() >= deadline) return undefined;
     ctx.checkpoint();
@@ -341,11 +342,19 @@ async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: 
   return undefined;
 }
 
-async function logTail(ctx: Ctx, app: AppNode, log: string): Promise<string> {
+/**
+ * The end of a start's log for an error: Spring Boot's failure report whole when there is one
+ * (looked for in the log's last 300 lines), else the last 15 lines; and what a port in use that
+ * is not the app's own means.
+ */
+async function logTail(ctx: Ctx, app: AppNode, log: string, port: number): Promise<string> {
   const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
-  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 15, ctx.o());
-  const t = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
-  return t ? `\n--- last lines of ${unit ? `the journal of ${unit}` : log} ---\n${t}` : '';
+  // (a unit's journal: the 15 lines the documented sudoers rule allows)
+  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 300, ctx.o());
+  const all = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
+  const t = startFailureLines(all);
+  const what = /APPLICATION FAILED TO START/.test(t) ? "Spring Boot's failure report in" : 'last lines of';
+  return t ? `\n--- ${what} ${unit ? `the journal of ${unit}` : log} ---\n${t}${portInUseHint(ctx.cfg, t, port)}` : '';
 }
 
 /**
@@ -424,6 +433,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
   const reqTimeout = healthRequestMs(ctx);
   let passes = 0;
   let last: string | undefined;
+  let lastStatus: number | undefined;
   let owner: Promise<RunResult> | undefined;
   let reach: Promise<unknown> | undefined;
   let healthyAt: number;
@@ -455,6 +465,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
       const r = first ?? (await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began))));
       first = undefined;
       last = r.detail;
+      lastStatus = r.status;
       if (r.fatal) throw new DeployError(step, label, last);
       if (r.ok) {
         passes++;
@@ -487,7 +498,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }
         if (st.code === 0 && st.stdout.trim() === 'dead') {
-          throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log)}`);
+          throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log, port)}`);
         }
       }
       const wait = began + (notListening ? Math.min(50, cfg.healthIntervalMs) : cfg.healthIntervalMs) - Date.now();
@@ -496,7 +507,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
           step,
           label,
           `not healthy after ${cfg.healthTimeoutMs / 1000}s (health-timeout): GET ${hostHealthUrl(ctx, port)} answered ${last || 'nothing'}; ` +
-            `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${await logTail(ctx, app, opts.log)}`,
+            `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${healthHint(cfg, lastStatus)}${await logTail(ctx, app, opts.log, port)}`,
         );
       }
       if (wait > 0) {
@@ -526,7 +537,7 @@ export async function waitHealthy(ctx: Ctx, app: AppNode, port: number, pid: num
       step,
       label,
       res.stdout.trim().startsWith('dead')
-        ? `the new process (pid ${pid}) exited right after passing the health check${await logTail(ctx, app, opts.log)}`
+        ? `the new process (pid ${pid}) exited right after passing the health check${await logTail(ctx, app, opts.log, port)}`
         : `port ${port} is answered by pid ${listener || 'unknown'}, not by the process just started (pid ${pid})`,
     );
   }

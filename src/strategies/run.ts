@@ -97,6 +97,8 @@ export interface DeployResult {
   canary?: CanaryStep[];
   /** what the clean-up could not do (record, prune) */
   cleanupProblems?: string[];
+  /** health-port: where the health checks went, in words */
+  healthCheck?: string;
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -190,6 +192,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
+    if (cfg.healthPort) result.healthCheck = `GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port)`;
     ctx.state.done = true;
     ctx.save();
     // The audit line and the unlock go out together, one behind the other in one shell per host:

@@ -1,0 +1,104 @@
+// The ways a real Spring Boot app (test/springboot/) trips a blue/green deploy on one host, each
+// under wrk load through nginx with 0 non-2xx and the live version left serving, each with an
+// error that says what to change: a context path, a secured health endpoint, a missing required
+// property (Spring Boot's failure report, whole), a fixed management port (and the supported way:
+// a management port derived from {port}, health-checked there with health-port), and a
+// stop-timeout shorter than the graceful shutdown.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestbed, cleanupStale, makeSpringJar, buildSpringBootJar, type Testbed } from '../testbed/testbed.ts';
+import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
+import { underLoad } from './load.ts';
+
+let tb: Testbed;
+before(async () => {
+  await buildSpringBootJar();
+  await cleanupStale('zddsbf');
+  tb = await createTestbed({ prefix: 'zddsbf', subnet: 82, appHosts: 1, form: 'set' });
+  await tb.startSeedApp(tb.apps[0], 8080, 'v0');
+});
+after(async () => {
+  await tb?.teardown();
+});
+
+const served = async () => (await tb.get('/version')).body.replace(/ pid=.*/, '').trim();
+/** The error as one text (the runner's %0A back to newlines). */
+const errorOf = (r: ActionRun) => r.error.replace(/%0A/g, '\n');
+
+async function deploy(version: string, extra: Record<string, string>): Promise<ActionRun> {
+  const inputs = baseInputs(tb, await makeSpringJar(tb.dir, version), { release: version, 'health-timeout': '60', 'stop-timeout': '30', 'java-opts': '-XX:TieredStopAtLevel=1', ...extra });
+  if (!('health-path' in extra)) delete inputs['health-path']; // the action's default, /actuator/health
+  const { run, load } = await underLoad(tb, () => runAction(tb, inputs, { timeoutMs: 240_000 }));
+  assert.equal(load.non2xx, 0, `no non-2xx: ${load.raw}\n${explain(run)}`);
+  return run;
+}
+
+/** A deploy that must fail with `expect` in its error and leave the live version serving as it was. */
+async function refused(version: string, extra: Record<string, string>, expect: RegExp[]): Promise<string> {
+  const before = { include: await tb.readInclude(), served: await served() };
+  const r = await deploy(version, extra);
+  assert.equal(r.code, 1, explain(r));
+  const err = errorOf(r);
+  for (const e of expect) assert.match(err, e, err);
+  assert.deepEqual({ include: await tb.readInclude(), served: await served() }, before, 'the live version serves as before');
+  return err;
+}
+
+test('the first Spring Boot deploy', async () => {
+  const r = await deploy('sb1', {});
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(await served(), 'version=sb1 port=8081');
+});
+
+test('server.servlet.context-path: the 404 names the context path and the health-path to set', async () => {
+  await refused('ctx', { 'app-args': '--server.servlet.context-path=/api', 'health-timeout': '15' }, [
+    /404 [^]*expected status 200/,
+    /server\.servlet\.context-path is \/api \(from app-args\): the app serves every path under it, the actuator's too\. Set health-path: \/api\/actuator\/health/,
+  ]);
+});
+
+test('a health endpoint behind authentication: the 401 says to permit the health path', async () => {
+  await refused('secured', { 'app-args': '--app.secure-actuator=true', 'health-timeout': '15' }, [/asks for credentials \(401\)[^]*permit health-path \/actuator\/health without authentication/]);
+});
+
+test("a missing required property: Spring Boot's failure report is shown whole", async () => {
+  const err = await refused('nosecret', { 'app-args': '--app.payment.enabled=true' }, [
+    /exited before becoming healthy\n--- Spring Boot's failure report in \/opt\/app\/logs\/nosecret\.8080\.log ---\n/,
+    /\*{27}\nAPPLICATION FAILED TO START\n\*{27}\n\nDescription:\n\nBinding to target zdd\.demo\.DemoApplication\$PaymentProperties failed:/,
+    /Update your application's configuration$/,
+  ]);
+  for (const p of ['apiKey', 'url', 'merchantId']) assert.match(err, new RegExp(`Property: app\\.payment\\.${p}\\n\\s+Value: "null"\\n\\s+Reason: must not be blank`), err);
+});
+
+test('a fixed management.server.port: the second colour fails to bind, and the error names it and the fix; derived from {port} with health-port, both colours deploy, health-checked on their management port', async () => {
+  // The live version holds the actuator's port 9090 (health checked on the app port's /version).
+  const fixed = { 'app-args': '--management.server.port=9090', 'health-path': '/version', 'health-body': 'version=' };
+  const m1 = await deploy('mgmt1', fixed);
+  assert.equal(m1.code, 0, explain(m1));
+  assert.equal(await served(), 'version=mgmt1 port=8080');
+  // The next version with the same fixed port, health-checked at the default /actuator/health
+  // (which is on the management port, so the app port answers it 404 until the JVM gives up).
+  // (With a health-path on the app port, like fixed's /version, the app port answers healthy for
+  // a moment before the management server fails to bind: use health-port or the default path.)
+  await refused('mgmt2', { 'app-args': '--management.server.port=9090' }, [
+    /exited before becoming healthy/,
+    /Web server failed to start\. Port 9090 was already in use\./,
+    /Port 9090 is not the app's port \(8081\): it is management\.server\.port \(9090, from app-args\), a fixed port that the version already running holds/,
+    /app-args: --management\.server\.port=1\{port\}, and health-port: 1\{port\}/,
+  ]);
+
+  // The supported way: each colour's actuator on 1{port}, health-checked there. The env asks for
+  // a graceful shutdown longer than stop-timeout: warned.
+  const derived = { 'app-args': '--management.server.port=1{port}', 'health-port': '1{port}', env: 'SPRING_LIFECYCLE_TIMEOUTPERSHUTDOWNPHASE=45s' };
+  const m3 = await deploy('mgmt3', derived);
+  assert.equal(m3.code, 0, explain(m3));
+  assert.match(m3.stdout, /::warning::stop-timeout \(30s\) is shorter than spring\.lifecycle\.timeout-per-shutdown-phase \(45s, from env \(SPRING_LIFECYCLE_TIMEOUTPERSHUTDOWNPHASE\)\)/);
+  assert.match(m3.stdout, /healthy \(200 \{"status":"UP","groups":\["liveness","readiness"\]\}\), pid \d+ owns port 8081/);
+  assert.match(m3.summary, /Health checks: GET \/actuator\/health on port 1\{port\} \(health-port/);
+  assert.equal(await served(), 'version=mgmt3 port=8081');
+  assert.equal((await tb.exec(tb.apps[0], ['curl', '-s', 'http://127.0.0.1:18081/actuator/health'])).stdout, '{"status":"UP","groups":["liveness","readiness"]}');
+  const m4 = await deploy('mgmt4', { ...derived, env: '' });
+  assert.equal(m4.code, 0, explain(m4));
+  assert.doesNotMatch(m4.stdout, /::warning::stop-timeout/);
+  assert.equal(await served(), 'version=mgmt4 port=8080');
+});
