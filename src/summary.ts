@@ -17,7 +17,7 @@ export function summaryMarkdown(r: DeployResult): string {
     `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}${r.artifact ? `. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`` : ''}.`,
   );
   lines.push('');
-  if (r.healthCheck) lines.push(`Health checks: ${esc(r.healthCheck)}.`, '');
+  if (r.notes && r.notes.length > 0) lines.push(...r.notes.map(esc), '');
   const rolling = r.instances.some((i) => i.batch !== undefined);
   lines.push(`| app host | nginx address |${rolling ? ' batch |' : ''} upload | new pid | old pid | old process |${rolling ? ' batch time |' : ''}`);
   lines.push(`|---|---|${rolling ? '---|' : ''}---|---|---|---|${rolling ? '---|' : ''}`);

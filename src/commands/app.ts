@@ -110,6 +110,8 @@ export const GUARD = SH.APP_GUARD;
 // argv: the start script itself never sees the app's environment.
 // (kv is KEY=VALUE: exporting its value is the point, hence the directive)
 export const LAUNCH = SH.APP_LAUNCH;
+/** The log cap started next to a detached release (log-max-size): copy to LOG.1 and truncate. */
+export const LOGCAP = SH.APP_LOGCAP;
 
 export const START = SH.APP_START;
 
@@ -134,14 +136,15 @@ export function envLines(env: [string, string][]): string {
  * prints its pid, and arms a guard that stops it after guardSec unless disarmed (0: no guard).
  * The environment travels on stdin into run/<port>.env (mode 600).
  */
-export function startApp(remoteDir: string, port: number, spec: StartSpec, guardSec: number, o: CmdOptions): Cmd {
+export function startApp(remoteDir: string, port: number, spec: StartSpec, guardSec: number, o: CmdOptions, logMaxBytes = 0): Cmd {
   const l = layout(remoteDir, '', port);
   return wrap(
     `start the app on port ${port}`,
     `GUARD_SCRIPT=${join([GUARD])}
 LAUNCH_SCRIPT=${join([LAUNCH])}
+LOGCAP_SCRIPT=${join([LOGCAP])}
 ${START}`,
-    [port, l.pidFile, spec.log, Math.ceil(guardSec), spec.cwd, `${remoteDir}/run/${port}.env`, ...spec.argv],
+    [port, l.pidFile, spec.log, Math.ceil(guardSec), spec.cwd, `${remoteDir}/run/${port}.env`, Math.max(0, Math.floor(logMaxBytes)), ...spec.argv],
     o,
     envLines(spec.env),
   );

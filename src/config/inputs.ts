@@ -90,6 +90,8 @@ export interface Config {
   connectTimeoutMs: number;
   lockTimeoutMs: number;
   keepReleases: number;
+  /** log-max-size in bytes: a detached release's stdout log is copied to LOG.1 and truncated past it; 0: no cap */
+  logMaxBytes: number;
   release?: string;
 }
 
@@ -110,6 +112,18 @@ function required(get: InputReader, name: string): string {
   const v = get(name);
   if (v.trim() === '') throw new InputError(name, 'is required and was not given');
   return v;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** A size like 100M, 512K, 2G or a number of bytes; 0 is allowed (off), else at least 1K. */
+function byteSize(get: InputReader, name: string, dflt: string): number {
+  const v = get(name).trim() || dflt;
+  const m = /^(\d+)([KMG]?)B?$/i.exec(v);
+  if (!m) throw new InputError(name, `'${v}' is not a size: a number of bytes or one with K, M or G (e.g. ${dflt}), or 0 for no cap`);
+  const n = Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()];
+  if (n !== 0 && (n < 1024 || n > 1024 ** 4)) throw new InputError(name, `${v} is out of range: use 0 (no cap) or 1K to 1024G`);
+  return n;
 }
 
 function seconds(get: InputReader, name: string, dflt: number, min: number, max: number): number {
@@ -396,6 +410,7 @@ export function readConfig(get: InputReader): Config {
   const connectTimeoutMs = seconds(get, 'connect-timeout', 20, 1, 600);
   const lockTimeoutMs = seconds(get, 'lock-timeout', 0, 0, 3600);
   const keepReleases = integer(get, 'keep-releases', 3, 1, 100);
+  const logMaxBytes = byteSize(get, 'log-max-size', '100M');
 
   const unitText = get('systemd-unit').trim();
   if (unitText !== '' && (!/^[A-Za-z0-9_.:-]{1,200}$/.test(unitText) || unitText.endsWith('.service'))) {
@@ -464,6 +479,7 @@ export function readConfig(get: InputReader): Config {
     connectTimeoutMs,
     lockTimeoutMs,
     keepReleases,
+    logMaxBytes,
     release,
   };
 }

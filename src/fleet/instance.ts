@@ -242,7 +242,7 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
     spec = { ...spec, argv };
     cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, unitTemplate(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
   } else {
-    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
+    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o(), cfg.logMaxBytes);
   }
   if (gate) cmd = andThen(gate.cmd, cmd);
   const lane = app.remote.lane();

@@ -37,6 +37,21 @@ async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], la
   return appendAudit(ctx, nginx, entry, 5, lanes);
 }
 
+/** The summary's lines about settings that change where things go: health-port, log-max-size. */
+export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath' | 'logMaxBytes' | 'systemdUnit' | 'remoteDir'>): string[] {
+  const out: string[] = [];
+  if (cfg.healthPort) out.push(`Health checks: GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port).`);
+  if (cfg.systemdUnit === undefined) {
+    const mib = cfg.logMaxBytes / 1048576;
+    out.push(
+      cfg.logMaxBytes > 0
+        ? `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, capped at ${mib >= 1 ? `${+mib.toFixed(1)} MiB` : `${Math.round(cfg.logMaxBytes / 1024)} KiB`} (log-max-size; the older part in .log.1).`
+        : `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, not capped (log-max-size: 0).`,
+    );
+  }
+  return out;
+}
+
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
 export interface Fleet {
   nginx: NginxSide[];
@@ -97,8 +112,8 @@ export interface DeployResult {
   canary?: CanaryStep[];
   /** what the clean-up could not do (record, prune) */
   cleanupProblems?: string[];
-  /** health-port: where the health checks went, in words */
-  healthCheck?: string;
+  /** settings worth a line in the summary (health-port, log-max-size), in words */
+  notes?: string[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */
@@ -192,7 +207,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
-    if (cfg.healthPort) result.healthCheck = `GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port)`;
+    result.notes = settingNotes(cfg);
     ctx.state.done = true;
     ctx.save();
     // The audit line and the unlock go out together, one behind the other in one shell per host:

@@ -102,3 +102,17 @@ test('a fixed management.server.port: the second colour fails to bind, and the e
   assert.doesNotMatch(m4.stdout, /::warning::stop-timeout/);
   assert.equal(await served(), 'version=mgmt4 port=8080');
 });
+
+test("log-max-size: Spring Boot's stdout log is capped while it runs, the older part kept in .log.1", async () => {
+  const r = await deploy('logs1', { 'log-max-size': '1K' });
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.summary, /Logs: \/opt\/app\/logs\/RELEASE\.PORT\.log, capped at 1 KiB \(log-max-size/);
+  const port = Number(r.outputs['active-port']);
+  const log = `/opt/app/logs/logs1.${port}.log`;
+  const size = async (f: string) => Number((await tb.exec(tb.apps[0], ['sh', '-c', 'wc -c < "$1" 2>/dev/null || echo -1', 'sh', f])).stdout.trim());
+  // Spring Boot's start-up lines are a few KiB: over the cap at the cap's next look (every 5 s)
+  for (let i = 0; i < 60 && (await size(`${log}.1`)) < 0; i++) await new Promise((res) => setTimeout(res, 200));
+  assert.match((await tb.exec(tb.apps[0], ['cat', `${log}.1`])).stdout, /Started DemoApplication/);
+  assert.ok((await size(log)) < 1024, 'the log was emptied');
+  assert.equal(await served(), `version=logs1 port=${port}`);
+});

@@ -238,6 +238,28 @@ test('startApp passes env and argv intact and detaches; stopProcess stops it', a
   assert.equal(existsSync(path.join(d, 'run/9999.pid')), false);
 });
 
+test('startApp with log-max-size: a log past the cap is copied to LOG.1 and truncated while the app runs; the cap ends with the app', async () => {
+  const d = tmp();
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const log = path.join(d, 'logs/cap.log');
+  // 6000 bytes at once, then one line a second: over the 2048-byte cap at the cap's second look (5 s)
+  const argv = ['sh', '-c', 'head -c 6000 /dev/zero | tr "\\0" x; echo; while :; do echo tick; sleep 1; done'];
+  const r = run(R.startApp(d, 9998, { cwd: path.join(d, 'releases/r1'), argv, env: [], log }, 0, o, 2048));
+  assert.equal(r.code, 0, r.out);
+  const pid = Number(r.out.trim());
+  const size = (f: string) => (existsSync(f) ? statSync(f).size : -1);
+  for (let i = 0; i < 140 && size(`${log}.1`) < 0; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.ok(size(`${log}.1`) >= 6000, `the old lines kept in ${log}.1 (${size(`${log}.1`)} bytes)`);
+  assert.ok(size(log) < 2048, `the log truncated (${size(log)} bytes)`);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.match(readFileSync(log, 'utf8'), /tick/, 'the app goes on writing to it');
+  const caps = () => execFileSync('sh', ['-c', `ps -eo pid=,args= | grep -F -- ${JSON.stringify(log)} | grep -v grep || true`]).toString().trim();
+  assert.match(caps(), /logcap/, 'the cap runs next to the app');
+  assert.equal(run(R.stopProcess(pid, 5, path.join(d, 'run/9998.pid'), o)).out.trim(), 'terminated');
+  for (let i = 0; i < 130 && /logcap/.test(caps()); i++) await new Promise((res) => setTimeout(res, 50));
+  assert.doesNotMatch(caps(), /logcap/, 'the cap exits once the app has');
+});
+
 test('stopProcess escalates to SIGKILL for a process that ignores SIGTERM', async () => {
   const child = spawn('sh', ['-c', 'trap "" TERM; while :; do sleep 0.1; done'], { detached: true, stdio: 'ignore' });
   child.unref();
