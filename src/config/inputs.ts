@@ -90,6 +90,8 @@ export interface Config {
   connectTimeoutMs: number;
   lockTimeoutMs: number;
   keepReleases: number;
+  /** before a new JVM starts next to the live one, its maximum heap must fit in the host's available memory */
+  checkMemory: boolean;
   /** log-max-size in bytes: a detached release's stdout log is copied to LOG.1 and truncated past it; 0: no cap */
   logMaxBytes: number;
   release?: string;
@@ -411,6 +413,7 @@ export function readConfig(get: InputReader): Config {
   const lockTimeoutMs = seconds(get, 'lock-timeout', 0, 0, 3600);
   const keepReleases = integer(get, 'keep-releases', 3, 1, 100);
   const logMaxBytes = byteSize(get, 'log-max-size', '100M');
+  const checkMemory = bool(get, 'check-memory', true);
 
   const unitText = get('systemd-unit').trim();
   if (unitText !== '' && (!/^[A-Za-z0-9_.:-]{1,200}$/.test(unitText) || unitText.endsWith('.service'))) {
@@ -480,6 +483,7 @@ export function readConfig(get: InputReader): Config {
     lockTimeoutMs,
     keepReleases,
     logMaxBytes,
+    checkMemory,
     release,
   };
 }

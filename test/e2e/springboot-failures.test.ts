@@ -116,3 +116,20 @@ test("log-max-size: Spring Boot's stdout log is capped while it runs, the older 
   assert.ok((await size(log)) < 1024, 'the log was emptied');
   assert.equal(await served(), `version=logs1 port=${port}`);
 });
+
+test("check-memory: a JVM whose heap cannot fit next to the live one is refused before it starts; check-memory: false starts it", async () => {
+  const app = tb.apps[0];
+  const live = Number(/:(\d+);/.exec((await tb.readInclude())!)![1]);
+  const idle = live === 8080 ? 8081 : 8080;
+  // -Xmx30g: more than the whole machine's RAM (24 GiB), so never available
+  await refused('bigheap', { 'java-opts': '-XX:TieredStopAtLevel=1 -Xmx30g' }, [
+    /\[preflight\] [\d.]+:22: not enough memory for a second JVM: [\d.]+ GiB available \(MemAvailable, of [\d.]+ GiB\), and the new version's heap may grow to 30\.0 GiB \(-Xmx30g in java-opts\) while the old one still runs\. Lower -Xmx, free memory on the host, or set check-memory: false/,
+  ]);
+  assert.equal(await tb.pidOnPort(app, idle), null, 'nothing was started');
+  const r = await deploy('bigheap2', { 'java-opts': '-XX:TieredStopAtLevel=1 -Xmx30g', 'check-memory': 'false' });
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(await served(), `version=bigheap2 port=${idle}`);
+  const d = await deploy('smallheap', { 'java-opts': '-XX:TieredStopAtLevel=1 -Xmx256m' });
+  assert.equal(d.code, 0, explain(d));
+  assert.match(d.stdout, /memory: [\d.]+ GiB available, the new JVM's heap may grow to 0\.3 GiB \(-Xmx256m in java-opts\)/);
+});
