@@ -230,7 +230,7 @@ export function unitTemplate(ctx: Ctx, app: AppNode): string {
  * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
  * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
  */
-export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; limitMs: number }): Promise<number> {
+export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; limitMs: number }, oomScoreAdj = 0): Promise<number> {
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined };
   ctx.record(entry);
   const cfg = ctx.cfg;
@@ -242,7 +242,7 @@ export async function startProcess(ctx: Ctx, app: AppNode, port: number, spec: A
     spec = { ...spec, argv };
     cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, unitTemplate(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
   } else {
-    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o(), cfg.logMaxBytes);
+    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o(), cfg.logMaxBytes, oomScoreAdj);
   }
   if (gate) cmd = andThen(gate.cmd, cmd);
   const lane = app.remote.lane();
@@ -573,6 +573,27 @@ export async function stopProcess(ctx: Ctx, app: AppNode, pid: number, port: num
     return `sent SIGTERM, still exiting (wait-for-exit: false): watchdog pid ${d.watchdog} on the host SIGKILLs it at ${at} UTC if it still runs (stop-timeout ${waitSec}s)`;
   }
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
+}
+
+/**
+ * A new version running next to the live one is the kernel's first pick if memory runs out
+ * (oom_score_adj OVERLAP_OOM_SCORE_ADJ), when the action can put it back to 0 once it serves:
+ * lowering a score needs root, so only as root or with sudo: true, and not with systemd-unit
+ * (systemd starts the unit). Otherwise 0: the score stays the host's default throughout.
+ */
+export function overlapOomScoreAdj(ctx: Ctx): number {
+  return ctx.cfg.systemdUnit === undefined && (ctx.cfg.sshUser === 'root' || ctx.cfg.sudo) ? A.OVERLAP_OOM_SCORE_ADJ : 0;
+}
+
+/** After the switch: the new live processes' OOM scores back to 0 (see overlapOomScoreAdj); a failure is a warning. */
+export async function resetOomScores(ctx: Ctx, started: { app: AppNode; port: number; pid: number }[]): Promise<void> {
+  if (overlapOomScoreAdj(ctx) === 0) return;
+  await Promise.all(
+    started.map(async ({ app, port, pid }) => {
+      const r = await app.remote.run(A.oomReset(A.layout(ctx.cfg.remoteDir, '', port).pidFile, pid, ctx.oApp()), ctx.cfg.commandTimeoutMs);
+      if (r.code !== 0) ctx.ui.warn(`${app.remote.label}: could not put the OOM score of pid ${pid} back to 0 (${failureText(r, ctx.cfg.commandTimeoutMs)}): it stays ${A.OVERLAP_OOM_SCORE_ADJ}, the kernel's first pick if memory runs out`);
+    }),
+  );
 }
 
 /** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */

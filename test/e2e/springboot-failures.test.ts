@@ -2,8 +2,10 @@
 // under wrk load through nginx with 0 non-2xx and the live version left serving, each with an
 // error that says what to change: a context path, a secured health endpoint, a missing required
 // property (Spring Boot's failure report, whole), a fixed management port (and the supported way:
-// a management port derived from {port}, health-checked there with health-port), and a
-// stop-timeout shorter than the graceful shutdown.
+// a management port derived from {port}, health-checked there with health-port), a
+// stop-timeout shorter than the graceful shutdown; and what a small host needs: the stdout log
+// capped (log-max-size), a heap that cannot fit next to the live one refused (check-memory), and
+// the OOM scores during and after the overlap.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, makeSpringJar, buildSpringBootJar, type Testbed } from '../testbed/testbed.ts';
@@ -132,4 +134,21 @@ test("check-memory: a JVM whose heap cannot fit next to the live one is refused 
   const d = await deploy('smallheap', { 'java-opts': '-XX:TieredStopAtLevel=1 -Xmx256m' });
   assert.equal(d.code, 0, explain(d));
   assert.match(d.stdout, /memory: [\d.]+ GiB available, the new JVM's heap may grow to 0\.3 GiB \(-Xmx256m in java-opts\)/);
+});
+
+test('OOM scores: a staged version next to the live one is the kernel\'s first pick (oom_score_adj 500), the live one keeps 0; promoted, it is a normal service again (0)', async () => {
+  const app = tb.apps[0];
+  const live = Number(/:(\d+);/.exec((await tb.readInclude())!)![1]);
+  const idle = live === 8080 ? 8081 : 8080;
+  const score = async (port: number) => (await tb.exec(app, ['cat', `/proc/${await tb.pidOnPort(app, port)}/oom_score_adj`])).stdout.trim();
+  const s = await deploy('oom1', { mode: 'stage' });
+  assert.equal(s.code, 0, explain(s));
+  assert.deepEqual([await score(idle), await score(live)], ['500', '0'], 'during the overlap');
+  const inputs = baseInputs(tb, '', { mode: 'promote', 'stop-timeout': '30' });
+  delete inputs['health-path'];
+  const { run: p, load } = await underLoad(tb, () => runAction(tb, inputs, { timeoutMs: 240_000 }));
+  assert.equal(load.non2xx, 0, load.raw);
+  assert.equal(p.code, 0, explain(p));
+  assert.equal(await served(), `version=oom1 port=${idle}`);
+  assert.equal(await score(idle), '0', 'after the switch');
 });
