@@ -848,7 +848,9 @@ $P systemctl show -p MainPID --value "$2"`,dm=`priv=$1
 P=; [ "$priv" = 1 ] && P="sudo -n"
 $P systemctl enable --no-reload "$2" 2>&1`,hm=`priv=$1
 P=; [ "$priv" = 1 ] && P="sudo -n"
-$P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`,pm=`command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
+# 300 lines: enough for Spring Boot's failure report whole. A sudoers rule written for an older
+# version of the action allows only -n 15: then those.
+$P journalctl --no-pager -o cat -n 300 -u "$2" 2>/dev/null || $P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`,pm=`command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
 [ -d /run/systemd/system ] && echo booted=yes || echo booted=no
 echo "user=$(id -un)"
 echo "group=$(id -gn)"

@@ -576,7 +576,9 @@ for p in "$@"; do echo "release-$p=$(cat -- "$dir/run/$p.release" 2>/dev/null)";
 echo "staged=$(cat -- "$dir/run/staged" 2>/dev/null)"
 exit 0`;var Dh=`priv=$1
 P=; [ "$priv" = 1 ] && P="sudo -n"
-$P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`,Hh=`command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
+# 300 lines: enough for Spring Boot's failure report whole. A sudoers rule written for an older
+# version of the action allows only -n 15: then those.
+$P journalctl --no-pager -o cat -n 300 -u "$2" 2>/dev/null || $P journalctl --no-pager -o cat -n 15 -u "$2" 2>/dev/null || true`,Hh=`command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no
 [ -d /run/systemd/system ] && echo booted=yes || echo booted=no
 echo "user=$(id -un)"
 echo "group=$(id -gn)"

@@ -140,7 +140,7 @@ export const UNIT_ENABLE_NOW = "priv=$1\nP=; [ \"$priv\" = 1 ] && P=\"sudo -n\"\
 export const UNIT_ENABLE = "priv=$1\nP=; [ \"$priv\" = 1 ] && P=\"sudo -n\"\n$P systemctl enable --no-reload \"$2\" 2>&1";
 
 /** sh/unit/journal-tail.sh */
-export const UNIT_JOURNAL_TAIL = "priv=$1\nP=; [ \"$priv\" = 1 ] && P=\"sudo -n\"\n$P journalctl --no-pager -o cat -n 15 -u \"$2\" 2>/dev/null || true";
+export const UNIT_JOURNAL_TAIL = "priv=$1\nP=; [ \"$priv\" = 1 ] && P=\"sudo -n\"\n# 300 lines: enough for Spring Boot's failure report whole. A sudoers rule written for an older\n# version of the action allows only -n 15: then those.\n$P journalctl --no-pager -o cat -n 300 -u \"$2\" 2>/dev/null || $P journalctl --no-pager -o cat -n 15 -u \"$2\" 2>/dev/null || true";
 
 /** sh/unit/preflight.sh */
 export const UNIT_PREFLIGHT = "command -v systemctl >/dev/null 2>&1 && echo systemctl=yes || echo systemctl=no\n[ -d /run/systemd/system ] && echo booted=yes || echo booted=no\necho \"user=$(id -un)\"\necho \"group=$(id -gn)\"\necho \"uid=$(id -u)\"";

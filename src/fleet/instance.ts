@@ -344,12 +344,11 @@ async function waitOpen(ctx: Ctx, app: AppNode, port: number, pid: number, log: 
 
 /**
  * The end of a start's log for an error: Spring Boot's failure report whole when there is one
- * (looked for in the log's last 300 lines), else the last 15 lines; and what a port in use that
- * is not the app's own means.
+ * (looked for in the log's or the unit journal's last 300 lines), else the last 15 lines; and
+ * what a port in use that is not the app's own means.
  */
 async function logTail(ctx: Ctx, app: AppNode, log: string, port: number): Promise<string> {
   const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
-  // (a unit's journal: the 15 lines the documented sudoers rule allows)
   const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 300, ctx.o());
   const all = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
   const t = startFailureLines(all);

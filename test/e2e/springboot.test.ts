@@ -143,7 +143,7 @@ test('canary: Spring Boot through every step, judged from the access log', async
 
 // The seeds are the HttpServer app, which answers /actuator/health too: rolling checks that the
 // instances it does not replace are healthy, with the same health-path.
-test('rolling over systemd-unit instances (two on one host, systemd as PID 1), with long requests in flight', async () => {
+test("rolling over systemd-unit instances (two on one host, systemd as PID 1), with long requests in flight; a release that fails to start shows Spring Boot's report from the journal", async () => {
   await cleanupStale('zddsbsd');
   const sb = await createTestbed({ prefix: 'zddsbsd', subnet: 81, appHosts: 1, form: 'upstream', systemd: true, instances: [{ app: 0, port: 8080 }, { app: 0, port: 8081 }] });
   try {
@@ -167,6 +167,22 @@ test('rolling over systemd-unit instances (two on one host, systemd as PID 1), w
       assert.equal((await sb.systemctl(a, 'is-active', u)).stdout.trim(), 'active', u);
       assert.equal((await sb.systemctl(a, 'is-enabled', u)).stdout.trim(), 'enabled', u);
     }
+
+    // A release that misses its required settings: batch 1 fails with Spring Boot's report from
+    // the unit's journal, whole, and is put back; the other instance served throughout.
+    const bad = await act(sb, springInputs(sb, await jar('sbr2', sb), {
+      strategy: 'rolling',
+      'systemd-unit': 'shop',
+      release: 'sbr2',
+      'java-opts': '-XX:TieredStopAtLevel=1 -XX:-UseContainerSupport',
+      'app-args': '--app.payment.enabled=true',
+    }));
+    assert.equal(bad.code, 1, explain(bad));
+    const err = bad.error.replace(/%0A/g, '\n');
+    assert.match(err, /--- Spring Boot's failure report in the journal of shop@8080\.service ---\n[^]*APPLICATION FAILED TO START[^]*Property: app\.payment\.apiKey[^]*Update your application's configuration/, err);
+    seen.clear();
+    for (let i = 0; i < 8; i++) seen.add(await served(sb));
+    assert.deepEqual([...seen].sort(), ['version=sbr1 port=8080', 'version=sbr1 port=8081'], 'both instances on sbr1 again');
   } finally {
     await sb.teardown();
   }
