@@ -69,6 +69,10 @@ export function buildSpringBootJar(): Promise<string> {
       } catch (e) {
         if (!fs.existsSync(jar)) throw e; // another run built it first: fine
       }
+      // Builds of the project as it was before: not needed again (a jar is ~23 MiB).
+      for (const old of await fsp.readdir(SPRING_BUILD)) {
+        if (/^[0-9a-f]{12}$/.test(old) && path.join(SPRING_BUILD, old) !== dest) await fsp.rm(path.join(SPRING_BUILD, old), { recursive: true, force: true });
+      }
     } finally {
       await fsp.rm(work, { recursive: true, force: true });
     }
