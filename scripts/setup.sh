@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the system packages the demo, the tests and the benchmark need (real sshd, nginx, a
-# JDK, nftables, wrk, sudo, shellcheck, chromium...) when they are missing, on Debian or Ubuntu. As
+# JDK, Maven, nftables, wrk, sudo, shellcheck, chromium...) when they are missing, on Debian or Ubuntu. As
 # root it runs apt-get directly; otherwise through sudo. Used by `npm run demo`, `npm test` and
 # .ci/run. chromium: the unit tests render the job summary's Mermaid diagrams in it (headless).
 #
@@ -14,6 +14,8 @@ command -v javac >/dev/null 2>&1 || pkgs="$pkgs openjdk-17-jdk-headless"
 # Any Chromium or Chrome will do (scripts/mermaid-render.ts looks for them); GitHub's Ubuntu images
 # have Google Chrome, and Ubuntu's chromium package is only a way to install a snap.
 [ -x /usr/bin/chromium ] || [ -x /usr/bin/google-chrome ] || pkgs="$pkgs chromium"
+# Maven builds the Spring Boot test app (test/springboot/; its dependencies come from Maven Central)
+command -v mvn >/dev/null 2>&1 || pkgs="$pkgs maven"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -8,6 +8,7 @@ import { runStrategy } from './strategies/run.ts';
 import { strategyFor } from './strategies/index.ts';
 import { dropEarlyTcp } from './ssh/early-tcp.ts';
 import { failedStepOf, type OutcomeKind } from './strategies/outcome.ts';
+import { springWarnings } from './config/spring.ts';
 
 async function main(): Promise<void> {
   maskSecrets();
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     core.setFailed(errorText(e));
     return;
   }
+  for (const w of springWarnings(cfg)) core.warning(w);
   const ctx = new Ctx(cfg, actionsUi());
   const onSignal = (sig: string) => {
     core.warning(`received ${sig}: stopping at the next safe point and rolling back`);

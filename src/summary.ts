@@ -20,6 +20,7 @@ export function summaryMarkdown(r: DeployResult, spans: readonly Span[] = []): s
     `Total ${(r.durationMs / 1000).toFixed(1)} s${r.healthyToSwitchedMs !== undefined ? `; from healthy to switched ${r.healthyToSwitchedMs} ms` : ''}${r.artifact ? `. Jar sha256 \`${r.artifact.sha256.slice(0, 16)}…\`` : ''}.`,
   );
   lines.push('');
+  if (r.notes && r.notes.length > 0) lines.push(...r.notes.map(esc), '');
   lines.push(...hostsTable(r.instances));
   if (r.units && r.units.length > 0) {
     const took = [...new Set(r.instances.map((i) => i.tookOver).filter((u) => u !== undefined))];

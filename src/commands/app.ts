@@ -123,6 +123,8 @@ export const GUARD = SH.APP_GUARD;
 // argv: the start script itself never sees the app's environment.
 // (kv is KEY=VALUE: exporting its value is the point, hence the directive)
 export const LAUNCH = SH.APP_LAUNCH;
+/** The log cap started next to a detached release (log-max-size): copy to LOG.1 and truncate. */
+export const LOGCAP = SH.APP_LOGCAP;
 
 export const START = SH.APP_START;
 
@@ -147,17 +149,26 @@ export function envLines(env: [string, string][]): string {
  * prints its pid, and arms a guard that stops it after guardSec unless disarmed (0: no guard).
  * The environment travels on stdin into run/<port>.env (mode 600).
  */
-export function startApp(remoteDir: string, port: number, spec: StartSpec, guardSec: number, o: CmdOptions): Cmd {
+export function startApp(remoteDir: string, port: number, spec: StartSpec, guardSec: number, o: CmdOptions, logMaxBytes = 0, oomScoreAdj = 0): Cmd {
   const l = layout(remoteDir, '', port);
   return wrap(
     `start the app on port ${port}`,
     `GUARD_SCRIPT=${join([GUARD])}
 LAUNCH_SCRIPT=${join([LAUNCH])}
+LOGCAP_SCRIPT=${join([LOGCAP])}
 ${START}`,
-    [port, l.pidFile, spec.log, Math.ceil(guardSec), spec.cwd, `${remoteDir}/run/${port}.env`, ...spec.argv],
+    [port, l.pidFile, spec.log, Math.ceil(guardSec), spec.cwd, `${remoteDir}/run/${port}.env`, Math.max(0, Math.floor(logMaxBytes)), Math.trunc(oomScoreAdj), ...spec.argv],
     o,
     envLines(spec.env),
   );
+}
+
+/** The OOM score a new version takes while it runs next to the live one (the kernel's first pick). */
+export const OVERLAP_OOM_SCORE_ADJ = 500;
+
+/** Puts the oom_score_adj of the process started on a port (its pid file) back to 0 (needs root: sudo); prints `reset` or `gone`. */
+export function oomReset(pidFile: string, pid: number, o: CmdOptions): Cmd {
+  return wrap(`reset the OOM score of pid ${pid}`, SH.APP_OOM_RESET, [pidFile, pid], o);
 }
 
 export const CAPTURE = SH.APP_CAPTURE;

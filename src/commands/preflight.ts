@@ -20,6 +20,9 @@ export interface AppPreflight {
   writable: boolean;
   /** when not writable: who we are and who owns the directory */
   who?: string;
+  /** /proc/meminfo's MemTotal and MemAvailable, in bytes, when the host has them */
+  memTotalBytes?: number;
+  memAvailBytes?: number;
 }
 
 export function parseAppPreflight(stdout: string): AppPreflight {
@@ -34,5 +37,11 @@ export function parseAppPreflight(stdout: string): AppPreflight {
     availBytes: Number.isFinite(kb) && get('avail-kb') ? kb * 1024 : undefined,
     writable: w === 'yes',
     who: w === 'yes' ? undefined : w.slice(3),
+    ...memory(get('mem-kb')),
   };
+}
+
+function memory(text: string | undefined): Pick<AppPreflight, 'memTotalBytes' | 'memAvailBytes'> {
+  const m = /^(\d+) (\d+)$/.exec((text ?? '').trim());
+  return m ? { memTotalBytes: Number(m[1]) * 1024, memAvailBytes: Number(m[2]) * 1024 } : {};
 }

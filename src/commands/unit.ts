@@ -171,7 +171,7 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
       `/usr/bin/systemctl enable --no-reload ${u}`,
       `/usr/bin/systemctl disable --no-reload ${u}`,
       `/usr/bin/systemctl disable --no-reload --now ${u}`,
-      `/usr/bin/journalctl --no-pager -o cat -n 15 -u ${u}`,
+      `/usr/bin/journalctl --no-pager -o cat -n 300 -u ${u}`,
     ]),
     ...(takeOver
       ? [
@@ -180,7 +180,7 @@ export function sudoersRule(user: string, name: string, ports: number[], takeOve
           `/usr/bin/systemctl disable --no-reload ${takeOver}`,
           `/usr/bin/systemctl enable --no-reload --now ${takeOver}`,
           `/usr/bin/systemctl show -p MainPID --value ${takeOver}`,
-          `/usr/bin/journalctl --no-pager -o cat -n 15 -u ${takeOver}`,
+          `/usr/bin/journalctl --no-pager -o cat -n 300 -u ${takeOver}`,
         ]
       : []),
   ];

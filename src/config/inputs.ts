@@ -71,6 +71,8 @@ export interface Config {
   nginxReloadCommand: string[];
   sudo: boolean;
   healthPath: string;
+  /** health-port: the port health checks go to, `{port}` being the instance's (e.g. 1{port}); undefined: the app's port */
+  healthPort?: string;
   healthStatus: number;
   healthBody: string;
   healthTimeoutMs: number;
@@ -91,6 +93,10 @@ export interface Config {
   connectTimeoutMs: number;
   lockTimeoutMs: number;
   keepReleases: number;
+  /** before a new JVM starts next to the live one, its maximum heap must fit in the host's available memory */
+  checkMemory: boolean;
+  /** log-max-size in bytes: a detached release's stdout log is copied to LOG.1 and truncated past it; 0: no cap */
+  logMaxBytes: number;
   release?: string;
 }
 
@@ -111,6 +117,18 @@ function required(get: InputReader, name: string): string {
   const v = get(name);
   if (v.trim() === '') throw new InputError(name, 'is required and was not given');
   return v;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** A size like 100M, 512K, 2G or a number of bytes; 0 is allowed (off), else at least 1K. */
+function byteSize(get: InputReader, name: string, dflt: string): number {
+  const v = get(name).trim() || dflt;
+  const m = /^(\d+)([KMG]?)B?$/i.exec(v);
+  if (!m) throw new InputError(name, `'${v}' is not a size: a number of bytes or one with K, M or G (e.g. ${dflt}), or 0 for no cap`);
+  const n = Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()];
+  if (n !== 0 && (n < 1024 || n > 1024 ** 4)) throw new InputError(name, `${v} is out of range: use 0 (no cap) or 1K to 1024G`);
+  return n;
 }
 
 function seconds(get: InputReader, name: string, dflt: number, min: number, max: number): number {
@@ -359,6 +377,21 @@ export function readConfig(get: InputReader): Config {
       `'${healthPath}' must be a URL path starting with /, e.g. /actuator/health, made of URL path characters (no spaces; percent-encode others)`,
     );
   }
+  const healthPort = get('health-port').trim() || undefined;
+  if (healthPort !== undefined) {
+    if (!/^(\d|\{port\})+$/.test(healthPort) || !healthPort.includes('{port}')) {
+      throw new InputError(
+        'health-port',
+        `'${healthPort}' must be the app's port with digits around it, like 1{port} (18080 for 8080): a port derived from {port}, as management.server.port must be for two versions to run side by side`,
+      );
+    }
+    for (const p of ports) {
+      const n = Number(healthPort.split('{port}').join(String(p)));
+      if (!Number.isInteger(n) || n < 1 || n > 65535 || ports.includes(n)) {
+        throw new InputError('health-port', `'${healthPort}' gives ${healthPort.split('{port}').join(String(p))} for port ${p}: not a port number from 1 to 65535 apart from ports`);
+      }
+    }
+  }
   const healthStatus = integer(get, 'health-status', 200, 100, 599);
   // The runner fills in action.yml's default (UP) when the input is not given; an empty value
   // given on purpose means any body passes.
@@ -402,6 +435,8 @@ export function readConfig(get: InputReader): Config {
   const connectTimeoutMs = seconds(get, 'connect-timeout', 20, 1, 600);
   const lockTimeoutMs = seconds(get, 'lock-timeout', 0, 0, 3600);
   const keepReleases = integer(get, 'keep-releases', 3, 1, 100);
+  const logMaxBytes = byteSize(get, 'log-max-size', '100M');
+  const checkMemory = bool(get, 'check-memory', true);
 
   const unitText = get('systemd-unit').trim();
   if (unitText !== '' && (!/^[A-Za-z0-9_.:-]{1,200}$/.test(unitText) || unitText.endsWith('.service'))) {
@@ -453,6 +488,7 @@ export function readConfig(get: InputReader): Config {
     nginxReloadCommand,
     sudo,
     healthPath,
+    healthPort,
     healthStatus,
     healthBody,
     healthTimeoutMs,
@@ -470,6 +506,8 @@ export function readConfig(get: InputReader): Config {
     connectTimeoutMs,
     lockTimeoutMs,
     keepReleases,
+    logMaxBytes,
+    checkMemory,
     release,
   };
 }

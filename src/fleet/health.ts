@@ -17,6 +17,8 @@ export interface ProbeResult {
   fatal?: boolean;
   /** what was seen, for logs: `200 {"status":"UP"}` or an error */
   detail: string;
+  /** the HTTP status, when an answer came */
+  status?: number;
 }
 
 export type ChannelOpener = () => Promise<Duplex>;
@@ -41,9 +43,9 @@ export function viaChannel(open: ChannelOpener) {
 /** Decides whether one response passes. Pure. */
 export function judge(spec: HealthSpec, status: number, body: string): ProbeResult {
   const shown = `${status} ${body.replace(/\s+/g, ' ').slice(0, 120)}`.trim();
-  if (status !== spec.status) return { ok: false, detail: `${shown} (expected status ${spec.status})` };
-  if (spec.body !== '' && !body.includes(spec.body)) return { ok: false, detail: `${shown} (body lacks '${spec.body}')` };
-  return { ok: true, detail: shown };
+  if (status !== spec.status) return { ok: false, detail: `${shown} (expected status ${spec.status})`, status };
+  if (spec.body !== '' && !body.includes(spec.body)) return { ok: false, detail: `${shown} (body lacks '${spec.body}')`, status };
+  return { ok: true, detail: shown, status };
 }
 
 /** Anything that can be asked "are you healthy?" once at a time. */

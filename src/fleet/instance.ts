@@ -2,6 +2,7 @@
 // reachable from every nginx host), stop, and read how a running process was started.
 import { hostPort } from '../config/hosts.ts';
 import { appCommand, type Config } from '../config/inputs.ts';
+import { healthHint, portInUseHint, startFailureLines } from '../config/spring.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
@@ -213,7 +214,7 @@ export function unitTemplate(ctx: OpContext, app: AppNode): string {
  */
 export const startProcess = (...a: Parameters<typeof startOn>): Promise<number> => a[0].span(a[1].remote.label, 'start', () => startOn(...a));
 
-async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }): Promise<number> {
+async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }, oomScoreAdj = 0): Promise<number> {
   // A gated start may still run on the host after the runner gave up on it: its undo closes the gate first.
   const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}) };
   ctx.record(entry);
@@ -226,7 +227,7 @@ async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.Start
     spec = { ...spec, argv };
     cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, unitTemplate(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
   } else {
-    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o());
+    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o(), cfg.logMaxBytes, oomScoreAdj);
   }
   if (gate) cmd = gatedStart(gate.cmd, cmd, gate.rcFile);
   const lane = app.remote.lane();
@@ -305,7 +306,7 @@ async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number,
   while (r) {
     const res = await r;
     const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
-    if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log)}`);
+    if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log, port)}`);
     if (said === 'listening') return hostCheck(ctx, res.stdout);
     if (said !== 'waiting' || Date.now() >= deadline) return undefined;
     ctx.checkpoint();
@@ -314,11 +315,18 @@ async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number,
   return undefined;
 }
 
-async function logTail(ctx: OpContext, app: AppNode, log: string): Promise<string> {
+/**
+ * The end of a start's log for an error: Spring Boot's failure report whole when there is one
+ * (looked for in the log's or the unit journal's last 300 lines), else the last 15 lines; and
+ * what a port in use that is not the app's own means.
+ */
+async function logTail(ctx: OpContext, app: AppNode, log: string, port: number): Promise<string> {
   const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
-  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 15, ctx.o());
-  const t = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
-  return t ? `\n--- last lines of ${unit ? `the journal of ${unit}` : log} ---\n${t}` : '';
+  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 300, ctx.o());
+  const all = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
+  const t = startFailureLines(all);
+  const what = /APPLICATION FAILED TO START/.test(t) ? "Spring Boot's failure report in" : 'last lines of';
+  return t ? `\n--- ${what} ${unit ? `the journal of ${unit}` : log} ---\n${t}${portInUseHint(ctx.cfg, t, port)}` : '';
 }
 
 /**
@@ -399,6 +407,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
   const reqTimeout = healthRequestMs(ctx);
   let passes = 0;
   let last: string | undefined;
+  let lastStatus: number | undefined;
   let owner: Promise<RunResult> | undefined;
   let reach: Promise<unknown> | undefined;
   let healthyAt: number;
@@ -430,6 +439,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
       const r = first ?? (await prober.probe(Math.max(100, Math.min(reqTimeout, deadline - began))));
       first = undefined;
       last = r.detail;
+      lastStatus = r.status;
       if (r.fatal) throw new DeployError(step, label, last);
       if (r.ok) {
         passes++;
@@ -462,7 +472,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }
         if (st.code === 0 && st.stdout.trim() === 'dead') {
-          throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log)}`);
+          throw new DeployError(step, label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, opts.log, port)}`);
         }
       }
       const wait = began + (notListening ? Math.min(50, cfg.healthIntervalMs) : cfg.healthIntervalMs) - Date.now();
@@ -471,7 +481,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
           step,
           label,
           `not healthy after ${cfg.healthTimeoutMs / 1000}s (health-timeout): GET ${hostHealthUrl(ctx, port)} answered ${last || 'nothing'}; ` +
-            `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${await logTail(ctx, app, opts.log)}`,
+            `expected status ${cfg.healthStatus}${cfg.healthBody ? ` with '${cfg.healthBody}' in the body` : ''}${healthHint(cfg, lastStatus)}${await logTail(ctx, app, opts.log, port)}`,
         );
       }
       if (wait > 0) {
@@ -501,7 +511,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
       step,
       label,
       res.stdout.trim().startsWith('dead')
-        ? `the new process (pid ${pid}) exited right after passing the health check${await logTail(ctx, app, opts.log)}`
+        ? `the new process (pid ${pid}) exited right after passing the health check${await logTail(ctx, app, opts.log, port)}`
         : `port ${port} is answered by pid ${listener || 'unknown'}, not by the process just started (pid ${pid})`,
     );
   }
@@ -539,6 +549,27 @@ async function stopOn(ctx: OpContext, app: AppNode, pid: number, port: number, s
     return `sent SIGTERM, still exiting (wait-for-exit: false): watchdog pid ${d.watchdog} on the host SIGKILLs it at ${at} UTC if it still runs (stop-timeout ${waitSec}s)`;
   }
   return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
+}
+
+/**
+ * A new version running next to the live one is the kernel's first pick if memory runs out
+ * (oom_score_adj OVERLAP_OOM_SCORE_ADJ), when the action can put it back to 0 once it serves:
+ * lowering a score needs root, so only as root or with sudo: true, and not with systemd-unit
+ * (systemd starts the unit). Otherwise 0: the score stays the host's default throughout.
+ */
+export function overlapOomScoreAdj(ctx: OpContext): number {
+  return ctx.cfg.systemdUnit === undefined && (ctx.cfg.sshUser === 'root' || ctx.cfg.sudo) ? A.OVERLAP_OOM_SCORE_ADJ : 0;
+}
+
+/** After the switch: the new live processes' OOM scores back to 0 (see overlapOomScoreAdj); a failure is a warning. */
+export async function resetOomScores(ctx: OpContext, started: { app: AppNode; port: number; pid: number }[]): Promise<void> {
+  if (overlapOomScoreAdj(ctx) === 0) return;
+  await Promise.all(
+    started.map(async ({ app, port, pid }) => {
+      const r = await app.remote.run(A.oomReset(A.layout(ctx.cfg.remoteDir, '', port).pidFile, pid, ctx.oApp()), ctx.cfg.commandTimeoutMs);
+      if (r.code !== 0) ctx.ui.warn(`${app.remote.label}: could not put the OOM score of pid ${pid} back to 0 (${failureText(r, ctx.cfg.commandTimeoutMs)}): it stays ${A.OVERLAP_OOM_SCORE_ADJ}, the kernel's first pick if memory runs out`);
+    }),
+  );
 }
 
 /** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */

@@ -6,6 +6,7 @@ import * as A from '../commands/app.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
+import { healthPortOf } from '../config/spring.ts';
 
 export interface AppNode {
   host: AppHost;
@@ -37,7 +38,7 @@ export function openUpload(ctx: OpContext, app: AppNode, art: Artifact, release:
 }
 
 /** The health path as the app host itself GETs it (curl or wget there). */
-export const hostHealthUrl = (ctx: OpContext, port: number) => `http://127.0.0.1:${port}${ctx.cfg.healthPath}`;
+export const hostHealthUrl = (ctx: OpContext, port: number) => `http://127.0.0.1:${healthPortOf(ctx.cfg, port)}${ctx.cfg.healthPath}`;
 
 /** How long one health check's GET may take. */
 export const healthRequestMs = (ctx: OpContext) => Math.min(10_000, Math.max(2_000, ctx.cfg.healthIntervalMs));

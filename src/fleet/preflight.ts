@@ -6,11 +6,16 @@ import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import { type AppNode, unitPreflight } from './instance.ts';
 import { take } from './early.ts';
+import { gib, maxHeap } from '../config/jvm.ts';
 
 const MARGIN = 1 << 20;
 
-/** Checks an app host; throws naming the host and what to change. Logs the java found. */
-export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact | undefined): Promise<P.AppPreflight> {
+/**
+ * Checks an app host; throws naming the host and what to change. Logs the java found. overlap:
+ * the new JVM will run next to the live one (blue/green, canary, stage), so with a jar to start
+ * and check-memory, the host's available memory must hold its maximum heap.
+ */
+export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact | undefined, overlap = true): Promise<P.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
   // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
@@ -37,6 +42,18 @@ export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact |
       label,
       `upload of ${art.path} failed: not enough free disk space under ${cfg.remoteDir} (${(p.availBytes / 1048576).toFixed(1)} MiB free, the jar needs ${(art.size / 1048576).toFixed(1)} MiB plus 1 MiB)`,
     );
+  }
+  if (art && overlap && cfg.checkMemory && p.memTotalBytes !== undefined && p.memAvailBytes !== undefined) {
+    const heap = maxHeap(cfg.javaOpts, cfg.env, p.memTotalBytes);
+    if (heap.bytes > p.memAvailBytes) {
+      throw new DeployError(
+        'preflight',
+        label,
+        `not enough memory for a second JVM: ${gib(p.memAvailBytes)} available (MemAvailable, of ${gib(p.memTotalBytes)}), and the new version's heap may grow to ${gib(heap.bytes)} ` +
+          `(${heap.from}) while the old one still runs. Lower -Xmx, free memory on the host, or set check-memory: false to start it anyway`,
+      );
+    }
+    ctx.ui.info(`${label}: memory: ${gib(p.memAvailBytes)} available, the new JVM's heap may grow to ${gib(heap.bytes)} (${heap.from})`);
   }
   ctx.ui.info(`${label}: ${p.java} (${p.javaVersion ?? 'version unknown'})`);
   app.javaPath = p.java;

@@ -7,6 +7,7 @@ import { hostPort } from '../config/hosts.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { HealthProber, judge, type Probe, type ProbeResult } from './health.ts';
+import { healthPortOf } from '../config/spring.ts';
 
 const noForwarding = new WeakSet<Remote>();
 
@@ -46,10 +47,11 @@ export class AppProbe implements Probe {
   private host: string;
   private inner: Probe;
 
+  /** port: the instance's; its health checks go to health-port when that is set */
   constructor(ctx: OpContext, remote: Remote, port: number, host = '127.0.0.1') {
     this.ctx = ctx;
     this.remote = remote;
-    this.port = port;
+    this.port = healthPortOf(ctx.cfg, port);
     this.host = host;
     this.inner = noForwarding.has(remote) ? this.exec() : this.channel();
   }

@@ -41,7 +41,7 @@ export async function dryRun(
   await ctx.step('Preflight', () =>
     mapLimit(apps, PARALLEL, async (a) => {
       const [, found] = await Promise.all([
-        preflightApp(ctx, a, artifact),
+        preflightApp(ctx, a, artifact, ctx.cfg.strategy !== 'rolling'),
         artifact ? a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs) : undefined,
       ]);
       if (!artifact || found === undefined) return;

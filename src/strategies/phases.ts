@@ -7,7 +7,7 @@ import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
-import { inspectPort, openUpload, refuseUnit, releaseSpec, toSeePort, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
+import { inspectPort, openUpload, refuseUnit, releaseSpec, toSeePort, overlapOomScoreAdj, resetOomScores, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
@@ -145,7 +145,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
     // A jar on its way: the start goes right behind it and waits on the host for its arrival.
     const pend = up.pending;
-    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs });
+    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs }, overlapOomScoreAdj(ctx));
     if (pend) {
       starting.catch(() => undefined);
       try {
@@ -396,7 +396,15 @@ export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, report
   const record = fleet.teamUnit
     ? mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.recordPort(ctx.cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), ctx.cfg.commandTimeoutMs))
     : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
-  const cleanup = Promise.all([record, extra?.()]);
+  // The new version serves now: its OOM score back to a normal service's (raised while it ran next to the old one).
+  const oom = resetOomScores(
+    ctx,
+    fleet.apps.flatMap((a) => {
+      const pid = reports.get(a)?.newPid;
+      return pid === undefined ? [] : [{ app: a, port: p.idlePort, pid }];
+    }),
+  );
+  const cleanup = Promise.all([record, extra?.(), oom]);
   cleanup.catch(() => undefined);
   await retireOld(ctx, fleet, p, reports, keep);
   await ctx.step('Clean up', () => cleanup);

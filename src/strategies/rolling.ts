@@ -126,7 +126,7 @@ export const rolling: Strategy = {
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
     await ctx.step(`Upload ${fleet.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
-        await preflightApp(ctx, a, fleet.artifact);
+        await preflightApp(ctx, a, fleet.artifact, false); // each instance stops before its new JVM starts: no overlap
         const up = fleet.artifact ? await ctx.span(a.remote.label, 'upload', () => uploadJar(ctx, a, fleet.artifact!, fleet.release, 'upload')) : { upload: 'kept on the host (0 bytes)', verify: undefined };
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;

@@ -18,6 +18,21 @@ import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffi
 import { dropEarly, readEarly } from '../fleet/early.ts';
 import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
+/** The summary's lines about settings that change where things go: health-port, log-max-size. */
+export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath' | 'logMaxBytes' | 'systemdUnit' | 'remoteDir'>): string[] {
+  const out: string[] = [];
+  if (cfg.healthPort) out.push(`Health checks: GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port).`);
+  if (cfg.systemdUnit === undefined) {
+    const mib = cfg.logMaxBytes / 1048576;
+    out.push(
+      cfg.logMaxBytes > 0
+        ? `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, capped at ${mib >= 1 ? `${+mib.toFixed(1)} MiB` : `${Math.round(cfg.logMaxBytes / 1024)} KiB`} (log-max-size; the older part in .log.1).`
+        : `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, not capped (log-max-size: 0).`,
+    );
+  }
+  return out;
+}
+
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
 async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const a = ctx.audit;
@@ -99,6 +114,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
+    result.notes = settingNotes(cfg);
     ctx.state.done = true;
     ctx.save();
     // The audit line and the unlock go out together, one behind the other in one shell per host:

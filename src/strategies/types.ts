@@ -71,6 +71,8 @@ export interface DeployResult {
   canary?: CanaryStep[];
   /** what the clean-up could not do (record, prune) */
   cleanupProblems?: string[];
+  /** settings worth a line in the summary (health-port, log-max-size), in words */
+  notes?: string[];
 }
 
 /** What a strategy would do, for a dry run: nothing in it changes a host. */

@@ -118,6 +118,9 @@
  *   cleanupStale(prefix?: string): Promise<string[]>   kill + delete leftover `${prefix}-*` ns/dirs
  *   buildAppClasses(): Promise<string>                 javac once, cached in test/app/build/<hash>
  *   parseInfo(body): Record<string,string>             parses the app's /info answer
+ *   buildSpringBootJar(): Promise<string>              the Spring Boot app (test/springboot/), built
+ *                                                      with mvn once, cached in test/springboot/build/<hash>
+ *   makeSpringJar(dir, version): Promise<string>       a copy of it under dir whose /version is version
  *   nsPids(ns): Promise<number[]>                      root-ns PIDs of all processes in netns NS
  *   SYSTEMD_MASKED_UNITS: readonly string[]            units masked on every systemd host
  *   upstreamIncludeText(entries: {ip, port}[]): string `upstream app {...}` text, one server each
@@ -197,6 +200,7 @@ export type { ExecOptions, ExecResult, GetOptions, Host, RunOptions, SeedAppOpti
 export { DEPLOY_UID, DEPLOY_USER } from './proc.ts';
 export { cleanupStale, nsPids } from './namespaces.ts';
 export { buildAppClasses, parseInfo } from './javaapp.ts';
+export { buildSpringBootJar, makeSpringJar, springProjectHash } from './springboot.ts';
 export { initialIncludeText, upstreamIncludeText } from './config.ts';
 export { SYSTEMD_MASKED_UNITS } from './systemd.ts';
 

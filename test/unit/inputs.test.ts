@@ -28,6 +28,13 @@ test('defaults match the contract', () => {
   assert.deepEqual(c.nginxTestCommand, ['nginx', '-t']);
   assert.deepEqual(c.nginxReloadCommand, ['nginx', '-s', 'reload']);
   assert.equal(c.healthPath, '/actuator/health');
+  assert.equal(c.healthPort, undefined, 'health checks on the app port');
+  assert.equal(c.logMaxBytes, 100 * 1024 * 1024);
+  assert.equal(c.checkMemory, true);
+  assert.equal(read({ 'check-memory': 'false' }).checkMemory, false);
+  assert.equal(read({ 'log-max-size': '512k' }).logMaxBytes, 512 * 1024);
+  assert.equal(read({ 'log-max-size': '0' }).logMaxBytes, 0);
+  assert.equal(read({ 'health-port': '1{port}' }).healthPort, '1{port}');
   assert.equal(c.healthStatus, 200);
   assert.equal(c.healthBody, 'UP');
   assert.equal(c.healthTimeoutMs, 120_000);
@@ -154,6 +161,12 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['health-path', { 'health-path': 'actuator/health' }, /starting with \//],
   ['health-path', { 'health-path': '/a b' }, /no spaces/],
   ['health-path', { 'health-path': '/a`id`' }, /URL path characters/],
+  ['check-memory', { 'check-memory': 'no' }, /not a boolean/],
+  ['log-max-size', { 'log-max-size': '10 MB' }, /not a size[^]*or 0 for no cap/],
+  ['log-max-size', { 'log-max-size': '100' }, /out of range: use 0 \(no cap\) or 1K to 1024G/],
+  ['health-port', { 'health-port': '9090' }, /like 1\{port\}[^]*derived from \{port\}/],
+  ['health-port', { 'health-port': '{port}+1' }, /like 1\{port\}/],
+  ['health-port', { 'health-port': '9{port}' }, /gives 98080 for port 8080: not a port number/],
   ['health-status', { 'health-status': '2OO' }, /not a whole number/],
   ['health-status', { 'health-status': '700' }, /out of range/],
   ['health-timeout', { 'health-timeout': 'ten' }, /not a number of seconds/],

@@ -242,6 +242,51 @@ test('startApp passes env and argv intact and detaches; stopProcess stops it', a
   assert.equal(existsSync(path.join(d, 'run/9999.pid')), false);
 });
 
+test('startApp with log-max-size: a log past the cap is copied to LOG.1 and truncated while the app runs; the cap ends with the app', async () => {
+  const d = tmp();
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const log = path.join(d, 'logs/cap.log');
+  // 6000 bytes at once, then one line a second: over the 2048-byte cap at the cap's second look (5 s)
+  const argv = ['sh', '-c', 'head -c 6000 /dev/zero | tr "\\0" x; echo; while :; do echo tick; sleep 1; done'];
+  const r = run(R.startApp(d, 9998, { cwd: path.join(d, 'releases/r1'), argv, env: [], log }, 0, o, 2048));
+  assert.equal(r.code, 0, r.out);
+  const pid = Number(r.out.trim());
+  const size = (f: string) => (existsSync(f) ? statSync(f).size : -1);
+  for (let i = 0; i < 140 && size(`${log}.1`) < 0; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.ok(size(`${log}.1`) >= 6000, `the old lines kept in ${log}.1 (${size(`${log}.1`)} bytes)`);
+  assert.ok(size(log) < 2048, `the log truncated (${size(log)} bytes)`);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.match(readFileSync(log, 'utf8'), /tick/, 'the app goes on writing to it');
+  const caps = () => execFileSync('sh', ['-c', `ps -eo pid=,args= | grep -F -- ${JSON.stringify(log)} | grep -v grep || true`]).toString().trim();
+  assert.match(caps(), /logcap/, 'the cap runs next to the app');
+  assert.equal(run(R.stopProcess(pid, 5, path.join(d, 'run/9998.pid'), o)).out.trim(), 'terminated');
+  for (let i = 0; i < 130 && /logcap/.test(caps()); i++) await new Promise((res) => setTimeout(res, 50));
+  assert.doesNotMatch(caps(), /logcap/, 'the cap exits once the app has');
+});
+
+test('startApp with an OOM score: the new JVM takes it (no privilege needed to raise one); oomReset puts it back to 0 as root, only for the process of the pid file', async () => {
+  const d = tmp();
+  run(R.prepareRelease(d, 'r1', 'x', o));
+  const spec = { cwd: path.join(d, 'releases/r1'), argv: ['sh', '-c', 'exec /bin/sleep 30'], env: [] as [string, string][], log: path.join(d, 'logs/oom.log') };
+  const pid = Number(run(R.startApp(d, 9997, spec, 0, o, 0, R.OVERLAP_OOM_SCORE_ADJ)).out.trim());
+  const score = () => readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim();
+  for (let i = 0; i < 40 && score() !== '500'; i++) await new Promise((res) => setTimeout(res, 25));
+  assert.equal(score(), '500');
+  const pidFile = path.join(d, 'run/9997.pid');
+  assert.equal(run(R.oomReset(pidFile, pid + 1, o)).out.trim(), 'gone', 'another pid is not touched');
+  if (process.getuid?.() === 0) {
+    assert.equal(run(R.oomReset(pidFile, pid, o)).out.trim(), 'reset');
+    assert.equal(score(), '0');
+  } else {
+    assert.notEqual(run(R.oomReset(pidFile, pid, o)).code, 0, 'lowering it needs root');
+  }
+  const plain = Number(run(R.startApp(d, 9996, { ...spec, log: path.join(d, 'logs/plain.log') }, 0, o)).out.trim());
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(readFileSync(`/proc/${plain}/oom_score_adj`, 'utf8').trim(), readFileSync('/proc/self/oom_score_adj', 'utf8').trim(), 'without one: the score it inherits');
+  run(R.stopProcess(pid, 5, pidFile, o));
+  run(R.stopProcess(plain, 5, path.join(d, 'run/9996.pid'), o));
+});
+
 test('stopProcess escalates to SIGKILL for a process that ignores SIGTERM', async () => {
   const child = spawn('sh', ['-c', 'trap "" TERM; while :; do sleep 0.1; done'], { detached: true, stdio: 'ignore' });
   child.unref();

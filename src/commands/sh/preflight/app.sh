@@ -20,3 +20,5 @@ d=$dir
 while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
 echo "avail-kb=$(df -Pk -- "$d" 2>/dev/null | awk 'NR == 2 { print $4 }')"
 if [ -w "$d" ]; then echo writable=yes; else echo "writable=no $(id -un) $(stat -c %U -- "$d" 2>/dev/null)"; fi
+# MemTotal and MemAvailable in kB: can a second JVM start next to the live one (check-memory)
+echo "mem-kb=$(awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print t, a }' /proc/meminfo 2>/dev/null)"
