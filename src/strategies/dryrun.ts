@@ -28,7 +28,7 @@ export async function dryRun(
   await ctx.step('Check the locks', () =>
     Promise.all(
       nginxRemotes.map(async ({ remote }) => {
-        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o()), cfg.commandTimeoutMs)).trim();
         if (out !== 'free') problems.push(`${remote.label}: the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`);
       }),
     ),
