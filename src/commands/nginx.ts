@@ -13,11 +13,13 @@ export const READ_NGINX = SH.NGINX_READ_NGINX;
  * status and, when it passed, every file it lists (writable, symlinks resolved) and the dump.
  * `key` makes the marker lines unguessable to the files' content.
  */
-export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = [], priv = false): Cmd {
+export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = [], priv = false, checks: string[][] = []): Cmd {
   // names: host names (never addresses) to resolve on the host, one word each (config/hosts.ts isValidHost).
   // priv: the dump runs as `sudo -n DUMP...` (an exact command of the sudoers rule); the script
-  // itself runs as the deploy user.
-  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), priv ? 1 : 0, ...dump], o);
+  // itself runs as the deploy user. checks: the other commands a switch runs through sudo (the
+  // test, the reload), asked with `sudo -n -l` (which runs nothing) so a refusal comes first.
+  const asked = priv ? checks.filter((c) => c.length > 0).flatMap((c) => [String(c.length), ...c]) : [];
+  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), priv ? 1 : 0, ...asked, '--', ...dump], o);
 }
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */

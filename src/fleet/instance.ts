@@ -45,7 +45,7 @@ export function takeoverNeedsRoot(ctx: Ctx, pid: number, port: number, owner: st
     `pid ${pid} on port ${port} runs as user '${owner}', not as '${user}': taking it over (keeping how it was started, then stopping it after the switch) needs root over another user's process, ` +
     `which the exact sudoers rule does not give (sudo refused \`sh -c\`: a password is required). This is a one-time step, for an app another user started (the seed scripts start it as root): ` +
     `for this deploy allow '${user}' the broad rule (${user} ALL=(root) NOPASSWD: ALL), and once the action's own release serves (it runs as '${user}'), put the exact rule back ` +
-    `(docs/server-setup.md, "Taking over an app another user started"). Nothing was changed`
+    `(docs/server-setup.md, "Taking over an app another user started"). nginx was not switched`
   );
 }
 

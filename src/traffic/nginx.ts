@@ -48,7 +48,10 @@ function readCmd(ctx: Ctx, key: string): Cmd {
   // The set form needs a resolver for a host name: what the host resolves it to goes in the refusal.
   const names = cfg.appHosts.length === 1 && !isIP(cfg.appHosts[0].target) ? [cfg.appHosts[0].target] : [];
   // With sudo the script runs as the deploy user and only the dump goes through sudo (exactly).
-  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(false, cfg.commandTimeoutMs / 1000 + 10), names, cfg.sudo);
+  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(false, cfg.commandTimeoutMs / 1000 + 10), names, cfg.sudo, [
+    cfg.nginxTestIsDump ? [] : cfg.nginxTestCommand,
+    cfg.nginxReloadCommand,
+  ]);
 }
 
 /**

@@ -133,6 +133,12 @@ test('readNginx with sudo: only the dump goes through sudo; an include the rule 
   const no = read('.zdd-new');
   assert.ok(typeof no === 'object');
   assert.deepEqual(no.refused, [{ user: execFileSync('id', ['-un']).toString().trim(), argv: ['/usr/bin/install', '-m', '644', '/dev/stdin', path.join(path.dirname(b.f), '.service_url.inc.zdd-new')] }]);
+  // The test and the reload a switch would run: asked with sudo -l, never run by the read.
+  const checks = (refuse: string) => parseNginxRead(b.run(N.readNginx('k', b.f, fakeDump(main, b.f), 5, { timeoutSec: 20 }, [], true, [['true', 'TEST'], ['true', 'RELOAD', 'a b']]), refuse), 'k');
+  const rl = checks('RELOAD');
+  assert.ok(typeof rl === 'object' && rl.status === 0);
+  assert.deepEqual(rl.refused?.map((x) => x.argv.slice(1)), [['RELOAD', 'a b']]);
+  assert.deepEqual(readFileSync(`${b.d}/sudo.log.l`, 'utf8').split('\n').filter((l) => l.includes('TEST')).length, 1, 'asked, with -l');
   const nodump = read('for f');
   assert.ok(typeof nodump === 'object' && nodump.status === 1 && nodump.refused?.[0].argv[0].endsWith('/sh'));
 });

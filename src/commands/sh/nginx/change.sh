@@ -28,17 +28,7 @@ refused_of() {
 '; set -f; refused_line "$_t" $(cat -- "$tmpd/refused"))
 }
 sum_of() { if [ -e "$1" ]; then sha256sum -- "$1" | cut -d' ' -f1; else echo absent; fi; }
-# Runs the command made of the first $1 of the remaining arguments.
-run_first() {
-  n=$1; shift
-  total=$#; i=0
-  for a do
-    i=$((i + 1))
-    [ "$i" -le "$n" ] && set -- "$@" "$a"
-  done
-  shift "$total"
-  "$@"
-}
+# @include shell/_run-first-fn.sh
 # The user-given commands (nginx -t, nginx -T, the reload) run as root: with sudo, `sudo -n` and
 # exactly their words, as the sudoers rule names them. S is that prefix, sw its word count.
 S='' sw=0

@@ -2,6 +2,7 @@ k=$1 f=$2 ct=$3 names=$4 P=$5
 shift 5
 # @include nginx/_workers-fn.sh
 # @include nginx/_sudo-fn.sh
+# @include shell/_run-first-fn.sh
 S=
 [ "$P" = 1 ] && S="sudo -n"
 echo "zdd-$k uid $(id -u) $(id -un)"
@@ -19,6 +20,14 @@ if [ -n "$f" ]; then
   n="$(dirname -- "$r")/.$(basename -- "$r").zdd-new"
   if [ "$P" = 1 ] && ! sudo -n -l install -m 644 /dev/stdin "$n" >/dev/null 2>&1; then refused_line "zdd-$k sudo-refused" install -m 644 /dev/stdin "$n"; fi
 fi
+# With sudo, the other commands a switch runs as root (the test, the reload), given as
+# `N WORD...` groups up to `--`: asked the same way.
+while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+  c=$1; shift
+  if [ "$P" = 1 ] && ! run_first "$((c + 3))" sudo -n -l "$@" >/dev/null 2>&1; then run_first "$((c + 2))" refused_line "zdd-$k sudo-refused" "$@"; fi
+  shift "$c"
+done
+[ "${1:-}" = -- ] && shift
 # What each app host name resolves to here (the set form's names need a resolver in nginx).
 for n in $names; do
   a=$(getent ahosts "$n" 2>/dev/null | awk 'NR == 1 { print $1 }')
