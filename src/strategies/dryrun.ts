@@ -6,13 +6,32 @@ import * as L from '../commands/lock.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
 import { inspectPort, probeFromNginx, unitTemplate, type AppNode } from '../fleet/instance.ts';
-import { instanceUnit, UNIT_DIR } from '../commands/unit.ts';
+import { instanceUnit, sudoersRule, UNIT_DIR } from '../commands/unit.ts';
+import { appSudoersRule } from '../commands/sudoers.ts';
+import { nginxRule } from '../traffic/nginx.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import type { Remote } from '../ssh/remote.ts';
 import { type Ctx, mapLimit, PARALLEL } from './context.ts';
 import { readNginx, type Strategy } from './run.ts';
+
+/** With sudo: the exact sudoers rule each host's role needs for these inputs (docs/server-setup.md). */
+function sudoRules(ctx: Ctx, nginx: { label: string; path: string }[], apps: string[]): string[] {
+  const cfg = ctx.cfg;
+  const user = cfg.sshUser;
+  const block = (title: string, rule: string) => [title, '', '```', rule.trimEnd(), '```', ''];
+  const paths = [...new Set(nginx.map((n) => n.path))];
+  return [
+    `With sudo: true, the exact sudoers rules for these inputs (\`sudo visudo -f /etc/sudoers.d/${user}\` on each host; docs/server-setup.md, "The sudo rule"):`,
+    '',
+    ...paths.flatMap((p) => block(`nginx host ${nginx.filter((n) => n.path === p).map((n) => n.label).join(', ')}:`, nginxRule(ctx, user, p))),
+    ...block(
+      `app host ${apps.join(', ')}${cfg.systemdUnit !== undefined ? ` (systemd-unit; a takeover of a team's unit adds its lines: docs/systemd.md)` : ''}:`,
+      cfg.systemdUnit !== undefined ? sudoersRule(user, cfg.systemdUnit, cfg.ports) : appSudoersRule(user, cfg.ports),
+    ),
+  ];
+}
 
 export async function dryRun(
   ctx: Ctx,
@@ -84,6 +103,7 @@ export async function dryRun(
       '',
     );
   }
+  if (cfg.sudo) md.push(...sudoRules(ctx, nginx.map((n) => ({ label: n.remote.label, path: n.path })), apps.map((a) => a.remote.label)));
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {
     throw new DeployError('dry-run', undefined, `a ${cfg.mode} would fail: ${problems.join('; ')}`);

@@ -80,10 +80,11 @@ test('blue/green under load with only the exact rules; the apps run as the deplo
   assert.equal(inc.stdout.trim(), 'root 644\nservice_url.inc', 'root\'s include, nothing left beside it');
 });
 
-test('dry-run changes nothing', async () => {
+test('dry-run changes nothing, and prints the exact rule each host needs for these inputs', async () => {
   const include = await tb.readInclude();
   const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v2'), { ...SUDO, 'dry-run': 'true' }));
   assert.equal(r.code, 0, explain(r));
+  assert.ok(r.summary.includes(NGINX_RULE) && r.summary.includes(APP_RULE), r.summary);
   assert.equal(await tb.readInclude(), include);
 });
 
