@@ -40,12 +40,12 @@ export async function inspectPort(ctx: Ctx, app: AppNode, port: number, step: st
  * The deploy user may not take over another user's process (the exact sudoers rule names no
  * command that could): what to do, and how to go back to the exact rule afterwards.
  */
-export function takeoverNeedsRoot(ctx: Ctx, pid: number, port: number, owner: string, user = ctx.cfg.sshUser): string {
+export function takeoverNeedsRoot(ctx: Ctx, pid: number, port: number, owner: string, user = ctx.cfg.sshUser, after = ''): string {
   return (
     `pid ${pid} on port ${port} runs as user '${owner}', not as '${user}': taking it over (keeping how it was started, then stopping it after the switch) needs root over another user's process, ` +
     `which the exact sudoers rule does not give (sudo refused \`sh -c\`: a password is required). This is a one-time step, for an app another user started (the seed scripts start it as root): ` +
     `for this deploy allow '${user}' the broad rule (${user} ALL=(root) NOPASSWD: ALL), and once the action's own release serves (it runs as '${user}'), put the exact rule back ` +
-    `(docs/server-setup.md, "Taking over an app another user started"). nginx was not switched`
+    `(docs/server-setup.md, "Taking over an app another user started")${after}`
   );
 }
 

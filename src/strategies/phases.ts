@@ -77,7 +77,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     // Another user's process (an app the seed scripts started as root): taken over only through a
     // broad sudo rule. Under the exact rule this is said before anything starts.
     if (live.pid !== undefined && live.broad?.ok === false && cfg.systemdUnit === undefined && !live.unit) {
-      throw new DeployError(step, a.remote.label, takeoverNeedsRoot(ctx, live.pid, p.livePort!, live.broad.owner, live.broad.user));
+      throw new DeployError(step, a.remote.label, takeoverNeedsRoot(ctx, live.pid, p.livePort!, live.broad.owner, live.broad.user, '. Nothing was switched'));
     }
     r.oldPid = live.pid;
     r.oldStart = live.start;
