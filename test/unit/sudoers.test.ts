@@ -168,3 +168,32 @@ test('the rules: exact words, sudoers specials escaped, no wildcard; docs/server
   // The systemd-unit app host's rule (docs/systemd.md) holds the app host's ss lines too.
   for (const l of ruleLines(appRule)) assert.ok(sudoersRule('deploy', 'shop', [8080, 8081]).includes(l), l);
 });
+
+test('a process of another user is stopped or read only through `sudo -n sh -c` (a broad rule); refused, it is said and left alone; the user\'s own needs no sudo', { skip: process.getuid?.() !== 0 && 'needs root (runs the scripts as nobody)' }, async () => {
+  const { spawn } = await import('node:child_process');
+  const A = await import('../../src/commands/app.ts');
+  const { parseNeedsRoot } = await import('../../src/commands/shell.ts');
+  const b = bed();
+  execFileSync('chmod', ['-R', 'a+rX', b.d]);
+  const asNobody = (cmd: Cmd, refuse: string) =>
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', cmd.line], {
+      cwd: '/',
+      env: { ...process.env, PATH: `${b.d}/bin:${process.env.PATH}`, ZDD_LOG: '/dev/null', ZDD_REFUSE: refuse },
+    }).toString();
+  const roots = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const own = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const o = { timeoutSec: 20, sudo: true };
+    const out = asNobody(A.stopProcess(roots.pid!, 1, '', o), 'sh -c');
+    assert.deepEqual(parseNeedsRoot(out), { uid: 0, user: 'nobody' });
+    assert.equal(roots.exitCode, null, 'root\'s process is alive');
+    assert.deepEqual(parseNeedsRoot(asNobody(A.captureProcess(roots.pid!, `${b.d}/kept`, o), 'sh -c')), { uid: 0, user: 'nobody' });
+    assert.equal(existsSync(`${b.d}/kept`), false);
+    // Its own process: no sudo asked at all (a stand-in that refuses everything changes nothing).
+    assert.equal(asNobody(A.stopProcess(own.pid!, 5, '', o), 'sh').trim(), 'terminated');
+  } finally {
+    roots.kill('SIGKILL');
+    own.kill('SIGKILL');
+  }
+});
