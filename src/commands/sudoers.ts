@@ -8,6 +8,7 @@
 //                nginxCommands
 //   app host     who holds each port (ss, to name another user's process): appSudoersRule
 //   systemd-unit the unit commands as well: unit.ts sudoersRule
+import { dumpCommand } from '../config/inputs.ts';
 import { SS_COMMAND } from './app.ts';
 
 /** Where sudo looks for a command given without a slash (Debian's and Ubuntu's secure_path). */
@@ -76,6 +77,16 @@ export interface NginxRuleSpec {
 export function nginxSudoersRule(user: string, s: NginxRuleSpec, resolve: (cmd: string) => string = debianPath): string {
   const cmds = [...includeCommands(s.include).map((c) => sudoersCommand(c)), ...[s.test, s.dump, s.reload].filter((c) => c.length > 0).map((c) => sudoersCommand(c, resolve))];
   return sudoersLine(user, [...new Set(cmds)]);
+}
+
+/**
+ * The nginx host's rule for the inputs as given: a nginx-test-command with -t runs as its -T
+ * form, which tests and lists the files at once (config/inputs.ts dumpCommand), so that form is
+ * the one named; another test command is named as it is, with nginx -T for the read.
+ */
+export function nginxRuleForInputs(user: string, include: string, testCommand: string[], reload: string[], resolve?: (cmd: string) => string): string {
+  const d = dumpCommand(testCommand);
+  return nginxSudoersRule(user, { include, test: d.isTest ? d.argv : testCommand, dump: d.isTest ? [] : d.argv, reload }, resolve);
 }
 
 /**

@@ -7,7 +7,7 @@ import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, describe } from '../commands/shell.ts';
-import { debianPath, nginxSudoersRule, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
+import { debianPath, nginxRuleForInputs, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { Ctx } from '../strategies/context.ts';
 import type { IncludeUndo } from '../strategies/journal.ts';
@@ -143,7 +143,7 @@ export interface Change {
 /** The nginx host's sudoers rule for these inputs (include: its real path). */
 export function nginxRule(ctx: Ctx, user: string, include: string, resolve?: (cmd: string) => string): string {
   const cfg = ctx.cfg;
-  return nginxSudoersRule(user, { include, test: cfg.nginxTestIsDump ? cfg.nginxDumpCommand : cfg.nginxTestCommand, dump: cfg.nginxTestIsDump ? [] : cfg.nginxDumpCommand, reload: cfg.nginxReloadCommand }, resolve);
+  return nginxRuleForInputs(user, include, cfg.nginxTestCommand, cfg.nginxReloadCommand, resolve);
 }
 
 /**

@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, DEPLOY_USER, type Host, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
 import { underLoad } from './load.ts';
-import { appSudoersRule, nginxSudoersRule } from '../../src/commands/sudoers.ts';
+import { appSudoersRule, nginxRuleForInputs } from '../../src/commands/sudoers.ts';
 import { sudoersRule } from '../../src/commands/unit.ts';
 
 const INCLUDE = '/etc/nginx/conf.d/service_url.inc';
-const NGINX_RULE = nginxSudoersRule(DEPLOY_USER, { include: INCLUDE, test: ['nginx', '-t'], dump: ['nginx', '-T'], reload: ['nginx', '-s', 'reload'] });
+// The rule for the default nginx-test-command and nginx-reload-command (docs/server-setup.md).
+const NGINX_RULE = nginxRuleForInputs(DEPLOY_USER, INCLUDE, ['nginx', '-t'], ['nginx', '-s', 'reload']);
 const APP_RULE = appSudoersRule(DEPLOY_USER, [8080, 8081]);
 
 let tb: Testbed;
@@ -52,7 +53,8 @@ test('the deploy user cannot get a root shell on any host: only the rule\'s exac
       assert.match(r.stderr, /a password is required/);
     }
   }
-  assert.equal((await tb.execAs(tb.nginx, DEPLOY_USER, ['sudo', '-n', '-l', '/usr/sbin/nginx', '-t'])).code, 0, 'the rule is in effect');
+  assert.equal((await tb.execAs(tb.nginx, DEPLOY_USER, ['sudo', '-n', '-l', '/usr/sbin/nginx', '-T'])).code, 0, 'the rule is in effect');
+  assert.notEqual((await tb.execAs(tb.nginx, DEPLOY_USER, ['sudo', '-n', '-l', '/usr/sbin/nginx', '-s', 'stop'])).code, 0, 'and names nothing else');
 });
 
 test('an app root started is not taken over under the exact rule: said before the switch, with what to do; nothing changes', async () => {

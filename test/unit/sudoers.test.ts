@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as N from '../../src/commands/nginx.ts';
-import { appSudoersRule, includeCommands, nginxSudoersRule, sudoersCommand, sudoersWord } from '../../src/commands/sudoers.ts';
+import { appSudoersRule, includeCommands, nginxRuleForInputs, nginxSudoersRule, sudoersCommand, sudoersWord } from '../../src/commands/sudoers.ts';
 import { sudoersRule } from '../../src/commands/unit.ts';
 import { parseNginxRead } from '../../src/traffic/nginxconf.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
@@ -145,7 +145,8 @@ test('readNginx with sudo: only the dump goes through sudo; an include the rule 
 
 test('the rules: exact words, sudoers specials escaped, no wildcard; docs/server-setup.md prints each as the code builds it', () => {
   assert.equal(sudoersWord('a,b:c=d\\e*'), 'a\\,b\\:c\\=d\\\\e\\*');
-  const nginxRule = nginxSudoersRule('deploy', { include: '/etc/nginx/conf.d/service_url.inc', test: ['nginx', '-t'], dump: ['nginx', '-T'], reload: ['nginx', '-s', 'reload'] });
+  // The defaults: nginx -t runs as nginx -T (it tests and lists the files at once).
+  const nginxRule = nginxRuleForInputs('deploy', '/etc/nginx/conf.d/service_url.inc', ['nginx', '-t'], ['nginx', '-s', 'reload']);
   assert.deepEqual(ruleLines(nginxRule), [
     '/usr/bin/install -m 644 /dev/stdin /etc/nginx/conf.d/.service_url.inc.zdd-new',
     '/usr/bin/cp -p /etc/nginx/conf.d/service_url.inc /etc/nginx/conf.d/.service_url.inc.zdd-prev',
@@ -154,13 +155,14 @@ test('the rules: exact words, sudoers specials escaped, no wildcard; docs/server
     '/usr/bin/rm -f /etc/nginx/conf.d/service_url.inc',
     '/usr/bin/rm -f /etc/nginx/conf.d/.service_url.inc.zdd-prev',
     '/usr/bin/rm -f /etc/nginx/conf.d/.service_url.inc.zdd-new',
-    '/usr/sbin/nginx -t',
     '/usr/sbin/nginx -T',
     '/usr/sbin/nginx -s reload',
   ]);
   const appRule = appSudoersRule('deploy', [8080, 8081]);
   assert.equal(appRule, 'deploy ALL=(root) NOPASSWD: /usr/bin/ss -Htlnp sport \\= \\:8080, \\\n    /usr/bin/ss -Htlnp sport \\= \\:8081\n');
   const docs = readFileSync(new URL('../../docs/server-setup.md', import.meta.url), 'utf8');
+  // A test command without -t is named as given, with nginx -T for the read.
+  assert.ok(nginxRuleForInputs('deploy', '/x/a.inc', ['/usr/local/bin/check-nginx'], ['systemctl', 'reload', 'nginx']).endsWith('/usr/local/bin/check-nginx, \\\n    /usr/sbin/nginx -T, \\\n    /usr/bin/systemctl reload nginx\n'));
   for (const rule of [nginxRule, appRule]) {
     assert.ok(docs.includes(rule), `docs/server-setup.md shows\n${rule}`);
     assert.doesNotMatch(rule, /(?<!\\)\*/);
