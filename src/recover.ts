@@ -36,7 +36,7 @@ async function post(): Promise<void> {
       const addr = ctx.cfg.nginxHosts.find((n) => hostPort(n.host, n.port) === l.nginx);
       if (!addr) continue;
       const r = await ctx.pool.get(addr, 'nginx host').catch(() => undefined);
-      await r?.run(releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      await r?.run(releaseLock(l.dir, l.info, ctx.o()), ctx.cfg.commandTimeoutMs);
     }
   } catch (e) {
     core.setFailed(`post-step rollback failed: ${errorText(e)}`);

@@ -1,6 +1,6 @@
 // Commands that run on the app hosts, built as data. Pure: nothing here connects.
 import { join } from '../util/quote.ts';
-import { type Cmd, type CmdOptions, waiting, wrap } from './shell.ts';
+import { type Cmd, type CmdOptions, waiting, wrap, wrapForPid } from './shell.ts';
 import * as SH from './scripts.gen.ts';
 
 /** Layout under remote-dir on every app host. */
@@ -85,6 +85,13 @@ export interface PortState {
   start?: string;
   /** the socket listing was asked through sudo and sudo refused (the rule lacks the ss line) */
   unprivileged?: boolean;
+  /** the listener's uid */
+  uid?: number;
+  /**
+   * with sudo, a listener of another user: whether the deploy user's rule is broad enough to
+   * take it over (stop it, keep how it was started); with the names, when it is not
+   */
+  broad?: { ok: true } | { ok: false; user: string; owner: string };
 }
 
 /**
@@ -110,6 +117,11 @@ export function parsePortState(stdout: string): PortState | string {
   if (unit) st.unit = unit;
   const start = get('start')?.trim();
   if (start && /^\d+$/.test(start)) st.start = start;
+  const uid = num(get('uid'));
+  if (uid !== undefined) st.uid = uid;
+  const broad = get('broad')?.trim().split(' ');
+  if (broad?.[0] === 'yes') st.broad = { ok: true };
+  else if (broad?.[0] === 'no') st.broad = { ok: false, user: broad[1] ?? '?', owner: broad[2] || `uid ${uid ?? '?'}` };
   return st;
 }
 
@@ -179,7 +191,7 @@ export const CAPTURE = SH.APP_CAPTURE;
  * state, which keeps only the file's path. Prints `saved`, `dead` or why /proc could not be read.
  */
 export function captureProcess(pid: number, save: string, o: CmdOptions): Cmd {
-  return wrap(`keep how process ${pid} was started`, CAPTURE, [pid, save], o);
+  return wrapForPid(`keep how process ${pid} was started`, CAPTURE, [pid, save], o);
 }
 
 /** Reads a file captureProcess wrote (parseCapture reads what it prints). */
@@ -294,7 +306,7 @@ export const STOP = SH.APP_STOP;
  * a watchdog left on the host SIGKILLs the process at that time if it still runs.
  */
 export function stopProcess(pid: number, waitSec: number, pidFile: string, o: CmdOptions, detach = false, start = ''): Cmd {
-  return waiting(wrap(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : '', start], o));
+  return waiting(wrapForPid(`stop process ${pid}`, STOP, [pid, Math.ceil(waitSec), pidFile, detach ? WATCHDOG : '', start], o));
 }
 
 /** A detached stop's answer. */

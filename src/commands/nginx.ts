@@ -13,9 +13,13 @@ export const READ_NGINX = SH.NGINX_READ_NGINX;
  * status and, when it passed, every file it lists (writable, symlinks resolved) and the dump.
  * `key` makes the marker lines unguessable to the files' content.
  */
-export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = []): Cmd {
+export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = [], priv = false, checks: string[][] = []): Cmd {
   // names: host names (never addresses) to resolve on the host, one word each (config/hosts.ts isValidHost).
-  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), ...dump], o);
+  // priv: the dump runs as `sudo -n DUMP...` (an exact command of the sudoers rule); the script
+  // itself runs as the deploy user. checks: the other commands a switch runs through sudo (the
+  // test, the reload), asked with `sudo -n -l` (which runs nothing) so a refusal comes first.
+  const asked = priv ? checks.filter((c) => c.length > 0).flatMap((c) => [String(c.length), ...c]) : [];
+  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), priv ? 1 : 0, ...asked, '--', ...dump], o);
 }
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
@@ -73,9 +77,23 @@ export type ChangeOutcome =
   | { kind: 'removed-untestable'; detail: string }
   | { kind: 'staged' }
   | { kind: 'not-applied' }
+  /** sudo refused a command (not in the sudoers rule): nothing of this change stays */
+  | { kind: 'sudo-refused'; refused: SudoRefusal }
   /** no nginx worker could be seen, before or after the reload: the switch is unconfirmed */
   | { kind: 'no-workers' }
   | { kind: 'switched'; master: number; oldWorkers: number[] };
+
+/** What sudo refused on a host: who asked, and the command (its full path first, as a sudoers line names it). */
+export interface SudoRefusal {
+  user: string;
+  argv: string[];
+}
+
+/** A `TAG USER<TAB>PATH<TAB>ARG...` line (nginx/_sudo-fn.sh refused_line), after its tag. */
+export function parseRefusal(rest: string): SudoRefusal | undefined {
+  const [user, ...argv] = rest.split('\t');
+  return user && argv.length > 0 ? { user: user.trim(), argv } : undefined;
+}
 
 export interface ChangeSpec {
   /** what to put in the include: its text, null to remove it, undefined to leave it (reload only) */
@@ -94,6 +112,8 @@ export interface ChangeSpec {
   reloadCmd: string[];
   waitSec: number;
   commandSec: number;
+  /** with sudo: every root step is `sudo -n` and an exact command of the sudoers rule (sudoers.ts) */
+  priv?: boolean;
 }
 
 /**
@@ -109,7 +129,7 @@ export function changeInclude(path: string, s: ChangeSpec, o: CmdOptions): Cmd {
   return wrap(
     s.reload ? 'switch nginx' : 'write and test the include',
     CHANGE,
-    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, s.dump.length, s.loadedAs, ...s.test, ...s.dump, ...s.reloadCmd],
+    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, s.dump.length, s.loadedAs, s.priv ? 1 : 0, ...s.test, ...s.dump, ...s.reloadCmd],
     o,
     typeof s.content === 'string' ? s.content : undefined,
   );
@@ -120,6 +140,11 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   const written = lines.includes('written');
   const first = (k: string) => lines.findIndex((l) => l === k || l.startsWith(`${k} `));
   if (first('same') >= 0) return { written: false, outcome: { kind: 'same' } };
+  const refusedAt = first('sudo-refused');
+  const refused = refusedAt >= 0 ? parseRefusal(lines[refusedAt].slice('sudo-refused '.length)) : undefined;
+  // Refused at the write, the test or the dump, the include was put back; at the reload, it holds
+  // what was written and tested, and nginx was not signalled.
+  if (refused) return { written: written && lines.includes('reload-refused'), outcome: { kind: 'sudo-refused', refused } };
   let i = first('changed');
   if (i >= 0) return { written: false, outcome: { kind: 'changed', current: lines[i].slice(8).trim() } };
   i = first('write-failed');
@@ -160,6 +185,17 @@ export function appendLine(path: string, line: string, tail: number, o: CmdOptio
 
 export function tailLines(path: string, n: number, o: CmdOptions): Cmd {
   return wrap(`read ${path}`, 'tail -n "$2" -- "$1" 2>/dev/null || true', [path, n], o);
+}
+
+/** The last n lines of a log, or `unreadable USER OWNER:GROUP MODE` when the user may not read it. */
+export function tailLog(path: string, n: number, o: CmdOptions): Cmd {
+  return wrap(`read ${path}`, SH.NGINX_LOG_TAIL, [path, n], o);
+}
+
+/** A log-size or log-tail answer that says the user may not read the log. */
+export function parseUnreadable(out: string): { user: string; mode: string } | undefined {
+  const m = /^unreadable (\S+) (.*)$/.exec(out.trim());
+  return m ? { user: m[1], mode: m[2] } : undefined;
 }
 
 export const LOG_SIZE = SH.NGINX_LOG_SIZE;

@@ -79,6 +79,23 @@ export function gatedStart(gate: Cmd, start: Cmd, rcFile: string): Cmd {
   return { what: start.what, line: `${gate.line} </dev/null && { ${start.line}\n}; _zdd_s=$?; ${rm}; (exit "$_zdd_s")`, stdin: start.stdin, waits: true };
 }
 
+/**
+ * A command about a process (its pid the first argument), run as the deploy user; with o.sudo,
+ * a process of another user is handled through `sudo -n sh -c SCRIPT` (a broad rule's, for the
+ * one-time takeover of a process another user started), and `needs-root UID USER` is printed
+ * when sudo refuses that (an exact rule). Without o.sudo: wrap.
+ */
+export function wrapForPid(what: string, body: string, args: (string | number)[], o: CmdOptions): Cmd {
+  if (!o.sudo) return wrap(what, body, args, o);
+  return wrap(what, SH.SHELL_AS_PID_OWNER, [body, ...args], { ...o, sudo: false });
+}
+
+/** The `needs-root UID USER` answer of a wrapForPid command, if it is one. */
+export function parseNeedsRoot(out: string): { uid: number; user: string } | undefined {
+  const m = /^needs-root (\d+) (\S+)$/m.exec(out.trim());
+  return m ? { uid: Number(m[1]), user: m[2] } : undefined;
+}
+
 export function removeFile(path: string, o: CmdOptions): Cmd {
   return wrap(`remove ${path}`, 'rm -f -- "$1"', [path], o);
 }

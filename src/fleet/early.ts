@@ -34,7 +34,7 @@ export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undef
       sentAt: Date.now(),
       preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
       unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
-      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(), ctx.privPorts))])),
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
       records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
       // One shell: the release directory's answer (one line), then its records.

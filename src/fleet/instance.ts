@@ -7,7 +7,7 @@ import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
 import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
-import { gatedStart, removeFile } from '../commands/shell.ts';
+import { gatedStart, parseNeedsRoot, removeFile } from '../commands/shell.ts';
 import { failureText, ForwardingRefused, isConnectFailed, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { sleep } from '../util/async.ts';
@@ -22,17 +22,31 @@ export { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNo
 
 /** asked: the same read, sent earlier (fleet/early.ts). */
 export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
-  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.oApp(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
+  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
   const st = A.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
 }
 
+/**
+ * The deploy user may not take over another user's process (the exact sudoers rule names no
+ * command that could): what to do, and how to go back to the exact rule afterwards.
+ */
+export function takeoverNeedsRoot(ctx: OpContext, pid: number, port: number, owner: string, user = ctx.cfg.sshUser, after = ''): string {
+  return (
+    `pid ${pid} on port ${port} runs as user '${owner}', not as '${user}': taking it over (keeping how it was started, then stopping it after the switch) needs root over another user's process, ` +
+    `which the exact sudoers rule does not give (sudo refused \`sh -c\`: a password is required). This is a one-time step, for an app another user started (the seed scripts start it as root): ` +
+    `for this deploy allow '${user}' the broad rule (${user} ALL=(root) NOPASSWD: ALL), and once the action's own release serves (it runs as '${user}'), put the exact rule back ` +
+    `(docs/server-setup.md, "Taking over an app another user started")${after}`
+  );
+}
+
 /** What would let the deploy user see who holds a port (a PortState with no pid), in words. */
 export function toSeePort(ctx: OpContext, port: number, st: A.PortState): string {
   const cfg = ctx.cfg;
-  if (!cfg.sudo) return `set sudo: true${cfg.systemdUnit !== undefined ? ` and add '${A.SS_COMMAND(port)}' to the sudoers rule (docs/systemd.md)` : ''}, or run the app as '${cfg.sshUser}'`;
-  if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (docs/systemd.md, "The sudoers rule")`;
+  const doc = cfg.systemdUnit !== undefined ? 'docs/systemd.md, "The sudoers rule"' : 'docs/server-setup.md, "The sudo rule"';
+  if (!cfg.sudo) return `set sudo: true and add '${A.SS_COMMAND(port)}' to the sudoers rule (${doc}), or run the app as '${cfg.sshUser}'`;
+  if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (${doc})`;
   return 'not even through sudo (is /proc mounted with hidepid, or does the process run in a container?)';
 }
 
@@ -445,7 +459,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
         passes++;
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
-          owner = app.remote.run(A.procState(pid, port, ctx.oApp(), pidFile), cfg.commandTimeoutMs);
+          owner = app.remote.run(A.procState(pid, port, ctx.o(), pidFile), cfg.commandTimeoutMs);
           reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
@@ -467,7 +481,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
       const notListening = !r.ok && /not listening yet/.test(last);
       if (!r.ok && (!notListening || Date.now() - aliveAt >= 500)) {
         aliveAt = Date.now();
-        const st = await app.remote.run(A.procState(pid, 0, ctx.oApp()), cfg.commandTimeoutMs);
+        const st = await app.remote.run(A.procState(pid, 0, ctx.o()), cfg.commandTimeoutMs);
         if (st.code === null && !app.remote.connected) {
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }
@@ -542,6 +556,8 @@ async function stopOn(ctx: OpContext, app: AppNode, pid: number, port: number, s
   const out = (
     await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)
   ).trim();
+  const denied = parseNeedsRoot(out);
+  if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
   if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
   const d = A.parseDetachedStop(out);
   if (d) {
@@ -554,11 +570,12 @@ async function stopOn(ctx: OpContext, app: AppNode, pid: number, port: number, s
 /**
  * A new version running next to the live one is the kernel's first pick if memory runs out
  * (oom_score_adj OVERLAP_OOM_SCORE_ADJ), when the action can put it back to 0 once it serves:
- * lowering a score needs root, so only as root or with sudo: true, and not with systemd-unit
- * (systemd starts the unit). Otherwise 0: the score stays the host's default throughout.
+ * lowering a score needs root, so only as ssh-user root (sudo: true names exact commands, and a
+ * pid is no exact command: the exact sudoers rule could not put it back), and not with
+ * systemd-unit (systemd starts the unit). Otherwise 0: the score stays the host's default throughout.
  */
 export function overlapOomScoreAdj(ctx: OpContext): number {
-  return ctx.cfg.systemdUnit === undefined && (ctx.cfg.sshUser === 'root' || ctx.cfg.sudo) ? A.OVERLAP_OOM_SCORE_ADJ : 0;
+  return ctx.cfg.systemdUnit === undefined && ctx.cfg.sshUser === 'root' ? A.OVERLAP_OOM_SCORE_ADJ : 0;
 }
 
 /** After the switch: the new live processes' OOM scores back to 0 (see overlapOomScoreAdj); a failure is a warning. */
@@ -588,6 +605,8 @@ export function unitOf(ctx: OpContext, st: Pick<A.PortState, 'unit'>, disable: b
 export async function captureStart(ctx: OpContext, app: AppNode, pid: number, port: number, step: string): Promise<string> {
   const save = A.capturePath(ctx.cfg.remoteDir, port);
   const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.oApp()), ctx.cfg.commandTimeoutMs)).trim();
+  const denied = parseNeedsRoot(said);
+  if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
   if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
   if (said !== 'saved') throw new DeployError(step, app.remote.label, `could not keep how the old process (pid ${pid}) on port ${port} was started: ${said} (permission? set sudo: true)`);
   return save;
@@ -595,7 +614,7 @@ export async function captureStart(ctx: OpContext, app: AppNode, pid: number, po
 
 /** How a process captureStart kept is started again: read back from its file on the host. */
 export async function capturedSpec(ctx: OpContext, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
-  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.oApp()), ctx.cfg.commandTimeoutMs));
+  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.o()), ctx.cfg.commandTimeoutMs));
   if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${save}: ${c === 'dead' ? 'empty' : c}`);
   return { ...c, log };
 }

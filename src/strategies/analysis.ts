@@ -8,12 +8,31 @@ import type { Ctx } from './context.ts';
 
 const MAX_LOG_BYTES = 64 << 20;
 
+/**
+ * The log is read as the deploy user, also with sudo: true (a read from an offset is no exact
+ * command a sudoers line could name), so that user must be able to read it.
+ */
+function unreadable(ctx: Ctx, n: NginxSide, step: string, out: string): DeployError | undefined {
+  const u = N.parseUnreadable(out);
+  if (!u) return undefined;
+  const f = ctx.cfg.canary.log;
+  return new DeployError(
+    step,
+    `nginx host ${n.remote.label}`,
+    `user '${u.user}' cannot read access-log ${f} (${u.mode}): the canary and the bake read it as the deploy user, never through sudo. ` +
+      `Let that user read nginx's logs: on Debian and Ubuntu they belong to the group adm (sudo usermod -aG adm ${u.user}, then a new SSH login), ` +
+      `or give the log a group the user is in (docs/server-setup.md, "The sudo rule"). Nothing was changed`,
+  );
+}
+
 /** Before any traffic moves: the log must be there and hold lines in the canary format. */
 export async function checkLog(ctx: Ctx, nginx: NginxSide[], step = 'canary'): Promise<void> {
   const f = ctx.cfg.canary.log;
   await Promise.all(
     nginx.map(async (n) => {
-      const out = await n.remote.must(step, N.tailLines(f, 200, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must(step, N.tailLog(f, 200, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const denied = unreadable(ctx, n, step, out);
+      if (denied) throw denied;
       const lines = out.split('\n').filter((l) => l.trim() !== '');
       if (lines.some((l) => (parseLogLine(l)?.length ?? 0) > 0)) return;
       throw new DeployError(
@@ -29,7 +48,9 @@ export async function checkLog(ctx: Ctx, nginx: NginxSide[], step = 'canary'): P
 export async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]> {
   return Promise.all(
     nginx.map(async (n) => {
-      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o(true)), ctx.cfg.commandTimeoutMs)).trim();
+      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+      const denied = unreadable(ctx, n, 'canary', out);
+      if (denied) throw denied;
       return /^\d+$/.test(out) ? Number(out) : 0;
     }),
   );
@@ -48,7 +69,7 @@ export async function readSince(ctx: Ctx, nginx: NginxSide[], offsets: number[],
     nginx.map(async (n, i) => {
       const max = until ? Math.max(0, until[i] - offsets[i]) : MAX_LOG_BYTES;
       if (max === 0) return { attempts: [] as Attempt[], next: offsets[i] };
-      const out = await n.remote.must('analysis', N.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o(true)), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must('analysis', N.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o()), ctx.cfg.commandTimeoutMs);
       const whole = until ? out : out.slice(0, out.lastIndexOf('\n') + 1);
       return { attempts: whole.split('\n').flatMap((l) => parseLogLine(l) ?? []), next: offsets[i] + Buffer.byteLength(whole, 'utf8') };
     }),

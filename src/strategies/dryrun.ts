@@ -6,7 +6,9 @@ import * as L from '../commands/lock.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
 import { inspectPort, probeFromNginx, unitTemplate, type AppNode } from '../fleet/instance.ts';
-import { instanceUnit, UNIT_DIR } from '../commands/unit.ts';
+import { instanceUnit, sudoersRule, UNIT_DIR } from '../commands/unit.ts';
+import { appSudoersRule } from '../commands/sudoers.ts';
+import { nginxRule } from '../traffic/nginx.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { commandOf, deploymentLabel } from '../fleet/releases.ts';
 import { lineDiff } from '../traffic/diff.ts';
@@ -15,6 +17,23 @@ import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
 import { readNginx } from './read.ts';
 import type { Strategy } from './types.ts';
+
+/** With sudo: the exact sudoers rule each host's role needs for these inputs (docs/server-setup.md). */
+function sudoRules(ctx: Ctx, nginx: { label: string; path: string }[], apps: string[]): string[] {
+  const cfg = ctx.cfg;
+  const user = cfg.sshUser;
+  const block = (title: string, rule: string) => [title, '', '```', rule.trimEnd(), '```', ''];
+  const paths = [...new Set(nginx.map((n) => n.path))];
+  return [
+    `With sudo: true, the exact sudoers rules for these inputs (\`sudo visudo -f /etc/sudoers.d/${user}\` on each host; docs/server-setup.md, "The sudo rule"):`,
+    '',
+    ...paths.flatMap((p) => block(`nginx host ${nginx.filter((n) => n.path === p).map((n) => n.label).join(', ')}:`, nginxRule(ctx, user, p))),
+    ...block(
+      `app host ${apps.join(', ')}${cfg.systemdUnit !== undefined ? ` (systemd-unit; a takeover of a team's unit adds its lines: docs/systemd.md)` : ''}:`,
+      cfg.systemdUnit !== undefined ? sudoersRule(user, cfg.systemdUnit, cfg.ports) : appSudoersRule(user, cfg.ports),
+    ),
+  ];
+}
 
 export async function dryRun(
   ctx: Ctx,
@@ -30,7 +49,7 @@ export async function dryRun(
   await ctx.step('Check the locks', () =>
     Promise.all(
       nginxRemotes.map(async ({ remote }) => {
-        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o(true)), cfg.commandTimeoutMs)).trim();
+        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o()), cfg.commandTimeoutMs)).trim();
         if (out !== 'free') problems.push(`${remote.label}: the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`);
       }),
     ),
@@ -88,6 +107,7 @@ export async function dryRun(
       '',
     );
   }
+  if (cfg.sudo) md.push(...sudoRules(ctx, nginx.map((n) => ({ label: n.remote.label, path: n.path })), apps.map((a) => a.remote.label)));
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {
     throw new DeployError('dry-run', undefined, `a ${cfg.mode} would fail: ${problems.join('; ')}`);

@@ -245,7 +245,7 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
             }
             await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
-            if (e.saved) await a.remote.run(A.forgetCaptured([e.saved], ctx.oApp()), cfg.commandTimeoutMs).catch(() => undefined);
+            if (e.saved) await a.remote.run(A.forgetCaptured([e.saved], ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
             done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);

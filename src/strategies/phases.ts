@@ -7,7 +7,7 @@ import * as RL from '../commands/releases.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
-import { inspectPort, openUpload, refuseUnit, releaseSpec, toSeePort, overlapOomScoreAdj, resetOomScores, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
+import { inspectPort, openUpload, refuseUnit, takeoverNeedsRoot, releaseSpec, toSeePort, overlapOomScoreAdj, resetOomScores, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
 import * as U from '../commands/unit.ts';
 import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
@@ -77,6 +77,11 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     r.oldUnit = live.unit;
     if (!live.free && live.pid === undefined) {
       throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; ${toSeePort(ctx, p.livePort!, live)}`);
+    }
+    // Another user's process (an app the seed scripts started as root): taken over only through a
+    // broad sudo rule. Under the exact rule this is said before anything starts.
+    if (live.pid !== undefined && live.broad?.ok === false && cfg.systemdUnit === undefined && !live.unit) {
+      throw new DeployError(step, a.remote.label, takeoverNeedsRoot(ctx, live.pid, p.livePort!, live.broad.owner, live.broad.user, '. Nothing was switched'));
     }
     r.oldPid = live.pid;
     r.oldStart = live.start;
@@ -266,7 +271,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         const enable = cfg.systemdUnit !== undefined && !fleet.teamUnit ? a.remote.must('enable', U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, p.idlePort), ctx.o()), cfg.commandTimeoutMs) : undefined;
         enable?.catch(() => undefined);
         if (keep) {
-          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.oApp()), cfg.commandTimeoutMs);
+          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.o()), cfg.commandTimeoutMs);
           if (unit) await a.remote.must('keep old', U.stopUnit(ctx.privUnit, unit.name, 'disable', '', ctx.o()), cfg.commandTimeoutMs);
           r.stopped = unit ? `kept running (warm standby), ${unit.name} disabled` : 'kept running (warm standby)';
         } else {

@@ -37,7 +37,7 @@ async function checkStaged(ctx: Ctx, fleet: Fleet, p: SwitchPlan): Promise<Stage
   fleet.release = release;
   fleet.command = (await keptRelease(ctx, fleet.apps, release, [])).cmd;
   await mapLimit(staged, PARALLEL, async ({ a, s }) => {
-    const c = await a.remote.must('promote', A.procState(s.pid, 0, ctx.oApp()), cfg.commandTimeoutMs);
+    const c = await a.remote.must('promote', A.procState(s.pid, 0, ctx.o()), cfg.commandTimeoutMs);
     const start = /^start=(\d+)/m.exec(c)?.[1];
     if (c.trim() === 'dead' || start !== s.start) {
       throw new DeployError('promote', a.remote.label, `the staged process (pid ${s.pid}) of ${release} on port ${port} is gone${start ? ' (that pid is now another process)' : ''}: stage again (nothing was changed)`);

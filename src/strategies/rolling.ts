@@ -203,7 +203,7 @@ export const rolling: Strategy = {
       mapLimit(hosts, PARALLEL, async (a) => {
         const ports = all.filter((i) => i.app === a).map((i) => i.port);
         // How the old processes were started is needed no more, and may hold secrets.
-        const forgot = await a.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(cfg.remoteDir, p)), ctx.oApp()), cfg.commandTimeoutMs);
+        const forgot = await a.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(cfg.remoteDir, p)), ctx.o()), cfg.commandTimeoutMs);
         if (forgot.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not remove ${A.capturePath(cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`);
         await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
         // systemd-unit: every instance starts at boot, now that each runs the new release.

@@ -42,12 +42,21 @@ export async function takeLocks(ctx: OpContext, nginx: Remote[], behind?: (remot
     const deadline = Date.now() + cfg.lockTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       const lane = remote.lane();
-      const sent = remote.must('lock', L.acquireLock(dir, info, stale, ctx.o(true)), cfg.commandTimeoutMs, lane);
+      const sent = remote.must('lock', L.acquireLock(dir, info, stale, ctx.o()), cfg.commandTimeoutMs, lane);
       if (attempt === 0) behind?.(remote, lane);
       const out = (await sent).trim();
+      const unwritable = /^unwritable (\S+) (.*)$/.exec(out);
+      if (unwritable) {
+        throw new DeployError(
+          'lock',
+          `nginx host ${remote.label}`,
+          `user '${unwritable[1]}' cannot write ${unwritable[2]} (remote-dir) or its audit log deploys.log there: the deploy lock and the audit log are the deploy user's, written without sudo. ` +
+            `Make them that user's: sudo install -d -o ${unwritable[1]} ${cfg.remoteDir} && sudo chown -R ${unwritable[1]} ${cfg.remoteDir} (nothing was changed)`,
+        );
+      }
       if (!/^(acquired( \d+)?|(recovered|held) \d+( .*)?)$/.test(out)) {
         // It may have been taken all the same: give it back (only a lock with our owner line goes).
-        await remote.run(L.releaseLock(dir, info, ctx.o(true)), cfg.commandTimeoutMs);
+        await remote.run(L.releaseLock(dir, info, ctx.o()), cfg.commandTimeoutMs);
         throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
       }
       const [, age, ...owner] = out.split(' ');
@@ -87,7 +96,7 @@ function keepFresh(ctx: OpContext, remote: Remote, dir: string, info: string, st
   let warned = false;
   const timer = setInterval(() => {
     if (!remote.connected) return;
-    void remote.run(L.refreshLock(dir, info, ctx.o(true)), ctx.cfg.commandTimeoutMs).then((r) => {
+    void remote.run(L.refreshLock(dir, info, ctx.o()), ctx.cfg.commandTimeoutMs).then((r) => {
       if ((r.code !== 0 || r.stdout.trim() !== 'refreshed') && !warned) {
         warned = true;
         ctx.ui.warn(`${remote.label}: could not refresh the deploy lock ${dir} (${r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`})`);
@@ -105,7 +114,7 @@ export async function releaseLocks(ctx: OpContext, nginx: Remote[], lanes?: Map<
     ctx.state.locks.map(async (l) => {
       const r = nginx.find((n) => n.label === l.nginx);
       if (!r?.connected) return;
-      await r.run(L.releaseLock(l.dir, l.info, ctx.o(true)), ctx.cfg.commandTimeoutMs, lanes?.get(r)).catch(() => undefined);
+      await r.run(L.releaseLock(l.dir, l.info, ctx.o()), ctx.cfg.commandTimeoutMs, lanes?.get(r)).catch(() => undefined);
     }),
   );
   ctx.state.locks = [];

@@ -7,6 +7,7 @@ import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, describe } from '../commands/shell.ts';
+import { debianPath, nginxRuleForInputs, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
 import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import type { IncludeUndo } from '../run/undo.ts';
@@ -46,7 +47,11 @@ function readCmd(ctx: OpContext, key: string): Cmd {
   const cfg = ctx.cfg;
   // The set form needs a resolver for a host name: what the host resolves it to goes in the refusal.
   const names = cfg.appHosts.length === 1 && !isIP(cfg.appHosts[0].target) ? [cfg.appHosts[0].target] : [];
-  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(true, cfg.commandTimeoutMs / 1000 + 10), names);
+  // With sudo the script runs as the deploy user and only the dump goes through sudo (exactly).
+  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(false, cfg.commandTimeoutMs / 1000 + 10), names, cfg.sudo, [
+    cfg.nginxTestIsDump ? [] : cfg.nginxTestCommand,
+    cfg.nginxReloadCommand,
+  ]);
 }
 
 /**
@@ -72,6 +77,8 @@ export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; 
       const out = await (early?.out ?? remote.must('read include', readCmd(ctx, key), cfg.commandTimeoutMs + 10_000));
       const read = parseNginxRead(out, key);
       if (typeof read === 'string') throw new DeployError('read include', where, read);
+      const refused = read.refused?.[0];
+      if (refused) throw new DeployError('preflight', where, sudoRefused(ctx, refused, read.want?.real));
       if (read.status !== 0 && !cfg.sudo && read.uid !== 0 && (read.status === 126 || read.status === 127 || /permission denied/i.test(read.error))) {
         throw new DeployError(
           'preflight',
@@ -133,6 +140,28 @@ export interface Change {
   after: string | null;
 }
 
+/** The nginx host's sudoers rule for these inputs (include: its real path). */
+export function nginxRule(ctx: OpContext, user: string, include: string, resolve?: (cmd: string) => string): string {
+  const cfg = ctx.cfg;
+  return nginxRuleForInputs(user, include, cfg.nginxTestCommand, cfg.nginxReloadCommand, resolve);
+}
+
+/**
+ * sudo refused a command (a password is required: the sudoers rule does not name it): the
+ * command, the line that would allow it, and the whole rule for this host's inputs.
+ */
+export function sudoRefused(ctx: OpContext, r: N.SudoRefusal, include: string | undefined): string {
+  const cmd = r.argv.join(' ');
+  const line = sudoersLine(r.user, [sudoersCommand(r.argv)]).trimEnd();
+  // The rule for the include as named here; a command given by name where the host found the refused one.
+  const found = (c: string) => (!c.includes('/') && r.argv[0].endsWith(`/${c}`) ? r.argv[0] : debianPath(c));
+  const rule = include ? `\nThe rule for this host (include-file, nginx-test-command, nginx-reload-command as given):\n${nginxRule(ctx, r.user, include, found).trimEnd()}` : '';
+  return (
+    `sudo refused \`${cmd}\` for user '${r.user}' (a password is required): the sudoers rule does not name this exact command, so nothing was changed here. ` +
+    `With sudo: true every step that needs root is one exact command (docs/server-setup.md, "The sudo rule"); if include-file, nginx-test-command or nginx-reload-command changed, the rule must change with them. Missing line:\n${line}${rule}`
+  );
+}
+
 const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome): string => {
   const cfg = ctx.cfg;
   const f = inc.path;
@@ -154,6 +183,8 @@ const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome): string
       );
     case 'reload-failed':
       return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
+    case 'sudo-refused':
+      return sudoRefused(ctx, o.refused, f);
     case 'no-workers':
       return "no nginx worker process could be seen before or after the reload (ps shows none titled 'nginx: worker process': hidepid, a container, other process titles), so the switch is not confirmed";
     case 'not-applied':
@@ -171,6 +202,7 @@ function mayServe(o: N.ChangeOutcome | undefined): boolean | undefined {
     case 'reload-failed':
       return o.applied;
     case 'staged':
+    case 'sudo-refused':
     case 'changed':
     case 'write-failed':
     case 'test-failed':
@@ -206,13 +238,14 @@ async function change(ctx: OpContext, remote: Remote, inc: Target, content: stri
     reloadCmd: cfg.nginxReloadCommand,
     waitSec: 15,
     commandSec: cfg.commandTimeoutMs / 1000,
+    priv: cfg.sudo,
     ...over,
   };
   // A reload: the wait for the old workers goes right behind it, in its shell, and starts on the
   // host the moment the switch is confirmed, with the pids the switch printed (a drain takes its
   // answer; nothing else needs it, and it ends within 5 s).
   const lane = s.reload ? remote.lane() : undefined;
-  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.o(true, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
+  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.o(false, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
   const ms = Math.min(5000, cfg.drainTimeoutMs);
   const gone = lane && remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
   gone?.catch(() => undefined);

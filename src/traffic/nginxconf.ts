@@ -7,6 +7,7 @@
 // it: a `set $VAR http://HOST:PORT;` whose variable proxy_pass uses, or an upstream block naming
 // an app host.
 import { isIP } from 'node:net';
+import { parseRefusal, type SudoRefusal } from '../commands/nginx.ts';
 import { type IncludeForm, IncludeError, maskComments, namesApps, parseInclude, scanInclude } from './include.ts';
 
 export interface LoadedFile {
@@ -33,6 +34,8 @@ export interface NginxRead {
   files: LoadedFile[];
   /** app host names as the host resolves them ('-': it does not) */
   resolved: Map<string, string>;
+  /** with sudo: what sudo refused (the dump, or the include's first command of a switch) */
+  refused?: SudoRefusal[];
 }
 
 const HEADER = /^# configuration file (.*):$/;
@@ -67,7 +70,7 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
   const dumpAt = stdout.indexOf(`\nzdd-${key} dump\n`);
   const head = (dumpAt < 0 ? stdout : stdout.slice(0, dumpAt)).split('\n');
   const dump = dumpAt < 0 ? '' : stdout.slice(dumpAt + `\nzdd-${key} dump\n`.length);
-  const r: NginxRead = { uid: -1, user: '?', workers: 0, status: -1, error: '', files: [], resolved: new Map() };
+  const r: NginxRead = { uid: -1, user: '?', workers: 0, status: -1, error: '', files: [], resolved: new Map(), refused: [] };
   const files: { name: string; real: string; writable: boolean }[] = [];
   let inError = false;
   let seen = false;
@@ -92,6 +95,9 @@ export function parseNginxRead(stdout: string, key: string): NginxRead | string 
       r.status = /^\d+$/.test(args) ? Number(args) : -1;
       if (r.status !== 0) r.error = args === String(r.status) ? '' : `${args}\n`;
       inError = r.status !== 0;
+    } else if (kind === 'sudo-refused') {
+      const rf = parseRefusal(args);
+      if (rf) (r.refused ??= []).push(rf);
     } else if (kind === 'resolve') {
       const m = /^(\S+) (\S+)$/.exec(args);
       if (m) r.resolved.set(m[1], m[2]);

@@ -367,13 +367,21 @@ test('lock: of deploys taking over one stale lock at the same moment, exactly on
   assert.match(run(R.acquireLock(lock, 'run=C', 1800, o)).out.trim(), /^held [0-5] run=A$/, 'a refreshed lock is not stale');
 });
 
-test('lock under sudo: a remote-dir it has to create is the deploy user\'s, not root\'s', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+test('lock: run as the deploy user (never through sudo); a remote-dir it cannot make or write is said at once, not waited on as a held lock', { skip: process.getuid?.() !== 0 && 'needs root (runs the script as nobody)' }, () => {
   const d = tmp();
-  const lock = path.join(d, 'opt/app/deploy.lock');
-  const cmd = R.acquireLock(lock, 'run=S', 1800, o);
-  const out = execFileSync('sh', ['-c', cmd.line], { env: { ...process.env, SUDO_UID: '65534', SUDO_GID: '65534' } }).toString();
-  assert.equal(out.trim(), 'acquired');
-  assert.equal(execFileSync('stat', ['-c', '%u:%g', path.join(d, 'opt/app')]).toString().trim(), '65534:65534');
+  execFileSync('chmod', ['755', d]);
+  const asNobody = (cmd: Cmd) => execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', cmd.line], { cwd: '/' }).toString().trim();
+  assert.match(asNobody(R.acquireLock(path.join(d, 'opt/app/deploy.lock'), 'run=S', 1800, o)), /^unwritable \S+ .*\/opt\/app$/);
+  // remote-dir made by root (as earlier versions did under sudo): said, with the directory.
+  execFileSync('mkdir', ['-p', path.join(d, 'root/app')]);
+  assert.match(asNobody(R.acquireLock(path.join(d, 'root/app/deploy.lock'), 'run=S', 1800, o)), /^unwritable \S+ .*\/root\/app$/);
+  // The deploy user's remote-dir, with a deploys.log root left behind: said too (the audit line could not be written).
+  execFileSync('mkdir', ['-p', path.join(d, 'mine/app')]);
+  execFileSync('chown', ['65534:65534', path.join(d, 'mine/app')]);
+  writeFileSync(path.join(d, 'mine/app/deploys.log'), '');
+  assert.match(asNobody(R.acquireLock(path.join(d, 'mine/app/deploy.lock'), 'run=S', 1800, o)), /^unwritable /);
+  execFileSync('chown', ['65534:65534', path.join(d, 'mine/app/deploys.log')]);
+  assert.match(asNobody(R.acquireLock(path.join(d, 'mine/app/deploy.lock'), 'run=S', 1800, o)), /^acquired \d+$/);
 });
 
 test('pruneReleases keeps the newest and the protected ones', () => {

@@ -3,13 +3,15 @@ d=$(dirname -- "$lock")
 # How long remote-dir has been unchanged (an unlock removes the lock directory from it): taken
 # before the lock is; none when it did not exist (no deploy ever held a lock here).
 quiet=
+# The lock and the audit log are the deploy user's, in remote-dir: no sudo (with sudo: true too).
 if [ ! -d "$d" ]; then
-  mkdir -p -- "$d" || exit 1
-  # Made under sudo: remote-dir stays the deploy user's (on a single box the app side needs it).
-  [ "$(id -u)" = 0 ] && [ -n "${SUDO_UID:-}" ] && chown -- "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$d"
+  mkdir -p -- "$d" 2>/dev/null || { echo "unwritable $(id -un) $d"; exit 0; }
 else
   quiet=" $(( $(date +%s) - $(stat -c %Y -- "$d" 2>/dev/null || date +%s) ))"
 fi
+# Not the deploy user's to write (remote-dir or its audit log, deploys.log, made by root as
+# earlier versions did under sudo): said at once, not waited on as if another deploy held it.
+if [ ! -w "$d" ] || { [ -e "$d/deploys.log" ] && [ ! -w "$d/deploys.log" ]; }; then echo "unwritable $(id -un) $d"; exit 0; fi
 if mkdir -- "$lock" 2>/dev/null; then printf '%s\n' "$info" > "$lock/owner"; echo "acquired$quiet"; exit 0; fi
 now=$(date +%s)
 since=$(stat -c %Y -- "$lock" 2>/dev/null || echo "$now")
