@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { judgeStep, RANK_P, type Gates, type Window } from '../../src/traffic/canary.ts';
 import { median, quantile, rankTest } from '../../src/traffic/stats.ts';
+import { failureMarkdown, summaryMarkdown } from '../../src/summary.ts';
 
 /** The action's defaults (action.yml), at min-requests 20 as the e2e tests run. */
 const G: Gates = { maxErrorRate: 1, maxP99Ratio: 2, p99FloorMs: 50, maxMedianShiftMs: 30, minRequests: 20 };
@@ -274,4 +275,18 @@ test('recorded, few requests: the first 20 of the slower release against the fir
     const v = judgeStep(windowOf(good.old.slice(at, at + 200), good.new.slice(at, at + 20)), { ...G, maxP99Ratio: undefined });
     assert.equal(v.kind, 'pass', `from request ${at}: ${JSON.stringify(v)}`);
   }
+});
+
+test('the summary: a row per step and bake with p50 and p99 of both releases, the verdict and its reason', () => {
+  const f = (requests: number, p50: number, p99: number) => ({ requests, errors: 0, errorRate: 0, p50, p99 });
+  const canary = [
+    { weight: 10, old: f(2662, 16, 111), new: f(304, 104, 146), verdict: 'fail', why: 'median +88 ms > 30 ms (rank test p < 0.001)' },
+    { weight: 100, label: 'bake 5s', old: f(900, 3.4, 35), new: f(880, 4.6, 41), verdict: 'pass', why: 'median +1 ms; p99 1.2×' },
+  ];
+  const md = failureMarkdown('[canary] step 10 % failed: ...', { rolledBack: true, canary });
+  assert.match(md, /\| step \| old: requests \| old: 5xx \| old: p50 \| old: p99 \| new: requests \| new: 5xx \| new: p50 \| new: p99 \| verdict \| why \|\n\|(---\|){11}\n/);
+  assert.match(md, /\| 10 % \| 2662 \| 0\.0 % \| 16 ms \| 111 ms \| 304 \| 0\.0 % \| 104 ms \| 146 ms \| fail \| median \+88 ms > 30 ms \(rank test p < 0\.001\) \|/);
+  assert.match(md, /\| bake 5s \| 900 \| 0\.0 % \| 3 ms \| 35 ms \| 880 \| 0\.0 % \| 5 ms \| 41 ms \| pass \| median \+1 ms; p99 1\.2× \|/);
+  const ok = summaryMarkdown({ strategy: 'canary', release: 'r', activePorts: [8081], previousPorts: [8080], durationMs: 1, timings: [], instances: [], nginxHosts: ['n'], headline: 'ok.', canary: [canary[1]] });
+  assert.match(ok, /\| bake 5s \|.*\| pass \| median \+1 ms; p99 1\.2× \|/);
 });
