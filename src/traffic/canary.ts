@@ -137,7 +137,7 @@ export const RANK_MIN = 10;
 /** `note`: the reason in a few words, for the summary's table. */
 export type Verdict = { kind: 'pass'; note: string } | { kind: 'wait'; why: string; note: string } | { kind: 'fail'; why: string; note: string };
 
-const ms = (v: number) => `${v.toFixed(0)} ms`;
+const msText = (v: number) => `${v.toFixed(0)} ms`;
 const signed = (v: number) => `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(0)} ms`;
 export const pText = (p: number) => (p < RANK_P ? `p < ${RANK_P}` : `p ${p < 0.01 ? p.toFixed(4) : p.toFixed(2)}`);
 
@@ -150,8 +150,9 @@ export const pText = (p: number) => (p < RANK_P ? `p < ${RANK_P}` : `p ${p < 0.0
  *   requests slower than the old one's moved up by that same margin (p < RANK_P). The margin is
  *   the practical floor (a 2 ms rise on a 3 ms median is not a regression, however certain); the
  *   test is what keeps noise, few requests and a median that jumps between two modes from
- *   failing a good release (with fewer than RANK_MIN requests on a side it is not trusted). A uniform slowdown moves every request, so it fails whatever the
- *   baseline's queueing does to its tail;
+ *   failing a good release (with fewer than RANK_MIN requests on a side it is not trusted). A
+ *   uniform slowdown moves every request, so it fails whatever the baseline's queueing does to
+ *   its tail;
  * - the tail: the p99 ratio over maxP99Ratio fails when the new p99 is above p99FloorMs, which
  *   catches a release slower only on its slowest requests.
  */
@@ -178,7 +179,7 @@ export function judgeStep(f: Window, g: Gates): Verdict {
       return {
         kind: 'fail',
         why:
-          `the new release is slower on most requests: its median is ${ms(f.new.p50)} against ${ms(f.old.p50)} for the old one (${signed(shift)}, max-median-shift-ms ${margin}), ` +
+          `the new release is slower on most requests: its median is ${msText(f.new.p50)} against ${msText(f.old.p50)} for the old one (${signed(shift)}, max-median-shift-ms ${margin}), ` +
           `and a rank test over all ${f.old.requests} + ${f.new.requests} requests finds it slower by more than ${margin} ms (in ${(100 * t.share).toFixed(0)} % of pairs; Mann-Whitney U, ${pText(t.p)})`,
         note: `median ${signed(shift)} > ${margin} ms (rank test ${pText(t.p)})`,
       };
@@ -187,12 +188,13 @@ export function judgeStep(f: Window, g: Gates): Verdict {
       shift <= margin ? `median ${signed(shift)}` : few ? `median ${signed(shift)}, too few requests for the rank test (${Math.min(f.old.requests, f.new.requests)})` : `median ${signed(shift)}, not significant (${pText(t.p)})`,
     );
   }
+  if (g.maxP99Ratio !== undefined && f.old.p99 === 0) notes.push('no p99 ratio (old p99 0 ms)');
   if (g.maxP99Ratio !== undefined && f.old.p99 > 0) {
     const ratio = f.new.p99 / f.old.p99;
     if (ratio > g.maxP99Ratio && f.new.p99 > g.p99FloorMs) {
       return {
         kind: 'fail',
-        why: `the new release's p99 is ${ms(f.new.p99)} against ${ms(f.old.p99)} for the old one (${ratio.toFixed(1)}×, max-p99-ratio ${g.maxP99Ratio})`,
+        why: `the new release's p99 is ${msText(f.new.p99)} against ${msText(f.old.p99)} for the old one (${ratio.toFixed(1)}×, max-p99-ratio ${g.maxP99Ratio})`,
         note: `p99 ${ratio.toFixed(1)}× > ${g.maxP99Ratio}×`,
       };
     }

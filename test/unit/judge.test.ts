@@ -182,6 +182,8 @@ test('a faster release passes with a negative shift; errors and off gates', () =
   const w = busyHost({ seed: 2, n: 5000, load: 0.5, extra: () => -2 });
   assert.match((judgeStep(w, G) as { note: string }).note, /^median [−+]\d ms; p99 \d\.\d×$/);
   assert.deepEqual(judgeStep(w, { ...G, maxMedianShiftMs: undefined, maxP99Ratio: undefined }), { kind: 'pass', note: 'latency not judged' });
+  // nginx logs 0.000 for an answer under a millisecond: no ratio of 0 ms is taken.
+  assert.deepEqual(judgeStep(windowOf(Array(30).fill(0), Array(30).fill(1)), G), { kind: 'pass', note: 'median +1 ms; no p99 ratio (old p99 0 ms)' });
   const noOld = judgeStep(windowOf([], Array(30).fill(5)), G);
   assert.deepEqual(noOld, { kind: 'pass', note: 'no request to the old release: latency not compared' });
 });
