@@ -7,7 +7,9 @@
 //   (the first N requests to P take M ms longer: a cold JVM), fail.share=0.05 (that share of
 //   requests, health checks aside, answered 500), latency.ms=N (added to every such request),
 //   cpu.us=N (every such request first spins on the CPU for N microseconds: the work a real
-//   handler does, so that a busy host queues requests for its cores).
+//   handler does, so that a busy host queues requests for its cores), pause.ms=N
+//   pause.every.ms=M (every M ms the app stops serving for N ms, as in a stop-the-world GC: the
+//   requests that arrive meanwhile, health checks aside, queue behind it).
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -68,6 +70,19 @@ public class App {
         server.setExecutor(pool);
         server.createContext("/", App::handle);
         server.start();
+        if (pauseMs > 0) {
+            Thread pauser = new Thread(() -> {
+                try {
+                    for (;;) {
+                        Thread.sleep(Math.max(1, pauseEveryMs - pauseMs));
+                        world.writeLock().lock();
+                        try { Thread.sleep(pauseMs); } finally { world.writeLock().unlock(); }
+                    }
+                } catch (InterruptedException ignored) { }
+            });
+            pauser.setDaemon(true);
+            pauser.start();
+        }
         readyAt = System.currentTimeMillis() + Long.getLong("health.ready.after.ms", 0L);
         if (!ignoreTerm) {
             // Graceful stop on SIGTERM, like Spring Boot's server.shutdown=graceful: stop accepting,
@@ -111,6 +126,9 @@ public class App {
     static final long failEvery = failShare > 0 ? Math.max(1, Math.round(1 / failShare)) : 1;
     static final long latencyMs = Long.getLong("latency.ms", 0L);
     static final long cpuNanos = Long.getLong("cpu.us", 0L) * 1000L;
+    static final long pauseMs = Long.getLong("pause.ms", 0L);
+    static final long pauseEveryMs = Long.getLong("pause.every.ms", 1000L);
+    static final java.util.concurrent.locks.ReentrantReadWriteLock world = new java.util.concurrent.locks.ReentrantReadWriteLock();
     static volatile long spun;
     static final AtomicLong served = new AtomicLong();
 
@@ -124,6 +142,10 @@ public class App {
             }
             // A bad release: fail.share of the requests (not /health) answered 500, latency.ms added.
             if (!path.endsWith("health")) {
+                if (pauseMs > 0) {
+                    world.readLock().lock();
+                    world.readLock().unlock();
+                }
                 if (cpuNanos > 0) {
                     // CPU time, not wall time: on a busy host the spin waits for a core like real work.
                     java.lang.management.ThreadMXBean mx = ManagementFactory.getThreadMXBean();
