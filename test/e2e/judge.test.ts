@@ -2,9 +2,10 @@
 // 30, item 6): real sshd, nginx and JVMs on network-namespace hosts. Every release of the test
 // app here stops serving for 150 ms every 300 ms (pause.ms, as a stop-the-world GC does), so
 // the requests that arrive meanwhile queue: under wrk load through nginx the old release's p99
-// is that queue (about 150 ms) over a median of a few ms. A release 100 ms slower on every
-// request then has a p99 under 2× the old one's, which the p99 ratio alone passed; its median,
-// confirmed by the rank test, fails it. The same build passes.
+// is that queue (about 150 ms: in every bake's window; in a 10 % step's, 8 to 150 ms from run to
+// run) over a median of 1 ms. A release 100 ms slower on every request then stays under 2× such
+// a tail, and the p99 ratio alone passed it (9cbf32d kept it through every bake, and promoted it
+// at 10 % in 2 of 4 runs); its median, confirmed by the rank test, fails it. The same build passes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
@@ -13,11 +14,7 @@ import { underLoad, type LoadShape } from './load.ts';
 
 const PAUSES = '-Dpause.ms=150 -Dpause.every.ms=300';
 const SLOW = `${PAUSES} -Dlatency.ms=100`;
-/**
- * 16 connections, a new one per request: a few % of the old release's requests queue behind a
- * pause, its p99 (90 - 155 ms), and 100 ms more on every request mostly stays under 2× that
- * (1.25× to 1.89× in the runs of this commit; the diagnostics say each run's).
- */
+/** 16 connections, a new one per request; the diagnostics give each run's p50, p99 and p99 ratio. */
 const BUSY: LoadShape = { threads: 2, connections: 16 };
 /** ZDD_JUDGE_DIST: run another bundle (bench/baseline.ts writes one out), to see this test fail before the fix. */
 const DIST = process.env.ZDD_JUDGE_DIST ? { dist: process.env.ZDD_JUDGE_DIST } : {};
