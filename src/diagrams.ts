@@ -116,7 +116,7 @@ export function canaryCharts(steps: readonly CanaryStep[]): string[] {
     ];
   };
   const out = [...chart('5xx share', '%', (f) => f.errorRate, 2)];
-  if (steps.some((c) => c.old.p50 !== undefined || c.new.p50 !== undefined)) out.push(...chart('p50 latency', 'ms', (f) => f.p50, 1));
+  out.push(...chart('p50 latency', 'ms', (f) => f.p50, 1));
   out.push(...chart('p99 latency', 'ms', (f) => f.p99, 1));
   return out;
 }

@@ -87,13 +87,17 @@ function stepsTable(timings: DeployResult['timings']): string[] {
   return ['| step | time |', '|---|---|', ...timings.map((t) => `| ${esc(t.step)} | ${(t.ms / 1000).toFixed(2)} s |`), ''];
 }
 
-/** One row per judged canary step or bake: requests, 5xx share and p99 for old and new, verdict. */
+/** One row per judged canary step or bake: requests, 5xx share, p50 and p99 for old and new, the verdict and its reason. */
 function canaryTable(steps: DeployResult['canary']): string[] {
   if (!steps || steps.length === 0) return [];
-  const lines = ['| step | old: requests | old: 5xx | old: p99 | new: requests | new: 5xx | new: p99 | verdict |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| step | old: requests | old: 5xx | old: p50 | old: p99 | new: requests | new: 5xx | new: p50 | new: p99 | verdict | why |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const ms = (v: number) => `${v.toFixed(0)} ms`;
   for (const c of steps) {
     lines.push(
-      `| ${c.label ?? `${c.weight} %`} | ${c.old.requests} | ${c.old.errorRate.toFixed(1)} % | ${c.old.p99.toFixed(0)} ms | ${c.new.requests} | ${c.new.errorRate.toFixed(1)} % | ${c.new.p99.toFixed(0)} ms | ${c.verdict} |`,
+      `| ${c.label ?? `${c.weight} %`} | ${c.old.requests} | ${c.old.errorRate.toFixed(1)} % | ${ms(c.old.p50)} | ${ms(c.old.p99)} | ${c.new.requests} | ${c.new.errorRate.toFixed(1)} % | ${ms(c.new.p50)} | ${ms(c.new.p99)} | ${c.verdict} | ${esc(c.why ?? '')} |`,
     );
   }
   lines.push('');

@@ -22,10 +22,12 @@ export interface CanaryConfig {
   /** the access log in the canary format on every nginx host */
   log: string;
   maxErrorRate: number;
-  /** undefined: latency is not judged */
+  /** undefined: the p99 ratio is not judged */
   maxP99Ratio?: number;
   /** a new p99 at or under this many ms never fails the latency gate */
   p99FloorMs: number;
+  /** the median rise (ms) that, confirmed by the rank test, fails a step; undefined: not judged */
+  maxMedianShiftMs?: number;
   minRequests: number;
 }
 
@@ -228,9 +230,14 @@ function parseCanary(get: InputReader, on: boolean, warnings: string[]): CanaryC
   const pr = prIn.v === 'off' ? '' : prIn.v;
   if (pr !== '' && (!/^\d+(\.\d+)?$/.test(pr) || Number(pr) < 1)) throw new InputError(prIn.name, `'${pr}' must be a ratio of 1 or more (e.g. 2), or off to skip the latency gate`);
   const p99FloorMs = integer(get, 'p99-floor-ms', 50, 0, 600_000);
+  const shiftText = get('max-median-shift-ms').trim();
+  if (shiftText !== '' && shiftText !== 'off' && (!/^\d+$/.test(shiftText) || Number(shiftText) > 600_000)) {
+    throw new InputError('max-median-shift-ms', `'${shiftText}' must be a whole number of milliseconds from 0 to 600000 (e.g. 30), or off to skip the median and rank test`);
+  }
+  const maxMedianShiftMs = shiftText === 'off' ? undefined : shiftText === '' ? 30 : Number(shiftText);
   const mrIn = named('min-requests', 'canary-min-requests');
   const minRequests = integer(() => mrIn.v, mrIn.name, Number(ANALYSIS_DEFAULTS['min-requests']), 1, 1_000_000);
-  return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), p99FloorMs, minRequests };
+  return { steps, intervalMs, log, maxErrorRate: Number(er), maxP99Ratio: pr === '' ? undefined : Number(pr), p99FloorMs, maxMedianShiftMs, minRequests };
 }
 
 export function parseBatchSize(text: string): BatchSize {

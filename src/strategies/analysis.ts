@@ -3,7 +3,7 @@
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import type { NginxSide } from '../traffic/nginx.ts';
-import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type ReleaseFigures } from '../traffic/canary.ts';
+import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type Gates, type ReleaseFigures } from '../traffic/canary.ts';
 import type { Ctx } from './context.ts';
 
 const MAX_LOG_BYTES = 64 << 20;
@@ -77,11 +77,10 @@ export async function readSince(ctx: Ctx, nginx: NginxSide[], offsets: number[],
   return { attempts: all.flatMap((a) => a.attempts), next: all.map((a) => a.next) };
 }
 
-export const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p99 ${f.p99.toFixed(0)} ms`;
+export const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms`;
 
-
-/** The figures of both releases in a window, judged with the analysis gates. */
-export function gatesOf(ctx: Ctx) {
+/** The gates a canary step and a bake are judged with (judgeStep). */
+export function gatesOf(ctx: Ctx): Gates {
   const c = ctx.cfg.canary;
-  return { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, minRequests: c.minRequests };
+  return { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, maxMedianShiftMs: c.maxMedianShiftMs, minRequests: c.minRequests };
 }

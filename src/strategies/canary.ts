@@ -85,8 +85,8 @@ export const canary: Strategy = {
           const v = judgeStep(f, gates);
           const line = `step ${weight} %: old ${show(f.old)}; new ${show(f.new)}`;
           if (v.kind === 'pass') {
-            steps.push({ weight, old: f.old, new: f.new, verdict: 'pass' });
-            ctx.ui.info(`${line}: pass`);
+            steps.push({ weight, old: f.old, new: f.new, verdict: 'pass', why: v.note });
+            ctx.ui.info(`${line}: pass (${v.note})`);
             return;
           }
           if (v.kind === 'wait' && hold < 2 * c.intervalMs) {
@@ -94,7 +94,7 @@ export const canary: Strategy = {
             hold = Math.min(2 * c.intervalMs, hold + Math.max(1000, c.intervalMs / 4));
             continue;
           }
-          steps.push({ weight, old: f.old, new: f.new, verdict: v.kind === 'wait' ? 'inconclusive' : 'fail' });
+          steps.push({ weight, old: f.old, new: f.new, verdict: v.kind === 'wait' ? 'inconclusive' : 'fail', why: v.note });
           throw new DeployError(
             'canary',
             undefined,

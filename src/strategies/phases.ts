@@ -332,15 +332,19 @@ async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] | undefi
     const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
     const [old, last] = await Promise.all([before!, readSince(ctx, fleet.nginx, cursor!)]);
     during.push(...last.attempts);
-    const f = { old: figures(old.attempts, oldAddrs, newAddrs).old, new: figures(during, oldAddrs, newAddrs).new };
+    // The old version's window is before the switch, the new one's during the bake: the same
+    // judge as a canary step, over the two distributions.
+    const a = figures(old.attempts, oldAddrs, newAddrs);
+    const b = figures(during, oldAddrs, newAddrs);
+    const f = { old: a.old, new: b.new, ms: { old: a.ms.old, new: b.ms.new } };
     const v = judgeStep(f, gatesOf(ctx));
     const label = `bake ${cfg.bakeMs / 1000}s`;
-    ctx.canarySteps.push({ weight: 100, label, old: f.old, new: f.new, verdict: v.kind === 'pass' ? 'pass' : v.kind === 'wait' ? 'inconclusive' : 'fail' });
+    ctx.canarySteps.push({ weight: 100, label, old: f.old, new: f.new, verdict: v.kind === 'pass' ? 'pass' : v.kind === 'wait' ? 'inconclusive' : 'fail', why: v.note });
     const figs = `old, before the switch: ${show(f.old)}; new, baking: ${show(f.new)}`;
     if (v.kind !== 'pass') {
       throw new DeployError('bake', undefined, `${v.kind === 'wait' ? `inconclusive: ${v.why}; lower min-requests or lengthen bake-time` : v.why} (${figs}); ${back}`);
     }
-    ctx.ui.info(`bake: ${figs}: pass`);
+    ctx.ui.info(`bake: ${figs}: pass (${v.note})`);
   }
   if (cfg.verifyUrl) {
     try {

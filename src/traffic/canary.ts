@@ -2,6 +2,7 @@
 // and what nginx's own access log says about each. Pure.
 import type { UpstreamForm } from './include.ts';
 import { hostPort } from '../config/hosts.ts';
+import { median, quantile, rankTest } from './stats.ts';
 
 /**
  * The upstream with `weight` percent of requests going to the new port: every entry keeps its
@@ -71,16 +72,17 @@ export interface ReleaseFigures {
   errors: number;
   /** 5xx share, percent */
   errorRate: number;
+  /** median upstream response time, ms */
+  p50: number;
   /** p99 upstream response time, ms */
   p99: number;
-  /** median upstream response time, ms (the summary's chart) */
-  p50?: number;
 }
 
-export function p99(ms: number[]): number {
-  if (ms.length === 0) return 0;
-  const s = [...ms].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
+/** Both releases' figures in one window, and every attempt's upstream time (ms, ascending) for the judge. */
+export interface Window {
+  old: ReleaseFigures;
+  new: ReleaseFigures;
+  ms: { old: number[]; new: number[] };
 }
 
 /**
@@ -88,15 +90,17 @@ export function p99(ms: number[]): number {
  * ones. Another service that logs to the same access log (another host's port 8081) counts for
  * neither.
  */
-export function figures(attempts: Attempt[], oldAddrs: readonly string[], newAddrs: readonly string[]): { old: ReleaseFigures; new: ReleaseFigures } {
-  const by = (addrs: readonly string[]): ReleaseFigures => {
+export function figures(attempts: Attempt[], oldAddrs: readonly string[], newAddrs: readonly string[]): Window {
+  const by = (addrs: readonly string[]): { f: ReleaseFigures; ms: number[] } => {
     const set = new Set(addrs);
     const a = attempts.filter((x) => set.has(x.addr));
     const errors = a.filter((x) => x.status >= 500 || x.status === 0).length;
     const ms = a.map((x) => x.seconds * 1000).sort((x, y) => x - y);
-    return { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p99: p99(ms), p50: ms.length ? ms[Math.ceil(0.5 * ms.length) - 1] : 0 };
+    return { f: { requests: a.length, errors, errorRate: a.length ? (100 * errors) / a.length : 0, p50: median(ms), p99: quantile(ms, 0.99) }, ms };
   };
-  return { old: by(oldAddrs), new: by(newAddrs) };
+  const o = by(oldAddrs);
+  const n = by(newAddrs);
+  return { old: o.f, new: n.f, ms: { old: o.ms, new: n.ms } };
 }
 
 /** One judged canary step, for the summary. */
@@ -107,30 +111,94 @@ export interface CanaryStep {
   old: ReleaseFigures;
   new: ReleaseFigures;
   verdict: string;
+  /** the verdict's reason, in a few words */
+  why?: string;
 }
 
 export interface Gates {
   maxErrorRate: number;
-  /** undefined: latency is not judged */
+  /** undefined: the p99 ratio is not judged */
   maxP99Ratio?: number;
   /** a new p99 at or under this never fails on latency: at a few ms a ratio measures JIT and scheduling, not the release */
   p99FloorMs: number;
+  /**
+   * the rise of the median (ms) over which, when the rank test finds the new release's requests
+   * slower than the old one's by more than it, the step fails; undefined: not judged
+   */
+  maxMedianShiftMs?: number;
   minRequests: number;
 }
 
-export type Verdict = { kind: 'pass' } | { kind: 'wait'; why: string } | { kind: 'fail'; why: string };
+/** The rank test's significance level: a step fails on the median only when p is under it. */
+export const RANK_P = 0.001;
+/** Fewer requests than this on either side: the normal approximation is too rough to fail a step on. */
+export const RANK_MIN = 10;
 
-/** The verdict of one step's figures. Pure. */
-export function judgeStep(f: { old: ReleaseFigures; new: ReleaseFigures }, g: Gates): Verdict {
-  if (f.new.requests < g.minRequests) return { kind: 'wait', why: `${f.new.requests} requests to the new release, fewer than min-requests (${g.minRequests})` };
+/** `note`: the reason in a few words, for the summary's table. */
+export type Verdict = { kind: 'pass'; note: string } | { kind: 'wait'; why: string; note: string } | { kind: 'fail'; why: string; note: string };
+
+const msText = (v: number) => `${v.toFixed(0)} ms`;
+const signed = (v: number) => `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(0)} ms`;
+export const pText = (p: number) => (p < RANK_P ? `p < ${RANK_P}` : `p ${p < 0.01 ? p.toFixed(4) : p.toFixed(2)}`);
+
+/**
+ * The verdict of one window. Pure. In order: too few requests to the new release wait; its 5xx
+ * share fails over max-error-rate; then latency, old against new over the same window:
+ *
+ * - the median: the step fails when the new median is more than maxMedianShiftMs above the old
+ *   one *and* a one-sided Mann-Whitney U test over every request of both finds the new release's
+ *   requests slower than the old one's moved up by that same margin (p < RANK_P). The margin is
+ *   the practical floor (a 2 ms rise on a 3 ms median is not a regression, however certain); the
+ *   test is what keeps noise, few requests and a median that jumps between two modes from
+ *   failing a good release (with fewer than RANK_MIN requests on a side it is not trusted). A
+ *   uniform slowdown moves every request, so it fails whatever the baseline's queueing does to
+ *   its tail;
+ * - the tail: the p99 ratio over maxP99Ratio fails when the new p99 is above p99FloorMs, which
+ *   catches a release slower only on its slowest requests.
+ */
+export function judgeStep(f: Window, g: Gates): Verdict {
+  if (f.new.requests < g.minRequests) {
+    return { kind: 'wait', why: `${f.new.requests} requests to the new release, fewer than min-requests (${g.minRequests})`, note: `${f.new.requests} requests, under min-requests ${g.minRequests}` };
+  }
   if (f.new.errorRate > g.maxErrorRate) {
-    return { kind: 'fail', why: `the new release answered ${f.new.errors} of ${f.new.requests} requests with 5xx (${f.new.errorRate.toFixed(1)} %, max-error-rate ${g.maxErrorRate} %)` };
+    return {
+      kind: 'fail',
+      why: `the new release answered ${f.new.errors} of ${f.new.requests} requests with 5xx (${f.new.errorRate.toFixed(1)} %, max-error-rate ${g.maxErrorRate} %)`,
+      note: `5xx ${f.new.errorRate.toFixed(1)} % > ${g.maxErrorRate} %`,
+    };
   }
-  if (g.maxP99Ratio !== undefined && f.old.requests > 0 && f.old.p99 > 0 && f.new.p99 > g.p99FloorMs) {
-    const ratio = f.new.p99 / f.old.p99;
-    if (ratio > g.maxP99Ratio) {
-      return { kind: 'fail', why: `the new release's p99 is ${f.new.p99.toFixed(0)} ms against ${f.old.p99.toFixed(0)} ms for the old one (${ratio.toFixed(1)}×, max-p99-ratio ${g.maxP99Ratio})` };
+  if (g.maxMedianShiftMs === undefined && g.maxP99Ratio === undefined) return { kind: 'pass', note: 'latency not judged' };
+  if (f.old.requests === 0) return { kind: 'pass', note: 'no request to the old release: latency not compared' };
+  const notes: string[] = [];
+  if (g.maxMedianShiftMs !== undefined) {
+    const margin = g.maxMedianShiftMs;
+    const shift = f.new.p50 - f.old.p50;
+    const t = rankTest(f.ms.old, f.ms.new, margin);
+    const few = Math.min(f.old.requests, f.new.requests) < RANK_MIN;
+    if (shift > margin && t.p < RANK_P && !few) {
+      return {
+        kind: 'fail',
+        why:
+          `the new release is slower on most requests: its median is ${msText(f.new.p50)} against ${msText(f.old.p50)} for the old one (${signed(shift)}, max-median-shift-ms ${margin}), ` +
+          `and a rank test over all ${f.old.requests} + ${f.new.requests} requests finds it slower by more than ${margin} ms (in ${(100 * t.share).toFixed(0)} % of pairs; Mann-Whitney U, ${pText(t.p)})`,
+        note: `median ${signed(shift)} > ${margin} ms (rank test ${pText(t.p)})`,
+      };
     }
+    notes.push(
+      shift <= margin ? `median ${signed(shift)}` : few ? `median ${signed(shift)}, too few requests for the rank test (${Math.min(f.old.requests, f.new.requests)})` : `median ${signed(shift)}, not significant (${pText(t.p)})`,
+    );
   }
-  return { kind: 'pass' };
+  if (g.maxP99Ratio !== undefined && f.old.p99 === 0) notes.push('no p99 ratio (old p99 0 ms)');
+  if (g.maxP99Ratio !== undefined && f.old.p99 > 0) {
+    const ratio = f.new.p99 / f.old.p99;
+    if (ratio > g.maxP99Ratio && f.new.p99 > g.p99FloorMs) {
+      return {
+        kind: 'fail',
+        why: `the new release's p99 is ${msText(f.new.p99)} against ${msText(f.old.p99)} for the old one (${ratio.toFixed(1)}×, max-p99-ratio ${g.maxP99Ratio})`,
+        note: `p99 ${ratio.toFixed(1)}× > ${g.maxP99Ratio}×`,
+      };
+    }
+    notes.push(`p99 ${ratio.toFixed(1)}×${ratio > g.maxP99Ratio ? `, under p99-floor-ms ${g.p99FloorMs}` : ''}`);
+  }
+  return { kind: 'pass', note: notes.join('; ') };
 }

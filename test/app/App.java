@@ -5,7 +5,11 @@
 //   those ports only), health.ready.after.ms=N (503 for the first N ms after it listens: a Spring
 //   Boot app whose readiness lags its port), ignore.sigterm=true|false, warmup.requests=N warmup.ms=M warmup.path=P
 //   (the first N requests to P take M ms longer: a cold JVM), fail.share=0.05 (that share of
-//   requests, health checks aside, answered 500), latency.ms=N (added to every such request).
+//   requests, health checks aside, answered 500), latency.ms=N (added to every such request),
+//   cpu.us=N (every such request first spins on the CPU for N microseconds: the work a real
+//   handler does, so that a busy host queues requests for its cores), pause.ms=N
+//   pause.every.ms=M (every M ms the app stops serving for N ms, as in a stop-the-world GC: the
+//   requests that arrive meanwhile, health checks aside, queue behind it).
 // Endpoints: /actuator/health, /health, /, /version, /slow?ms=N, /info.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -66,6 +70,19 @@ public class App {
         server.setExecutor(pool);
         server.createContext("/", App::handle);
         server.start();
+        if (pauseMs > 0) {
+            Thread pauser = new Thread(() -> {
+                try {
+                    for (;;) {
+                        Thread.sleep(Math.max(1, pauseEveryMs - pauseMs));
+                        world.writeLock().lock();
+                        try { Thread.sleep(pauseMs); } finally { world.writeLock().unlock(); }
+                    }
+                } catch (InterruptedException ignored) { }
+            });
+            pauser.setDaemon(true);
+            pauser.start();
+        }
         readyAt = System.currentTimeMillis() + Long.getLong("health.ready.after.ms", 0L);
         if (!ignoreTerm) {
             // Graceful stop on SIGTERM, like Spring Boot's server.shutdown=graceful: stop accepting,
@@ -108,6 +125,11 @@ public class App {
     static final double failShare = Double.parseDouble(System.getProperty("fail.share", "0"));
     static final long failEvery = failShare > 0 ? Math.max(1, Math.round(1 / failShare)) : 1;
     static final long latencyMs = Long.getLong("latency.ms", 0L);
+    static final long cpuNanos = Long.getLong("cpu.us", 0L) * 1000L;
+    static final long pauseMs = Long.getLong("pause.ms", 0L);
+    static final long pauseEveryMs = Long.getLong("pause.every.ms", 1000L);
+    static final java.util.concurrent.locks.ReentrantReadWriteLock world = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    static volatile long spun;
     static final AtomicLong served = new AtomicLong();
 
     static void handle(HttpExchange ex) throws IOException {
@@ -120,6 +142,20 @@ public class App {
             }
             // A bad release: fail.share of the requests (not /health) answered 500, latency.ms added.
             if (!path.endsWith("health")) {
+                if (pauseMs > 0) {
+                    world.readLock().lock();
+                    world.readLock().unlock();
+                }
+                if (cpuNanos > 0) {
+                    // CPU time, not wall time: on a busy host the spin waits for a core like real work.
+                    java.lang.management.ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+                    long until = mx.getCurrentThreadCpuTime() + cpuNanos;
+                    long x = 0;
+                    while (mx.getCurrentThreadCpuTime() < until) {
+                        for (int i = 0; i < 1000; i++) x += i ^ x;
+                    }
+                    spun = x;
+                }
                 if (latencyMs > 0) {
                     try { Thread.sleep(latencyMs); } catch (InterruptedException ignored) { }
                 }

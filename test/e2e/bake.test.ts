@@ -79,7 +79,7 @@ test('bake-time: a release answering 20 % 5xx once it takes traffic is switched 
   const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b1'), { ...LOG, 'bake-time': '3', 'java-opts': '-Dfail.share=0.2' })));
   assert.equal(run.code, 1, explain(run));
   assert.match(run.error, /\[bake\] the new release answered \d+ of \d+ requests with 5xx \(\d+\.\d %, max-error-rate 1 %\) \(old, before the switch: .*; new, baking: .*\); nginx is switched back to port \d+, where the previous version still runs/);
-  assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| \d+\.\d % \| \d+ ms \| fail \|/);
+  assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| \d+ \| \d+\.\d % \| \d+ ms \| \d+ ms \| fail \| 5xx \d+\.\d % > 1 % \|/);
   assert.equal(await tb.readInclude(), before.include, 'switched back');
   assert.equal(await tb.pidOnPort(app, before.port), pid, 'the old process kept running throughout');
   assert.equal(await tb.pidOnPort(app, before.port === 8080 ? 8081 : 8080), null, 'the new one is drained and stopped');
@@ -97,8 +97,8 @@ test('bake-time: a good release bakes, is judged against the old one, and stays'
   const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('b2'), { ...LOG, 'bake-time': '3', 'p99-floor-ms': '250' })));
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, load.raw);
-  assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
-  assert.match(run.stdout, /bake: old, before the switch: \d+ requests.*; new, baking: \d+ requests.*: pass/);
+  assert.match(run.summary, /\| bake 3s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| pass \| median [+−]\d+ ms; p99 \d+\.\d×[^|]* \|/);
+  assert.match(run.stdout, /bake: old, before the switch: \d+ requests, 0\.0 % 5xx, p50 \d+ ms, p99 \d+ ms; new, baking: \d+ requests.*: pass \(median [+−]\d+ ms; p99 \d+\.\d×[^)]*\)/);
   assert.equal(await tb.pidOnPort(app, port), null, 'the old version stopped after the bake');
   assert.match(await served(), new RegExp(`version=b2 port=${next}`));
 });

@@ -33,10 +33,10 @@ test('a healthy release is promoted through every step and bakes at 100 %: 0 non
   assert.equal(run.code, 0, explain(run));
   assert.equal(load.non2xx, 0, `no 5xx: ${load.raw}`);
   assert.equal(await tb.readInclude(), before.replaceAll(':8080;', ':8081;'), 'ends as a blue/green switch ends');
-  assert.match(run.summary, /\| 10 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
-  assert.match(run.summary, /\| 50 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
+  assert.match(run.summary, /\| 10 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| pass \| median [+−]\d+ ms; p99 \d+\.\d×[^|]* \|/);
+  assert.match(run.summary, /\| 50 % \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| pass \| median [+−]\d+ ms; p99 \d+\.\d×[^|]* \|/);
   assert.match(run.stdout, /smoke-test passed[^]*::group::Canary 10 %/, 'the smoke test ran before the first step');
-  assert.match(run.summary, /\| bake 2s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| pass \|/);
+  assert.match(run.summary, /\| bake 2s \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| \d+ \| 0\.0 % \| \d+ ms \| \d+ ms \| pass \| median [+−]\d+ ms; p99 \d+\.\d×[^|]* \|/);
   for (let i = 0; i < tb.apps.length; i++) assert.equal(await javaCount(i), 1, 'the old version stopped');
   assert.match((await tb.get('/version')).body, /version=good port=8081/);
 });
@@ -57,12 +57,17 @@ test('a release answering 5 % 500 is aborted at the first step; what clients saw
   }
 });
 
-test('a slow release (p99 over the 50 ms floor and ≥ 3× the old one) is aborted on latency', async () => {
+test('a slow release (120 ms more on every request) is aborted on latency: on the median, and on the p99 ratio with the median check off', async () => {
   const before = (await tb.readInclude())!;
   const { run, load } = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('slow'), { ...CANARY, 'java-opts': '-Dlatency.ms=120' })));
   assert.equal(run.code, 1, explain(run));
   assert.equal(load.non2xx, 0, 'slow, but no errors');
-  assert.match(run.error, /\[canary\] step 10 % failed: the new release's p99 is \d+ ms against \d+ ms for the old one \(\d+\.\d×, max-p99-ratio 2\)/);
+  assert.match(run.error, /\[canary\] step 10 % failed: the new release is slower on most requests: its median is 1\d\d ms against \d+ ms for the old one \(\+\d+ ms, max-median-shift-ms 30\), and a rank test over all \d+ \+ \d+ requests finds it slower by more than 30 ms \(in \d+ % of pairs; Mann-Whitney U, p < 0\.001\) \(old: \d+ requests, 0\.0 % 5xx, p50 \d+ ms, p99 \d+ ms; new: /);
+  assert.match(run.summary, /\| 10 % \|.*\| fail \| median \+\d+ ms > 30 ms \(rank test p < 0\.001\) \|/);
+  assert.equal(await tb.readInclude(), before);
+  const p99 = await underLoad(tb, async () => runAction(tb, baseInputs(tb, await tb.makeJar('slow'), { ...CANARY, 'java-opts': '-Dlatency.ms=120', 'max-median-shift-ms': 'off' })));
+  assert.equal(p99.run.code, 1, explain(p99.run));
+  assert.match(p99.run.error, /\[canary\] step 10 % failed: the new release's p99 is \d+ ms against \d+ ms for the old one \(\d+\.\d×, max-p99-ratio 2\)/);
   assert.equal(await tb.readInclude(), before);
 });
 

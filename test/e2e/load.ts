@@ -9,12 +9,18 @@ export interface LoadResult {
   raw: string;
 }
 
+/** How hard wrk pushes (default: 1 thread, 4 connections). */
+export interface LoadShape {
+  threads: number;
+  connections: number;
+}
+
 /**
  * Starts wrk (new connection per request: `Connection: close`) against nginx for at most
  * maxSeconds; stop() ends it early (SIGINT makes wrk print its totals) and parses them.
  */
-export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version', nginx: Host = tb.nginx) {
-  const p = tb.spawnInRunner(['wrk', '-t1', '-c4', `-d${maxSeconds}s`, '--timeout', '10s', '-H', 'Connection: close', `http://${nginx.ip}${path}`], {
+export function startLoad(tb: Testbed, maxSeconds = 120, path = '/version', nginx: Host = tb.nginx, shape: LoadShape = { threads: 1, connections: 4 }) {
+  const p = tb.spawnInRunner(['wrk', `-t${shape.threads}`, `-c${shape.connections}`, `-d${maxSeconds}s`, '--timeout', '10s', '-H', 'Connection: close', `http://${nginx.ip}${path}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -59,12 +65,12 @@ export function longRequests(tb: Testbed, ms = 3000, everyMs = 700, max = 40) {
 }
 
 /**
- * Runs an attempt under wrk load through nginx (started 300 ms before it): the load must have run
+ * Runs an attempt under wrk load through nginx (started 300 ms before it; `shape` as startLoad): the load must have run
  * and seen no connection error; what it counted is returned with the attempt's result for the
  * test to judge (0 non-2xx, or a bound).
  */
-export async function underLoad<T>(tb: Testbed, attempt: () => Promise<T>): Promise<{ run: T; load: LoadResult }> {
-  const load = startLoad(tb, 120);
+export async function underLoad<T>(tb: Testbed, attempt: () => Promise<T>, shape?: LoadShape): Promise<{ run: T; load: LoadResult }> {
+  const load = startLoad(tb, 120, '/version', tb.nginx, shape);
   await new Promise((r) => setTimeout(r, 300));
   const run = await attempt();
   const l = await load.stop();

@@ -36,6 +36,7 @@ test('figures count the instances judged by their exact address: another service
   const old = Array.from({ length: 100 }, () => a('10.0.0.5:8080', 200));
   const f = figures([...old, ...mine, ...other, a('10.0.9.9:8080', 500)], OLD, NEW);
   assert.deepEqual([f.new.requests, f.new.errors, f.old.requests, f.old.errors], [100, 10, 100, 0]);
+  assert.deepEqual([f.new.p50, f.new.p99, f.ms.new.length, f.ms.old.length], [10, 10, 100, 100]);
   assert.equal(judgeStep(f, { maxErrorRate: 1, p99FloorMs: 0, minRequests: 50 }).kind, 'fail');
   // Only other services' lines: nothing is judged as passing.
   assert.equal(judgeStep(figures(other, OLD, NEW), { maxErrorRate: 1, p99FloorMs: 0, minRequests: 1 }).kind, 'wait');
@@ -46,7 +47,7 @@ test('figures and judgeStep: error rate, p99 ratio, too few requests', () => {
   const old = Array.from({ length: 100 }, () => a(8080, 200, 10));
   const good = Array.from({ length: 60 }, () => a(8081, 200, 12));
   const g = { maxErrorRate: 1, maxP99Ratio: 2, p99FloorMs: 0, minRequests: 50 };
-  assert.deepEqual(judgeStep(figures([...old, ...good], OLD, NEW), g), { kind: 'pass' });
+  assert.deepEqual(judgeStep(figures([...old, ...good], OLD, NEW), g), { kind: 'pass', note: 'p99 1.2×' });
   const bad = [...good.slice(0, 55), ...Array.from({ length: 5 }, () => a(8081, 500, 12))];
   const f = figures([...old, ...bad], OLD, NEW);
   assert.equal(f.new.errors, 5);

@@ -68,7 +68,11 @@ test('modes: promote and rollback need no artifact; canary options', () => {
   assert.equal(read().waitForExit, true, 'a stop waits for the exit unless told otherwise');
   assert.equal(read({ 'wait-for-exit': 'false' }).waitForExit, false);
   const c = read({ strategy: 'canary', 'canary-log': '/var/log/nginx/access.log', 'canary-steps': '5 25 100', 'canary-max-p99-ratio': '' });
-  assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, p99FloorMs: 50, minRequests: 50 });
+  assert.deepEqual(c.canary, { steps: [5, 25, 100], intervalMs: 60_000, log: '/var/log/nginx/access.log', maxErrorRate: 1, maxP99Ratio: undefined, p99FloorMs: 50, maxMedianShiftMs: 30, minRequests: 50 });
+  // max-median-shift-ms: a whole number of ms, 0 judging any significant rise, off none; independent of max-p99-ratio.
+  assert.deepEqual([read({ 'max-median-shift-ms': '0' }).canary.maxMedianShiftMs, read({ 'max-median-shift-ms': ' 75 ' }).canary.maxMedianShiftMs], [0, 75]);
+  const off = read({ 'max-median-shift-ms': 'off' }).canary;
+  assert.deepEqual([off.maxMedianShiftMs, off.maxP99Ratio], [undefined, 2]);
   assert.equal(read().canary.maxP99Ratio, 2);
   // The new names win over the older canary-* ones, which still work alone.
   const n = read({ strategy: 'canary', 'access-log': '/a.log', 'canary-log': '/b.log', 'max-error-rate': '5', 'canary-max-error-rate': '2', 'min-requests': '7', 'max-p99-ratio': 'off' });
@@ -193,6 +197,9 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ['canary-max-error-rate', { 'canary-max-error-rate': 'low' }, /percentage from 0 to 100/],
   ['canary-max-p99-ratio', { 'canary-max-p99-ratio': '0.5' }, /ratio of 1 or more/],
   ['p99-floor-ms', { 'p99-floor-ms': '-5' }, /not a whole number/],
+  ['max-median-shift-ms', { 'max-median-shift-ms': '12.5' }, /'12\.5' must be a whole number of milliseconds from 0 to 600000 \(e\.g\. 30\), or off to skip the median and rank test/],
+  ['max-median-shift-ms', { 'max-median-shift-ms': '700000' }, /whole number of milliseconds from 0 to 600000/],
+  ['max-median-shift-ms', { 'max-median-shift-ms': 'none' }, /or off/],
   ['max-error-rate', { 'max-error-rate': '101' }, /percentage from 0 to 100/],
   ['max-p99-ratio', { 'max-p99-ratio': '0.9' }, /ratio of 1 or more \(e\.g\. 2\), or off/],
   ['min-requests', { 'min-requests': 'x' }, /not a whole number/],
