@@ -529,9 +529,3 @@ export function dumpCommand(test: string[]): { argv: string[]; isTest: boolean }
   if (i < 0) return { argv: ['nginx', '-T'], isTest: false };
   return { argv: test.map((w, j) => (j === i ? w.replace('t', 'T') : w)), isTest: true };
 }
-
-/** The app's argv on a given port: java -Dserver.port=<port> <java-opts> -jar <jar> <app-args>. */
-export function appCommand(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs'>, port: number, jar: string): string[] {
-  const sub = (w: string) => w.split('{port}').join(String(port));
-  return [cfg.java, `-Dserver.port=${port}`, ...cfg.javaOpts.map(sub), '-jar', jar, ...cfg.appArgs.map(sub)];
-}

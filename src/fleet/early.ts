@@ -6,11 +6,11 @@
 // tools, disk, systemd) is the host's, lock or not.
 import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
-import * as U from '../commands/unit.ts';
 import * as RL from '../commands/releases.ts';
 import { andThen, waiting, type Cmd } from '../commands/shell.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
+import type { RunBackend } from './backend.ts';
 import * as H from '../commands/http.ts';
 import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type Early } from './node.ts';
 
@@ -23,8 +23,9 @@ function kept<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Sends the reads of every app host at once; each host's go to app.early. */
-export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undefined, release: string): void {
+export function readEarly(ctx: OpContext, backend: RunBackend, apps: AppNode[], art: Artifact | undefined, release: string): void {
   const cfg = ctx.cfg;
+  const unit = backend.preflightCmd();
   for (const app of apps) {
     const r = app.remote;
     // Each in a shell of its own: they run side by side on the host, not one after another in one
@@ -33,7 +34,7 @@ export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undef
     app.early = {
       sentAt: Date.now(),
       preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
-      unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
+      unit: unit && ask('preflight', unit),
       ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
       records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,

@@ -1,13 +1,11 @@
 // One app instance (host:port): inspect the port, upload the jar, start, wait until healthy (and
 // reachable from every nginx host), stop, and read how a running process was started.
 import { hostPort } from '../config/hosts.ts';
-import { appCommand, type Config } from '../config/inputs.ts';
 import { healthHint, portInUseHint, startFailureLines } from '../config/spring.ts';
 import { DeployError, errorText } from '../errors.ts';
 import * as A from '../commands/app.ts';
-import * as U from '../commands/unit.ts';
 import type { Cmd } from '../commands/shell.ts';
-import { gatedStart, parseNeedsRoot, removeFile } from '../commands/shell.ts';
+import { gatedStart, removeFile } from '../commands/shell.ts';
 import { failureText, ForwardingRefused, isConnectFailed, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { sleep } from '../util/async.ts';
@@ -15,7 +13,7 @@ import type { Artifact } from './artifact.ts';
 import * as H from '../commands/http.ts';
 import { AppProbe, forwardingRefused, judgeHttpGet, markForwardingRefused } from './probe.ts';
 import { undici, type ProbeResult } from './health.ts';
-import { take } from './early.ts';
+import { logText, tailCommand, type LogSource, type ReleaseStart, type RunBackend } from './backend.ts';
 import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './node.ts';
 
 export { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type OpenUpload } from './node.ts';
@@ -41,35 +39,12 @@ export function takeoverNeedsRoot(ctx: OpContext, pid: number, port: number, own
   );
 }
 
-/** What would let the deploy user see who holds a port (a PortState with no pid), in words. */
-export function toSeePort(ctx: OpContext, port: number, st: A.PortState): string {
+/** What would let the deploy user see who holds a port (a PortState with no pid), in words; doc: the backend's sudoersDoc. */
+export function toSeePort(ctx: OpContext, port: number, st: A.PortState, doc: string): string {
   const cfg = ctx.cfg;
-  const doc = cfg.systemdUnit !== undefined ? 'docs/systemd.md, "The sudoers rule"' : 'docs/server-setup.md, "The sudo rule"';
   if (!cfg.sudo) return `set sudo: true and add '${A.SS_COMMAND(port)}' to the sudoers rule (${doc}), or run the app as '${cfg.sshUser}'`;
   if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (${doc})`;
   return 'not even through sudo (is /proc mounted with hidepid, or does the process run in a container?)';
-}
-
-/**
- * A process systemd manages cannot be replaced by stopping it: with Restart=always it comes back
- * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
- */
-export function refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, ctx?: OpContext, live = false): void {
-  if (!st.unit || st.pid === undefined) return;
-  // Also one this action started through systemd (systemd-unit: NAME before): it is the unit's.
-  const name = ctx?.cfg.systemdUnit;
-  if (name !== undefined) {
-    // NAME@PORT is this action's; another unit on the live port is taken over after the switch.
-    if (st.unit === U.instanceUnit(name, port) || live) return;
-    throw new DeployError(step, app.remote.label, `port ${port} is held by pid ${st.pid} of the systemd unit ${st.unit}, which nginx does not point to; stop it (systemctl disable --now ${st.unit}) or choose other ports`);
-  }
-  throw new DeployError(
-    step,
-    app.remote.label,
-    `the process on port ${port} (pid ${st.pid}) belongs to the systemd unit ${st.unit}; systemd would start it again after it is stopped. ` +
-      `Set systemd-unit: NAME, and the action runs each release as NAME@PORT.service and takes ${st.unit} over on its first deploy (docs/systemd.md); ` +
-        `or stop and disable the unit (systemctl disable --now ${st.unit}) and deploy again (a setting such as Restart=no does not help: the process still belongs to the unit)`,
-  );
 }
 
 export interface Uploaded {
@@ -186,63 +161,17 @@ export function guardSec(ctx: OpContext): number {
 }
 
 /**
- * The start of a release on a port with its command: java -Dserver.port=<port> <java-opts> -jar
- * <its jar> <app-args>, from its release directory, with its env.
- */
-export function releaseSpec(ctx: OpContext, release: string, port: number, cmd: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): A.StartSpec {
-  const l = A.layout(ctx.cfg.remoteDir, release, port);
-  const unit = ctx.cfg.systemdUnit;
-  return { cwd: l.releaseDir, argv: appCommand(cmd, port, A.layout(ctx.cfg.remoteDir, release).jar), env: cmd.env, log: unit === undefined ? l.log : `${JOURNAL}${U.instanceUnit(unit, port)}` };
-}
-
-/** A StartSpec log that is a unit's journal: `journal:NAME@PORT.service`. */
-export const JOURNAL = 'journal:';
-
-/** systemd-unit: systemd runs the host, and the deploy user can manage system units. */
-export async function unitPreflight(ctx: OpContext, app: AppNode): Promise<void> {
-  const cfg = ctx.cfg;
-  if (cfg.systemdUnit === undefined || app.unitUser) return;
-  const p = U.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', U.unitPreflight(ctx.o()), cfg.commandTimeoutMs)));
-  if (!p.systemctl || !p.booted) {
-    throw new DeployError(
-      'preflight',
-      app.remote.label,
-      `systemd-unit is set, but ${!p.systemctl ? 'systemctl is not installed' : 'systemd is not what runs this host (no /run/systemd/system: PID 1 is another init, e.g. in a container)'}; leave systemd-unit empty to run releases as detached processes`,
-    );
-  }
-  if (p.uid !== 0 && !cfg.sudo) {
-    throw new DeployError('preflight', app.remote.label, `systemd-unit writes ${U.UNIT_DIR}/${cfg.systemdUnit}@.service and runs systemctl, which user '${p.user}' cannot do: set sudo: true (docs/systemd.md has the sudoers rule it needs)`);
-  }
-  app.unitUser = { user: p.user, group: p.group };
-}
-
-/** The template unit this host gets (the dry run shows it). */
-export function unitTemplate(ctx: OpContext, app: AppNode): string {
-  const cfg = ctx.cfg;
-  return U.templateText({ name: cfg.systemdUnit!, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
-}
-
-/**
  * Starts a process; its undo (stop it) is recorded before the start is sent. Returns its pid.
  * gate: the start waits on the host behind it (a gated upload's, uploadJar), for up to limitMs more.
  */
-export const startProcess = (...a: Parameters<typeof startOn>): Promise<number> => a[0].span(a[1].remote.label, 'start', () => startOn(...a));
+export const startProcess = (...a: Parameters<typeof startOn>): Promise<number> => a[0].span(a[2].remote.label, 'start', () => startOn(...a));
 
-async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.StartSpec, step: string, guard = true, detached = false, gate?: { cmd: Cmd; rcFile: string; limitMs: number }, oomScoreAdj = 0): Promise<number> {
+async function startOn(ctx: OpContext, backend: RunBackend, app: AppNode, port: number, spec: ReleaseStart, step: string, guard = true, gate?: { cmd: Cmd; rcFile: string; limitMs: number }, oomScoreAdj = 0): Promise<number> {
   // A gated start may still run on the host after the runner gave up on it: its undo closes the gate first.
-  const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}) };
+  const entry = { kind: 'started' as const, app: app.host.ssh, port, pid: undefined as number | undefined, ...(gate ? { gate: gate.rcFile } : {}), backend: backend.kind };
   ctx.record(entry);
   const cfg = ctx.cfg;
-  let cmd: Cmd;
-  if (cfg.systemdUnit !== undefined && !detached) {
-    await unitPreflight(ctx, app);
-    const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
-    const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;
-    spec = { ...spec, argv };
-    cmd = U.startUnit(ctx.privUnit, cfg.systemdUnit, port, cfg.remoteDir, unitTemplate(ctx, app), U.startScriptText(spec.cwd, spec.argv), env, guard ? guardSec(ctx) : 0, A.GUARD, ctx.o());
-  } else {
-    cmd = A.startApp(cfg.remoteDir, port, spec, guard ? guardSec(ctx) : 0, ctx.o(), cfg.logMaxBytes, oomScoreAdj);
-  }
+  let cmd = await backend.startCommand(app, port, spec, guard ? guardSec(ctx) : 0, oomScoreAdj);
   if (gate) cmd = gatedStart(gate.cmd, cmd, gate.rcFile);
   const lane = app.remote.lane();
   const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
@@ -256,7 +185,7 @@ async function startOn(ctx: OpContext, app: AppNode, port: number, spec: A.Start
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError(step, app.remote.label, `start printed no pid: '${out.trim()}'`);
   entry.pid = pid;
   ctx.save();
-  ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (${spec.log.startsWith(JOURNAL) ? `${spec.log.slice(JOURNAL.length)}, its log in the journal` : `log ${spec.log}`})`);
+  ctx.ui.info(`${app.remote.label}: started pid ${pid} on port ${port} (${logText(spec.log)})`);
   return pid;
 }
 
@@ -315,7 +244,7 @@ function askHint(ctx: OpContext, app: AppNode, port: number, pid: number, deadli
  * Returns when the port is open, with the first health check the host made then (hostCheck), or
  * when the host could not tell (the prober then decides).
  */
-async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number, log: string, deadline: number): Promise<HostCheck | undefined> {
+async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number, log: LogSource, deadline: number): Promise<HostCheck | undefined> {
   let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
@@ -334,13 +263,12 @@ async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number,
  * (looked for in the log's or the unit journal's last 300 lines), else the last 15 lines; and
  * what a port in use that is not the app's own means.
  */
-async function logTail(ctx: OpContext, app: AppNode, log: string, port: number): Promise<string> {
-  const unit = log.startsWith(JOURNAL) ? log.slice(JOURNAL.length) : undefined;
-  const cmd = unit ? U.journalTail(ctx.privUnit, unit, ctx.o()) : A.tailLog(log, 300, ctx.o());
+async function logTail(ctx: OpContext, app: AppNode, log: LogSource, port: number): Promise<string> {
+  const { cmd, what: from } = tailCommand(ctx, log);
   const all = (await app.remote.run(cmd, ctx.cfg.commandTimeoutMs)).stdout.trim();
   const t = startFailureLines(all);
   const what = /APPLICATION FAILED TO START/.test(t) ? "Spring Boot's failure report in" : 'last lines of';
-  return t ? `\n--- ${what} ${unit ? `the journal of ${unit}` : log} ---\n${t}${portInUseHint(ctx.cfg, t, port)}` : '';
+  return t ? `\n--- ${what} ${from} ---\n${t}${portInUseHint(ctx.cfg, t, port)}` : '';
 }
 
 /**
@@ -411,7 +339,7 @@ async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: 
  */
 export const waitHealthy = (...a: Parameters<typeof healthyOn>): Promise<number> => a[0].span(a[1].remote.label, 'health', () => healthyOn(...a));
 
-async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number, opts: { log: string; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
+async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number, opts: { log: LogSource; nginx: Remote[]; verify?: Promise<RunResult>; ahead?: Promise<AheadCheck | undefined> }): Promise<number> {
   const cfg = ctx.cfg;
   const step = 'health check';
   const label = app.remote.label;
@@ -535,87 +463,15 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
   return healthyAt;
 }
 
-/**
- * SIGTERM, SIGKILL after stop-timeout (waitSec). Returns what happened, in words. detach: returns
- * right after SIGTERM (wait-for-exit: false), and says what is still pending and what finishes it.
- * `start`: the pid's start time when it was chosen (a PortState's); without it, the one this
- * action recorded for the port. A pid that has become another process since is never signalled.
- */
-export const stopProcess = (...a: Parameters<typeof stopOn>): Promise<string> => a[0].span(a[1].remote.label, 'stop', () => stopOn(...a));
-
-async function stopOn(ctx: OpContext, app: AppNode, pid: number, port: number, step: string, waitSec = ctx.cfg.stopTimeoutMs / 1000, detach = false, start?: string, unit?: StopUnit, lane?: Lane): Promise<string> {
-  const cfg = ctx.cfg;
-  if (unit && cfg.systemdUnit !== undefined) {
-    const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
-    const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-    const said = (await app.remote.must(step, U.stopUnit(ctx.privUnit, unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
-    const what = unit.disable ? `${unit.name} stopped and disabled` : `${unit.name} stopped`;
-    if (said === 'gone') return `${unit.name} was not running${unit.disable ? ' (disabled)' : ''}`;
-    return detach ? `${unit.name} disabled, stopping (wait-for-exit: false: systemd finishes the stop, SIGKILL after TimeoutStopSec=${Math.ceil(waitSec)})` : what;
-  }
-  const out = (
-    await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, ctx.oApp(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)
-  ).trim();
-  const denied = parseNeedsRoot(out);
-  if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
-  if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
-  const d = A.parseDetachedStop(out);
-  if (d) {
-    const at = new Date(d.killAt).toISOString().slice(11, 19);
-    return `sent SIGTERM, still exiting (wait-for-exit: false): watchdog pid ${d.watchdog} on the host SIGKILLs it at ${at} UTC if it still runs (stop-timeout ${waitSec}s)`;
-  }
-  return { gone: 'had already exited', terminated: 'stopped (SIGTERM)', killed: `SIGKILLed after ${waitSec}s` }[out] ?? out;
+/** Tells a start waiting on the host behind the jar never to run: aborted, decided (it passed) or none. */
+export async function closeGate(ctx: OpContext, app: AppNode, rcFile: string): Promise<'aborted' | 'decided' | 'none'> {
+  const r = await app.remote.run(A.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+  const said = r?.stdout.trim();
+  return said === 'aborted' || said === 'decided' ? said : 'none';
 }
 
-/**
- * A new version running next to the live one is the kernel's first pick if memory runs out
- * (oom_score_adj OVERLAP_OOM_SCORE_ADJ), when the action can put it back to 0 once it serves:
- * lowering a score needs root, so only as ssh-user root (sudo: true names exact commands, and a
- * pid is no exact command: the exact sudoers rule could not put it back), and not with
- * systemd-unit (systemd starts the unit). Otherwise 0: the score stays the host's default throughout.
- */
-export function overlapOomScoreAdj(ctx: OpContext): number {
-  return ctx.cfg.systemdUnit === undefined && ctx.cfg.sshUser === 'root' ? A.OVERLAP_OOM_SCORE_ADJ : 0;
+/** Whether pid still runs, and its start time (a PortState's start) when it does. */
+export async function processStart(ctx: OpContext, app: AppNode, pid: number, step: string): Promise<{ dead: boolean; start?: string }> {
+  const c = await app.remote.must(step, A.procState(pid, 0, ctx.o()), ctx.cfg.commandTimeoutMs);
+  return { dead: c.trim() === 'dead', start: /^start=(\d+)/m.exec(c)?.[1] };
 }
-
-/** After the switch: the new live processes' OOM scores back to 0 (see overlapOomScoreAdj); a failure is a warning. */
-export async function resetOomScores(ctx: OpContext, started: { app: AppNode; port: number; pid: number }[]): Promise<void> {
-  if (overlapOomScoreAdj(ctx) === 0) return;
-  await Promise.all(
-    started.map(async ({ app, port, pid }) => {
-      const r = await app.remote.run(A.oomReset(A.layout(ctx.cfg.remoteDir, '', port).pidFile, pid, ctx.oApp()), ctx.cfg.commandTimeoutMs);
-      if (r.code !== 0) ctx.ui.warn(`${app.remote.label}: could not put the OOM score of pid ${pid} back to 0 (${failureText(r, ctx.cfg.commandTimeoutMs)}): it stays ${A.OVERLAP_OOM_SCORE_ADJ}, the kernel's first pick if memory runs out`);
-    }),
-  );
-}
-
-/** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */
-export interface StopUnit {
-  name: string;
-  disable: boolean;
-}
-
-/** systemd-unit: the unit to stop instead of a pid, when the process on the port is a service's. */
-export function unitOf(ctx: OpContext, st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
-  if (ctx.cfg.systemdUnit === undefined) return undefined;
-  return st.unit ? { name: st.unit, disable } : undefined;
-}
-
-/** Keeps how a running process was started (argv, cwd, environment) in a file on its host, mode 600, to start it again on a rollback; returns the file's path. */
-export async function captureStart(ctx: OpContext, app: AppNode, pid: number, port: number, step: string): Promise<string> {
-  const save = A.capturePath(ctx.cfg.remoteDir, port);
-  const said = (await app.remote.must(step, A.captureProcess(pid, save, ctx.oApp()), ctx.cfg.commandTimeoutMs)).trim();
-  const denied = parseNeedsRoot(said);
-  if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
-  if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
-  if (said !== 'saved') throw new DeployError(step, app.remote.label, `could not keep how the old process (pid ${pid}) on port ${port} was started: ${said} (permission? set sudo: true)`);
-  return save;
-}
-
-/** How a process captureStart kept is started again: read back from its file on the host. */
-export async function capturedSpec(ctx: OpContext, app: AppNode, save: string, log: string): Promise<A.StartSpec> {
-  const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(save, ctx.o()), ctx.cfg.commandTimeoutMs));
-  if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${save}: ${c === 'dead' ? 'empty' : c}`);
-  return { ...c, log };
-}
-

@@ -54,7 +54,7 @@ export interface Early {
   sentAt: number;
   /** taken (and set to undefined) by preflightApp */
   preflight?: Promise<string>;
-  /** systemd-unit; taken by unitPreflight */
+  /** the run backend's preflight (systemd-unit); taken by its preflight (fleet/systemd.ts) */
   unit?: Promise<string>;
   /** the state of each of `ports`, as inspectPort reads it */
   ports: Map<number, Promise<string>>;

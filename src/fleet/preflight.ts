@@ -4,7 +4,8 @@ import { DeployError } from '../errors.ts';
 import * as P from '../commands/preflight.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
-import { type AppNode, unitPreflight } from './instance.ts';
+import type { RunBackend } from './backend.ts';
+import type { AppNode } from './node.ts';
 import { take } from './early.ts';
 import { gib, maxHeap } from '../config/jvm.ts';
 
@@ -15,12 +16,12 @@ const MARGIN = 1 << 20;
  * the new JVM will run next to the live one (blue/green, canary, stage), so with a jar to start
  * and check-memory, the host's available memory must hold its maximum heap.
  */
-export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact | undefined, overlap = true): Promise<P.AppPreflight> {
+export async function preflightApp(ctx: OpContext, backend: RunBackend, app: AppNode, art: Artifact | undefined, overlap = true): Promise<P.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
   // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
   const asked = take(app, 'preflight') ?? app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs);
-  const [out] = await Promise.all([asked, unitPreflight(ctx, app)]);
+  const [out] = await Promise.all([asked, backend.preflight(app)]);
   const p = P.parseAppPreflight(out);
   if (!p.java) {
     throw new DeployError(

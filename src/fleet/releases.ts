@@ -3,31 +3,21 @@
 import * as RL from '../commands/releases.ts';
 import * as A from '../commands/app.ts';
 import type { Artifact } from './artifact.ts';
-import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError } from '../errors.ts';
 import type { OpContext } from '../run/context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import type { AppNode } from './instance.ts';
+import type { AppNode } from './node.ts';
+import { commandOf, type ReleaseCommand } from './backend.ts';
 import { failureText } from '../ssh/remote.ts';
 import { createHash } from 'node:crypto';
 import { dropEarlyRelease, freshEarly } from './early.ts';
 
-/** How a release is started: recorded with it on every app host (start.json, mode 600). */
-export interface ReleaseCommand {
-  java: string;
-  javaOpts: string[];
-  appArgs: string[];
-  env: [string, string][];
-}
+/** The release label a team's own unit gets in the records and the audit log: `unit:shop.service`. */
+export const teamUnitLabel = (unit: string) => `unit:${unit}`;
 
-export function commandOf(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): ReleaseCommand {
-  return { java: cfg.java, javaOpts: cfg.javaOpts, appArgs: cfg.appArgs, env: cfg.env };
-}
-
-/** A release's start command on port in words, for a plan: env names only (values may be secrets). */
-export function commandText(cmd: ReleaseCommand, port: number): string {
-  const env = cmd.env.length ? ` (env ${cmd.env.map(([k]) => k).join(', ')})` : '';
-  return appCommand(cmd, port, 'app.jar').join(' ') + env;
+/** The team's own unit a release label names (teamUnitLabel), or undefined. */
+export function teamUnitOf(release: string): string | undefined {
+  return release.startsWith('unit:') ? release.slice('unit:'.length) : undefined;
 }
 
 /** Records the release on its ports with its start command, and prunes all but keep-releases. */
@@ -119,4 +109,39 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   );
   dropEarlyRelease(apps);
   return next;
+}
+
+/** The release recorded on a port of the first app host that has one (what serves there). */
+export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | null): Promise<string | undefined> {
+  if (port === null || apps.length === 0) return undefined;
+  // A rollback read them while the lock was taken (fleet/early.ts).
+  const early = freshEarly(ctx, apps[0])?.records;
+  if (early) return RL.parseReleaseInfo(await early).ports.get(port);
+  const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
+  return info.get(apps[0])?.ports.get(port);
+}
+
+/** The team's own unit is no kept release: only its port is recorded, as teamUnitLabel. */
+export function recordPortOnly(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<unknown> {
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(RL.recordPort(ctx.cfg.remoteDir, port, release, ctx.o()), ctx.cfg.commandTimeoutMs));
+}
+
+/** stage: the release waiting on port is recorded as staged on every app host. */
+export async function markStaged(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<void> {
+  await mapLimit(apps, PARALLEL, (a) => a.remote.must('stage', RL.markStaged(ctx.cfg.remoteDir, port, release, ctx.o()), ctx.cfg.commandTimeoutMs));
+}
+
+/** promote: nothing is staged any more. */
+export function clearStaged(ctx: OpContext, apps: AppNode[]): Promise<unknown> {
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(RL.clearStaged(ctx.cfg.remoteDir, ctx.o()), ctx.cfg.commandTimeoutMs));
+}
+
+/** A process kept as a warm standby is recorded as this action's on its port (the next deploy may replace it). */
+export async function adoptProcess(ctx: OpContext, app: AppNode, port: number, pid: number, step: string): Promise<void> {
+  await app.remote.must(step, RL.adoptProcess(ctx.cfg.remoteDir, port, pid, ctx.o()), ctx.cfg.commandTimeoutMs);
+}
+
+/** What the release directory of an app host says of a jar: have, copied ..., need, taken ... (commands/app.ts jarState). */
+export function jarStateOn(ctx: OpContext, app: AppNode, release: string, sha256: string, step: string): Promise<string> {
+  return app.remote.must(step, A.jarState(ctx.cfg.remoteDir, release, sha256, ctx.o()), ctx.cfg.commandTimeoutMs);
 }

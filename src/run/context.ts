@@ -81,27 +81,11 @@ export class OpContext {
   }
 
   /**
-   * A command about a process on an app host (stop it, keep how it was started). It runs as the
-   * deploy user, whose processes the releases are; with sudo: true and without systemd-unit, a
-   * process of another user (the one-time takeover of an app the seed scripts started as root)
-   * goes through `sudo -n sh -c` (commands/shell.ts wrapForPid), which only a broad rule
-   * allows. With systemd-unit, a team's unit is stopped by the exact systemctl commands instead.
-   */
-  oApp(timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
-    return { sudo: this.cfg.sudo && this.cfg.systemdUnit === undefined, timeoutSec };
-  }
-
-  /**
    * sudo: true: port inspection lists sockets through sudo (the exact ss command of the sudoers
    * rule), so that a process of another user (a team's unit of root, an app root started) is
    * named, and can be taken over.
    */
   get privPorts(): boolean {
-    return this.cfg.sudo;
-  }
-
-  /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
-  get privUnit(): boolean {
     return this.cfg.sudo;
   }
 

@@ -4,7 +4,8 @@
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
-import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 export const blueGreen: Strategy = {

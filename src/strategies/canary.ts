@@ -8,11 +8,12 @@ import { DeployError } from '../errors.ts';
 import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { figures, judgeStep, renderCanary, type CanaryStep } from '../traffic/canary.ts';
-import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
+import { attemptsSince, checkLog, gatesOf, logOffsets, show } from '../traffic/accesslog.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx } from './context.ts';
 import { sleep } from '../util/async.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { finishSwitch, planBlueGreen, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 function requireUpstream(fleet: Fleet): void {

@@ -2,14 +2,12 @@
 //   plan -> start on the idle port (each host on its own timeline) -> switch every nginx host
 //   -> drain -> retire the old version (stop it, or keep it as a warm standby)
 import { DeployError, detailText, errorText } from '../errors.ts';
-import * as A from '../commands/app.ts';
-import * as RL from '../commands/releases.ts';
+import { layout, type PortState } from '../commands/app.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain, drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
-import { inspectPort, openUpload, refuseUnit, takeoverNeedsRoot, releaseSpec, toSeePort, overlapOomScoreAdj, resetOomScores, startProcess, stopProcess, unitOf, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
-import * as U from '../commands/unit.ts';
-import { cleanupReleases, readReleaseInfo } from '../fleet/releases.ts';
+import { inspectPort, openUpload, takeoverNeedsRoot, toSeePort, startProcess, uploadJar, waitHealthy, type AppNode, type Uploaded } from '../fleet/instance.ts';
+import { adoptProcess, cleanupReleases, recordPortOnly, teamUnitLabel } from '../fleet/releases.ts';
 import { fetchStatus } from '../fleet/health.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import { freshEarly, take } from '../fleet/early.ts';
@@ -18,7 +16,7 @@ import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL, sleep } from '../util/async.ts';
 import { hostPort } from '../config/hosts.ts';
 import { figures, judgeStep, type Attempt } from '../traffic/canary.ts';
-import { checkLog, gatesOf, logOffsets, readSince, show } from './analysis.ts';
+import { checkLog, gatesOf, logOffsets, readSince, show } from '../traffic/accesslog.ts';
 import { smokeTest } from '../fleet/smoke.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './types.ts';
 
@@ -48,9 +46,6 @@ export function describeSwitch(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[], befo
   };
 }
 
-/** The release name a team's own unit gets in the records and the audit log: `unit:shop.service`. */
-export const TEAM_UNIT = 'unit:';
-
 /** What happened to the old version after a switch, for a headline. */
 export function retiredWords(ctx: Ctx, keep: boolean): string {
   if (keep) return 'kept running as a warm standby';
@@ -73,14 +68,14 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
   const early = freshEarly(ctx, a)?.ports;
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step, early?.get(p.livePort!)) : undefined, inspectPort(ctx, a, p.idlePort, step, early?.get(p.idlePort))]);
   if (live) {
-    refuseUnit(a, p.livePort!, live, step, ctx, true);
+    ctx.backend.refuseUnit(a, p.livePort!, live, step, true);
     r.oldUnit = live.unit;
     if (!live.free && live.pid === undefined) {
-      throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; ${toSeePort(ctx, p.livePort!, live)}`);
+      throw new DeployError(step, a.remote.label, `port ${p.livePort} (live) is held by a process user '${cfg.sshUser}' cannot see, so it could not be stopped after the switch; ${toSeePort(ctx, p.livePort!, live, ctx.backend.sudoersDoc)}`);
     }
     // Another user's process (an app the seed scripts started as root): taken over only through a
     // broad sudo rule. Under the exact rule this is said before anything starts.
-    if (live.pid !== undefined && live.broad?.ok === false && cfg.systemdUnit === undefined && !live.unit) {
+    if (live.pid !== undefined && live.broad?.ok === false && ctx.backend.needsBroadSudo(live)) {
       throw new DeployError(step, a.remote.label, takeoverNeedsRoot(ctx, live.pid, p.livePort!, live.broad.owner, live.broad.user, '. Nothing was switched'));
     }
     r.oldPid = live.pid;
@@ -88,10 +83,10 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     if (live.free) ctx.ui.warn(`${a.remote.label}: nothing listens on the live port ${p.livePort}; nginx was pointing at a dead port (as expected on a first deploy, from an include created pointing at one of ports)`);
   }
   if (idle.free || (reuse !== undefined && idle.pid === reuse)) return;
-  refuseUnit(a, p.idlePort, idle, step, ctx);
-  const ourUnit = cfg.systemdUnit !== undefined && idle.unit === U.instanceUnit(cfg.systemdUnit, p.idlePort);
+  ctx.backend.refuseUnit(a, p.idlePort, idle, step);
+  const ourUnit = ctx.backend.ownInstance(idle, p.idlePort) !== undefined;
   if (idle.pid === undefined) {
-    throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or let the action identify it: ${toSeePort(ctx, p.idlePort, idle)}`);
+    throw new DeployError(step, a.remote.label, `port ${p.idlePort} is in use by a process user '${cfg.sshUser}' cannot see; free it, or let the action identify it: ${toSeePort(ctx, p.idlePort, idle, ctx.backend.sudoersDoc)}`);
   }
   if (idle.pid !== idle.ours && !ourUnit) {
     throw new DeployError(
@@ -101,7 +96,7 @@ async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport
     );
   }
   ctx.ui.info(`${a.remote.label}: stopping pid ${idle.pid}, left on idle port ${p.idlePort} by an earlier deploy`);
-  await stopProcess(ctx, a, idle.pid, p.idlePort, step, undefined, false, idle.start, unitOf(ctx, idle, true));
+  await ctx.backend.stop(a, idle.pid, p.idlePort, step, { start: idle.start, unit: ctx.backend.unitOf(idle, true) });
 }
 
 /**
@@ -123,7 +118,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     const opened = fleet.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, fleet.artifact, fleet.release)) : undefined;
     try {
       // A warm standby needs no preflight: its java already runs.
-      await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, a, fleet.artifact) : undefined]);
+      await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, ctx.backend, a, fleet.artifact) : undefined]);
       ctx.checkpoint();
     } catch (e) {
       opened?.channel.skip();
@@ -133,7 +128,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       r.newPid = warm;
       r.upload = 'warm standby';
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
-      return waitHealthy(ctx, a, p.idlePort, warm, { log: A.layout(cfg.remoteDir, fleet.release, p.idlePort).log, nginx, ahead: freshEarly(ctx, a)?.health?.get(p.idlePort) });
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, fleet.release, p.idlePort).log }, nginx, ahead: freshEarly(ctx, a)?.health?.get(p.idlePort) });
     }
     // The timeline's upload: until the jar is in place (a gated upload returns while it travels).
     const upAt = Date.now();
@@ -147,10 +142,10 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     }
     if (!up.pending) uploaded();
     ctx.checkpoint();
-    const spec = releaseSpec(ctx, fleet.release, p.idlePort, fleet.command);
+    const spec = ctx.backend.releaseStart(fleet.release, p.idlePort, fleet.command);
     // A jar on its way: the start goes right behind it and waits on the host for its arrival.
     const pend = up.pending;
-    const starting = startProcess(ctx, a, p.idlePort, spec, 'upload and start', true, false, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs }, overlapOomScoreAdj(ctx));
+    const starting = startProcess(ctx, ctx.backend, a, p.idlePort, spec, 'upload and start', true, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs }, ctx.backend.overlapOomScoreAdj());
     if (pend) {
       starting.catch(() => undefined);
       try {
@@ -223,7 +218,7 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
 }
 
 /** The old port's holders, read during the switch of a plan (switchAll), for its retireOld. */
-const inspectedOld = new WeakMap<SwitchPlan, Map<AppNode, Promise<A.PortState>>>();
+const inspectedOld = new WeakMap<SwitchPlan, Map<AppNode, Promise<PortState>>>();
 
 /**
  * Drains the old port and stops what listens there; with keep, leaves it running as a warm
@@ -267,24 +262,24 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
           return;
         }
         // systemd-unit: a reboot starts the version nginx points at, and only that one.
-        const unit = unitOf(ctx, { unit: now.unit ?? r.oldUnit }, true);
-        const enable = cfg.systemdUnit !== undefined && !fleet.teamUnit ? a.remote.must('enable', U.enableUnit(ctx.privUnit, U.instanceUnit(cfg.systemdUnit, p.idlePort), ctx.o()), cfg.commandTimeoutMs) : undefined;
+        const unit = ctx.backend.unitOf({ unit: now.unit ?? r.oldUnit }, true);
+        const enable = !fleet.teamUnit ? ctx.backend.enableAtBoot(a, p.idlePort, 'enable') : undefined;
         enable?.catch(() => undefined);
         if (keep) {
-          if (now.ours !== pid) await a.remote.must('keep old', RL.adoptProcess(cfg.remoteDir, livePort, pid, ctx.o()), cfg.commandTimeoutMs);
-          if (unit) await a.remote.must('keep old', U.stopUnit(ctx.privUnit, unit.name, 'disable', '', ctx.o()), cfg.commandTimeoutMs);
-          r.stopped = unit ? `kept running (warm standby), ${unit.name} disabled` : 'kept running (warm standby)';
+          if (now.ours !== pid) await adoptProcess(ctx, a, livePort, pid, 'keep old');
+          r.stopped = await ctx.backend.keepWarm(a, unit, 'keep old');
         } else {
           // nginx no longer needs it, and nothing will start on its port in this run: with
           // wait-for-exit: false the step does not wait for the JVM's own exit.
-          r.stopped = await stopProcess(ctx, a, pid, livePort, 'stop old', undefined, !cfg.waitForExit, start, unit, lane);
+          r.stopped = await ctx.backend.stop(a, pid, livePort, 'stop old', { detach: !cfg.waitForExit, start, unit, lane });
         }
         await enable;
-        if (unit && cfg.systemdUnit !== undefined && unit.name !== U.instanceUnit(cfg.systemdUnit, livePort)) {
-          r.tookOver = unit.name;
+        const took = ctx.backend.tookOver(unit, livePort);
+        if (took !== undefined) {
+          r.tookOver = took;
           // A later mode: rollback goes back to it: the release that served before is that unit.
-          ctx.audit.previous ??= `${TEAM_UNIT}${unit.name}`;
-          ctx.ui.info(`${a.remote.label}: took over from ${unit.name}: it was ${keep ? 'disabled and kept running' : 'stopped and disabled'}; nothing else in it was changed`);
+          ctx.audit.previous ??= teamUnitLabel(took);
+          ctx.ui.info(`${a.remote.label}: took over from ${took}: it was ${keep ? 'disabled and kept running' : 'stopped and disabled'}; nothing else in it was changed`);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
       });
@@ -386,28 +381,15 @@ export async function verifyUrl(ctx: Ctx): Promise<void> {
   }
 }
 
-/** The release recorded on a port of the first app host that has one (what serves there). */
-export async function releaseOn(ctx: Ctx, apps: AppNode[], port: number | null): Promise<string | undefined> {
-  if (port === null || apps.length === 0) return undefined;
-  // A rollback read them while the lock was taken (fleet/early.ts).
-  const early = freshEarly(ctx, apps[0])?.records;
-  if (early) return RL.parseReleaseInfo(await early).ports.get(port);
-  const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
-  return info.get(apps[0])?.ports.get(port);
-}
-
 /**
  * Everything after the switch: the release is recorded and old ones pruned (plus any extra
  * clean-up) while the old version drains; then it is stopped, or kept as a warm standby.
  */
 export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, extra?: () => Promise<unknown>): Promise<void> {
-  // The team's own unit is no kept release: only its port is recorded, as `unit:NAME.service`.
-  const record = fleet.teamUnit
-    ? mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.recordPort(ctx.cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), ctx.cfg.commandTimeoutMs))
-    : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+  // The team's own unit is no kept release: only its port is recorded (teamUnitLabel).
+  const record = fleet.teamUnit ? recordPortOnly(ctx, fleet.apps, p.idlePort, fleet.release) : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
   // The new version serves now: its OOM score back to a normal service's (raised while it ran next to the old one).
-  const oom = resetOomScores(
-    ctx,
+  const oom = ctx.backend.resetOomScores(
     fleet.apps.flatMap((a) => {
       const pid = reports.get(a)?.newPid;
       return pid === undefined ? [] : [{ app: a, port: p.idlePort, pid }];
@@ -437,7 +419,7 @@ export function switchResult(
     instances: [...reports.values()],
     nginxHosts: fleet.nginx.map((n) => n.remote.label),
     artifact: fleet.artifact,
-    units: ctx.cfg.systemdUnit !== undefined && r.stagedPort === undefined ? [U.instanceUnit(ctx.cfg.systemdUnit, p.idlePort)] : undefined,
+    units: r.stagedPort === undefined ? ctx.backend.unitNames([p.idlePort]) : undefined,
     // a bake's row (a canary passes its steps and the bake together)
     canary: ctx.canarySteps.length > 0 ? ctx.canarySteps : undefined,
     ...r,

@@ -2,19 +2,20 @@
 // process is the one that was staged (pid and start time), healthy and reachable from nginx;
 // then drains and stops the old version as a deploy does. Nothing staged, or a staged process
 // gone: it fails and changes nothing.
-import * as A from '../commands/app.ts';
-import * as RL from '../commands/releases.ts';
+import { layout } from '../commands/app.ts';
+import type { ReleaseInfo } from '../commands/releases.ts';
 import { DeployError } from '../errors.ts';
-import { waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { processStart, waitHealthy, type AppNode } from '../fleet/instance.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { warmUp } from '../fleet/warmup.ts';
-import { keptRelease, readReleaseInfo } from '../fleet/releases.ts';
+import { clearStaged, keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, reportsFor, retiredWords, switchAll, switchResult } from './phases.ts';
+import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
-type Staged = { a: AppNode; s: NonNullable<RL.ReleaseInfo['staged']> }[];
+type Staged = { a: AppNode; s: NonNullable<ReleaseInfo['staged']> }[];
 
 /**
  * What is staged on the idle port of every app host, checked without changing anything: the
@@ -22,7 +23,6 @@ type Staged = { a: AppNode; s: NonNullable<RL.ReleaseInfo['staged']> }[];
  * time). Sets the fleet's release and start command from its records.
  */
 async function checkStaged(ctx: Ctx, fleet: Fleet, p: SwitchPlan): Promise<Staged> {
-  const cfg = ctx.cfg;
   const info = await readReleaseInfo(ctx, fleet.apps, '', []);
   const found = fleet.apps.map((a) => ({ a, s: info.get(a)!.staged }));
   const none = found.filter((x) => !x.s).map((x) => x.a.remote.label);
@@ -37,9 +37,8 @@ async function checkStaged(ctx: Ctx, fleet: Fleet, p: SwitchPlan): Promise<Stage
   fleet.release = release;
   fleet.command = (await keptRelease(ctx, fleet.apps, release, [])).cmd;
   await mapLimit(staged, PARALLEL, async ({ a, s }) => {
-    const c = await a.remote.must('promote', A.procState(s.pid, 0, ctx.o()), cfg.commandTimeoutMs);
-    const start = /^start=(\d+)/m.exec(c)?.[1];
-    if (c.trim() === 'dead' || start !== s.start) {
+    const { dead, start } = await processStart(ctx, a, s.pid, 'promote');
+    if (dead || start !== s.start) {
       throw new DeployError('promote', a.remote.label, `the staged process (pid ${s.pid}) of ${release} on port ${port} is gone${start ? ' (that pid is now another process)' : ''}: stage again (nothing was changed)`);
     }
   });
@@ -73,7 +72,7 @@ export const promote: Strategy = {
       }
       ctx.ui.info(`${release} is staged on port ${port} on every app host`);
       const times = await mapLimit(staged, PARALLEL, async ({ a, s }) => {
-        const healthy = await waitHealthy(ctx, a, port, s.pid, { log: A.layout(cfg.remoteDir, release, port).log, nginx: fleet.nginx.map((n) => n.remote) });
+        const healthy = await waitHealthy(ctx, a, port, s.pid, { log: { file: layout(cfg.remoteDir, release, port).log }, nginx: fleet.nginx.map((n) => n.remote) });
         await warmUp(ctx, a, port);
         return healthy;
       });
@@ -82,7 +81,7 @@ export const promote: Strategy = {
     const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
     const switchedAt = await switchAll(ctx, fleet, plans);
     await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, () =>
-      mapLimit(fleet.apps, PARALLEL, (a) => a.remote.run(RL.clearStaged(cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs)),
+      clearStaged(ctx, fleet.apps),
     );
     ctx.audit.previous = await previous;
     return switchResult(ctx, fleet, p, reports, {

@@ -5,14 +5,15 @@
 //   with it; then the current version is drained and stopped as in a deploy.
 //   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
 import { DeployError } from '../errors.ts';
-import { inspectPort, JOURNAL, waitHealthy, type AppNode } from '../fleet/instance.ts';
-import * as U from '../commands/unit.ts';
-import { commandText, keptRelease } from '../fleet/releases.ts';
+import { inspectPort, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { startTeamUnit as enableTeamUnit } from '../fleet/systemd.ts';
+import { keptRelease, releaseOn, teamUnitOf } from '../fleet/releases.ts';
+import { commandText } from '../fleet/backend.ts';
 import { freshEarly } from '../fleet/early.ts';
 import { auditPath, previousRelease, readAudit, servingRelease, type AuditEntry } from '../traffic/audit.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, releaseOn, reportsFor, startOnIdle, switchAll, switchResult, TEAM_UNIT } from './phases.ts';
+import { describeSwitch, finishSwitch, planBlueGreen, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
@@ -43,21 +44,22 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
     );
   }
   if (to === current) throw new DeployError('rollback', undefined, `release ${to} is the one serving now: nothing to roll back (nothing was changed)`);
-  if (to.startsWith(TEAM_UNIT)) {
+  const teamUnit = teamUnitOf(to);
+  if (teamUnit !== undefined) {
     // Before the first deploy with systemd-unit, the team's own unit served: it is started again.
-    if (ctx.cfg.systemdUnit === undefined) throw new DeployError('rollback', undefined, `the release before ${current} is the unit ${to.slice(TEAM_UNIT.length)}, taken over by a deploy with systemd-unit: set systemd-unit to roll back to it (nothing was changed)`);
+    if (!ctx.backend.takesOverUnits) throw new DeployError('rollback', undefined, `the release before ${current} is the unit ${teamUnit}, taken over by a deploy with systemd-unit: set systemd-unit to roll back to it (nothing was changed)`);
     // The team's unit listens where it always did: only while that port is idle can it start.
     const unitPort = teamUnitPort(history, to);
     if (unitPort !== undefined && ports.length === 1 && unitPort !== ports[0]) {
       throw new DeployError(
         'rollback',
         undefined,
-        `the release before ${current ?? 'the current one'} is the team's own unit ${to.slice(TEAM_UNIT.length)}, which served on port ${unitPort} before the takeover; ${current ?? 'the current release'} holds port ${unitPort} now, so the unit could not bind it. ` +
-          `It is a rollback target only while port ${unitPort} is idle (the live release on port ${ports[0]}): roll back to a kept release instead with release: LABEL, or start the unit by hand once port ${unitPort} is free (systemctl enable --now ${to.slice(TEAM_UNIT.length)}). Nothing was changed`,
+        `the release before ${current ?? 'the current one'} is the team's own unit ${teamUnit}, which served on port ${unitPort} before the takeover; ${current ?? 'the current release'} holds port ${unitPort} now, so the unit could not bind it. ` +
+          `It is a rollback target only while port ${unitPort} is idle (the live release on port ${ports[0]}): roll back to a kept release instead with release: LABEL, or start the unit by hand once port ${unitPort} is free (systemctl enable --now ${teamUnit}). Nothing was changed`,
       );
     }
     fleet.release = to;
-    fleet.teamUnit = to.slice(TEAM_UNIT.length);
+    fleet.teamUnit = teamUnit;
     fleet.artifact = undefined;
     Object.assign(ctx.audit, { release: to, previous: current, bad: current });
     if (!ctx.cfg.dryRun) ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to the team's own unit ${fleet.teamUnit}`);
@@ -102,12 +104,11 @@ const fromTo = (ctx: Ctx, fleet: Fleet) => `roll back from ${ctx.audit.bad ?? 'a
 /** Enables and starts the team's unit again (journaled: a failure disables and stops it) and waits until it serves on port. */
 async function startTeamUnit(ctx: Ctx, fleet: Fleet, a: AppNode, unit: string, port: number, r: InstanceReport): Promise<number> {
   ctx.record({ kind: 'unit-started', app: a.host.ssh, unit });
-  const pid = Number((await a.remote.must('rollback', U.enableNowUnit(ctx.privUnit, unit, ctx.o()), ctx.cfg.commandTimeoutMs)).trim());
-  if (!Number.isInteger(pid) || pid <= 1) throw new DeployError('rollback', a.remote.label, `${unit} was started but has no main process: it exited at once`);
+  const { pid, log } = await enableTeamUnit(ctx, a, unit);
   r.newPid = pid;
   r.upload = `${unit} enabled and started`;
   ctx.ui.info(`${a.remote.label}: ${unit} enabled and started again (pid ${pid})`);
-  return waitHealthy(ctx, a, port, pid, { log: `${JOURNAL}${unit}`, nginx: fleet.nginx.map((n) => n.remote) });
+  return waitHealthy(ctx, a, port, pid, { log, nginx: fleet.nginx.map((n) => n.remote) });
 }
 
 export const blueGreenRollback: Strategy = {

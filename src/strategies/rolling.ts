@@ -6,22 +6,21 @@
 // Undo (journaled as it goes): put back / take out again, stop the new process, start the old
 // one as it was; a failed batch and every batch before it end on the old release.
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
-import * as U from '../commands/unit.ts';
 import type { Config } from '../config/inputs.ts';
 import { renderDown, type UpstreamForm } from '../traffic/include.ts';
 import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
-import { captureStart, inspectPort, refuseUnit, releaseSpec, toSeePort, startProcess, stopProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, toSeePort, startProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { forgetCaptures } from '../fleet/detached.ts';
 import { warmUp } from '../fleet/warmup.ts';
-import { cleanupReleases } from '../fleet/releases.ts';
+import { cleanupReleases, releaseOn } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { releaseOn, smoke } from './phases.ts';
+import { smoke } from './phases.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
 
 interface Instance {
@@ -126,7 +125,7 @@ export const rolling: Strategy = {
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
     await ctx.step(`Upload ${fleet.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
-        await preflightApp(ctx, a, fleet.artifact, false); // each instance stops before its new JVM starts: no overlap
+        await preflightApp(ctx, ctx.backend, a, fleet.artifact, false); // each instance stops before its new JVM starts: no overlap
         const up = fleet.artifact ? await ctx.span(a.remote.label, 'upload', () => uploadJar(ctx, a, fleet.artifact!, fleet.release, 'upload')) : { upload: 'kept on the host (0 bytes)', verify: undefined };
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
@@ -152,31 +151,25 @@ export const rolling: Strategy = {
         const healthyAt = await mapLimit(batch, PARALLEL, async (i) => {
           const now = await inspectPort(ctx, i.app, i.port, 'stop old');
           if (!now.free) {
-            refuseUnit(i.app, i.port, now, 'stop old', ctx);
+            ctx.backend.refuseUnit(i.app, i.port, now, 'stop old');
             if (now.pid === undefined) {
-              throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; ${toSeePort(ctx, i.port, now)}`);
+              throw new DeployError('stop old', i.app.remote.label, `port ${i.port} is held by a process user '${cfg.sshUser}' cannot see; ${toSeePort(ctx, i.port, now, ctx.backend.sudoersDoc)}`);
             }
-            const unit = cfg.systemdUnit !== undefined && now.unit === U.instanceUnit(cfg.systemdUnit, i.port) ? now.unit : undefined;
-            if (unit) {
-              // NAME@PORT: a failed batch starts the release it ran again, from its kept jar.
-              const ran = await releaseOn(ctx, [i.app], i.port);
-              if (!ran) throw new DeployError('stop old', i.app.remote.label, `no record of the release ${unit} runs (${cfg.remoteDir}/run/${i.port}.release), so a failed batch could not start it again: nothing was stopped`);
-              ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved: '', log: '', release: ran });
-            } else {
-              // How it was started, so a failed batch can start it again as it was.
-              const saved = await captureStart(ctx, i.app, now.pid, i.port, 'stop old');
-              ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, saved, log: `${cfg.remoteDir}/logs/previous.${i.port}.log` });
-            }
+            // This action's own instance (systemd-unit: NAME@PORT) is stopped, not disabled: it
+            // starts again at once with the new release.
+            const own = ctx.backend.ownInstance(now, i.port);
+            // What starts it again as it was, so a failed batch can.
+            const from = await ctx.backend.captureForRestart(i.app, now.pid, i.port, 'stop old', own);
+            ctx.record({ kind: 'stopped', app: i.app.host.ssh, port: i.port, ...from });
             i.report.oldPid = now.pid;
-            // The instance's unit is stopped, not disabled: it starts again at once with the new release.
-            i.report.stopped = await stopProcess(ctx, i.app, now.pid, i.port, 'stop old', undefined, false, now.start, unit ? { name: unit, disable: false } : undefined);
+            i.report.stopped = await ctx.backend.stop(i.app, now.pid, i.port, 'stop old', { start: now.start, unit: own });
             ctx.ui.info(`${i.app.remote.label}: old pid ${now.pid} on port ${i.port} ${i.report.stopped}`);
           } else {
             i.report.stopped = 'nothing was running';
           }
           ctx.checkpoint();
-          const spec = releaseSpec(ctx, fleet.release, i.port, fleet.command);
-          i.report.newPid = await startProcess(ctx, i.app, i.port, spec, 'start');
+          const spec = ctx.backend.releaseStart(fleet.release, i.port, fleet.command);
+          i.report.newPid = await startProcess(ctx, ctx.backend, i.app, i.port, spec, 'start');
           const healthy = await waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
           await warmUp(ctx, i.app, i.port);
           return healthy;
@@ -203,16 +196,11 @@ export const rolling: Strategy = {
       mapLimit(hosts, PARALLEL, async (a) => {
         const ports = all.filter((i) => i.app === a).map((i) => i.port);
         // How the old processes were started is needed no more, and may hold secrets.
-        const forgot = await a.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(cfg.remoteDir, p)), ctx.o()), cfg.commandTimeoutMs);
-        if (forgot.code !== 0) ctx.cleanupProblem(`${a.remote.label}: could not remove ${A.capturePath(cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`);
+        const notForgotten = await forgetCaptures(ctx, a, ports);
+        if (notForgotten) ctx.cleanupProblem(notForgotten);
         await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
         // systemd-unit: every instance starts at boot, now that each runs the new release.
-        // One command per unit: the sudoers rule names each exactly.
-        if (cfg.systemdUnit !== undefined) {
-          const units = ports.map((port) => U.instanceUnit(cfg.systemdUnit!, port));
-          const enabled = await Promise.all(units.map((u) => a.remote.run(U.enableUnit(ctx.privUnit, u, ctx.o()), cfg.commandTimeoutMs)));
-          enabled.forEach((en, k) => en.code !== 0 && ctx.cleanupProblem(`${a.remote.label}: could not enable ${units[k]}: a reboot would not start it`));
-        }
+        for (const u of await ctx.backend.enableEach(a, ports)) ctx.cleanupProblem(`${a.remote.label}: could not enable ${u}: a reboot would not start it`);
       }),
     );
     const ports = [...new Set(all.map((i) => i.port))];
@@ -229,7 +217,7 @@ export const rolling: Strategy = {
       nginxHosts: nginx.map((r) => r.label),
       artifact: fleet.artifact,
       headline: `Rolling: ${all.length} instances replaced in ${plan.length} batch(es); nginx kept serving from the others throughout.`,
-      units: cfg.systemdUnit !== undefined ? all.map((i) => U.instanceUnit(cfg.systemdUnit!, i.port)).filter((u, k, xs) => xs.indexOf(u) === k) : undefined,
+      units: ctx.backend.unitNames(all.map((i) => i.port)),
     };
   },
 };

@@ -13,23 +13,17 @@ import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { readNginx } from './read.ts';
 import type { Fleet, Outcome, Strategy } from './types.ts';
-import { commandOf, deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
+import { deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
+import { commandOf, type RunBackend } from '../fleet/backend.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
 import { dropEarly, readEarly } from '../fleet/early.ts';
 import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
 /** The summary's lines about settings that change where things go: health-port, log-max-size. */
-export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath' | 'logMaxBytes' | 'systemdUnit' | 'remoteDir'>): string[] {
+export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath'>, backend: RunBackend): string[] {
   const out: string[] = [];
   if (cfg.healthPort) out.push(`Health checks: GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port).`);
-  if (cfg.systemdUnit === undefined) {
-    const mib = cfg.logMaxBytes / 1048576;
-    out.push(
-      cfg.logMaxBytes > 0
-        ? `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, capped at ${mib >= 1 ? `${+mib.toFixed(1)} MiB` : `${Math.round(cfg.logMaxBytes / 1024)} KiB`} (log-max-size; the older part in .log.1).`
-        : `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, not capped (log-max-size: 0).`,
-    );
-  }
+  out.push(...backend.notes());
   return out;
 }
 
@@ -95,7 +89,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     }
     // While the locks are taken, the app hosts are asked what the start on the idle port will
     // need to know (all reads; the upload channel opens and waits).
-    if (strategy.readsEarly) readEarly(ctx, apps, artifact, release);
+    if (strategy.readsEarly) readEarly(ctx, ctx.backend, apps, artifact, release);
     // A rollback reads the history on the first nginx host: behind its lock too.
     const history = cfg.mode === 'rollback' && !cfg.release ? nginxRemotes[0]?.remote : undefined;
     await ctx.step('Lock', () =>
@@ -114,7 +108,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
-    result.notes = settingNotes(cfg);
+    result.notes = settingNotes(cfg, ctx.backend);
     ctx.state.done = true;
     ctx.save();
     // The audit line and the unlock go out together, one behind the other in one shell per host:

@@ -1,11 +1,10 @@
 // mode: stage. The new release starts on the idle port of every app host and passes its health
 // and reachability checks, and stays up (its guard disarmed) while nginx keeps serving the old
 // one, so people can try it before mode: promote switches to it. Staging again replaces it.
-import * as RL from '../commands/releases.ts';
-import { cleanupReleases } from '../fleet/releases.ts';
+import { cleanupReleases, markStaged } from '../fleet/releases.ts';
 import { type Ctx } from './context.ts';
-import { mapLimit, PARALLEL } from '../util/async.ts';
-import { planBlueGreen, releaseOn, reportsFor, smoke, startOnIdle } from './phases.ts';
+import { planBlueGreen, reportsFor, smoke, startOnIdle } from './phases.ts';
+import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
 export const stage: Strategy = {
@@ -20,7 +19,6 @@ export const stage: Strategy = {
   },
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
-    const cfg = ctx.cfg;
     const p = planBlueGreen(ctx, fleet)[0];
     ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
     ctx.audit.to = `port ${p.idlePort} (staged)`;
@@ -29,7 +27,7 @@ export const stage: Strategy = {
     // A staged release that fails the team's smoke test is stopped: promote only ever sees one that passed.
     await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), releaseOn(ctx, fleet.apps, p.livePort));
     await ctx.step('Record the staged release', async () => {
-      await mapLimit(fleet.apps, PARALLEL, (a) => a.remote.must('stage', RL.markStaged(cfg.remoteDir, p.idlePort, fleet.release, ctx.o()), cfg.commandTimeoutMs));
+      await markStaged(ctx, fleet.apps, p.idlePort, fleet.release);
       // From here the staged processes stay, whatever happens next.
       ctx.state.committed = true;
       ctx.save();

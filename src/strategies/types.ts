@@ -5,7 +5,7 @@ import type { AppNode } from '../fleet/node.ts';
 import type { NginxSide } from '../traffic/nginx.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
-import type { ReleaseCommand } from '../fleet/releases.ts';
+import type { ReleaseCommand } from '../fleet/backend.ts';
 import type { Ctx } from './context.ts';
 import type { OutcomeKind } from './outcome.ts';
 

@@ -107,6 +107,12 @@ function keepFresh(ctx: OpContext, remote: Remote, dir: string, info: string, st
   refreshers.set(ctx, [...(refreshers.get(ctx) ?? []), timer]);
 }
 
+/** dry-run: `free`, or whom the deploy lock on an nginx host is held by, in words. */
+export async function lockStatus(ctx: OpContext, remote: Remote): Promise<string> {
+  const out = (await remote.must('lock', L.lockStatus(`${ctx.cfg.remoteDir}/deploy.lock`, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+  return out === 'free' ? out : `the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`;
+}
+
 export async function releaseLocks(ctx: OpContext, nginx: Remote[], lanes?: Map<Remote, Lane>): Promise<void> {
   for (const t of refreshers.get(ctx) ?? []) clearInterval(t);
   refreshers.delete(ctx);
