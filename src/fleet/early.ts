@@ -2,7 +2,7 @@
 // nginx hosts and these on the app hosts overlap. Everything here only reads (and the upload
 // channel only opens: it waits to be told go or no), so a deploy that stops at the lock has
 // changed nothing. What another deploy can change (ports, the release directory) is used only when
-// the locks prove that none held them since these were sent (OpContext.othersUntil); the rest (java,
+// the locks prove that none held them since these were sent (Locked, what taking them said); the rest (java,
 // tools, disk, systemd) is the host's, lock or not.
 import * as A from '../commands/app.ts';
 import * as P from '../commands/preflight.ts';
@@ -57,10 +57,18 @@ function aheadCheck(ctx: OpContext, app: AppNode, port: number): Promise<AheadCh
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 
-/** The early reads of this host that still hold now that the locks are ours, or undefined. */
-export function freshEarly(ctx: OpContext, app: AppNode): Early | undefined {
+/**
+ * What taking the deploy locks said (traffic/lock.ts DeployLocks): up to when (runner time, ms)
+ * another deploy may have changed the hosts.
+ */
+export interface Locked {
+  readonly othersUntil: number;
+}
+
+/** The early reads of this host that still hold now that the locks are ours (locks: none taken), or undefined. */
+export function freshEarly(locks: Locked | undefined, app: AppNode): Early | undefined {
   const e = app.early;
-  return e && e.sentAt > ctx.othersUntil ? e : undefined;
+  return e && locks && e.sentAt > locks.othersUntil ? e : undefined;
 }
 
 /** Takes a promise out of app.early (it is used once). */

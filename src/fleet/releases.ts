@@ -10,7 +10,7 @@ import type { AppNode } from './node.ts';
 import { commandOf, type ReleaseCommand } from './backend.ts';
 import { failureText } from '../ssh/remote.ts';
 import { createHash } from 'node:crypto';
-import { dropEarlyRelease, freshEarly } from './early.ts';
+import { dropEarlyRelease, freshEarly, type Locked } from './early.ts';
 
 /** The release label a team's own unit gets in the records and the audit log: `unit:shop.service`. */
 export const teamUnitLabel = (unit: string) => `unit:${unit}`;
@@ -93,11 +93,11 @@ export async function releaseForLabel(ctx: OpContext, apps: AppNode[], label: st
  * java, java-opts, app-args or env), this deployment is `release-<its command's sha256, first 8>`,
  * next to it, so that a rollback returns to the earlier one with its own options and environment.
  */
-export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: string, cmd: ReleaseCommand): Promise<string> {
+export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: string, cmd: ReleaseCommand, locks?: Locked): Promise<string> {
   const json = JSON.stringify(cmd);
   const differs: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
-    const early = freshEarly(ctx, a)?.started;
+    const early = freshEarly(locks, a)?.started;
     const out = await (early ?? a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.o()), ctx.cfg.commandTimeoutMs));
     const info = RL.parseReleaseInfo(out);
     if (info.jar && info.start !== undefined && info.start.trim() !== json) differs.push(a.remote.label);
@@ -111,11 +111,11 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   return next;
 }
 
-/** The release recorded on a port of the first app host that has one (what serves there). */
-export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | null): Promise<string | undefined> {
+/** The release recorded on a port of the first app host that has one (what serves there); locks: what taking them said. */
+export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | null, locks?: Locked): Promise<string | undefined> {
   if (port === null || apps.length === 0) return undefined;
   // A rollback read them while the lock was taken (fleet/early.ts).
-  const early = freshEarly(ctx, apps[0])?.records;
+  const early = freshEarly(locks, apps[0])?.records;
   if (early) return RL.parseReleaseInfo(await early).ports.get(port);
   const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
   return info.get(apps[0])?.ports.get(port);

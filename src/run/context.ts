@@ -54,11 +54,6 @@ export class OpContext {
   undoing = false;
   /** what the clean-up after a switch could not do (the deploy still succeeded): log and summary */
   readonly cleanupProblems: string[] = [];
-  /**
-   * Runner time (ms) up to which another deploy may have changed the hosts, as the locks told
-   * (takeLocks): what was read on a host after it still holds once the locks are ours.
-   */
-  othersUntil = Infinity;
   /** per host, when each phase ran (connect, upload, start, health, switch, drain, stop): the timeline */
   readonly spans: Span[] = [];
 

@@ -27,16 +27,18 @@ export const blueGreen: Strategy = {
     ctx.audit.from = p.livePort === null ? '-' : `port ${p.livePort}`;
     ctx.audit.to = `port ${p.idlePort}`;
     const reports = reportsFor(fleet, p.idlePort);
-    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
+    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort, fleet.locks).catch(() => undefined);
     await bakeStart(ctx, fleet);
     const healthyAt = await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
     await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
-    const switchedAt = await switchAll(ctx, fleet, plans);
-    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
-    ctx.audit.previous = (await previous) ?? ctx.audit.previous;
+    const switched = await switchAll(ctx, fleet, plans);
+    const tookOver = await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, switched);
+    const previousRelease = (await previous) ?? tookOver;
+    ctx.audit.previous = previousRelease;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      healthyToSwitchedMs: switchedAt - healthyAt,
+      previousRelease,
+      healthyToSwitchedMs: switched.at - healthyAt,
       headline:
         p.livePort === null
           ? `First deploy: nginx now points at port ${p.idlePort}.`

@@ -56,7 +56,7 @@ export const canary: Strategy = {
     ctx.audit.to = `port ${p.idlePort} (canary ${c.steps.join(',')})`;
     await ctx.step(`Check ${c.log}`, () => checkLog(ctx, fleet.nginx));
     const reports = reportsFor(fleet, p.idlePort);
-    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), livePort).catch(() => undefined);
+    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), livePort, fleet.locks).catch(() => undefined);
     if (cfg.bakeMs > 0) fleet.bakeFrom = await logOffsets(ctx, fleet.nginx);
     await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
     await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
@@ -106,13 +106,15 @@ export const canary: Strategy = {
         }
       });
     }
-    const switchedAt = await switchAll(ctx, fleet, plans);
-    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
-    ctx.audit.previous = (await previous) ?? ctx.audit.previous;
+    const switched = await switchAll(ctx, fleet, plans);
+    const tookOver = await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, switched);
+    const previousRelease = (await previous) ?? tookOver;
+    ctx.audit.previous = previousRelease;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'canary',
+      previousRelease,
       canary: steps,
-      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
+      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switched.at).toISOString().slice(11, 19)}), the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });
   },
 };

@@ -60,12 +60,12 @@ export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceRep
 }
 
 /** Frees the idle port (only a process this action left there may be stopped) and checks the live one. */
-async function checkPorts(ctx: Ctx, a: AppNode, p: SwitchPlan, r: InstanceReport, reuse?: number): Promise<void> {
+async function checkPorts(ctx: Ctx, fleet: Fleet, a: AppNode, p: SwitchPlan, r: InstanceReport, reuse?: number): Promise<void> {
   const cfg = ctx.cfg;
   const step = 'upload and start';
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
   // Read while the lock was taken, if nobody could have changed them since (fleet/early.ts).
-  const early = freshEarly(ctx, a)?.ports;
+  const early = freshEarly(fleet.locks, a)?.ports;
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step, early?.get(p.livePort!)) : undefined, inspectPort(ctx, a, p.idlePort, step, early?.get(p.idlePort))]);
   if (live) {
     ctx.backend.refuseUnit(a, p.livePort!, live, step, true);
@@ -118,7 +118,7 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     const opened = fleet.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, fleet.artifact, fleet.release)) : undefined;
     try {
       // A warm standby needs no preflight: its java already runs.
-      await Promise.all([checkPorts(ctx, a, p, r, warm), warm === undefined ? preflightApp(ctx, ctx.backend, a, fleet.artifact) : undefined]);
+      await Promise.all([checkPorts(ctx, fleet, a, p, r, warm), warm === undefined ? preflightApp(ctx, ctx.backend, a, fleet.artifact) : undefined]);
       ctx.checkpoint();
     } catch (e) {
       opened?.channel.skip();
@@ -128,14 +128,14 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
       r.newPid = warm;
       r.upload = 'warm standby';
       ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
-      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, fleet.release, p.idlePort).log }, nginx, ahead: freshEarly(ctx, a)?.health?.get(p.idlePort) });
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, fleet.release, p.idlePort).log }, nginx, ahead: freshEarly(fleet.locks, a)?.health?.get(p.idlePort) });
     }
     // The timeline's upload: until the jar is in place (a gated upload returns while it travels).
     const upAt = Date.now();
     const uploaded = (failed = false) => fleet.artifact && ctx.mark([a.remote.label], 'upload', upAt, failed);
     let up: Uploaded;
     try {
-      up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(ctx, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
+      up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(fleet.locks, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
     } catch (e) {
       uploaded(true);
       throw e;
@@ -170,22 +170,29 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
   return Math.max(...times);
 }
 
+/** What a switch did: when nginx served the new version, and who held the old port then (for retireOld). */
+export interface Switched {
+  at: number;
+  /** the old port's holders, read while nginx switched (not with a bake) */
+  oldHolders?: Map<AppNode, Promise<PortState>>;
+}
+
 /**
  * Switches every nginx host to the idle port; with verify-url, checks it once the old workers are
  * gone (only then does every answer come from the new version), and a failure switches back to the
  * old version, which still runs. From the end of this on, finishing beats rolling back.
  */
-export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<number> {
+export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<Switched> {
   const p = plans[0];
   const cfg = ctx.cfg;
   // Who holds the old port is read while nginx switches (retireOld takes it; the stop checks the
   // pid's start time again): the stop then waits for nothing but the drain. Not with a bake: its
   // window may be long, and the reading is best fresh.
+  let oldHolders: Switched['oldHolders'];
   if (p.livePort !== null && cfg.bakeMs === 0) {
     const livePort = p.livePort;
-    const m = new Map(fleet.apps.filter((a) => p.liveHosts.includes(a.host)).map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')] as const));
-    for (const pr of m.values()) pr.catch(() => undefined);
-    inspectedOld.set(p, m);
+    oldHolders = new Map(fleet.apps.filter((a) => p.liveHosts.includes(a.host)).map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')] as const));
+    for (const pr of oldHolders.values()) pr.catch(() => undefined);
   }
   // The bake judges the new version from where the log is at the switch.
   const bakeAt = cfg.bakeMs > 0 && fleet.bakeFrom ? await logOffsets(ctx, fleet.nginx) : undefined;
@@ -214,18 +221,17 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
   if (cfg.bakeMs > 0 && p.livePort !== null) await ctx.step(`Bake ${cfg.bakeMs / 1000}s`, () => bake(ctx, fleet, p, bakeAt));
   ctx.state.committed = true;
   ctx.save();
-  return at;
+  return { at, oldHolders };
 }
-
-/** The old port's holders, read during the switch of a plan (switchAll), for its retireOld. */
-const inspectedOld = new WeakMap<SwitchPlan, Map<AppNode, Promise<PortState>>>();
 
 /**
  * Drains the old port and stops what listens there; with keep, leaves it running as a warm
- * standby (recorded as this action's, so the next deploy may replace it).
+ * standby (recorded as this action's, so the next deploy may replace it). early: who held the old
+ * port during the switch (switchAll). Returns the team's own unit it took over, if any.
  */
-export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean): Promise<void> {
+export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, early?: Switched['oldHolders']): Promise<string | undefined> {
   const cfg = ctx.cfg;
+  let tookOver: string | undefined;
   await ctx.step(keep ? 'Drain and keep the old version as a warm standby' : 'Drain and stop the old version', async () => {
     if (p.livePort === null) {
       // A first deploy stops nothing; but until the old nginx workers are gone, one of them may
@@ -238,8 +244,6 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
     const old = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
     // Which process holds the old port is read while the drain runs, if not during the switch (it
     // is only read, and the stop checks its pid again): no round trip between the drain and the stop.
-    const early = inspectedOld.get(p);
-    inspectedOld.delete(p);
     const inspected = new Map(old.map((a) => [a, early?.get(a) ?? inspectPort(ctx, a, livePort, 'stop old')]));
     for (const pr of inspected.values()) pr.catch(() => undefined);
     try {
@@ -278,7 +282,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         if (took !== undefined) {
           r.tookOver = took;
           // A later mode: rollback goes back to it: the release that served before is that unit.
-          ctx.audit.previous ??= teamUnitLabel(took);
+          tookOver ??= teamUnitLabel(took);
           ctx.ui.info(`${a.remote.label}: took over from ${took}: it was ${keep ? 'disabled and kept running' : 'stopped and disabled'}; nothing else in it was changed`);
         }
         ctx.ui.info(`${a.remote.label}: old pid ${pid} ${r.stopped}`);
@@ -290,6 +294,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
       throw new DeployError(d.step, d.host, `${d.detail} -- nginx already serves the new version on port ${p.idlePort}; the old process on port ${livePort} may still need stopping`);
     }
   });
+  return tookOver;
 }
 
 /**
@@ -383,9 +388,10 @@ export async function verifyUrl(ctx: Ctx): Promise<void> {
 
 /**
  * Everything after the switch: the release is recorded and old ones pruned (plus any extra
- * clean-up) while the old version drains; then it is stopped, or kept as a warm standby.
+ * clean-up) while the old version drains; then it is stopped, or kept as a warm standby. Returns
+ * the release label of the team's own unit it took over (what served before), if any.
  */
-export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, extra?: () => Promise<unknown>): Promise<void> {
+export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, switched: Switched, extra?: () => Promise<unknown>): Promise<string | undefined> {
   // The team's own unit is no kept release: only its port is recorded (teamUnitLabel).
   const record = fleet.teamUnit ? recordPortOnly(ctx, fleet.apps, p.idlePort, fleet.release) : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
   // The new version serves now: its OOM score back to a normal service's (raised while it ran next to the old one).
@@ -397,8 +403,9 @@ export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, report
   );
   const cleanup = Promise.all([record, extra?.(), oom]);
   cleanup.catch(() => undefined);
-  await retireOld(ctx, fleet, p, reports, keep);
+  const tookOver = await retireOld(ctx, fleet, p, reports, keep, switched.oldHolders);
   await ctx.step('Clean up', () => cleanup);
+  return tookOver;
 }
 
 /** What a switch from the live to the idle port did, for the outputs and the summary. */
@@ -407,11 +414,11 @@ export function switchResult(
   fleet: Fleet,
   p: SwitchPlan,
   reports: Map<AppNode, InstanceReport>,
-  r: Pick<DeployResult, 'strategy' | 'headline'> & Partial<DeployResult>,
+  r: Pick<DeployResult, 'strategy' | 'headline' | 'previousRelease'> & Partial<DeployResult>,
 ): DeployResult {
   return {
     release: fleet.release,
-    previousRelease: ctx.audit.previous,
+    previousRelease: r.previousRelease,
     activePorts: [p.idlePort],
     previousPorts: p.livePort === null ? [] : [p.livePort],
     durationMs: Date.now() - ctx.t0,

@@ -78,15 +78,15 @@ export const promote: Strategy = {
       });
       return Math.max(...times);
     });
-    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort).catch(() => undefined);
-    const switchedAt = await switchAll(ctx, fleet, plans);
-    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, () =>
-      clearStaged(ctx, fleet.apps),
-    );
-    ctx.audit.previous = await previous;
+    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), p.livePort, fleet.locks).catch(() => undefined);
+    const switched = await switchAll(ctx, fleet, plans);
+    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious, switched, () => clearStaged(ctx, fleet.apps));
+    const previousRelease = await previous;
+    ctx.audit.previous = previousRelease;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      healthyToSwitchedMs: switchedAt - healthyAt,
+      previousRelease,
+      healthyToSwitchedMs: switched.at - healthyAt,
       artifact: undefined,
       headline: `Promoted the staged ${fleet.release}: nginx switched from port ${p.livePort ?? 'none'} to ${p.idlePort}; the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });

@@ -61,6 +61,7 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
     fleet.release = to;
     fleet.teamUnit = teamUnit;
     fleet.artifact = undefined;
+    fleet.previous = current;
     Object.assign(ctx.audit, { release: to, previous: current, bad: current });
     if (!ctx.cfg.dryRun) ctx.ui.info(`rolling back from ${current ?? 'an unrecorded release'} to the team's own unit ${fleet.teamUnit}`);
     return new Map(fleet.apps.map((a) => [a, { jar: false, ports: new Map<number, string>() }]));
@@ -69,6 +70,7 @@ async function target(ctx: Ctx, fleet: Fleet, currentP: Promise<string | undefin
   fleet.release = to;
   fleet.command = kept.cmd;
   fleet.artifact = undefined;
+  fleet.previous = current;
   ctx.audit.release = to;
   ctx.audit.previous = current;
   ctx.audit.bad = current;
@@ -87,9 +89,9 @@ async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchP
   const live = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
   // Who listens on the idle port is asked alongside: a warm standby is the target still running
   // there, started by this action.
-  const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback', freshEarly(ctx, a)?.ports.get(p.idlePort))));
+  const idle = Promise.all(fleet.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback', freshEarly(fleet.locks, a)?.ports.get(p.idlePort))));
   idle.catch(() => undefined);
-  const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort), [p.idlePort]);
+  const info = await target(ctx, fleet, releaseOn(ctx, live, p.livePort, fleet.locks), [p.idlePort]);
   const states = await idle;
   const reuse = new Map<AppNode, number>();
   fleet.apps.forEach((a, i) => {
@@ -99,7 +101,7 @@ async function chooseBlueGreen(ctx: Ctx, fleet: Fleet): Promise<{ plans: SwitchP
   return { plans, reuse };
 }
 
-const fromTo = (ctx: Ctx, fleet: Fleet) => `roll back from ${ctx.audit.bad ?? 'an unrecorded release'} to ${fleet.release} (and mark ${ctx.audit.bad ?? 'the release left'} bad)`;
+const fromTo = (fleet: Fleet) => `roll back from ${fleet.previous ?? 'an unrecorded release'} to ${fleet.release} (and mark ${fleet.previous ?? 'the release left'} bad)`;
 
 /** Enables and starts the team's unit again (journaled: a failure disables and stops it) and waits until it serves on port. */
 async function startTeamUnit(ctx: Ctx, fleet: Fleet, a: AppNode, unit: string, port: number, r: InstanceReport): Promise<number> {
@@ -120,13 +122,13 @@ export const blueGreenRollback: Strategy = {
     const p = plans[0];
     const warm = fleet.apps.filter((a) => reuse.has(a));
     const cold = fleet.apps.filter((a) => !reuse.has(a));
-    if (fleet.teamUnit) return describeSwitch(ctx, fleet, plans, [`would ${fromTo(ctx, fleet)}: enable and start ${fleet.teamUnit} again on ${fleet.apps.map((a) => a.remote.label).join(', ')}, and check it on port ${p.idlePort}`], false);
+    if (fleet.teamUnit) return describeSwitch(ctx, fleet, plans, [`would ${fromTo(fleet)}: enable and start ${fleet.teamUnit} again on ${fleet.apps.map((a) => a.remote.label).join(', ')}, and check it on port ${p.idlePort}`], false);
     return describeSwitch(
       ctx,
       fleet,
       plans,
       [
-        `would ${fromTo(ctx, fleet)}`,
+        `would ${fromTo(fleet)}`,
         ...(warm.length ? [`${fleet.release} still runs on port ${p.idlePort} on ${warm.map((a) => `${a.remote.label} (pid ${reuse.get(a)})`).join(', ')}: it would be checked and kept`] : []),
         ...(cold.length ? [`on ${cold.map((a) => a.remote.label).join(', ')}, ${fleet.release} would be started on port ${p.idlePort} from its kept jar with its recorded command: ${commandText(fleet.command, p.idlePort)}`] : []),
       ],
@@ -145,25 +147,31 @@ export const blueGreenRollback: Strategy = {
       const healthyAt = await ctx.step(`Start ${unit} again`, async () =>
         Math.max(...(await mapLimit(fleet.apps, PARALLEL, (a) => startTeamUnit(ctx, fleet, a, unit, p.idlePort, reports.get(a)!)))),
       );
-      const switchedAt = await switchAll(ctx, fleet, plans);
-      await finishSwitch(ctx, fleet, p, reports, false);
+      const switched = await switchAll(ctx, fleet, plans);
+      const tookOver = await finishSwitch(ctx, fleet, p, reports, false, switched);
+      const previousRelease = fleet.previous ?? tookOver;
+      ctx.audit.previous = previousRelease;
       return switchResult(ctx, fleet, p, reports, {
         strategy: 'blue-green',
-        healthyToSwitchedMs: switchedAt - healthyAt,
+        previousRelease,
+        healthyToSwitchedMs: switched.at - healthyAt,
         units: [unit],
-        headline: `Rolled back to the team's own ${unit} (enabled and started again): nginx switched from port ${p.livePort} to ${p.idlePort}; ${ctx.audit.bad ?? 'the release left'} is marked bad.`,
+        headline: `Rolled back to the team's own ${unit} (enabled and started again): nginx switched from port ${p.livePort} to ${p.idlePort}; ${fleet.previous ?? 'the release left'} is marked bad.`,
       });
     }
     const warm = reuse.size === fleet.apps.length;
     const healthyAt = await ctx.step(warm ? `Check ${fleet.release}, still running on port ${p.idlePort}` : `Start ${fleet.release} on port ${p.idlePort}`, () =>
       startOnIdle(ctx, fleet, p, reports, reuse),
     );
-    const switchedAt = await switchAll(ctx, fleet, plans);
-    await finishSwitch(ctx, fleet, p, reports, false);
+    const switched = await switchAll(ctx, fleet, plans);
+    const tookOver = await finishSwitch(ctx, fleet, p, reports, false, switched);
+    const previousRelease = fleet.previous ?? tookOver;
+    ctx.audit.previous = previousRelease;
     return switchResult(ctx, fleet, p, reports, {
       strategy: 'blue-green',
-      healthyToSwitchedMs: switchedAt - healthyAt,
-      headline: `Rolled back to ${fleet.release}${warm ? ' (from its warm standby)' : ' (started again from its kept jar)'}: nginx switched from port ${p.livePort} to ${p.idlePort}; ${ctx.audit.bad ?? 'the release left'} is marked bad.`,
+      previousRelease,
+      healthyToSwitchedMs: switched.at - healthyAt,
+      headline: `Rolled back to ${fleet.release}${warm ? ' (from its warm standby)' : ' (started again from its kept jar)'}: nginx switched from port ${p.livePort} to ${p.idlePort}; ${fleet.previous ?? 'the release left'} is marked bad.`,
     });
   },
 };
@@ -171,17 +179,17 @@ export const blueGreenRollback: Strategy = {
 export const rollingRollback: Strategy = {
   async describe(ctx: Ctx, fleet: Fleet): Promise<DryRunPlan> {
     const all = instancesOf(ctx, fleet);
-    await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port), []);
+    await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port, fleet.locks), []);
     const plan = await rolling.describe(ctx, fleet);
-    return { ...plan, lines: [`would ${fromTo(ctx, fleet)}, with its kept jar and recorded command, on ${all[0].key}: ${commandText(fleet.command, all[0].port)}`, ...plan.lines] };
+    return { ...plan, lines: [`would ${fromTo(fleet)}, with its kept jar and recorded command, on ${all[0].key}: ${commandText(fleet.command, all[0].port)}`, ...plan.lines] };
   },
 
   async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
     const all = instancesOf(ctx, fleet);
     await ctx.step('Choose the release', async () => {
-      await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port), []);
+      await target(ctx, fleet, releaseOn(ctx, [all[0].app], all[0].port, fleet.locks), []);
     });
     const r = await rolling.run(ctx, fleet);
-    return { ...r, headline: `Rolled back to ${fleet.release}: ${r.headline} ${ctx.audit.bad ?? 'The release left'} is marked bad.` };
+    return { ...r, headline: `Rolled back to ${fleet.release}: ${r.headline} ${fleet.previous ?? 'The release left'} is marked bad.` };
   },
 };

@@ -119,7 +119,13 @@ export const rolling: Strategy = {
     ctx.ui.info(`${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`);
     ctx.audit.from = ctx.audit.to = all.map((i) => i.key).join(',');
     // What serves now, asked while the batches run (a rollback has set it already).
-    const previous = ctx.audit.previous !== undefined ? Promise.resolve(ctx.audit.previous) : releaseOn(ctx, [all[0].app], all[0].port).then((r) => (ctx.audit.previous ??= r), () => undefined);
+    const previous =
+      fleet.previous !== undefined
+        ? Promise.resolve(fleet.previous)
+        : releaseOn(ctx, [all[0].app], all[0].port, fleet.locks).then(
+            (r) => (ctx.audit.previous = r),
+            () => undefined,
+          );
 
     const hosts = [...new Set(all.map((i) => i.app))];
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();

@@ -7,7 +7,7 @@ import type { AppNode } from '../fleet/node.ts';
 import { hostPort, type SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import { readBehind } from '../traffic/nginx.ts';
-import { releaseLocks, takeLocks } from '../traffic/lock.ts';
+import { DeployLocks } from '../traffic/lock.ts';
 import type { Ctx } from './context.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
@@ -53,6 +53,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
   const nginxRemotes: { addr: SshAddress; remote: Remote }[] = [];
   let fleet: Fleet | undefined;
   let apps: AppNode[] | undefined;
+  const locks = new DeployLocks(ctx);
   try {
     // Connections open while the jar is hashed.
     const connecting = Promise.allSettled([
@@ -93,8 +94,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     // A rollback reads the history on the first nginx host: behind its lock too.
     const history = cfg.mode === 'rollback' && !cfg.release ? nginxRemotes[0]?.remote : undefined;
     await ctx.step('Lock', () =>
-      takeLocks(
-        ctx,
+      locks.take(
         nginxRemotes.map((n) => n.remote),
         (remote, lane) => {
           readBehind(ctx, remote, lane);
@@ -104,8 +104,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     );
     const nginx = await readNginx(ctx, nginxRemotes);
     // The same jar with another command is a deployment of its own (read while the lock was taken).
-    if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg));
-    fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
+    if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg), locks);
+    fleet = { nginx, apps, artifact, release, command: commandOf(cfg), locks };
     const result = await strategy.run(ctx, fleet);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
     result.notes = settingNotes(cfg, ctx.backend);
@@ -116,7 +116,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const remotes = nginxRemotes.map((n) => n.remote);
     const lanes = new Map(remotes.map((r) => [r, r.lane()]));
     const auditing = audit(ctx, remotes, 'ok', lanes);
-    const unlocking = releaseLocks(ctx, remotes, lanes);
+    const unlocking = locks.release(remotes, lanes);
     result.audit = await auditing;
     await unlocking;
     return { result, rolledBack: false };
@@ -151,7 +151,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     return out;
   } finally {
     if (apps) dropEarly(apps);
-    await releaseLocks(ctx, nginxRemotes.map((n) => n.remote)).catch(() => undefined);
+    await locks.release(nginxRemotes.map((n) => n.remote)).catch(() => undefined);
     await ctx.pool.dispose();
   }
 }

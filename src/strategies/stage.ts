@@ -25,7 +25,7 @@ export const stage: Strategy = {
     const reports = reportsFor(fleet, p.idlePort);
     await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
     // A staged release that fails the team's smoke test is stopped: promote only ever sees one that passed.
-    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), releaseOn(ctx, fleet.apps, p.livePort));
+    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), releaseOn(ctx, fleet.apps, p.livePort, fleet.locks));
     await ctx.step('Record the staged release', async () => {
       await markStaged(ctx, fleet.apps, p.idlePort, fleet.release);
       // From here the staged processes stay, whatever happens next.
@@ -33,14 +33,15 @@ export const stage: Strategy = {
       ctx.save();
       await cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
     });
-    ctx.audit.previous = await releaseOn(ctx, fleet.apps, p.livePort).catch(() => undefined);
+    const previousRelease = await releaseOn(ctx, fleet.apps, p.livePort, fleet.locks).catch(() => undefined);
+    ctx.audit.previous = previousRelease;
     return {
       strategy: 'blue-green',
       release: fleet.release,
       activePorts: p.livePort === null ? [] : [p.livePort],
       previousPorts: p.livePort === null ? [] : [p.livePort],
       stagedPort: p.idlePort,
-      previousRelease: ctx.audit.previous,
+      previousRelease,
       durationMs: Date.now() - ctx.t0,
       timings: ctx.timings,
       instances: [...reports.values()],

@@ -6,6 +6,7 @@ import type { NginxSide } from '../traffic/nginx.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 import type { ReleaseCommand } from '../fleet/backend.ts';
+import type { Locked } from '../fleet/early.ts';
 import type { Ctx } from './context.ts';
 import type { OutcomeKind } from './outcome.ts';
 
@@ -19,6 +20,10 @@ export interface Fleet {
   release: string;
   /** how the release is started */
   command: ReleaseCommand;
+  /** what taking the deploy locks said: which reads made while they were taken still hold (fleet/early.ts); none in a dry run */
+  locks?: Locked;
+  /** the release serving before, when the caller knew it already (a rollback: the release it leaves, marked bad) */
+  previous?: string;
   /** systemd-unit: a rollback to the team's own unit (release `unit:NAME.service`) */
   teamUnit?: string;
   /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
