@@ -10,7 +10,7 @@ import { failureText } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { appCommand, type BackendKind, type LogSource, type ReleaseCommand, type ReleaseStart, type RestartFrom, type RunBackend, type StopOptions } from './backend.ts';
 import type { AppNode } from './node.ts';
-import { takeoverNeedsRoot } from './instance.ts';
+import { takeoverNeedsRoot } from './port.ts';
 
 export class DetachedBackend implements RunBackend {
   readonly kind = 'process' as const;

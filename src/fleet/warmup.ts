@@ -4,7 +4,7 @@
 import * as H from '../commands/http.ts';
 import { DeployError, errorText } from '../errors.ts';
 import type { OpContext } from '../run/context.ts';
-import type { AppNode } from './instance.ts';
+import type { AppNode } from './node.ts';
 import { undici, viaChannel } from './health.ts';
 import { forwardingRefused } from './probe.ts';
 

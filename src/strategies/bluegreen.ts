@@ -4,7 +4,11 @@
 //   every nginx host -> drain -> stop the old version (or keep it warm) -> clean up
 // Undo: each start records "stop it"; the switch records "put every include back".
 import type { Ctx } from './context.ts';
-import { bakeStart, describeSwitch, finishSwitch, planBlueGreen, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { bakeStart } from './bake.ts';
+import { describeSwitch, planBlueGreen, reportsFor, retiredWords, switchResult } from './plan.ts';
+import { finishSwitch } from './retire.ts';
+import { smoke, startOnIdle } from './idle.ts';
+import { switchAll } from './switch.ts';
 import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 

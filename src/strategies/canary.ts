@@ -12,7 +12,10 @@ import { attemptsSince, checkLog, gatesOf, logOffsets, show } from '../traffic/a
 import type { UpstreamForm } from '../traffic/include.ts';
 import { type Ctx } from './context.ts';
 import { sleep } from '../util/async.ts';
-import { finishSwitch, planBlueGreen, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { finishSwitch } from './retire.ts';
+import { planBlueGreen, reportsFor, retiredWords, switchResult } from './plan.ts';
+import { smoke, startOnIdle } from './idle.ts';
+import { switchAll } from './switch.ts';
 import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 

@@ -3,7 +3,9 @@
 import { DeployError } from '../errors.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
-import { inspectPort, probeFromNginx, type AppNode } from '../fleet/instance.ts';
+import { inspectPort } from '../fleet/port.ts';
+import { probeFromNginx } from '../fleet/reach.ts';
+import { type AppNode } from '../fleet/node.ts';
 import { lockStatus } from '../traffic/lock.ts';
 import { nginxRule } from '../traffic/nginx.ts';
 import { preflightApp } from '../fleet/preflight.ts';

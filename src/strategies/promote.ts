@@ -5,13 +5,17 @@
 import { layout } from '../commands/app.ts';
 import type { ReleaseInfo } from '../commands/releases.ts';
 import { DeployError } from '../errors.ts';
-import { processStart, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { processStart } from '../fleet/port.ts';
+import { waitHealthy } from '../fleet/healthy.ts';
+import { type AppNode } from '../fleet/node.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { clearStaged, keptRelease, readReleaseInfo } from '../fleet/releases.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, reportsFor, retiredWords, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, planBlueGreen, reportsFor, retiredWords, switchResult } from './plan.ts';
+import { finishSwitch } from './retire.ts';
+import { switchAll } from './switch.ts';
 import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 

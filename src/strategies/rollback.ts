@@ -5,7 +5,9 @@
 //   with it; then the current version is drained and stopped as in a deploy.
 //   rolling: a rolling deploy of the previous release's kept jar with its recorded command.
 import { DeployError } from '../errors.ts';
-import { inspectPort, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort } from '../fleet/port.ts';
+import { waitHealthy } from '../fleet/healthy.ts';
+import { type AppNode } from '../fleet/node.ts';
 import { startTeamUnit as enableTeamUnit } from '../fleet/systemd.ts';
 import { keptRelease, releaseOn, teamUnitOf } from '../fleet/releases.ts';
 import { commandText } from '../fleet/backend.ts';
@@ -13,7 +15,10 @@ import { freshEarly } from '../fleet/early.ts';
 import { auditPath, previousRelease, readAudit, servingRelease, type AuditEntry } from '../traffic/audit.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { describeSwitch, finishSwitch, planBlueGreen, reportsFor, startOnIdle, switchAll, switchResult } from './phases.ts';
+import { describeSwitch, planBlueGreen, reportsFor, switchResult } from './plan.ts';
+import { finishSwitch } from './retire.ts';
+import { startOnIdle } from './idle.ts';
+import { switchAll } from './switch.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { rolling, instancesOf } from './rolling.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';

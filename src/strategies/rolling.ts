@@ -12,7 +12,11 @@ import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { drain } from '../traffic/drain.ts';
 import { AppProbe } from '../fleet/probe.ts';
-import { inspectPort, toSeePort, startProcess, uploadJar, waitHealthy, type AppNode } from '../fleet/instance.ts';
+import { inspectPort, toSeePort } from '../fleet/port.ts';
+import { startProcess } from '../fleet/start.ts';
+import { uploadJar } from '../fleet/upload.ts';
+import { waitHealthy } from '../fleet/healthy.ts';
+import { type AppNode } from '../fleet/node.ts';
 import { forgetCaptures } from '../fleet/detached.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { cleanupReleases, releaseOn } from '../fleet/releases.ts';
@@ -20,7 +24,7 @@ import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
 import { type Ctx } from './context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import { smoke } from './phases.ts';
+import { smoke } from './idle.ts';
 import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
 
 interface Instance {

@@ -3,7 +3,8 @@
 // one, so people can try it before mode: promote switches to it. Staging again replaces it.
 import { cleanupReleases, markStaged } from '../fleet/releases.ts';
 import { type Ctx } from './context.ts';
-import { planBlueGreen, reportsFor, smoke, startOnIdle } from './phases.ts';
+import { planBlueGreen, reportsFor } from './plan.ts';
+import { smoke, startOnIdle } from './idle.ts';
 import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
 
