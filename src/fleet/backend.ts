@@ -3,7 +3,7 @@
 // (systemd.ts). Everything that differs between the two is a method here; nothing else in src/
 // asks which one runs. Also what both share: the command line a release is started with, and
 // where its log is.
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import * as A from '../commands/app.ts';
 import { journalTail } from '../commands/unit.ts';
 import type { Cmd, CmdOptions } from '../commands/shell.ts';

@@ -2,7 +2,7 @@
 // output, the options of its remote commands, cancellation, and the journal it records its
 // changes in. What the deploy run owns besides (the connections, the steps and their timings, the
 // report) is the strategies' Ctx, which extends this.
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import type { CmdOptions } from '../commands/shell.ts';
 import type { UndoEntry } from './undo.ts';
 

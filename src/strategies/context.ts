@@ -1,6 +1,6 @@
 // What a strategy's run owns besides what every host-level operation gets (run/context.ts): the
 // SSH pool, the steps and their timings, and what the report and the audit line will say.
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import { Pool } from '../ssh/pool.ts';
 import { sshOptions } from '../ssh/remote.ts';
 import { OpContext, RUN, type Ui } from '../run/context.ts';

@@ -1,5 +1,5 @@
 // The strategies, and the mode variants of each: adding one means adding its module and a line here.
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import { blueGreen } from './bluegreen.ts';
 import { rolling } from './rolling.ts';
 import { canary } from './canary.ts';

@@ -6,7 +6,7 @@
 // Undo (journaled as it goes): put back / take out again, stop the new process, start the old
 // one as it was; a failed batch and every batch before it end on the old release.
 import { DeployError } from '../errors.ts';
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import { renderDown, type UpstreamForm } from '../traffic/include.ts';
 import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
