@@ -4,7 +4,7 @@
 // asks which one runs. Also what both share: the command line a release is started with, and
 // where its log is.
 import type { Config } from '../config/settings.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import { journalTail } from '../commands/unit.ts';
 import type { Cmd, CmdOptions } from '../commands/shell.ts';
 import type { Lane } from '../ssh/remote.ts';
@@ -42,7 +42,7 @@ export function commandText(cmd: ReleaseCommand, port: number): string {
 export type LogSource = { file: string } | { unit: string };
 
 /** How to start one app process (a new release, or an old process restored), and where it logs. */
-export type ReleaseStart = Omit<A.StartSpec, 'log'> & { log: LogSource };
+export type ReleaseStart = Omit<appCmd.StartSpec, 'log'> & { log: LogSource };
 
 /** A process's log in words, for the log line of its start. */
 export function logText(log: LogSource): string {
@@ -51,7 +51,7 @@ export function logText(log: LogSource): string {
 
 /** The command that reads the last lines of a log (300: enough for Spring Boot's failure report whole). */
 export function tailCommand(ctx: OpContext, log: LogSource): { cmd: Cmd; what: string } {
-  return 'unit' in log ? { cmd: journalTail(ctx.cfg.sudo, log.unit, ctx.o()), what: `the journal of ${log.unit}` } : { cmd: A.tailLog(log.file, 300, ctx.o()), what: log.file };
+  return 'unit' in log ? { cmd: journalTail(ctx.cfg.sudo, log.unit, ctx.o()), what: `the journal of ${log.unit}` } : { cmd: appCmd.tailLog(log.file, 300, ctx.o()), what: log.file };
 }
 
 /** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */
@@ -100,16 +100,16 @@ export interface RunBackend {
 
   // who owns a port
   /** refuses a port held by a unit this backend cannot replace; live: the port nginx points at */
-  refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, live?: boolean): void;
+  refuseUnit(app: AppNode, port: number, st: appCmd.PortState, step: string, live?: boolean): void;
   /** the unit of the process on a port, to stop instead of its pid (disable: at boot too) */
-  unitOf(st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined;
+  unitOf(st: Pick<appCmd.PortState, 'unit'>, disable: boolean): StopUnit | undefined;
   /**
    * this action's own instance on port, to stop (not disable) instead of its pid, when the process
    * there (st) is it; without st, the one a start on port made
    */
-  ownInstance(st: Pick<A.PortState, 'unit'> | undefined, port: number): StopUnit | undefined;
+  ownInstance(st: Pick<appCmd.PortState, 'unit'> | undefined, port: number): StopUnit | undefined;
   /** the live process is another user's, which only a broad sudo rule lets this backend take over */
-  needsBroadSudo(st: A.PortState): boolean;
+  needsBroadSudo(st: appCmd.PortState): boolean;
   /** where the docs say how to let the deploy user see who holds a port */
   readonly sudoersDoc: string;
 

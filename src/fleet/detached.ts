@@ -2,7 +2,7 @@
 // java ...` with its log in <remote-dir>/logs, stopped by its pid; a process it replaces is
 // captured (argv, cwd, environment, kept on its host) so that a rollback starts it again as it was.
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import { parseNeedsRoot } from '../commands/shell.ts';
 import { appSudoersRule } from '../commands/sudoers.ts';
 import type { Cmd, CmdOptions } from '../commands/shell.ts';
@@ -43,14 +43,14 @@ export class DetachedBackend implements RunBackend {
   async preflight(): Promise<void> {}
 
   releaseStart(release: string, port: number, cmd: ReleaseCommand): ReleaseStart {
-    const l = A.layout(this.ctx.cfg.remoteDir, release, port);
-    return { cwd: l.releaseDir, argv: appCommand(cmd, port, A.layout(this.ctx.cfg.remoteDir, release).jar), env: cmd.env, log: { file: l.log } };
+    const l = appCmd.layout(this.ctx.cfg.remoteDir, release, port);
+    return { cwd: l.releaseDir, argv: appCommand(cmd, port, appCmd.layout(this.ctx.cfg.remoteDir, release).jar), env: cmd.env, log: { file: l.log } };
   }
 
   startCommand(_app: AppNode, port: number, spec: ReleaseStart, guardSec: number, oomScoreAdj: number): Promise<Cmd> {
     const cfg = this.ctx.cfg;
     if (!('file' in spec.log)) throw new Error(`a detached process logs to a file, not to ${spec.log.unit}`);
-    return Promise.resolve(A.startApp(cfg.remoteDir, port, { ...spec, log: spec.log.file }, guardSec, this.ctx.o(), cfg.logMaxBytes, oomScoreAdj));
+    return Promise.resolve(appCmd.startApp(cfg.remoteDir, port, { ...spec, log: spec.log.file }, guardSec, this.ctx.o(), cfg.logMaxBytes, oomScoreAdj));
   }
 
   /**
@@ -61,7 +61,7 @@ export class DetachedBackend implements RunBackend {
    * stays the host's default throughout.
    */
   overlapOomScoreAdj(): number {
-    return this.ctx.cfg.sshUser === 'root' ? A.OVERLAP_OOM_SCORE_ADJ : 0;
+    return this.ctx.cfg.sshUser === 'root' ? appCmd.OVERLAP_OOM_SCORE_ADJ : 0;
   }
 
   async resetOomScores(started: { app: AppNode; port: number; pid: number }[]): Promise<void> {
@@ -69,8 +69,8 @@ export class DetachedBackend implements RunBackend {
     if (this.overlapOomScoreAdj() === 0) return;
     await Promise.all(
       started.map(async ({ app, port, pid }) => {
-        const r = await app.remote.run(A.oomReset(A.layout(ctx.cfg.remoteDir, '', port).pidFile, pid, this.pidOptions()), ctx.cfg.commandTimeoutMs);
-        if (r.code !== 0) ctx.ui.warn(`${app.remote.label}: could not put the OOM score of pid ${pid} back to 0 (${failureText(r, ctx.cfg.commandTimeoutMs)}): it stays ${A.OVERLAP_OOM_SCORE_ADJ}, the kernel's first pick if memory runs out`);
+        const r = await app.remote.run(appCmd.oomReset(appCmd.layout(ctx.cfg.remoteDir, '', port).pidFile, pid, this.pidOptions()), ctx.cfg.commandTimeoutMs);
+        if (r.code !== 0) ctx.ui.warn(`${app.remote.label}: could not put the OOM score of pid ${pid} back to 0 (${failureText(r, ctx.cfg.commandTimeoutMs)}): it stays ${appCmd.OVERLAP_OOM_SCORE_ADJ}, the kernel's first pick if memory runs out`);
       }),
     );
   }
@@ -94,12 +94,12 @@ export class DetachedBackend implements RunBackend {
     const cfg = ctx.cfg;
     const { waitSec = cfg.stopTimeoutMs / 1000, detach = false, start, lane } = opts;
     const out = (
-      await app.remote.must(step, A.stopProcess(pid, waitSec, A.layout(cfg.remoteDir, '', port).pidFile, this.pidOptions(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)
+      await app.remote.must(step, appCmd.stopProcess(pid, waitSec, appCmd.layout(cfg.remoteDir, '', port).pidFile, this.pidOptions(waitSec + 30), detach, start ?? ''), (detach ? 0 : waitSec * 1000) + cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)
     ).trim();
     const denied = parseNeedsRoot(out);
     if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
     if (out === 'killed') ctx.ui.warn(`${app.remote.label}: pid ${pid} ignored SIGTERM for ${waitSec}s (stop-timeout) and was killed`);
-    const d = A.parseDetachedStop(out);
+    const d = appCmd.parseDetachedStop(out);
     if (d) {
       const at = new Date(d.killAt).toISOString().slice(11, 19);
       return `sent SIGTERM, still exiting (wait-for-exit: false): watchdog pid ${d.watchdog} on the host SIGKILLs it at ${at} UTC if it still runs (stop-timeout ${waitSec}s)`;
@@ -111,7 +111,7 @@ export class DetachedBackend implements RunBackend {
    * A process systemd manages cannot be replaced by stopping it: with Restart=always it comes back
    * (and the next deploy finds a stranger on its port). Refuse, and say what to do.
    */
-  refuseUnit(app: AppNode, port: number, st: A.PortState, step: string): void {
+  refuseUnit(app: AppNode, port: number, st: appCmd.PortState, step: string): void {
     if (!st.unit || st.pid === undefined) return;
     throw new DeployError(
       step,
@@ -130,7 +130,7 @@ export class DetachedBackend implements RunBackend {
     return undefined;
   }
 
-  needsBroadSudo(st: A.PortState): boolean {
+  needsBroadSudo(st: appCmd.PortState): boolean {
     return st.pid !== undefined && st.broad?.ok === false && !st.unit;
   }
 
@@ -157,8 +157,8 @@ export class DetachedBackend implements RunBackend {
   /** Keeps how the running process was started (argv, cwd, environment) in a file on its host, mode 600. */
   async captureForRestart(app: AppNode, pid: number, port: number, step: string): Promise<RestartFrom> {
     const ctx = this.ctx;
-    const save = A.capturePath(ctx.cfg.remoteDir, port);
-    const said = (await app.remote.must(step, A.captureProcess(pid, save, this.pidOptions()), ctx.cfg.commandTimeoutMs)).trim();
+    const save = appCmd.capturePath(ctx.cfg.remoteDir, port);
+    const said = (await app.remote.must(step, appCmd.captureProcess(pid, save, this.pidOptions()), ctx.cfg.commandTimeoutMs)).trim();
     const denied = parseNeedsRoot(said);
     if (denied) throw new DeployError(step, app.remote.label, takeoverNeedsRoot(ctx, pid, port, `uid ${denied.uid}`, denied.user));
     if (said === 'dead') throw new DeployError(step, app.remote.label, `the old process (pid ${pid}) on port ${port} exited before it was replaced`);
@@ -170,7 +170,7 @@ export class DetachedBackend implements RunBackend {
   async restartStart(app: AppNode, port: number, from: RestartFrom): Promise<ReleaseStart> {
     const ctx = this.ctx;
     if (from.backend === 'unit') throw new Error(`port ${port}: a unit's restart is the unit backend's`);
-    const c = A.parseCapture(await app.remote.must('rollback', A.readCaptured(from.saved, ctx.o()), ctx.cfg.commandTimeoutMs));
+    const c = appCmd.parseCapture(await app.remote.must('rollback', appCmd.readCaptured(from.saved, ctx.o()), ctx.cfg.commandTimeoutMs));
     if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${from.saved}: ${c === 'dead' ? 'empty' : c}`);
     return { ...c, log: { file: from.log } };
   }
@@ -181,7 +181,7 @@ export class DetachedBackend implements RunBackend {
 
   async forgetRestart(app: AppNode, from: RestartFrom): Promise<void> {
     if (from.backend === 'unit' || !from.saved) return;
-    await app.remote.run(A.forgetCaptured([from.saved], this.ctx.o()), this.ctx.cfg.commandTimeoutMs).catch(() => undefined);
+    await app.remote.run(appCmd.forgetCaptured([from.saved], this.ctx.o()), this.ctx.cfg.commandTimeoutMs).catch(() => undefined);
   }
 
   notes(): string[] {
@@ -205,7 +205,7 @@ export class DetachedBackend implements RunBackend {
 
 /** How the old processes on ports were started is needed no more (it may hold secrets): what could not be removed, in words. */
 export async function forgetCaptures(ctx: OpContext, app: AppNode, ports: number[]): Promise<string | undefined> {
-  const forgot = await app.remote.run(A.forgetCaptured(ports.map((p) => A.capturePath(ctx.cfg.remoteDir, p)), ctx.o()), ctx.cfg.commandTimeoutMs);
+  const forgot = await app.remote.run(appCmd.forgetCaptured(ports.map((p) => appCmd.capturePath(ctx.cfg.remoteDir, p)), ctx.o()), ctx.cfg.commandTimeoutMs);
   if (forgot.code === 0) return undefined;
-  return `${app.remote.label}: could not remove ${A.capturePath(ctx.cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`;
+  return `${app.remote.label}: could not remove ${appCmd.capturePath(ctx.cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`;
 }

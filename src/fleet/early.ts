@@ -4,14 +4,14 @@
 // changed nothing. What another deploy can change (ports, the release directory) is used only when
 // the locks prove that none held them since these were sent (Locked, what taking them said); the rest (java,
 // tools, disk, systemd) is the host's, lock or not.
-import * as A from '../commands/app.ts';
-import * as P from '../commands/preflight.ts';
-import * as RL from '../commands/releases.ts';
+import * as appCmd from '../commands/app.ts';
+import * as preflightCmd from '../commands/preflight.ts';
+import * as releasesCmd from '../commands/releases.ts';
 import { andThen, waiting, type Cmd } from '../commands/shell.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import type { RunBackend } from './backend.ts';
-import * as H from '../commands/http.ts';
+import * as httpCmd from '../commands/http.ts';
 import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type Early } from './node.ts';
 
 export type { Early } from './node.ts';
@@ -33,13 +33,13 @@ export function readEarly(ctx: OpContext, backend: RunBackend, apps: AppNode[], 
     const ask = (step: string, cmd: Cmd) => kept(r.must(step, waiting(cmd), cfg.commandTimeoutMs));
     app.early = {
       sentAt: Date.now(),
-      preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
+      preflight: ask('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
       unit: unit && ask('preflight', unit),
-      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
-      records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', appCmd.portState(port, appCmd.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
+      records: cfg.mode === 'rollback' ? ask('releases', releasesCmd.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
       // One shell: the release directory's answer (one line), then its records.
-      ...(art ? jarAndRecords(ask('upload and start', andThen(A.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), RL.releaseInfo(cfg.remoteDir, release, [], ctx.o())))) : {}),
+      ...(art ? jarAndRecords(ask('upload and start', andThen(appCmd.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), releasesCmd.releaseInfo(cfg.remoteDir, release, [], ctx.o())))) : {}),
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
@@ -53,7 +53,7 @@ function jarAndRecords(both: Promise<string>): { jar: Promise<string>; started: 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
 function aheadCheck(ctx: OpContext, app: AppNode, port: number): Promise<AheadCheck | undefined> {
   const ms = healthRequestMs(ctx);
-  const get = H.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
+  const get = httpCmd.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 

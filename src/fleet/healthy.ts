@@ -3,12 +3,12 @@
 // reachability from every nginx host (fleet/reach.ts); a failure says why, with the end of its log.
 import { healthHint, portInUseHint, startFailureLines } from '../config/spring.ts';
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import { failureText, type Remote, type RunResult } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { sleep } from '../util/async.ts';
 import { AppProbe, judgeHttpGet } from './probe.ts';
-import { undici, type ProbeResult } from './health.ts';
+import { loadHttpClient, type ProbeResult } from './health.ts';
 import { tailCommand, type LogSource } from './backend.ts';
 import { healthRequestMs, hostHealthUrl, type AheadCheck, type AppNode } from './node.ts';
 import { listenWait, openWaitMs, readyKey } from './start.ts';
@@ -22,7 +22,7 @@ type HostCheck = ProbeResult & { beganMsAgo: number };
  * undefined when it made none (the host has neither curl nor wget: the prober makes the first).
  */
 function hostCheck(ctx: OpContext, stdout: string): HostCheck | undefined {
-  const got = A.waitListenGet(stdout);
+  const got = appCmd.waitListenGet(stdout);
   if (got === undefined) return undefined;
   const r = judgeHttpGet(ctx, got.out);
   return r.fatal ? undefined : { ...r, beganMsAgo: got.ms };
@@ -30,7 +30,7 @@ function hostCheck(ctx: OpContext, stdout: string): HostCheck | undefined {
 
 /**
  * After a check failed on an open port (the app listens before it is ready): the host GETs the
- * health path itself until it answers as expected (A.waitHealthyHint), once per health wait, so
+ * health path itself until it answers as expected (appCmd.waitHealthyHint), once per health wait, so
  * that the next check goes out when it does instead of a health-interval later. True: it did.
  * Each of its GETs gets the prober's request timeout, so a slow health endpoint is waited for as
  * long by the hint as by the check.
@@ -39,9 +39,9 @@ function askHint(ctx: OpContext, app: AppNode, port: number, pid: number, deadli
   const cfg = ctx.cfg;
   const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
   const url = hostHealthUrl(ctx, port);
-  const cmd = A.waitHealthyHint(A.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.o(false, (ms + reqTimeoutMs) / 1000 + 10));
+  const cmd = appCmd.waitHealthyHint(appCmd.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.o(false, (ms + reqTimeoutMs) / 1000 + 10));
   return app.remote.run(cmd, ms + reqTimeoutMs + cfg.commandTimeoutMs).then(
-    (h) => h.code === 0 && A.parseWaitHealthy(h.stdout, pid) === 'healthy',
+    (h) => h.code === 0 && appCmd.parseWaitHealthy(h.stdout, pid) === 'healthy',
     () => false,
   );
 }
@@ -56,7 +56,7 @@ async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number,
   let r = app.remote.take<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
-    const said = res.code === 0 ? A.parseWaitListen(res.stdout, pid) : undefined;
+    const said = res.code === 0 ? appCmd.parseWaitListen(res.stdout, pid) : undefined;
     if (said === 'dead') throw new DeployError('health check', app.remote.label, `the new process (pid ${pid}) exited before becoming healthy${await logTail(ctx, app, log, port)}`);
     if (said === 'listening') return hostCheck(ctx, res.stdout);
     if (said !== 'waiting' || Date.now() >= deadline) return undefined;
@@ -93,7 +93,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
   const cfg = ctx.cfg;
   const step = 'health check';
   const label = app.remote.label;
-  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  const pidFile = appCmd.layout(cfg.remoteDir, '', port).pidFile;
   const prober = new AppProbe(ctx, app.remote, port);
   const deadline = Date.now() + cfg.healthTimeoutMs;
   const reqTimeout = healthRequestMs(ctx);
@@ -105,7 +105,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
   let healthyAt: number;
   let aliveAt = 0;
   // The HTTP client loads (~80 ms) while the port is waited for, not after it opened.
-  undici().catch(() => undefined);
+  loadHttpClient().catch(() => undefined);
   // The first check: the one the host made as the port opened, when it could.
   let first = await waitOpen(ctx, app, port, pid, opts.log, deadline);
   // A process already running (a warm standby): its host's GET made while the lock was taken, when
@@ -137,7 +137,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
         passes++;
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
-          owner = app.remote.run(A.procState(pid, port, ctx.o(), pidFile), cfg.commandTimeoutMs);
+          owner = app.remote.run(appCmd.procState(pid, port, ctx.o(), pidFile), cfg.commandTimeoutMs);
           reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
@@ -159,7 +159,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
       const notListening = !r.ok && /not listening yet/.test(last);
       if (!r.ok && (!notListening || Date.now() - aliveAt >= 500)) {
         aliveAt = Date.now();
-        const st = await app.remote.run(A.procState(pid, 0, ctx.o()), cfg.commandTimeoutMs);
+        const st = await app.remote.run(appCmd.procState(pid, 0, ctx.o()), cfg.commandTimeoutMs);
         if (st.code === null && !app.remote.connected) {
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }

@@ -2,7 +2,7 @@
 // ahead (the upload's channel): the types and helpers both early.ts and instance.ts use.
 import { randomBytes } from 'node:crypto';
 import type { AppHost } from '../config/hosts.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
@@ -31,10 +31,10 @@ export interface OpenUpload {
  * set-up (two round trips and the login shell) overlaps the checks and the release directory's.
  */
 export function openUpload(ctx: OpContext, app: AppNode, art: Artifact, release: string): OpenUpload {
-  const jar = A.layout(ctx.cfg.remoteDir, release).jar;
+  const jar = appCmd.layout(ctx.cfg.remoteDir, release).jar;
   const part = `${jar}.part-${randomBytes(4).toString('hex')}`;
   const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-  return { part, limitSec, channel: app.remote.openWithFile(A.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
+  return { part, limitSec, channel: app.remote.openWithFile(appCmd.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
 }
 
 /** The health path as the app host itself GETs it (curl or wget there). */

@@ -1,14 +1,14 @@
 // Who owns a port on an app host: the port's state as the host reads it (pid, start time, user,
 // unit), whether a process still runs, and what to say when the deploy user may not take one over.
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import type { OpContext } from '../run/context.ts';
 import type { AppNode } from './node.ts';
 
 /** asked: the same read, sent earlier (fleet/early.ts). */
-export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<A.PortState> {
-  const out = await (asked ?? app.remote.must(step, A.portState(port, A.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
-  const st = A.parsePortState(out);
+export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<appCmd.PortState> {
+  const out = await (asked ?? app.remote.must(step, appCmd.portState(port, appCmd.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
+  const st = appCmd.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
 }
@@ -27,16 +27,16 @@ export function takeoverNeedsRoot(ctx: OpContext, pid: number, port: number, own
 }
 
 /** What would let the deploy user see who holds a port (a PortState with no pid), in words; doc: the backend's sudoersDoc. */
-export function toSeePort(ctx: OpContext, port: number, st: A.PortState, doc: string): string {
+export function toSeePort(ctx: OpContext, port: number, st: appCmd.PortState, doc: string): string {
   const cfg = ctx.cfg;
-  if (!cfg.sudo) return `set sudo: true and add '${A.SS_COMMAND(port)}' to the sudoers rule (${doc}), or run the app as '${cfg.sshUser}'`;
-  if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${A.SS_COMMAND(port)}' to the deploy user's sudoers rule (${doc})`;
+  if (!cfg.sudo) return `set sudo: true and add '${appCmd.SS_COMMAND(port)}' to the sudoers rule (${doc}), or run the app as '${cfg.sshUser}'`;
+  if (st.unprivileged) return `sudo refused \`ss -Htlnp 'sport = :${port}'\`: add '${appCmd.SS_COMMAND(port)}' to the deploy user's sudoers rule (${doc})`;
   return 'not even through sudo (is /proc mounted with hidepid, or does the process run in a container?)';
 }
 
 
 /** Whether pid still runs, and its start time (a PortState's start) when it does. */
 export async function processStart(ctx: OpContext, app: AppNode, pid: number, step: string): Promise<{ dead: boolean; start?: string }> {
-  const c = await app.remote.must(step, A.procState(pid, 0, ctx.o()), ctx.cfg.commandTimeoutMs);
+  const c = await app.remote.must(step, appCmd.procState(pid, 0, ctx.o()), ctx.cfg.commandTimeoutMs);
   return { dead: c.trim() === 'dead', start: /^start=(\d+)/m.exec(c)?.[1] };
 }

@@ -2,7 +2,7 @@
 // address and port (or, where it refuses forwarding, the host GETs it itself).
 import { hostPort } from '../config/hosts.ts';
 import { DeployError, errorText } from '../errors.ts';
-import * as H from '../commands/http.ts';
+import * as httpCmd from '../commands/http.ts';
 import { ForwardingRefused, isConnectFailed, type Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import { sleep } from '../util/async.ts';
@@ -62,7 +62,7 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
 
 /** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
 async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: number): Promise<string> {
-  const r = await n.run(H.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
-  const a = H.parseHttpGet(r.stdout);
+  const r = await n.run(httpCmd.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
+  const a = httpCmd.parseHttpGet(r.stdout);
   return 'error' in a ? a.error : '';
 }

@@ -2,7 +2,7 @@
 // before it is sent, guarded (the host stops it unless its health is confirmed in time), and
 // followed in the same shell by the host's wait for its port to open (fleet/healthy.ts takes it).
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import type { Cmd } from '../commands/shell.ts';
 import { gatedStart } from '../commands/shell.ts';
 import type { Lane, RunResult } from '../ssh/remote.ts';
@@ -59,8 +59,8 @@ export const openWaitMs = (ctx: OpContext) => Math.min(5000, ctx.cfg.healthTimeo
  */
 export function listenWait(ctx: OpContext, app: AppNode, port: number, lane: Lane | undefined, ms = openWaitMs(ctx)): Promise<RunResult> {
   const cfg = ctx.cfg;
-  const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
+  const pidFile = appCmd.layout(cfg.remoteDir, '', port).pidFile;
   const reqMs = healthRequestMs(ctx);
   const check = { url: hostHealthUrl(ctx, port), timeoutSec: reqMs / 1000 };
-  return app.remote.run(A.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
+  return app.remote.run(appCmd.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
 }

@@ -4,8 +4,8 @@
 // switch), and a rollback can start it again. A process that is no unit's is handled as a
 // detached one, without sudo (detached.ts).
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
-import * as U from '../commands/unit.ts';
+import * as appCmd from '../commands/app.ts';
+import * as unitCmd from '../commands/unit.ts';
 import type { Cmd, CmdOptions } from '../commands/shell.ts';
 import type { OpContext } from '../run/context.ts';
 import { appCommand, type BackendKind, type LogSource, type ReleaseCommand, type ReleaseStart, type RestartFrom, type RunBackend, type StopOptions, type StopUnit } from './backend.ts';
@@ -38,7 +38,7 @@ export class UnitBackend implements RunBackend {
   }
 
   preflightCmd(): Cmd {
-    return U.unitPreflight(this.ctx.o());
+    return unitCmd.unitPreflight(this.ctx.o());
   }
 
   /** systemd runs the host, and the deploy user can manage system units. */
@@ -46,7 +46,7 @@ export class UnitBackend implements RunBackend {
     const ctx = this.ctx;
     const cfg = ctx.cfg;
     if (app.unitUser) return;
-    const p = U.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', this.preflightCmd(), cfg.commandTimeoutMs)));
+    const p = unitCmd.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', this.preflightCmd(), cfg.commandTimeoutMs)));
     if (!p.systemctl || !p.booted) {
       throw new DeployError(
         'preflight',
@@ -55,7 +55,7 @@ export class UnitBackend implements RunBackend {
       );
     }
     if (p.uid !== 0 && !cfg.sudo) {
-      throw new DeployError('preflight', app.remote.label, `systemd-unit writes ${U.UNIT_DIR}/${this.name}@.service and runs systemctl, which user '${p.user}' cannot do: set sudo: true (docs/systemd.md has the sudoers rule it needs)`);
+      throw new DeployError('preflight', app.remote.label, `systemd-unit writes ${unitCmd.UNIT_DIR}/${this.name}@.service and runs systemctl, which user '${p.user}' cannot do: set sudo: true (docs/systemd.md has the sudoers rule it needs)`);
     }
     app.unitUser = { user: p.user, group: p.group };
   }
@@ -63,22 +63,22 @@ export class UnitBackend implements RunBackend {
   /** The template unit this host gets (the dry run shows it). */
   template(app: AppNode): string {
     const cfg = this.ctx.cfg;
-    return U.templateText({ name: this.name, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
+    return unitCmd.templateText({ name: this.name, user: app.unitUser!.user, group: app.unitUser!.group, remoteDir: cfg.remoteDir, stopTimeoutSec: cfg.stopTimeoutMs / 1000 });
   }
 
   releaseStart(release: string, port: number, cmd: ReleaseCommand): ReleaseStart {
-    const l = A.layout(this.ctx.cfg.remoteDir, release, port);
-    return { cwd: l.releaseDir, argv: appCommand(cmd, port, A.layout(this.ctx.cfg.remoteDir, release).jar), env: cmd.env, log: { unit: U.instanceUnit(this.name, port) } };
+    const l = appCmd.layout(this.ctx.cfg.remoteDir, release, port);
+    return { cwd: l.releaseDir, argv: appCommand(cmd, port, appCmd.layout(this.ctx.cfg.remoteDir, release).jar), env: cmd.env, log: { unit: unitCmd.instanceUnit(this.name, port) } };
   }
 
   async startCommand(app: AppNode, port: number, spec: ReleaseStart, guardSec: number): Promise<Cmd> {
     const ctx = this.ctx;
     const cfg = ctx.cfg;
     await this.preflight(app);
-    const env = A.envLines(spec.env).length > 0 ? U.envFileText(spec.env) : '';
+    const env = appCmd.envLines(spec.env).length > 0 ? unitCmd.envFileText(spec.env) : '';
     // A unit's PATH is systemd's, not the user's: the java the preflight found.
     const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;
-    return U.startUnit(priv(ctx), this.name, port, cfg.remoteDir, this.template(app), U.startScriptText(spec.cwd, argv), env, guardSec, A.GUARD, ctx.o());
+    return unitCmd.startUnit(priv(ctx), this.name, port, cfg.remoteDir, this.template(app), unitCmd.startScriptText(spec.cwd, argv), env, guardSec, appCmd.GUARD, ctx.o());
   }
 
   /** systemd starts the unit: its OOM score is the unit's. */
@@ -98,9 +98,9 @@ export class UnitBackend implements RunBackend {
     const ctx = this.ctx;
     const cfg = ctx.cfg;
     const { waitSec = cfg.stopTimeoutMs / 1000, detach = false, lane } = opts;
-    const how: U.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
-    const pidFile = A.layout(cfg.remoteDir, '', port).pidFile;
-    const said = (await app.remote.must(step, U.stopUnit(priv(ctx), unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
+    const how: unitCmd.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
+    const pidFile = appCmd.layout(cfg.remoteDir, '', port).pidFile;
+    const said = (await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
     const what = unit.disable ? `${unit.name} stopped and disabled` : `${unit.name} stopped`;
     if (said === 'gone') return `${unit.name} was not running${unit.disable ? ' (disabled)' : ''}`;
     return detach ? `${unit.name} disabled, stopping (wait-for-exit: false: systemd finishes the stop, SIGKILL after TimeoutStopSec=${Math.ceil(waitSec)})` : what;
@@ -111,18 +111,18 @@ export class UnitBackend implements RunBackend {
   }
 
   /** Also one this action started (NAME@PORT) is the unit's; another unit on the live port is taken over after the switch. */
-  refuseUnit(app: AppNode, port: number, st: A.PortState, step: string, live = false): void {
+  refuseUnit(app: AppNode, port: number, st: appCmd.PortState, step: string, live = false): void {
     if (!st.unit || st.pid === undefined) return;
-    if (st.unit === U.instanceUnit(this.name, port) || live) return;
+    if (st.unit === unitCmd.instanceUnit(this.name, port) || live) return;
     throw new DeployError(step, app.remote.label, `port ${port} is held by pid ${st.pid} of the systemd unit ${st.unit}, which nginx does not point to; stop it (systemctl disable --now ${st.unit}) or choose other ports`);
   }
 
-  unitOf(st: Pick<A.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
+  unitOf(st: Pick<appCmd.PortState, 'unit'>, disable: boolean): StopUnit | undefined {
     return st.unit ? { name: st.unit, disable } : undefined;
   }
 
-  ownInstance(st: Pick<A.PortState, 'unit'> | undefined, port: number): StopUnit | undefined {
-    const name = U.instanceUnit(this.name, port);
+  ownInstance(st: Pick<appCmd.PortState, 'unit'> | undefined, port: number): StopUnit | undefined {
+    const name = unitCmd.instanceUnit(this.name, port);
     return st === undefined || st.unit === name ? { name, disable: false } : undefined;
   }
 
@@ -132,30 +132,30 @@ export class UnitBackend implements RunBackend {
 
   enableAtBoot(app: AppNode, port: number, step: string): Promise<void> {
     const ctx = this.ctx;
-    return app.remote.must(step, U.enableUnit(priv(ctx), U.instanceUnit(this.name, port), ctx.o()), ctx.cfg.commandTimeoutMs).then(() => undefined);
+    return app.remote.must(step, unitCmd.enableUnit(priv(ctx), unitCmd.instanceUnit(this.name, port), ctx.o()), ctx.cfg.commandTimeoutMs).then(() => undefined);
   }
 
   /** One command per unit: the sudoers rule names each exactly. */
   async enableEach(app: AppNode, ports: number[]): Promise<string[]> {
     const ctx = this.ctx;
-    const units = ports.map((port) => U.instanceUnit(this.name, port));
-    const enabled = await Promise.all(units.map((u) => app.remote.run(U.enableUnit(priv(ctx), u, ctx.o()), ctx.cfg.commandTimeoutMs)));
+    const units = ports.map((port) => unitCmd.instanceUnit(this.name, port));
+    const enabled = await Promise.all(units.map((u) => app.remote.run(unitCmd.enableUnit(priv(ctx), u, ctx.o()), ctx.cfg.commandTimeoutMs)));
     return units.filter((_, k) => enabled[k].code !== 0);
   }
 
   async keepWarm(app: AppNode, unit: StopUnit | undefined, step: string): Promise<string> {
     const ctx = this.ctx;
     if (!unit) return 'kept running (warm standby)';
-    await app.remote.must(step, U.stopUnit(priv(ctx), unit.name, 'disable', '', ctx.o()), ctx.cfg.commandTimeoutMs);
+    await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, 'disable', '', ctx.o()), ctx.cfg.commandTimeoutMs);
     return `kept running (warm standby), ${unit.name} disabled`;
   }
 
   unitNames(ports: number[]): string[] {
-    return ports.map((port) => U.instanceUnit(this.name, port)).filter((u, k, xs) => xs.indexOf(u) === k);
+    return ports.map((port) => unitCmd.instanceUnit(this.name, port)).filter((u, k, xs) => xs.indexOf(u) === k);
   }
 
   tookOver(unit: StopUnit | undefined, port: number): string | undefined {
-    return unit && unit.name !== U.instanceUnit(this.name, port) ? unit.name : undefined;
+    return unit && unit.name !== unitCmd.instanceUnit(this.name, port) ? unit.name : undefined;
   }
 
   /** NAME@PORT: a failed batch starts the release it ran again, from its kept jar; anything else as it was started. */
@@ -173,7 +173,7 @@ export class UnitBackend implements RunBackend {
   }
 
   restartLog(port: number, from: RestartFrom): LogSource {
-    return from.backend === 'unit' ? { unit: U.instanceUnit(this.name, port) } : this.detached.restartLog(port, from);
+    return from.backend === 'unit' ? { unit: unitCmd.instanceUnit(this.name, port) } : this.detached.restartLog(port, from);
   }
 
   forgetRestart(app: AppNode, from: RestartFrom): Promise<void> {
@@ -185,13 +185,13 @@ export class UnitBackend implements RunBackend {
   }
 
   sudoersRule(user: string, ports: number[]): { rule: string; note: string } {
-    return { rule: U.sudoersRule(user, this.name, ports), note: " (systemd-unit; a takeover of a team's unit adds its lines: docs/systemd.md)" };
+    return { rule: unitCmd.sudoersRule(user, this.name, ports), note: " (systemd-unit; a takeover of a team's unit adds its lines: docs/systemd.md)" };
   }
 
   describe(apps: AppNode[]): string[] {
     if (!apps[0]?.unitUser) return [];
     return [
-      `systemd: each instance would run as ${U.instanceUnit(this.name, 0).replace('@0.', '@PORT.')}, from ${U.UNIT_DIR}/${this.name}@.service (written if it differs from this) on ${apps.map((a) => a.remote.label).join(', ')}:`,
+      `systemd: each instance would run as ${unitCmd.instanceUnit(this.name, 0).replace('@0.', '@PORT.')}, from ${unitCmd.UNIT_DIR}/${this.name}@.service (written if it differs from this) on ${apps.map((a) => a.remote.label).join(', ')}:`,
       '',
       '```ini',
       ...this.template(apps[0]).trimEnd().split('\n'),
@@ -203,7 +203,7 @@ export class UnitBackend implements RunBackend {
 
 /** A rollback to the team's own unit: enables and starts it again; returns its MainPID and its log. */
 export async function startTeamUnit(ctx: OpContext, app: AppNode, unit: string): Promise<{ pid: number; log: LogSource }> {
-  const pid = Number((await app.remote.must('rollback', U.enableNowUnit(priv(ctx), unit, ctx.o()), ctx.cfg.commandTimeoutMs)).trim());
+  const pid = Number((await app.remote.must('rollback', unitCmd.enableNowUnit(priv(ctx), unit, ctx.o()), ctx.cfg.commandTimeoutMs)).trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError('rollback', app.remote.label, `${unit} was started but has no main process: it exited at once`);
   return { pid, log: { unit } };
 }
@@ -211,6 +211,6 @@ export async function startTeamUnit(ctx: OpContext, app: AppNode, unit: string):
 /** The undo of startTeamUnit: the team's unit stopped and disabled again; the command's exit code (0: done). */
 export async function stopTeamUnit(ctx: OpContext, app: AppNode, unit: string): Promise<number | null> {
   const cfg = ctx.cfg;
-  const r = await app.remote.run(U.stopUnit(priv(ctx), unit, 'disable-now', '', ctx.o(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
+  const r = await app.remote.run(unitCmd.stopUnit(priv(ctx), unit, 'disable-now', '', ctx.o(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
   return r.code;
 }

@@ -2,7 +2,7 @@
 // there, checked by its sha256 while the JVM starts; a gated upload lets the start follow it
 // without a round trip (the gate waits on the host for the jar).
 import { DeployError, errorText } from '../errors.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import type { Cmd } from '../commands/shell.ts';
 import { removeFile } from '../commands/shell.ts';
 import { failureText, type RunResult } from '../ssh/remote.ts';
@@ -36,10 +36,10 @@ export interface Uploaded {
  */
 export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, release: string, step: string, opened?: OpenUpload, known?: Promise<string>, gated = false): Promise<Uploaded> {
   const cfg = ctx.cfg;
-  const paths = A.layout(cfg.remoteDir, release);
+  const paths = appCmd.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
   const first = gated ? 'go rc' : 'go';
-  const preparing = app.remote.must(step, A.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs).then((p) => p.trim());
+  const preparing = app.remote.must(step, appCmd.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs).then((p) => p.trim());
   const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
   let sending: Promise<RunResult> | undefined;
   let s = Date.now();
@@ -73,7 +73,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
     });
     arrived.catch(() => undefined);
     prepared.catch(() => undefined);
-    const checking = () => app.remote.run(A.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
+    const checking = () => app.remote.run(appCmd.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
     const failed = (e: unknown): RunResult => ({ code: 1, stdout: '', stderr: errorText(e), timedOut: false });
     return {
       upload: '',
@@ -81,12 +81,12 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
       // release directory would then say `have` to a jar it was asked to make room for.
       verify: arrived.then(() => prepared).then(checking, failed),
       pending: {
-        gate: A.gate(part, limitSec, ctx.o(false, limitSec + 10)),
-        rcFile: A.gateFile(part),
+        gate: appCmd.gate(part, limitSec, ctx.o(false, limitSec + 10)),
+        rcFile: appCmd.gateFile(part),
         limitMs: (limitSec + 10) * 1000,
         arrived,
         prepared,
-        abort: async () => /aborted|decided/.test((await app.remote.run(A.abortGate(A.gateFile(part), ctx.o()), cfg.commandTimeoutMs)).stdout),
+        abort: async () => /aborted|decided/.test((await app.remote.run(appCmd.abortGate(appCmd.gateFile(part), ctx.o()), cfg.commandTimeoutMs)).stdout),
       },
     };
   };
@@ -117,7 +117,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
 
 /** Tells a start waiting on the host behind the jar never to run: aborted, decided (it passed) or none. */
 export async function closeGate(ctx: OpContext, app: AppNode, rcFile: string): Promise<'aborted' | 'decided' | 'none'> {
-  const r = await app.remote.run(A.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+  const r = await app.remote.run(appCmd.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
   const said = r?.stdout.trim();
   return said === 'aborted' || said === 'decided' ? said : 'none';
 }

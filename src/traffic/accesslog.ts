@@ -1,7 +1,7 @@
 // What nginx's own access log (access-log, in the canary log_format) says about each release: read
 // by a canary step and by a bake.
 import { DeployError } from '../errors.ts';
-import * as N from '../commands/nginx.ts';
+import * as nginxCmd from '../commands/nginx.ts';
 import type { NginxSide } from './nginx.ts';
 import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type Gates, type ReleaseFigures } from './canary.ts';
 import type { OpContext } from '../run/context.ts';
@@ -13,7 +13,7 @@ const MAX_LOG_BYTES = 64 << 20;
  * command a sudoers line could name), so that user must be able to read it.
  */
 function unreadable(ctx: OpContext, n: NginxSide, step: string, out: string): DeployError | undefined {
-  const u = N.parseUnreadable(out);
+  const u = nginxCmd.parseUnreadable(out);
   if (!u) return undefined;
   const f = ctx.cfg.canary.log;
   return new DeployError(
@@ -30,7 +30,7 @@ export async function checkLog(ctx: OpContext, nginx: NginxSide[], step = 'canar
   const f = ctx.cfg.canary.log;
   await Promise.all(
     nginx.map(async (n) => {
-      const out = await n.remote.must(step, N.tailLog(f, 200, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must(step, nginxCmd.tailLog(f, 200, ctx.o()), ctx.cfg.commandTimeoutMs);
       const denied = unreadable(ctx, n, step, out);
       if (denied) throw denied;
       const lines = out.split('\n').filter((l) => l.trim() !== '');
@@ -48,7 +48,7 @@ export async function checkLog(ctx: OpContext, nginx: NginxSide[], step = 'canar
 export async function logOffsets(ctx: OpContext, nginx: NginxSide[]): Promise<number[]> {
   return Promise.all(
     nginx.map(async (n) => {
-      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+      const out = (await n.remote.must('canary', nginxCmd.logSize(ctx.cfg.canary.log, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
       const denied = unreadable(ctx, n, 'canary', out);
       if (denied) throw denied;
       return /^\d+$/.test(out) ? Number(out) : 0;
@@ -69,7 +69,7 @@ export async function readSince(ctx: OpContext, nginx: NginxSide[], offsets: num
     nginx.map(async (n, i) => {
       const max = until ? Math.max(0, until[i] - offsets[i]) : MAX_LOG_BYTES;
       if (max === 0) return { attempts: [] as Attempt[], next: offsets[i] };
-      const out = await n.remote.must('analysis', N.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must('analysis', nginxCmd.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o()), ctx.cfg.commandTimeoutMs);
       const whole = until ? out : out.slice(0, out.lastIndexOf('\n') + 1);
       return { attempts: whole.split('\n').flatMap((l) => parseLogLine(l) ?? []), next: offsets[i] + Buffer.byteLength(whole, 'utf8') };
     }),
