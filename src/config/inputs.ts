@@ -8,10 +8,10 @@ import { parseKnownHosts, type KnownHostEntry } from './knownhosts.ts';
 import { refusePortOverrides } from './portsettings.ts';
 import { absolutePath, bool, byteSize, integer, looksLikePrivateKey, parseBatchSize, parseEnv, parsePorts, required, seconds, URL_PATH, words, type InputReader } from './readers.ts';
 import { parseCanary } from './analysis.ts';
-import { MODES, STRATEGIES, type AppSettings, type CheckSettings, type Config, type HostSettings, type Mode, type NginxSettings, type RunSettings, type Strategy, type TimeoutSettings } from './settings.ts';
+import { MODES, STRATEGIES, type AppSettings, type CheckSettings, type Config, type HostSettings, type Mode, type NginxSettings, type RunSettings, type StrategyName, type TimeoutSettings } from './settings.ts';
 
 export { ANALYSIS_DEFAULTS } from './analysis.ts';
-export type { BatchSize, CanaryConfig, Config, Mode, Strategy } from './settings.ts';
+export type { BatchSize, CanaryConfig, Config, Mode, StrategyName } from './settings.ts';
 export { MODES, STRATEGIES } from './settings.ts';
 export type { InputReader } from './readers.ts';
 
@@ -39,7 +39,7 @@ function readRun(get: InputReader): Omit<RunSettings, 'bakeMs' | 'release'> {
   if (!(STRATEGIES as string[]).includes(strategyText)) {
     throw new InputError('strategy', `'${strategyText}' is not a strategy: use ${STRATEGIES.slice(0, -1).join(', ')} or ${STRATEGIES[STRATEGIES.length - 1]}`);
   }
-  const strategy = strategyText as Strategy;
+  const strategy = strategyText as StrategyName;
   const batchSize = parseBatchSize(get('batch-size').trim() || '1');
   const dryRun = bool(get, 'dry-run', false);
   const modeText = get('mode').trim() || 'deploy';
@@ -135,7 +135,7 @@ function readNginx(get: InputReader): NginxSettings & { sudo: boolean } {
 }
 
 /** The checks of a new version, and bake-time (which needs something to judge it, and an old version that waits). */
-function readChecks(get: InputReader, ports: [number, number], run: { strategy: Strategy; canary: RunSettings['canary'] }): CheckSettings & { bakeMs: number } {
+function readChecks(get: InputReader, ports: [number, number], run: { strategy: StrategyName; canary: RunSettings['canary'] }): CheckSettings & { bakeMs: number } {
   const { strategy, canary } = run;
   const healthPath = get('health-path').trim() || '/actuator/health';
   // RFC 3986 path and query characters (percent-encode anything else).

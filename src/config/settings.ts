@@ -6,8 +6,8 @@ import type { KnownHostEntry } from './knownhosts.ts';
 export type Mode = 'deploy' | 'stage' | 'promote' | 'rollback';
 export const MODES: Mode[] = ['deploy', 'stage', 'promote', 'rollback'];
 
-export type Strategy = 'blue-green' | 'rolling' | 'canary';
-export const STRATEGIES: Strategy[] = ['blue-green', 'rolling', 'canary'];
+export type StrategyName = 'blue-green' | 'rolling' | 'canary';
+export const STRATEGIES: StrategyName[] = ['blue-green', 'rolling', 'canary'];
 
 /** Instances replaced at a time by the rolling strategy: a count, or a percentage of them. */
 export type BatchSize = { count: number } | { percent: number };
@@ -34,7 +34,7 @@ export interface RunSettings {
   /** what the run should warn about before it starts (deprecated inputs) */
   warnings: string[];
   mode: Mode;
-  strategy: Strategy;
+  strategy: StrategyName;
   batchSize: BatchSize;
   /** connect, read, check and print the plan; change nothing */
   dryRun: boolean;

@@ -51,7 +51,7 @@ export function logText(log: LogSource): string {
 
 /** The command that reads the last lines of a log (300: enough for Spring Boot's failure report whole). */
 export function tailCommand(ctx: OpContext, log: LogSource): { cmd: Cmd; what: string } {
-  return 'unit' in log ? { cmd: journalTail(ctx.cfg.sudo, log.unit, ctx.o()), what: `the journal of ${log.unit}` } : { cmd: appCmd.tailLog(log.file, 300, ctx.o()), what: log.file };
+  return 'unit' in log ? { cmd: journalTail(ctx.cfg.sudo, log.unit, ctx.cmdOptions()), what: `the journal of ${log.unit}` } : { cmd: appCmd.tailLog(log.file, 300, ctx.cmdOptions()), what: log.file };
 }
 
 /** systemd-unit: the service a process to stop belongs to; disable: a reboot must not start it again. */

@@ -50,7 +50,7 @@ export class DetachedBackend implements RunBackend {
   startCommand(_app: AppNode, port: number, spec: ReleaseStart, guardSec: number, oomScoreAdj: number): Promise<Cmd> {
     const cfg = this.ctx.cfg;
     if (!('file' in spec.log)) throw new Error(`a detached process logs to a file, not to ${spec.log.unit}`);
-    return Promise.resolve(appCmd.startApp(cfg.remoteDir, port, { ...spec, log: spec.log.file }, guardSec, this.ctx.o(), cfg.logMaxBytes, oomScoreAdj));
+    return Promise.resolve(appCmd.startApp(cfg.remoteDir, port, { ...spec, log: spec.log.file }, guardSec, this.ctx.cmdOptions(), cfg.logMaxBytes, oomScoreAdj));
   }
 
   /**
@@ -170,7 +170,7 @@ export class DetachedBackend implements RunBackend {
   async restartStart(app: AppNode, port: number, from: RestartFrom): Promise<ReleaseStart> {
     const ctx = this.ctx;
     if (from.backend === 'unit') throw new Error(`port ${port}: a unit's restart is the unit backend's`);
-    const c = appCmd.parseCapture(await app.remote.must('rollback', appCmd.readCaptured(from.saved, ctx.o()), ctx.cfg.commandTimeoutMs));
+    const c = appCmd.parseCapture(await app.remote.must('rollback', appCmd.readCaptured(from.saved, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
     if (typeof c === 'string') throw new DeployError('rollback', app.remote.label, `${from.saved}: ${c === 'dead' ? 'empty' : c}`);
     return { ...c, log: { file: from.log } };
   }
@@ -181,7 +181,7 @@ export class DetachedBackend implements RunBackend {
 
   async forgetRestart(app: AppNode, from: RestartFrom): Promise<void> {
     if (from.backend === 'unit' || !from.saved) return;
-    await app.remote.run(appCmd.forgetCaptured([from.saved], this.ctx.o()), this.ctx.cfg.commandTimeoutMs).catch(() => undefined);
+    await app.remote.run(appCmd.forgetCaptured([from.saved], this.ctx.cmdOptions()), this.ctx.cfg.commandTimeoutMs).catch(() => undefined);
   }
 
   notes(): string[] {
@@ -205,7 +205,7 @@ export class DetachedBackend implements RunBackend {
 
 /** How the old processes on ports were started is needed no more (it may hold secrets): what could not be removed, in words. */
 export async function forgetCaptures(ctx: OpContext, app: AppNode, ports: number[]): Promise<string | undefined> {
-  const forgot = await app.remote.run(appCmd.forgetCaptured(ports.map((p) => appCmd.capturePath(ctx.cfg.remoteDir, p)), ctx.o()), ctx.cfg.commandTimeoutMs);
+  const forgot = await app.remote.run(appCmd.forgetCaptured(ports.map((p) => appCmd.capturePath(ctx.cfg.remoteDir, p)), ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
   if (forgot.code === 0) return undefined;
   return `${app.remote.label}: could not remove ${appCmd.capturePath(ctx.cfg.remoteDir, 0).replace('/0.', '/PORT.')} (how the old processes were started; mode 600)`;
 }

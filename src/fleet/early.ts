@@ -33,13 +33,13 @@ export function readEarly(ctx: OpContext, backend: RunBackend, apps: AppNode[], 
     const ask = (step: string, cmd: Cmd) => kept(r.must(step, waiting(cmd), cfg.commandTimeoutMs));
     app.early = {
       sentAt: Date.now(),
-      preflight: ask('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
+      preflight: ask('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions())),
       unit: unit && ask('preflight', unit),
-      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', appCmd.portState(port, appCmd.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
-      records: cfg.mode === 'rollback' ? ask('releases', releasesCmd.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', appCmd.portState(port, appCmd.layout(cfg.remoteDir, '', port).pidFile, ctx.cmdOptions(), ctx.privPorts))])),
+      records: cfg.mode === 'rollback' ? ask('releases', releasesCmd.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.cmdOptions())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
       // One shell: the release directory's answer (one line), then its records.
-      ...(art ? jarAndRecords(ask('upload and start', andThen(appCmd.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), releasesCmd.releaseInfo(cfg.remoteDir, release, [], ctx.o())))) : {}),
+      ...(art ? jarAndRecords(ask('upload and start', andThen(appCmd.jarState(cfg.remoteDir, release, art.sha256, ctx.cmdOptions()), releasesCmd.releaseInfo(cfg.remoteDir, release, [], ctx.cmdOptions())))) : {}),
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
@@ -53,7 +53,7 @@ function jarAndRecords(both: Promise<string>): { jar: Promise<string>; started: 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
 function aheadCheck(ctx: OpContext, app: AppNode, port: number): Promise<AheadCheck | undefined> {
   const ms = healthRequestMs(ctx);
-  const get = httpCmd.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
+  const get = httpCmd.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.cmdOptions(false, ms / 1000 + 10));
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 

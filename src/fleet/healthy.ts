@@ -39,7 +39,7 @@ function askHint(ctx: OpContext, app: AppNode, port: number, pid: number, deadli
   const cfg = ctx.cfg;
   const ms = Math.max(0, Math.min(openWaitMs(ctx), deadline - Date.now()));
   const url = hostHealthUrl(ctx, port);
-  const cmd = appCmd.waitHealthyHint(appCmd.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.o(false, (ms + reqTimeoutMs) / 1000 + 10));
+  const cmd = appCmd.waitHealthyHint(appCmd.layout(cfg.remoteDir, '', port).pidFile, port, ms, url, cfg.healthStatus, cfg.healthBody, reqTimeoutMs / 1000, ctx.cmdOptions(false, (ms + reqTimeoutMs) / 1000 + 10));
   return app.remote.run(cmd, ms + reqTimeoutMs + cfg.commandTimeoutMs).then(
     (h) => h.code === 0 && appCmd.parseWaitHealthy(h.stdout, pid) === 'healthy',
     () => false,
@@ -137,7 +137,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
         passes++;
         // Who owns the port, and can nginx reach it: asked while the remaining checks run.
         if (passes === Math.max(1, cfg.healthPasses - 1)) {
-          owner = app.remote.run(appCmd.procState(pid, port, ctx.o(), pidFile), cfg.commandTimeoutMs);
+          owner = app.remote.run(appCmd.procState(pid, port, ctx.cmdOptions(), pidFile), cfg.commandTimeoutMs);
           reach = probeFromNginx(ctx, opts.nginx, app.host.target, port).then(
             () => undefined,
             (e: unknown) => e,
@@ -159,7 +159,7 @@ async function healthyOn(ctx: OpContext, app: AppNode, port: number, pid: number
       const notListening = !r.ok && /not listening yet/.test(last);
       if (!r.ok && (!notListening || Date.now() - aliveAt >= 500)) {
         aliveAt = Date.now();
-        const st = await app.remote.run(appCmd.procState(pid, 0, ctx.o()), cfg.commandTimeoutMs);
+        const st = await app.remote.run(appCmd.procState(pid, 0, ctx.cmdOptions()), cfg.commandTimeoutMs);
         if (st.code === null && !app.remote.connected) {
           throw new DeployError(step, label, `the SSH connection was lost while waiting for the new process (pid ${pid}) to become healthy`);
         }

@@ -1,4 +1,4 @@
-// An app host as the fleet sees it, and what is asked of it ahead (fleet/early.ts) and opened
+// An app host as the deployment sees it, and what is asked of it ahead (fleet/early.ts) and opened
 // ahead (the upload's channel): the types and helpers both early.ts and instance.ts use.
 import { randomBytes } from 'node:crypto';
 import type { AppHost } from '../config/hosts.ts';
@@ -34,7 +34,7 @@ export function openUpload(ctx: OpContext, app: AppNode, art: Artifact, release:
   const jar = appCmd.layout(ctx.cfg.remoteDir, release).jar;
   const part = `${jar}.part-${randomBytes(4).toString('hex')}`;
   const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-  return { part, limitSec, channel: app.remote.openWithFile(appCmd.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
+  return { part, limitSec, channel: app.remote.openWithFile(appCmd.receiveJar(part, jar, art.size, ctx.cmdOptions(false, limitSec)), limitSec * 1000) };
 }
 
 /** The health path as the app host itself GETs it (curl or wget there). */

@@ -7,7 +7,7 @@ import type { AppNode } from './node.ts';
 
 /** asked: the same read, sent earlier (fleet/early.ts). */
 export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<appCmd.PortState> {
-  const out = await (asked ?? app.remote.must(step, appCmd.portState(port, appCmd.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
+  const out = await (asked ?? app.remote.must(step, appCmd.portState(port, appCmd.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.cmdOptions(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
   const st = appCmd.parsePortState(out);
   if (typeof st === 'string') throw new DeployError(step, app.remote.label, st);
   return st;
@@ -37,6 +37,6 @@ export function toSeePort(ctx: OpContext, port: number, st: appCmd.PortState, do
 
 /** Whether pid still runs, and its start time (a PortState's start) when it does. */
 export async function processStart(ctx: OpContext, app: AppNode, pid: number, step: string): Promise<{ dead: boolean; start?: string }> {
-  const c = await app.remote.must(step, appCmd.procState(pid, 0, ctx.o()), ctx.cfg.commandTimeoutMs);
+  const c = await app.remote.must(step, appCmd.procState(pid, 0, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
   return { dead: c.trim() === 'dead', start: /^start=(\d+)/m.exec(c)?.[1] };
 }

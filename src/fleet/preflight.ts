@@ -20,7 +20,7 @@ export async function preflightApp(ctx: OpContext, backend: RunBackend, app: App
   const cfg = ctx.cfg;
   const label = app.remote.label;
   // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
-  const asked = take(app, 'preflight') ?? app.remote.must('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs);
+  const asked = take(app, 'preflight') ?? app.remote.must('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions()), cfg.commandTimeoutMs);
   const [out] = await Promise.all([asked, backend.preflight(app)]);
   const p = preflightCmd.parseAppPreflight(out);
   if (!p.java) {

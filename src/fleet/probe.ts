@@ -31,7 +31,7 @@ class ExecProber implements Probe {
     this.url = url;
   }
   async probe(timeoutMs: number): Promise<ProbeResult> {
-    const r = await this.remote.run(httpCmd.httpGet(this.url, timeoutMs / 1000, this.ctx.o(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
+    const r = await this.remote.run(httpCmd.httpGet(this.url, timeoutMs / 1000, this.ctx.cmdOptions(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
     if (r.code !== 0) return { ok: false, detail: r.code === null ? 'the SSH connection was lost' : `exit code ${r.code}: ${r.stderr.trim()}` };
     return judgeHttpGet(this.ctx, r.stdout);
   }

@@ -62,7 +62,7 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
 
 /** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
 async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: number): Promise<string> {
-  const r = await n.run(httpCmd.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.o(false, 10)), 15_000);
+  const r = await n.run(httpCmd.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.cmdOptions(false, 10)), 15_000);
   const a = httpCmd.parseHttpGet(r.stdout);
   return 'error' in a ? a.error : '';
 }

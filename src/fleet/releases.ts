@@ -26,8 +26,8 @@ export async function cleanupReleases(ctx: OpContext, apps: AppNode[], release: 
   const json = JSON.stringify(cmd);
   await mapLimit(apps, PARALLEL, async (a) => {
     const [r, ...recs] = await Promise.all([
-      a.remote.run(releasesCmd.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.o()), cfg.commandTimeoutMs),
-      ...ports.map((port) => a.remote.run(releasesCmd.recordRelease(cfg.remoteDir, port, release, json, ctx.o()), cfg.commandTimeoutMs)),
+      a.remote.run(releasesCmd.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.cmdOptions()), cfg.commandTimeoutMs),
+      ...ports.map((port) => a.remote.run(releasesCmd.recordRelease(cfg.remoteDir, port, release, json, ctx.cmdOptions()), cfg.commandTimeoutMs)),
     ]);
     // Neither fails the deploy (it serves), but both are said: a missing record misleads rollback.
     recs.forEach((rec, i) => {
@@ -47,7 +47,7 @@ export async function cleanupReleases(ctx: OpContext, apps: AppNode[], release: 
 export async function readReleaseInfo(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, releasesCmd.ReleaseInfo>> {
   const out = new Map<AppNode, releasesCmd.ReleaseInfo>();
   await mapLimit(apps, PARALLEL, async (a) => {
-    out.set(a, releasesCmd.parseReleaseInfo(await a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.o()), ctx.cfg.commandTimeoutMs)));
+    out.set(a, releasesCmd.parseReleaseInfo(await a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)));
   });
   return out;
 }
@@ -78,7 +78,7 @@ export async function keptRelease(ctx: OpContext, apps: AppNode[], release: stri
 export async function releaseForLabel(ctx: OpContext, apps: AppNode[], label: string, art: Artifact): Promise<string> {
   const taken: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
-    const said = (await a.remote.must('releases', appCmd.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+    const said = (await a.remote.must('releases', appCmd.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim();
     if (said.startsWith('taken')) taken.push(`${a.remote.label} (sha256 ${said.slice(6)})`);
   });
   if (taken.length === 0) return label;
@@ -98,7 +98,7 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   const differs: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
     const early = freshEarly(locks, a)?.started;
-    const out = await (early ?? a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.o()), ctx.cfg.commandTimeoutMs));
+    const out = await (early ?? a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
     const info = releasesCmd.parseReleaseInfo(out);
     if (info.jar && info.start !== undefined && info.start.trim() !== json) differs.push(a.remote.label);
   });
@@ -123,25 +123,25 @@ export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | 
 
 /** The team's own unit is no kept release: only its port is recorded, as teamUnitLabel. */
 export function recordPortOnly(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<unknown> {
-  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.recordPort(ctx.cfg.remoteDir, port, release, ctx.o()), ctx.cfg.commandTimeoutMs));
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.recordPort(ctx.cfg.remoteDir, port, release, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
 }
 
 /** stage: the release waiting on port is recorded as staged on every app host. */
 export async function markStaged(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<void> {
-  await mapLimit(apps, PARALLEL, (a) => a.remote.must('stage', releasesCmd.markStaged(ctx.cfg.remoteDir, port, release, ctx.o()), ctx.cfg.commandTimeoutMs));
+  await mapLimit(apps, PARALLEL, (a) => a.remote.must('stage', releasesCmd.markStaged(ctx.cfg.remoteDir, port, release, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
 }
 
 /** promote: nothing is staged any more. */
 export function clearStaged(ctx: OpContext, apps: AppNode[]): Promise<unknown> {
-  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.clearStaged(ctx.cfg.remoteDir, ctx.o()), ctx.cfg.commandTimeoutMs));
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.clearStaged(ctx.cfg.remoteDir, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
 }
 
 /** A process kept as a warm standby is recorded as this action's on its port (the next deploy may replace it). */
 export async function adoptProcess(ctx: OpContext, app: AppNode, port: number, pid: number, step: string): Promise<void> {
-  await app.remote.must(step, releasesCmd.adoptProcess(ctx.cfg.remoteDir, port, pid, ctx.o()), ctx.cfg.commandTimeoutMs);
+  await app.remote.must(step, releasesCmd.adoptProcess(ctx.cfg.remoteDir, port, pid, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
 }
 
 /** What the release directory of an app host says of a jar: have, copied ..., need, taken ... (commands/app.ts jarState). */
 export function jarStateOn(ctx: OpContext, app: AppNode, release: string, sha256: string, step: string): Promise<string> {
-  return app.remote.must(step, appCmd.jarState(ctx.cfg.remoteDir, release, sha256, ctx.o()), ctx.cfg.commandTimeoutMs);
+  return app.remote.must(step, appCmd.jarState(ctx.cfg.remoteDir, release, sha256, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
 }

@@ -62,5 +62,5 @@ export function listenWait(ctx: OpContext, app: AppNode, port: number, lane: Lan
   const pidFile = appCmd.layout(cfg.remoteDir, '', port).pidFile;
   const reqMs = healthRequestMs(ctx);
   const check = { url: hostHealthUrl(ctx, port), timeoutSec: reqMs / 1000 };
-  return app.remote.run(appCmd.waitListen(pidFile, port, ms, ctx.o(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
+  return app.remote.run(appCmd.waitListen(pidFile, port, ms, ctx.cmdOptions(false, (ms + reqMs) / 1000 + 10), check), ms + reqMs + cfg.commandTimeoutMs, lane);
 }

@@ -38,7 +38,7 @@ export class UnitBackend implements RunBackend {
   }
 
   preflightCmd(): Cmd {
-    return unitCmd.unitPreflight(this.ctx.o());
+    return unitCmd.unitPreflight(this.ctx.cmdOptions());
   }
 
   /** systemd runs the host, and the deploy user can manage system units. */
@@ -78,7 +78,7 @@ export class UnitBackend implements RunBackend {
     const env = appCmd.envLines(spec.env).length > 0 ? unitCmd.envFileText(spec.env) : '';
     // A unit's PATH is systemd's, not the user's: the java the preflight found.
     const argv = app.javaPath && spec.argv[0] === cfg.java ? [app.javaPath, ...spec.argv.slice(1)] : spec.argv;
-    return unitCmd.startUnit(priv(ctx), this.name, port, cfg.remoteDir, this.template(app), unitCmd.startScriptText(spec.cwd, argv), env, guardSec, appCmd.GUARD, ctx.o());
+    return unitCmd.startUnit(priv(ctx), this.name, port, cfg.remoteDir, this.template(app), unitCmd.startScriptText(spec.cwd, argv), env, guardSec, appCmd.GUARD, ctx.cmdOptions());
   }
 
   /** systemd starts the unit: its OOM score is the unit's. */
@@ -100,7 +100,7 @@ export class UnitBackend implements RunBackend {
     const { waitSec = cfg.stopTimeoutMs / 1000, detach = false, lane } = opts;
     const how: unitCmd.UnitStop = !unit.disable ? 'stop' : detach ? 'disable-now-no-block' : 'disable-now';
     const pidFile = appCmd.layout(cfg.remoteDir, '', port).pidFile;
-    const said = (await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, how, pidFile, ctx.o(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
+    const said = (await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, how, pidFile, ctx.cmdOptions(false, waitSec + 30)), waitSec * 1000 + 2 * cfg.commandTimeoutMs + (lane ? cfg.drainTimeoutMs : 0), lane)).trim();
     const what = unit.disable ? `${unit.name} stopped and disabled` : `${unit.name} stopped`;
     if (said === 'gone') return `${unit.name} was not running${unit.disable ? ' (disabled)' : ''}`;
     return detach ? `${unit.name} disabled, stopping (wait-for-exit: false: systemd finishes the stop, SIGKILL after TimeoutStopSec=${Math.ceil(waitSec)})` : what;
@@ -132,21 +132,21 @@ export class UnitBackend implements RunBackend {
 
   enableAtBoot(app: AppNode, port: number, step: string): Promise<void> {
     const ctx = this.ctx;
-    return app.remote.must(step, unitCmd.enableUnit(priv(ctx), unitCmd.instanceUnit(this.name, port), ctx.o()), ctx.cfg.commandTimeoutMs).then(() => undefined);
+    return app.remote.must(step, unitCmd.enableUnit(priv(ctx), unitCmd.instanceUnit(this.name, port), ctx.cmdOptions()), ctx.cfg.commandTimeoutMs).then(() => undefined);
   }
 
   /** One command per unit: the sudoers rule names each exactly. */
   async enableEach(app: AppNode, ports: number[]): Promise<string[]> {
     const ctx = this.ctx;
     const units = ports.map((port) => unitCmd.instanceUnit(this.name, port));
-    const enabled = await Promise.all(units.map((u) => app.remote.run(unitCmd.enableUnit(priv(ctx), u, ctx.o()), ctx.cfg.commandTimeoutMs)));
+    const enabled = await Promise.all(units.map((u) => app.remote.run(unitCmd.enableUnit(priv(ctx), u, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)));
     return units.filter((_, k) => enabled[k].code !== 0);
   }
 
   async keepWarm(app: AppNode, unit: StopUnit | undefined, step: string): Promise<string> {
     const ctx = this.ctx;
     if (!unit) return 'kept running (warm standby)';
-    await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, 'disable', '', ctx.o()), ctx.cfg.commandTimeoutMs);
+    await app.remote.must(step, unitCmd.stopUnit(priv(ctx), unit.name, 'disable', '', ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
     return `kept running (warm standby), ${unit.name} disabled`;
   }
 
@@ -203,7 +203,7 @@ export class UnitBackend implements RunBackend {
 
 /** A rollback to the team's own unit: enables and starts it again; returns its MainPID and its log. */
 export async function startTeamUnit(ctx: OpContext, app: AppNode, unit: string): Promise<{ pid: number; log: LogSource }> {
-  const pid = Number((await app.remote.must('rollback', unitCmd.enableNowUnit(priv(ctx), unit, ctx.o()), ctx.cfg.commandTimeoutMs)).trim());
+  const pid = Number((await app.remote.must('rollback', unitCmd.enableNowUnit(priv(ctx), unit, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new DeployError('rollback', app.remote.label, `${unit} was started but has no main process: it exited at once`);
   return { pid, log: { unit } };
 }
@@ -211,6 +211,6 @@ export async function startTeamUnit(ctx: OpContext, app: AppNode, unit: string):
 /** The undo of startTeamUnit: the team's unit stopped and disabled again; the command's exit code (0: done). */
 export async function stopTeamUnit(ctx: OpContext, app: AppNode, unit: string): Promise<number | null> {
   const cfg = ctx.cfg;
-  const r = await app.remote.run(unitCmd.stopUnit(priv(ctx), unit, 'disable-now', '', ctx.o(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
+  const r = await app.remote.run(unitCmd.stopUnit(priv(ctx), unit, 'disable-now', '', ctx.cmdOptions(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
   return r.code;
 }

@@ -39,7 +39,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
   const paths = appCmd.layout(cfg.remoteDir, release);
   const up = opened ?? openUpload(ctx, app, art, release);
   const first = gated ? 'go rc' : 'go';
-  const preparing = app.remote.must(step, appCmd.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.o()), cfg.commandTimeoutMs).then((p) => p.trim());
+  const preparing = app.remote.must(step, appCmd.prepareRelease(cfg.remoteDir, release, art.sha256, ctx.cmdOptions()), cfg.commandTimeoutMs).then((p) => p.trim());
   const early = known ? await known.then((k) => k.trim()).catch(() => undefined) : undefined;
   let sending: Promise<RunResult> | undefined;
   let s = Date.now();
@@ -65,7 +65,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
     const arrived = sent.then(async (r) => {
       if (r.code !== 0) {
         // The script removes its temp file itself; after a lost connection, try again.
-        if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
+        if (r.code === null || r.timedOut) await app.remote.run(removeFile(part, ctx.cmdOptions()), cfg.commandTimeoutMs).catch(() => undefined);
         const msg = failureText(r, limitSec * 1000);
         throw new DeployError(step, app.remote.label, `upload of ${art.path} failed: ${/No space|ENOSPC/i.test(msg) ? `${msg} (the disk under ${cfg.remoteDir} is full)` : msg}`);
       }
@@ -73,7 +73,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
     });
     arrived.catch(() => undefined);
     prepared.catch(() => undefined);
-    const checking = () => app.remote.run(appCmd.verifyJar(paths.jar, art.sha256, ctx.o(false, 600)), 600_000);
+    const checking = () => app.remote.run(appCmd.verifyJar(paths.jar, art.sha256, ctx.cmdOptions(false, 600)), 600_000);
     const failed = (e: unknown): RunResult => ({ code: 1, stdout: '', stderr: errorText(e), timedOut: false });
     return {
       upload: '',
@@ -81,12 +81,12 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
       // release directory would then say `have` to a jar it was asked to make room for.
       verify: arrived.then(() => prepared).then(checking, failed),
       pending: {
-        gate: appCmd.gate(part, limitSec, ctx.o(false, limitSec + 10)),
+        gate: appCmd.gate(part, limitSec, ctx.cmdOptions(false, limitSec + 10)),
         rcFile: appCmd.gateFile(part),
         limitMs: (limitSec + 10) * 1000,
         arrived,
         prepared,
-        abort: async () => /aborted|decided/.test((await app.remote.run(appCmd.abortGate(appCmd.gateFile(part), ctx.o()), cfg.commandTimeoutMs)).stdout),
+        abort: async () => /aborted|decided/.test((await app.remote.run(appCmd.abortGate(appCmd.gateFile(part), ctx.cmdOptions()), cfg.commandTimeoutMs)).stdout),
       },
     };
   };
@@ -117,7 +117,7 @@ export async function uploadJar(ctx: OpContext, app: AppNode, art: Artifact, rel
 
 /** Tells a start waiting on the host behind the jar never to run: aborted, decided (it passed) or none. */
 export async function closeGate(ctx: OpContext, app: AppNode, rcFile: string): Promise<'aborted' | 'decided' | 'none'> {
-  const r = await app.remote.run(appCmd.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
+  const r = await app.remote.run(appCmd.abortGate(rcFile, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
   const said = r?.stdout.trim();
   return said === 'aborted' || said === 'decided' ? said : 'none';
 }

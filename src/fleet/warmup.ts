@@ -27,7 +27,7 @@ export async function warmUp(ctx: OpContext, app: AppNode, port: number): Promis
   };
   const ms: number[] = [];
   if (forwardingRefused(app.remote)) {
-    const r = await app.remote.run(httpCmd.httpGetMany(`http://127.0.0.1:${port}${cfg.warmupPath}`, n, 10, ctx.o(false, 10 * n + 30)), 10_000 * n + 30_000);
+    const r = await app.remote.run(httpCmd.httpGetMany(`http://127.0.0.1:${port}${cfg.warmupPath}`, n, 10, ctx.cmdOptions(false, 10 * n + 30)), 10_000 * n + 30_000);
     if (r.stdout.trim() === 'zdd-no-client') fail('could not be sent: curl is not installed on the host');
     for (const line of r.stdout.trim().split('\n')) {
       const [code, secs] = line.split(' ');

@@ -1,7 +1,7 @@
 // What a host-level operation (fleet/, traffic/) gets from the run: the settings, the runner's
 // output, the options of its remote commands, cancellation, and the journal it records its
 // changes in. What the deploy run owns besides (the connections, the steps and their timings, the
-// report) is the strategies' Ctx, which extends this.
+// report) is the strategies' DeployRun, which extends this.
 import type { Config } from '../config/settings.ts';
 import type { CmdOptions } from '../commands/shell.ts';
 import type { UndoEntry } from './undo.ts';
@@ -36,7 +36,7 @@ export interface Span {
   failed?: boolean;
 }
 
-/** The timeline's "host" of the run's own steps (Ctx.step): the whole deploy at a glance. */
+/** The timeline's "host" of the run's own steps (DeployRun.step): the whole deploy at a glance. */
 export const RUN = '';
 
 export class Cancelled extends Error {
@@ -71,8 +71,14 @@ export class OpContext {
     if (this.cancelled && !this.state.committed && !this.undoing) throw new Cancelled(this.cancelled);
   }
 
-  o(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+  /** The options of a remote command: its timeout, and sudo (only with sudo: true) for a root step. */
+  cmdOptions(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
     return { sudo: sudo && this.cfg.sudo, timeoutSec };
+  }
+
+  /** cmdOptions, by the short name traffic/nginx.ts still uses (its owner is changing that file). */
+  o(sudo?: boolean, timeoutSec?: number): CmdOptions {
+    return this.cmdOptions(sudo, timeoutSec);
   }
 
   /**

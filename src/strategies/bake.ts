@@ -3,12 +3,12 @@
 import { DeployError, detailText } from '../errors.ts';
 import type { SwitchPlan } from '../traffic/plan.ts';
 import { fetchStatus } from '../fleet/health.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { sleep } from '../util/async.ts';
 import { hostPort } from '../config/hosts.ts';
 import { figures, judgeStep, type Attempt } from '../traffic/canary.ts';
 import { checkLog, gatesOf, logOffsets, readSince, show } from '../traffic/accesslog.ts';
-import type { Fleet } from './types.ts';
+import type { Deployment } from './types.ts';
 
 /**
  * bake-time: the new version takes all traffic while the old one still runs, warm. After the
@@ -16,14 +16,14 @@ import type { Fleet } from './types.ts';
  * with a canary step's gates, and verify-url is asked again. A failure throws before the switch
  * is final: the journal puts the include back in one change, then drains and stops the new one.
  */
-export async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] | undefined): Promise<void> {
+export async function bake(ctx: DeployRun, deployment: Deployment, p: SwitchPlan, at: number[] | undefined): Promise<void> {
   const cfg = ctx.cfg;
   const began = Date.now();
-  ctx.ui.info(`baking ${fleet.release} for ${cfg.bakeMs / 1000}s: it takes all traffic; the old version still runs on port ${p.livePort}`);
-  const judged = fleet.bakeFrom && at;
+  ctx.ui.info(`baking ${deployment.release} for ${cfg.bakeMs / 1000}s: it takes all traffic; the old version still runs on port ${p.livePort}`);
+  const judged = deployment.bakeFrom && at;
   // The old version's window is read while the bake runs, and the new one's every second, so the
   // verdict waits only for the last second's lines: the bake adds its own length and little more.
-  const before = judged ? readSince(ctx, fleet.nginx, fleet.bakeFrom!, at) : undefined;
+  const before = judged ? readSince(ctx, deployment.nginx, deployment.bakeFrom!, at) : undefined;
   before?.catch(() => undefined);
   const during: Attempt[] = [];
   let cursor = at;
@@ -32,7 +32,7 @@ export async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] |
     ctx.checkpoint();
     if (cursor && Date.now() - lastRead >= 1000 && cfg.bakeMs - (Date.now() - began) > 1000) {
       lastRead = Date.now();
-      const r = await readSince(ctx, fleet.nginx, cursor);
+      const r = await readSince(ctx, deployment.nginx, cursor);
       during.push(...r.attempts);
       cursor = r.next;
       continue;
@@ -42,8 +42,8 @@ export async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] |
   const back = `nginx is switched back to port ${p.livePort}, where the previous version still runs`;
   if (judged) {
     const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, p.livePort!));
-    const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
-    const [old, last] = await Promise.all([before!, readSince(ctx, fleet.nginx, cursor!)]);
+    const newAddrs = deployment.apps.map((a) => hostPort(a.host.target, p.idlePort));
+    const [old, last] = await Promise.all([before!, readSince(ctx, deployment.nginx, cursor!)]);
     during.push(...last.attempts);
     // The old version's window is before the switch, the new one's during the bake: the same
     // judge as a canary step, over the two distributions.
@@ -69,15 +69,15 @@ export async function bake(ctx: Ctx, fleet: Fleet, p: SwitchPlan, at: number[] |
 }
 
 /** bake-time with access-log: checks the log (before anything starts) and notes where it is. */
-export async function bakeStart(ctx: Ctx, fleet: Fleet): Promise<void> {
+export async function bakeStart(ctx: DeployRun, deployment: Deployment): Promise<void> {
   if (ctx.cfg.bakeMs === 0 || ctx.cfg.canary.log === '') return;
-  fleet.bakeFrom = await ctx.step(`Check ${ctx.cfg.canary.log}`, async () => {
-    await checkLog(ctx, fleet.nginx, 'bake');
-    return logOffsets(ctx, fleet.nginx);
+  deployment.bakeFrom = await ctx.step(`Check ${ctx.cfg.canary.log}`, async () => {
+    await checkLog(ctx, deployment.nginx, 'bake');
+    return logOffsets(ctx, deployment.nginx);
   });
 }
 
-export async function verifyUrl(ctx: Ctx): Promise<void> {
+export async function verifyUrl(ctx: DeployRun): Promise<void> {
   const url = ctx.cfg.verifyUrl!;
   const deadline = Date.now() + Math.min(30_000, ctx.cfg.healthTimeoutMs);
   for (;;) {

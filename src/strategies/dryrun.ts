@@ -13,13 +13,13 @@ import { deploymentLabel, jarStateOn } from '../fleet/releases.ts';
 import { commandOf } from '../fleet/backend.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import type { Remote } from '../ssh/remote.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
 import { readNginx } from './read.ts';
-import type { Strategy } from './types.ts';
+import type { Runbook } from './types.ts';
 
 /** With sudo: the exact sudoers rule each host's role needs for these inputs (docs/server-setup.md). */
-function sudoRules(ctx: Ctx, nginx: { label: string; path: string }[], apps: string[]): string[] {
+function sudoRules(ctx: DeployRun, nginx: { label: string; path: string }[], apps: string[]): string[] {
   const cfg = ctx.cfg;
   const user = cfg.sshUser;
   const block = (title: string, rule: string) => [title, '', '```', rule.trimEnd(), '```', ''];
@@ -34,8 +34,8 @@ function sudoRules(ctx: Ctx, nginx: { label: string; path: string }[], apps: str
 }
 
 export async function dryRun(
-  ctx: Ctx,
-  strategy: Strategy,
+  ctx: DeployRun,
+  strategy: Runbook,
   nginxRemotes: { addr: SshAddress; remote: Remote }[],
   apps: AppNode[],
   artifact: Artifact | undefined,
@@ -69,9 +69,9 @@ export async function dryRun(
     }),
   );
   // promote and rollback find their release on the hosts: describe reads it (and changes nothing)
-  const fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
-  const plan = await ctx.step('Plan', async () => strategy.describe(ctx, fleet));
-  md.unshift(`### Dry run: ${cfg.mode === 'deploy' ? cfg.strategy : `${cfg.mode} (${cfg.strategy})`} of ${fleet.release} (nothing was changed)`, '');
+  const deployment = { nginx, apps, artifact, release, command: commandOf(cfg) };
+  const plan = await ctx.step('Plan', async () => strategy.describe(ctx, deployment));
+  md.unshift(`### Dry run: ${cfg.mode === 'deploy' ? cfg.strategy : `${cfg.mode} (${cfg.strategy})`} of ${deployment.release} (nothing was changed)`, '');
   await ctx.step('Reachability from nginx', () =>
     mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {
       const st = await inspectPort(ctx, app, port, 'reachability');

@@ -13,17 +13,17 @@ import { preflightApp } from '../fleet/preflight.ts';
 import { freshEarly, take } from '../fleet/early.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { smokeTest } from '../fleet/smoke.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import type { Fleet, InstanceReport } from './types.ts';
+import type { Deployment, InstanceReport } from './types.ts';
 
 /** Frees the idle port (only a process this action left there may be stopped) and checks the live one. */
-async function checkPorts(ctx: Ctx, fleet: Fleet, a: AppNode, p: SwitchPlan, r: InstanceReport, reuse?: number): Promise<void> {
+async function checkPorts(ctx: DeployRun, deployment: Deployment, a: AppNode, p: SwitchPlan, r: InstanceReport, reuse?: number): Promise<void> {
   const cfg = ctx.cfg;
   const step = 'upload and start';
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
   // Read while the lock was taken, if nobody could have changed them since (fleet/early.ts).
-  const early = freshEarly(fleet.locks, a)?.ports;
+  const early = freshEarly(deployment.locks, a)?.ports;
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step, early?.get(p.livePort!)) : undefined, inspectPort(ctx, a, p.idlePort, step, early?.get(p.idlePort))]);
   if (live) {
     ctx.backend.refuseUnit(a, p.livePort!, live, step, true);
@@ -64,19 +64,19 @@ async function checkPorts(ctx: Ctx, fleet: Fleet, a: AppNode, p: SwitchPlan, r: 
  * with a warm process of the release (reuse) only has it checked. Returns when the last one
  * became healthy.
  */
-export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, reuse = new Map<AppNode, number>()): Promise<number> {
+export async function startOnIdle(ctx: DeployRun, deployment: Deployment, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, reuse = new Map<AppNode, number>()): Promise<number> {
   const cfg = ctx.cfg;
-  const nginx = fleet.nginx.map((n) => n.remote);
-  const times = await mapLimit(fleet.apps, PARALLEL, async (a) => {
+  const nginx = deployment.nginx.map((n) => n.remote);
+  const times = await mapLimit(deployment.apps, PARALLEL, async (a) => {
     const r = reports.get(a)!;
     const warm = reuse.get(a);
     // The channel that may receive the jar opens while the host is checked (or the lock taken).
     const ahead = take(a, 'upload');
     if (warm !== undefined) ahead?.channel.skip();
-    const opened = fleet.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, fleet.artifact, fleet.release)) : undefined;
+    const opened = deployment.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, deployment.artifact, deployment.release)) : undefined;
     try {
       // A warm standby needs no preflight: its java already runs.
-      await Promise.all([checkPorts(ctx, fleet, a, p, r, warm), warm === undefined ? preflightApp(ctx, ctx.backend, a, fleet.artifact) : undefined]);
+      await Promise.all([checkPorts(ctx, deployment, a, p, r, warm), warm === undefined ? preflightApp(ctx, ctx.backend, a, deployment.artifact) : undefined]);
       ctx.checkpoint();
     } catch (e) {
       opened?.channel.skip();
@@ -85,22 +85,22 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
     if (warm !== undefined) {
       r.newPid = warm;
       r.upload = 'warm standby';
-      ctx.ui.info(`${a.remote.label}: ${fleet.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
-      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, fleet.release, p.idlePort).log }, nginx, ahead: freshEarly(fleet.locks, a)?.health?.get(p.idlePort) });
+      ctx.ui.info(`${a.remote.label}: ${deployment.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, deployment.release, p.idlePort).log }, nginx, ahead: freshEarly(deployment.locks, a)?.health?.get(p.idlePort) });
     }
     // The timeline's upload: until the jar is in place (a gated upload returns while it travels).
     const upAt = Date.now();
-    const uploaded = (failed = false) => fleet.artifact && ctx.mark([a.remote.label], 'upload', upAt, failed);
+    const uploaded = (failed = false) => deployment.artifact && ctx.mark([a.remote.label], 'upload', upAt, failed);
     let up: Uploaded;
     try {
-      up = fleet.artifact ? await uploadJar(ctx, a, fleet.artifact, fleet.release, 'upload and start', opened, freshEarly(fleet.locks, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
+      up = deployment.artifact ? await uploadJar(ctx, a, deployment.artifact, deployment.release, 'upload and start', opened, freshEarly(deployment.locks, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
     } catch (e) {
       uploaded(true);
       throw e;
     }
     if (!up.pending) uploaded();
     ctx.checkpoint();
-    const spec = ctx.backend.releaseStart(fleet.release, p.idlePort, fleet.command);
+    const spec = ctx.backend.releaseStart(deployment.release, p.idlePort, deployment.command);
     // A jar on its way: the start goes right behind it and waits on the host for its arrival.
     const pend = up.pending;
     const starting = startProcess(ctx, ctx.backend, a, p.idlePort, spec, 'upload and start', true, pend && { cmd: pend.gate, rcFile: pend.rcFile, limitMs: pend.limitMs }, ctx.backend.overlapOomScoreAdj());
@@ -129,9 +129,9 @@ export async function startOnIdle(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports
 }
 
 /** smoke-test (deploy and stage): the team's check of the new instances, before any traffic. */
-export async function smoke(ctx: Ctx, fleet: Fleet, targets: { app: AppNode; port: number }[], previous: Promise<string | undefined>): Promise<void> {
+export async function smoke(ctx: DeployRun, deployment: Deployment, targets: { app: AppNode; port: number }[], previous: Promise<string | undefined>): Promise<void> {
   const cfg = ctx.cfg;
   if (!cfg.smokeTest || (cfg.mode !== 'deploy' && cfg.mode !== 'stage')) return;
   const prev = await previous.catch(() => undefined);
-  await ctx.step('Smoke test', () => smokeTest(ctx, targets, fleet.release, prev));
+  await ctx.step('Smoke test', () => smokeTest(ctx, targets, deployment.release, prev));
 }

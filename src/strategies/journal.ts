@@ -14,7 +14,7 @@ import { startProcess } from '../fleet/start.ts';
 import { waitHealthy } from '../fleet/healthy.ts';
 import { type AppNode } from '../fleet/node.ts';
 import { stopTeamUnit } from '../fleet/systemd.ts';
-import type { Ctx } from './context.ts';
+import type { DeployRun } from './deployrun.ts';
 import type { IncludeUndo, UndoEntry } from '../run/undo.ts';
 import { sleep } from '../util/async.ts';
 
@@ -87,7 +87,7 @@ export function withoutDead(text: string | null, targets: string[], dead: Set<st
 }
 
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
-export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
+export async function undoJournal(ctx: DeployRun, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
   const cfg = ctx.cfg;
   ctx.undoing = true;

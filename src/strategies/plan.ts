@@ -4,14 +4,14 @@
 import { DeployError } from '../errors.ts';
 import { planSwitch, PlanError, type SwitchPlan } from '../traffic/plan.ts';
 import type { AppNode } from '../fleet/node.ts';
-import { type Ctx } from './context.ts';
-import type { DeployResult, DryRunPlan, Fleet, InstanceReport } from './types.ts';
+import { type DeployRun } from './deployrun.ts';
+import type { DeployResult, DryRunPlan, Deployment, InstanceReport } from './types.ts';
 
-export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
+export function planBlueGreen(ctx: DeployRun, deployment: Deployment): SwitchPlan[] {
   try {
-    return fleet.nginx.map((n) => planSwitch(ctx.cfg, n.path, n.text));
+    return deployment.nginx.map((n) => planSwitch(ctx.cfg, n.path, n.text));
   } catch (e) {
-    if (e instanceof PlanError) throw new DeployError('read include', `nginx host ${fleet.nginx[0].remote.label}`, e.message);
+    if (e instanceof PlanError) throw new DeployError('read include', `nginx host ${deployment.nginx[0].remote.label}`, e.message);
     throw e;
   }
 }
@@ -20,50 +20,50 @@ export function planBlueGreen(ctx: Ctx, fleet: Fleet): SwitchPlan[] {
  * A blue/green dry-run plan: the lines before the switch, then the switch of every nginx host to
  * the idle port and the drain of the live one (stop, or keep with keep-previous).
  */
-export function describeSwitch(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[], before: string[], keep = ctx.cfg.keepPrevious): DryRunPlan {
+export function describeSwitch(ctx: DeployRun, deployment: Deployment, plans: SwitchPlan[], before: string[], keep = ctx.cfg.keepPrevious): DryRunPlan {
   const p = plans[0];
   return {
     lines: [
       ...before,
-      `then switch nginx on ${fleet.nginx.map((n) => n.remote.label).join(', ')} to port ${p.idlePort}` +
+      `then switch nginx on ${deployment.nginx.map((n) => n.remote.label).join(', ')} to port ${p.idlePort}` +
         (p.livePort === null ? '' : `, and drain and ${keep ? 'keep' : 'stop'} the version on port ${p.livePort}`),
     ],
-    includes: fleet.nginx.map((side, i) => ({ side, after: plans[i].newText })),
-    reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+    includes: deployment.nginx.map((side, i) => ({ side, after: plans[i].newText })),
+    reach: deployment.apps.map((app) => ({ app, port: p.idlePort })),
   };
 }
 
 /** What happened to the old version after a switch, for a headline. */
-export function retiredWords(ctx: Ctx, keep: boolean): string {
+export function retiredWords(ctx: DeployRun, keep: boolean): string {
   if (keep) return 'kept running as a warm standby';
   return ctx.cfg.waitForExit ? 'stopped' : 'sent SIGTERM (wait-for-exit: false: a watchdog on its host finishes the stop)';
 }
 
-/** Each app host's report, filled in as the run goes (also kept on the fleet for a failure's summary). */
-export function reportsFor(fleet: Fleet, port: number): Map<AppNode, InstanceReport> {
-  const m = new Map(fleet.apps.map((a): [AppNode, InstanceReport] => [a, { host: a.remote.label, target: a.host.target, port }]));
-  fleet.reports = [...m.values()];
+/** Each app host's report, filled in as the run goes (also kept on the deployment for a failure's summary). */
+export function reportsFor(deployment: Deployment, port: number): Map<AppNode, InstanceReport> {
+  const m = new Map(deployment.apps.map((a): [AppNode, InstanceReport] => [a, { host: a.remote.label, target: a.host.target, port }]));
+  deployment.reports = [...m.values()];
   return m;
 }
 
 /** What a switch from the live to the idle port did, for the outputs and the summary. */
 export function switchResult(
-  ctx: Ctx,
-  fleet: Fleet,
+  ctx: DeployRun,
+  deployment: Deployment,
   p: SwitchPlan,
   reports: Map<AppNode, InstanceReport>,
   r: Pick<DeployResult, 'strategy' | 'headline' | 'previousRelease'> & Partial<DeployResult>,
 ): DeployResult {
   return {
-    release: fleet.release,
+    release: deployment.release,
     previousRelease: r.previousRelease,
     activePorts: [p.idlePort],
     previousPorts: p.livePort === null ? [] : [p.livePort],
     durationMs: Date.now() - ctx.t0,
     timings: ctx.timings,
     instances: [...reports.values()],
-    nginxHosts: fleet.nginx.map((n) => n.remote.label),
-    artifact: fleet.artifact,
+    nginxHosts: deployment.nginx.map((n) => n.remote.label),
+    artifact: deployment.artifact,
     units: r.stagedPort === undefined ? ctx.backend.unitNames([p.idlePort]) : undefined,
     // a bake's row (a canary passes its steps and the bake together)
     canary: ctx.canarySteps.length > 0 ? ctx.canarySteps : undefined,

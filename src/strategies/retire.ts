@@ -6,17 +6,17 @@ import { drainLeft, drainPort, drainWorkers } from '../traffic/drain.ts';
 import { inspectPort } from '../fleet/port.ts';
 import type { AppNode } from '../fleet/node.ts';
 import { adoptProcess, cleanupReleases, recordPortOnly, teamUnitLabel } from '../fleet/releases.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
 import type { Switched } from './switch.ts';
-import type { Fleet, InstanceReport } from './types.ts';
+import type { Deployment, InstanceReport } from './types.ts';
 
 /**
  * Drains the old port and stops what listens there; with keep, leaves it running as a warm
  * standby (recorded as this action's, so the next deploy may replace it). early: who held the old
  * port during the switch (switchAll). Returns the team's own unit it took over, if any.
  */
-export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, early?: Switched['oldHolders']): Promise<string | undefined> {
+export async function retireOld(ctx: DeployRun, deployment: Deployment, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, early?: Switched['oldHolders']): Promise<string | undefined> {
   const cfg = ctx.cfg;
   let tookOver: string | undefined;
   await ctx.step(keep ? 'Drain and keep the old version as a warm standby' : 'Drain and stop the old version', async () => {
@@ -24,11 +24,11 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
       // A first deploy stops nothing; but until the old nginx workers are gone, one of them may
       // still take a connection and answer it from the configuration as it was (no app). The step
       // ends when only workers with the new include are left.
-      drainLeft(ctx, await drainWorkers(ctx, fleet.nginx, Date.now() + cfg.drainTimeoutMs), 0, 'nginx');
+      drainLeft(ctx, await drainWorkers(ctx, deployment.nginx, Date.now() + cfg.drainTimeoutMs), 0, 'nginx');
       return;
     }
     const livePort = p.livePort;
-    const old = fleet.apps.filter((a) => p.liveHosts.includes(a.host));
+    const old = deployment.apps.filter((a) => p.liveHosts.includes(a.host));
     // Which process holds the old port is read while the drain runs, if not during the switch (it
     // is only read, and the stop checks its pid again): no round trip between the drain and the stop.
     const inspected = new Map(old.map((a) => [a, early?.get(a) ?? inspectPort(ctx, a, livePort, 'stop old')]));
@@ -38,7 +38,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
       // port to end, with the stop sent right behind that wait in the same shell: it runs on the
       // host the moment the drain is done, not a round trip later.
       const deadline = Date.now() + cfg.drainTimeoutMs;
-      const workers = await drainWorkers(ctx, fleet.nginx, deadline);
+      const workers = await drainWorkers(ctx, deployment.nginx, deadline);
       const conns: Promise<number>[] = [];
       await mapLimit(old, PARALLEL, async (a) => {
         const r = reports.get(a)!;
@@ -54,7 +54,7 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
         }
         // systemd-unit: a reboot starts the version nginx points at, and only that one.
         const unit = ctx.backend.unitOf({ unit: now.unit ?? r.oldUnit }, true);
-        const enable = !fleet.teamUnit ? ctx.backend.enableAtBoot(a, p.idlePort, 'enable') : undefined;
+        const enable = !deployment.teamUnit ? ctx.backend.enableAtBoot(a, p.idlePort, 'enable') : undefined;
         enable?.catch(() => undefined);
         if (keep) {
           if (now.ours !== pid) await adoptProcess(ctx, a, livePort, pid, 'keep old');
@@ -89,19 +89,19 @@ export async function retireOld(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: 
  * clean-up) while the old version drains; then it is stopped, or kept as a warm standby. Returns
  * the release label of the team's own unit it took over (what served before), if any.
  */
-export async function finishSwitch(ctx: Ctx, fleet: Fleet, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, switched: Switched, extra?: () => Promise<unknown>): Promise<string | undefined> {
+export async function finishSwitch(ctx: DeployRun, deployment: Deployment, p: SwitchPlan, reports: Map<AppNode, InstanceReport>, keep: boolean, switched: Switched, extra?: () => Promise<unknown>): Promise<string | undefined> {
   // The team's own unit is no kept release: only its port is recorded (teamUnitLabel).
-  const record = fleet.teamUnit ? recordPortOnly(ctx, fleet.apps, p.idlePort, fleet.release) : cleanupReleases(ctx, fleet.apps, fleet.release, [p.idlePort], fleet.command);
+  const record = deployment.teamUnit ? recordPortOnly(ctx, deployment.apps, p.idlePort, deployment.release) : cleanupReleases(ctx, deployment.apps, deployment.release, [p.idlePort], deployment.command);
   // The new version serves now: its OOM score back to a normal service's (raised while it ran next to the old one).
   const oom = ctx.backend.resetOomScores(
-    fleet.apps.flatMap((a) => {
+    deployment.apps.flatMap((a) => {
       const pid = reports.get(a)?.newPid;
       return pid === undefined ? [] : [{ app: a, port: p.idlePort, pid }];
     }),
   );
   const cleanup = Promise.all([record, extra?.(), oom]);
   cleanup.catch(() => undefined);
-  const tookOver = await retireOld(ctx, fleet, p, reports, keep, switched.oldHolders);
+  const tookOver = await retireOld(ctx, deployment, p, reports, keep, switched.oldHolders);
   await ctx.step('Clean up', () => cleanup);
   return tookOver;
 }

@@ -22,10 +22,10 @@ import { warmUp } from '../fleet/warmup.ts';
 import { cleanupReleases, releaseOn } from '../fleet/releases.ts';
 import { preflightApp } from '../fleet/preflight.ts';
 import type { RunResult } from '../ssh/remote.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
 import { smoke } from './idle.ts';
-import type { DeployResult, DryRunPlan, Fleet, InstanceReport, Strategy } from './types.ts';
+import type { DeployResult, DryRunPlan, Deployment, InstanceReport, Runbook } from './types.ts';
 
 interface Instance {
   app: AppNode;
@@ -44,45 +44,45 @@ export function batches<T>(items: T[], size: Config['batchSize']): T[][] {
   return out;
 }
 
-export function instancesOf(ctx: Ctx, fleet: Fleet): Instance[] {
+export function instancesOf(ctx: DeployRun, deployment: Deployment): Instance[] {
   const cfg = ctx.cfg;
-  const where = `nginx host ${fleet.nginx[0].remote.label}`;
-  const form = fleet.nginx[0].form;
+  const where = `nginx host ${deployment.nginx[0].remote.label}`;
+  const form = deployment.nginx[0].form;
   if (form === null || form.kind !== 'upstream') {
     throw new DeployError(
       'read include',
       where,
       form === null
-        ? `${fleet.nginx[0].path} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
-        : `strategy: rolling needs the upstream form of ${fleet.nginx[0].path} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (docs/server-setup.md, "The nginx include")`,
+        ? `${deployment.nginx[0].path} names no instance yet: a rolling deploy replaces running instances; make the first deploy with strategy: blue-green or write the upstream block`
+        : `strategy: rolling needs the upstream form of ${deployment.nginx[0].path} ('upstream NAME { server ADDRESS:PORT; ... }'); it has 'set $${form.variable}' (docs/server-setup.md, "The nginx include")`,
     );
   }
-  const byTarget = new Map(fleet.apps.map((a) => [a.host.target, a]));
+  const byTarget = new Map(deployment.apps.map((a) => [a.host.target, a]));
   const unknown = form.servers.filter((s) => !byTarget.has(s.host)).map((s) => hostPort(s.host, s.port));
   if (unknown.length > 0) {
     throw new DeployError(
       'read include',
       where,
-      `${fleet.nginx[0].path} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
+      `${deployment.nginx[0].path} names ${unknown.join(', ')}, not in app-hosts (${cfg.appHosts.map((h) => h.target).join(', ')}). A human must look: add the host to app-hosts (host=address if nginx reaches it by another address) or remove it from the include`,
     );
   }
   const down = form.servers.filter((s) => s.down).map((s) => hostPort(s.host, s.port));
   if (down.length > 0) {
-    throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${fleet.nginx[0].path} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
+    throw new DeployError('read include', where, `${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} marked down in ${deployment.nginx[0].path} (a deploy cut short, or on purpose?). A human must look: remove 'down' or the entry`);
   }
   const list = form.servers.map((s) => {
     const app = byTarget.get(s.host)!;
     return { app, port: s.port, key: hostPort(s.host, s.port), report: { host: app.remote.label, target: s.host, port: s.port } };
   });
   if (list.length < 2) {
-    throw new DeployError('read include', where, `${fleet.nginx[0].path} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
+    throw new DeployError('read include', where, `${deployment.nginx[0].path} has ${list.length} instance: rolling needs at least two so one serves while the other is replaced; use strategy: blue-green`);
   }
   const keys = new Set(list.map((i) => i.key));
-  if (keys.size !== list.length) throw new DeployError('read include', where, `${fleet.nginx[0].path} lists an instance twice`);
+  if (keys.size !== list.length) throw new DeployError('read include', where, `${deployment.nginx[0].path} lists an instance twice`);
   return list;
 }
 
-async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Promise<void> {
+async function othersHealthy(ctx: DeployRun, others: Instance[], batchNo: number): Promise<void> {
   await Promise.all(
     others.map(async (i) => {
       const prober = new AppProbe(ctx, i.app.remote, i.port);
@@ -98,9 +98,9 @@ async function othersHealthy(ctx: Ctx, others: Instance[], batchNo: number): Pro
   );
 }
 
-export const rolling: Strategy = {
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
-    const all = instancesOf(ctx, fleet);
+export const rolling: Runbook = {
+  describe(ctx: DeployRun, deployment: Deployment): DryRunPlan {
+    const all = instancesOf(ctx, deployment);
     const plan = batches(all, ctx.cfg.batchSize);
     const first = new Set(plan[0].map((i) => i.key));
     return {
@@ -108,35 +108,35 @@ export const rolling: Strategy = {
         `${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`,
         'per batch: take out (down), drain, stop, start the new release on the same port, health-check, put back',
       ],
-      includes: fleet.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, first) })),
+      includes: deployment.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, first) })),
       reach: all.map((i) => ({ app: i.app, port: i.port })),
     };
   },
 
-  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+  async run(ctx: DeployRun, deployment: Deployment): Promise<DeployResult> {
     const cfg = ctx.cfg;
-    const all = instancesOf(ctx, fleet);
-    fleet.reports = all.map((i) => i.report);
+    const all = instancesOf(ctx, deployment);
+    deployment.reports = all.map((i) => i.report);
     const plan = batches(all, cfg.batchSize);
-    const original = fleet.nginx.map((n) => n.text!);
-    const nginx = fleet.nginx.map((n) => n.remote);
+    const original = deployment.nginx.map((n) => n.text!);
+    const nginx = deployment.nginx.map((n) => n.remote);
     ctx.ui.info(`${all.length} instances in ${plan.length} batch(es): ${plan.map((b) => b.map((i) => i.key).join(' + ')).join(' | ')}`);
     ctx.audit.from = ctx.audit.to = all.map((i) => i.key).join(',');
     // What serves now, asked while the batches run (a rollback has set it already).
     const previous =
-      fleet.previous !== undefined
-        ? Promise.resolve(fleet.previous)
-        : releaseOn(ctx, [all[0].app], all[0].port, fleet.locks).then(
+      deployment.previous !== undefined
+        ? Promise.resolve(deployment.previous)
+        : releaseOn(ctx, [all[0].app], all[0].port, deployment.locks).then(
             (r) => (ctx.audit.previous = r),
             () => undefined,
           );
 
     const hosts = [...new Set(all.map((i) => i.app))];
     const verify = new Map<AppNode, Promise<RunResult> | undefined>();
-    await ctx.step(`Upload ${fleet.release}`, () =>
+    await ctx.step(`Upload ${deployment.release}`, () =>
       mapLimit(hosts, PARALLEL, async (a) => {
-        await preflightApp(ctx, ctx.backend, a, fleet.artifact, false); // each instance stops before its new JVM starts: no overlap
-        const up = fleet.artifact ? await ctx.span(a.remote.label, 'upload', () => uploadJar(ctx, a, fleet.artifact!, fleet.release, 'upload')) : { upload: 'kept on the host (0 bytes)', verify: undefined };
+        await preflightApp(ctx, ctx.backend, a, deployment.artifact, false); // each instance stops before its new JVM starts: no overlap
+        const up = deployment.artifact ? await ctx.span(a.remote.label, 'upload', () => uploadJar(ctx, a, deployment.artifact!, deployment.release, 'upload')) : { upload: 'kept on the host (0 bytes)', verify: undefined };
         ctx.ui.info(`${a.remote.label}: jar ${up.upload}`);
         for (const i of all.filter((x) => x.app === a)) i.report.upload = up.upload;
         verify.set(a, up.verify);
@@ -153,10 +153,10 @@ export const rolling: Strategy = {
         await applyChanges(
           ctx,
           'take out',
-          fleet.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, keys) })),
+          deployment.nginx.map((side) => ({ side, after: renderDown(side.text!, side.form as UpstreamForm, keys) })),
         );
         ctx.ui.info(`taken out of nginx: ${batch.map((i) => i.key).join(', ')}`);
-        await drain(ctx, { nginx: fleet.nginx, ports: batch.map((i) => ({ remote: i.app.remote, port: i.port })) }, batch.map((i) => i.key).join(', '));
+        await drain(ctx, { nginx: deployment.nginx, ports: batch.map((i) => ({ remote: i.app.remote, port: i.port })) }, batch.map((i) => i.key).join(', '));
 
         const healthyAt = await mapLimit(batch, PARALLEL, async (i) => {
           const now = await inspectPort(ctx, i.app, i.port, 'stop old');
@@ -178,7 +178,7 @@ export const rolling: Strategy = {
             i.report.stopped = 'nothing was running';
           }
           ctx.checkpoint();
-          const spec = ctx.backend.releaseStart(fleet.release, i.port, fleet.command);
+          const spec = ctx.backend.releaseStart(deployment.release, i.port, deployment.command);
           i.report.newPid = await startProcess(ctx, ctx.backend, i.app, i.port, spec, 'start');
           const healthy = await waitHealthy(ctx, i.app, i.port, i.report.newPid, { log: spec.log, nginx, verify: verify.get(i.app) });
           await warmUp(ctx, i.app, i.port);
@@ -186,11 +186,11 @@ export const rolling: Strategy = {
         });
 
         // The first batch runs the team's smoke test before it takes traffic.
-        if (n === 0) await smoke(ctx, fleet, batch.map((i) => ({ app: i.app, port: i.port })), previous);
+        if (n === 0) await smoke(ctx, deployment, batch.map((i) => ({ app: i.app, port: i.port })), previous);
         const back = await applyChanges(
           ctx,
           'put back',
-          fleet.nginx.map((side, k) => ({ side, after: original[k] })),
+          deployment.nginx.map((side, k) => ({ side, after: original[k] })),
         );
         healthyToSwitched = Math.max(healthyToSwitched, back - Math.max(...healthyAt));
         ctx.ui.info(`put back into nginx: ${batch.map((i) => i.key).join(', ')}`);
@@ -208,7 +208,7 @@ export const rolling: Strategy = {
         // How the old processes were started is needed no more, and may hold secrets.
         const notForgotten = await forgetCaptures(ctx, a, ports);
         if (notForgotten) ctx.cleanupProblem(notForgotten);
-        await cleanupReleases(ctx, [a], fleet.release, ports, fleet.command);
+        await cleanupReleases(ctx, [a], deployment.release, ports, deployment.command);
         // systemd-unit: every instance starts at boot, now that each runs the new release.
         for (const u of await ctx.backend.enableEach(a, ports)) ctx.cleanupProblem(`${a.remote.label}: could not enable ${u}: a reboot would not start it`);
       }),
@@ -216,7 +216,7 @@ export const rolling: Strategy = {
     const ports = [...new Set(all.map((i) => i.port))];
     return {
       strategy: 'rolling',
-      release: fleet.release,
+      release: deployment.release,
       previousRelease: await previous,
       activePorts: ports,
       previousPorts: ports,
@@ -225,7 +225,7 @@ export const rolling: Strategy = {
       timings: ctx.timings,
       instances: all.map((i) => i.report),
       nginxHosts: nginx.map((r) => r.label),
-      artifact: fleet.artifact,
+      artifact: deployment.artifact,
       headline: `Rolling: ${all.length} instances replaced in ${plan.length} batch(es); nginx kept serving from the others throughout.`,
       units: ctx.backend.unitNames(all.map((i) => i.port)),
     };

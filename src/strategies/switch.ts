@@ -8,9 +8,9 @@ import { drain } from '../traffic/drain.ts';
 import { inspectPort } from '../fleet/port.ts';
 import type { AppNode } from '../fleet/node.ts';
 import { logOffsets } from '../traffic/accesslog.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { bake, verifyUrl } from './bake.ts';
-import type { Fleet } from './types.ts';
+import type { Deployment } from './types.ts';
 
 /** What a switch did: when nginx served the new version, and who held the old port then (for retireOld). */
 export interface Switched {
@@ -24,7 +24,7 @@ export interface Switched {
  * gone (only then does every answer come from the new version), and a failure switches back to the
  * old version, which still runs. From the end of this on, finishing beats rolling back.
  */
-export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Promise<Switched> {
+export async function switchAll(ctx: DeployRun, deployment: Deployment, plans: SwitchPlan[]): Promise<Switched> {
   const p = plans[0];
   const cfg = ctx.cfg;
   // Who holds the old port is read while nginx switches (retireOld takes it; the stop checks the
@@ -33,25 +33,25 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
   let oldHolders: Switched['oldHolders'];
   if (p.livePort !== null && cfg.bakeMs === 0) {
     const livePort = p.livePort;
-    oldHolders = new Map(fleet.apps.filter((a) => p.liveHosts.includes(a.host)).map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')] as const));
+    oldHolders = new Map(deployment.apps.filter((a) => p.liveHosts.includes(a.host)).map((a) => [a, inspectPort(ctx, a, livePort, 'stop old')] as const));
     for (const pr of oldHolders.values()) pr.catch(() => undefined);
   }
   // The bake judges the new version from where the log is at the switch.
-  const bakeAt = cfg.bakeMs > 0 && fleet.bakeFrom ? await logOffsets(ctx, fleet.nginx) : undefined;
+  const bakeAt = cfg.bakeMs > 0 && deployment.bakeFrom ? await logOffsets(ctx, deployment.nginx) : undefined;
   const at = await ctx.step(`Switch nginx to port ${p.idlePort}`, async () => {
     const t = await applyChanges(
       ctx,
       'switch',
-      fleet.nginx.map((n, i) => ({ side: n, after: plans[i].newText })),
+      deployment.nginx.map((n, i) => ({ side: n, after: plans[i].newText })),
     );
-    ctx.ui.info(`nginx${fleet.nginx.length > 1 ? ` on ${fleet.nginx.length} hosts` : ''} now sends traffic to port ${p.idlePort}`);
+    ctx.ui.info(`nginx${deployment.nginx.length > 1 ? ` on ${deployment.nginx.length} hosts` : ''} now sends traffic to port ${p.idlePort}`);
     return t;
   });
   if (ctx.cfg.verifyUrl) {
     await ctx.step('Verify', async () => {
       // Right after a reload, old workers still answer (from the old version) what they accepted.
       // Drained here, they are not waited for again before the old version stops.
-      if ((await drain(ctx, { nginx: fleet.nginx, ports: [] }, 'the old version')) === '') for (const n of fleet.nginx) n.oldWorkers = [];
+      if ((await drain(ctx, { nginx: deployment.nginx, ports: [] }, 'the old version')) === '') for (const n of deployment.nginx) n.oldWorkers = [];
       try {
         await verifyUrl(ctx);
       } catch (e) {
@@ -60,7 +60,7 @@ export async function switchAll(ctx: Ctx, fleet: Fleet, plans: SwitchPlan[]): Pr
       }
     });
   }
-  if (cfg.bakeMs > 0 && p.livePort !== null) await ctx.step(`Bake ${cfg.bakeMs / 1000}s`, () => bake(ctx, fleet, p, bakeAt));
+  if (cfg.bakeMs > 0 && p.livePort !== null) await ctx.step(`Bake ${cfg.bakeMs / 1000}s`, () => bake(ctx, deployment, p, bakeAt));
   ctx.state.committed = true;
   ctx.save();
   return { at, oldHolders };

@@ -1,4 +1,4 @@
-// What the strategies and the frame they run in (run.ts) pass each other: the fleet a strategy
+// What the strategies and the frame they run in (frame.ts) pass each other: the deployment a strategy
 // gets, what it reports, and the strategy itself. Types only.
 import type { Artifact } from '../fleet/artifact.ts';
 import type { AppNode } from '../fleet/node.ts';
@@ -7,11 +7,11 @@ import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 import type { ReleaseCommand } from '../fleet/backend.ts';
 import type { Locked } from '../fleet/early.ts';
-import type { Ctx } from './context.ts';
+import type { DeployRun } from './deployrun.ts';
 import type { OutcomeKind } from './outcome.ts';
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
-export interface Fleet {
+export interface Deployment {
   nginx: NginxSide[];
   apps: AppNode[];
   /** the jar to upload; none when the release is already kept on the hosts (promote, rollback) */
@@ -90,12 +90,13 @@ export interface DryRunPlan {
   reach: { app: AppNode; port: number }[];
 }
 
-export interface Strategy {
-  run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
+/** A runbook: how one strategy (blue-green, rolling, canary) carries out one mode, and what its dry run says. */
+export interface Runbook {
+  run(ctx: DeployRun, deployment: Deployment): Promise<DeployResult>;
   /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
   readsEarly?: boolean;
   /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
+  describe(ctx: DeployRun, deployment: Deployment): DryRunPlan | Promise<DryRunPlan>;
 }
 
 export interface Outcome {

@@ -30,7 +30,7 @@ export async function checkLog(ctx: OpContext, nginx: NginxSide[], step = 'canar
   const f = ctx.cfg.canary.log;
   await Promise.all(
     nginx.map(async (n) => {
-      const out = await n.remote.must(step, nginxCmd.tailLog(f, 200, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must(step, nginxCmd.tailLog(f, 200, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
       const denied = unreadable(ctx, n, step, out);
       if (denied) throw denied;
       const lines = out.split('\n').filter((l) => l.trim() !== '');
@@ -48,7 +48,7 @@ export async function checkLog(ctx: OpContext, nginx: NginxSide[], step = 'canar
 export async function logOffsets(ctx: OpContext, nginx: NginxSide[]): Promise<number[]> {
   return Promise.all(
     nginx.map(async (n) => {
-      const out = (await n.remote.must('canary', nginxCmd.logSize(ctx.cfg.canary.log, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+      const out = (await n.remote.must('canary', nginxCmd.logSize(ctx.cfg.canary.log, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim();
       const denied = unreadable(ctx, n, 'canary', out);
       if (denied) throw denied;
       return /^\d+$/.test(out) ? Number(out) : 0;
@@ -69,7 +69,7 @@ export async function readSince(ctx: OpContext, nginx: NginxSide[], offsets: num
     nginx.map(async (n, i) => {
       const max = until ? Math.max(0, until[i] - offsets[i]) : MAX_LOG_BYTES;
       if (max === 0) return { attempts: [] as Attempt[], next: offsets[i] };
-      const out = await n.remote.must('analysis', nginxCmd.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must('analysis', nginxCmd.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
       const whole = until ? out : out.slice(0, out.lastIndexOf('\n') + 1);
       return { attempts: whole.split('\n').flatMap((l) => parseLogLine(l) ?? []), next: offsets[i] + Buffer.byteLength(whole, 'utf8') };
     }),

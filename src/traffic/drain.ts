@@ -24,7 +24,7 @@ async function untilNone<T extends { remote: Remote }>(ctx: OpContext, items: T[
   for (;;) {
     ctx.checkpoint();
     const ms = Math.max(0, Math.min(5000, deadline - Date.now()));
-    const o = ctx.o(false, ms / 1000 + 10);
+    const o = ctx.cmdOptions(false, ms / 1000 + 10);
     const left = await Promise.all(
       items.map(async (x) => {
         const r = await x.remote.run(cmd(x, ms, o), ms + ctx.cfg.commandTimeoutMs);
@@ -77,7 +77,7 @@ export async function drainPort(ctx: OpContext, remote: Remote, port: number, de
 
 async function portDrained(ctx: OpContext, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
   const ms = Math.max(0, deadline - Date.now());
-  const r = await remote.run(appCmd.waitNoConnections(port, ms, ctx.o(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
+  const r = await remote.run(appCmd.waitNoConnections(port, ms, ctx.cmdOptions(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
   if (r.code === null && !remote.connected) return 0;
   return (r.code === 0 ? parseCount(r.stdout) : undefined) ?? 1;
 }

@@ -62,7 +62,7 @@ export class DeployLocks {
       const deadline = Date.now() + cfg.lockTimeoutMs;
       for (let attempt = 0; ; attempt++) {
         const lane = remote.lane();
-        const sent = remote.must('lock', lockCmd.acquireLock(dir, info, stale, ctx.o()), cfg.commandTimeoutMs, lane);
+        const sent = remote.must('lock', lockCmd.acquireLock(dir, info, stale, ctx.cmdOptions()), cfg.commandTimeoutMs, lane);
         if (attempt === 0) behind?.(remote, lane);
         const out = (await sent).trim();
         const unwritable = /^unwritable (\S+) (.*)$/.exec(out);
@@ -76,7 +76,7 @@ export class DeployLocks {
         }
         if (!/^(acquired( \d+)?|(recovered|held) \d+( .*)?)$/.test(out)) {
           // It may have been taken all the same: give it back (only a lock with our owner line goes).
-          await remote.run(lockCmd.releaseLock(dir, info, ctx.o()), cfg.commandTimeoutMs);
+          await remote.run(lockCmd.releaseLock(dir, info, ctx.cmdOptions()), cfg.commandTimeoutMs);
           throw new DeployError('lock', `nginx host ${remote.label}`, `unexpected output from the lock command (a login banner or a shell start-up file printing something?): '${out.slice(0, 300)}'`);
         }
         const [, age, ...owner] = out.split(' ');
@@ -115,7 +115,7 @@ export class DeployLocks {
     let warned = false;
     const timer = setInterval(() => {
       if (!remote.connected) return;
-      void remote.run(lockCmd.refreshLock(dir, info, ctx.o()), ctx.cfg.commandTimeoutMs).then((r) => {
+      void remote.run(lockCmd.refreshLock(dir, info, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs).then((r) => {
         if ((r.code !== 0 || r.stdout.trim() !== 'refreshed') && !warned) {
           warned = true;
           ctx.ui.warn(`${remote.label}: could not refresh the deploy lock ${dir} (${r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`})`);
@@ -134,7 +134,7 @@ export class DeployLocks {
       ctx.state.locks.map(async (l) => {
         const r = nginx.find((n) => n.label === l.nginx);
         if (!r?.connected) return;
-        await r.run(lockCmd.releaseLock(l.dir, l.info, ctx.o()), ctx.cfg.commandTimeoutMs, lanes?.get(r)).catch(() => undefined);
+        await r.run(lockCmd.releaseLock(l.dir, l.info, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs, lanes?.get(r)).catch(() => undefined);
       }),
     );
     ctx.state.locks = [];
@@ -143,6 +143,6 @@ export class DeployLocks {
 
 /** dry-run: `free`, or whom the deploy lock on an nginx host is held by, in words. */
 export async function lockStatus(ctx: OpContext, remote: Remote): Promise<string> {
-  const out = (await remote.must('lock', lockCmd.lockStatus(`${ctx.cfg.remoteDir}/deploy.lock`, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+  const out = (await remote.must('lock', lockCmd.lockStatus(`${ctx.cfg.remoteDir}/deploy.lock`, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim();
   return out === 'free' ? out : `the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`;
 }

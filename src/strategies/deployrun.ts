@@ -11,7 +11,7 @@ import { chooseBackend } from '../fleet/backends.ts';
 
 export { Cancelled, OpContext, RUN, type RecoveryState, type Span, type Ui } from '../run/context.ts';
 
-export class Ctx extends OpContext {
+export class DeployRun extends OpContext {
   readonly pool: Pool;
   /** how releases run on the app hosts (a detached process or a systemd unit), chosen once per run */
   readonly backend: RunBackend;

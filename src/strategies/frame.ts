@@ -8,11 +8,11 @@ import { hostPort, type SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import { readBehind } from '../traffic/nginx.ts';
 import { DeployLocks } from '../traffic/lock.ts';
-import type { Ctx } from './context.ts';
+import type { DeployRun } from './deployrun.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { readNginx } from './read.ts';
-import type { Fleet, Outcome, Strategy } from './types.ts';
+import type { Deployment, Outcome, Runbook } from './types.ts';
 import { deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
 import { commandOf, type RunBackend } from '../fleet/backend.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
@@ -20,7 +20,7 @@ import { dropEarly, readEarly } from '../fleet/early.ts';
 import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
 /** The summary's lines about settings that change where things go: health-port, log-max-size. */
-export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath'>, backend: RunBackend): string[] {
+export function settingNotes(cfg: Pick<DeployRun['cfg'], 'healthPort' | 'healthPath'>, backend: RunBackend): string[] {
   const out: string[] = [];
   if (cfg.healthPort) out.push(`Health checks: GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port).`);
   out.push(...backend.notes());
@@ -28,7 +28,7 @@ export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath'>,
 }
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
-async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
+async function audit(ctx: DeployRun, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const a = ctx.audit;
   const entry: AuditEntry = {
     time: new Date().toISOString(),
@@ -48,10 +48,10 @@ async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], la
   return appendAudit(ctx, nginx, entry, 5, lanes);
 }
 
-export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
+export async function runStrategy(ctx: DeployRun, strategy: Runbook): Promise<Outcome> {
   const cfg = ctx.cfg;
   const nginxRemotes: { addr: SshAddress; remote: Remote }[] = [];
-  let fleet: Fleet | undefined;
+  let deployment: Deployment | undefined;
   let apps: AppNode[] | undefined;
   const locks = new DeployLocks(ctx);
   try {
@@ -105,8 +105,8 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const nginx = await readNginx(ctx, nginxRemotes);
     // The same jar with another command is a deployment of its own (read while the lock was taken).
     if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg), locks);
-    fleet = { nginx, apps, artifact, release, command: commandOf(cfg), locks };
-    const result = await strategy.run(ctx, fleet);
+    deployment = { nginx, apps, artifact, release, command: commandOf(cfg), locks };
+    const result = await strategy.run(ctx, deployment);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
     result.notes = settingNotes(cfg, ctx.backend);
     ctx.state.done = true;
@@ -121,7 +121,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     await unlocking;
     return { result, rolledBack: false };
   } catch (e) {
-    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: fleet?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
+    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: deployment?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
     const journal = [...ctx.state.journal];
     const committed = ctx.state.committed;
     if (!ctx.state.committed && ctx.state.journal.length > 0) {
@@ -147,7 +147,7 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const host = failedHost(e);
     out.failure = { outcome: failureOutcome({ committed, journal, rollbackProblem: out.rollbackProblem }), step: failedStepOf(e, ctx.failedStep), host, hosts: hostsInvolved(journal, host) };
     // A run that reached the hosts leaves its line in the audit log, whatever happened.
-    if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
+    if (deployment && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
   } finally {
     if (apps) dropEarly(apps);
