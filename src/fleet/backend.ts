@@ -79,7 +79,7 @@ export interface RunBackend {
   of(kind: BackendKind | undefined): RunBackend;
 
   // start
-  /** what the host is asked ahead about this backend (fleet/early.ts), if anything */
+  /** what the host is asked ahead about this backend (fleet/lockreads.ts), if anything */
   preflightCmd(): Cmd | undefined;
   /** checks the host can run releases so (throws naming what to change) */
   preflight(app: AppNode): Promise<void>;

@@ -1,5 +1,6 @@
-// An app host as the deployment sees it, and what is asked of it ahead (fleet/early.ts) and opened
-// ahead (the upload's channel): the types and helpers both early.ts and instance.ts use.
+// An app host as fleet/ sees it, what is asked of it while the lock is taken (fleet/lockreads.ts)
+// and opened ahead (the upload's channel): the types and helpers lockreads.ts, upload.ts,
+// start.ts and healthy.ts share.
 import { randomBytes } from 'node:crypto';
 import type { AppHost } from '../config/hosts.ts';
 import * as appCmd from '../commands/app.ts';
@@ -15,8 +16,8 @@ export interface AppNode {
   unitUser?: { user: string; group: string };
   /** the java the preflight found for the deploy user (a unit's PATH is systemd's, not the user's) */
   javaPath?: string;
-  /** what was asked while the lock was taken (fleet/early.ts) */
-  early?: Early;
+  /** what was asked while the lock was taken (fleet/lockreads.ts; the field keeps its old name, which a unit test builds it with) */
+  early?: LockReads;
 }
 
 /** An upload channel opened ahead: it receives the jar only once told to (Remote.openWithFile). */
@@ -49,7 +50,7 @@ export interface AheadCheck {
   at: number;
 }
 
-export interface Early {
+export interface LockReads {
   /** runner time the reads were sent */
   sentAt: number;
   /** taken (and set to undefined) by preflightApp */

@@ -5,7 +5,7 @@ import * as appCmd from '../commands/app.ts';
 import type { OpContext } from '../run/context.ts';
 import type { AppNode } from './node.ts';
 
-/** asked: the same read, sent earlier (fleet/early.ts). */
+/** asked: the same read, sent earlier (fleet/lockreads.ts). */
 export async function inspectPort(ctx: OpContext, app: AppNode, port: number, step: string, asked?: Promise<string>): Promise<appCmd.PortState> {
   const out = await (asked ?? app.remote.must(step, appCmd.portState(port, appCmd.layout(ctx.cfg.remoteDir, '', port).pidFile, ctx.cmdOptions(), ctx.privPorts), ctx.cfg.commandTimeoutMs));
   const st = appCmd.parsePortState(out);

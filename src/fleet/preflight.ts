@@ -6,7 +6,7 @@ import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import type { RunBackend } from './backend.ts';
 import type { AppNode } from './node.ts';
-import { take } from './early.ts';
+import { takeRead } from './lockreads.ts';
 import { gib, maxHeap } from '../config/jvm.ts';
 
 const MARGIN = 1 << 20;
@@ -19,8 +19,8 @@ const MARGIN = 1 << 20;
 export async function preflightApp(ctx: OpContext, backend: RunBackend, app: AppNode, art: Artifact | undefined, overlap = true): Promise<preflightCmd.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
-  // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
-  const asked = take(app, 'preflight') ?? app.remote.must('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions()), cfg.commandTimeoutMs);
+  // Asked while the lock was taken, if it was (fleet/lockreads.ts): java, tools and disk are the host's.
+  const asked = takeRead(app, 'preflight') ?? app.remote.must('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions()), cfg.commandTimeoutMs);
   const [out] = await Promise.all([asked, backend.preflight(app)]);
   const p = preflightCmd.parseAppPreflight(out);
   if (!p.java) {

@@ -10,7 +10,7 @@ import type { AppNode } from './node.ts';
 import { commandOf, type ReleaseCommand } from './backend.ts';
 import { failureText } from '../ssh/remote.ts';
 import { createHash } from 'node:crypto';
-import { dropEarlyRelease, freshEarly, type Locked } from './early.ts';
+import { dropReleaseReads, readsStillValid, type Locked } from './lockreads.ts';
 
 /** The release label a team's own unit gets in the records and the audit log: `unit:shop.service`. */
 export const teamUnitLabel = (unit: string) => `unit:${unit}`;
@@ -97,7 +97,7 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   const json = JSON.stringify(cmd);
   const differs: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
-    const early = freshEarly(locks, a)?.started;
+    const early = readsStillValid(locks, a)?.started;
     const out = await (early ?? a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
     const info = releasesCmd.parseReleaseInfo(out);
     if (info.jar && info.start !== undefined && info.start.trim() !== json) differs.push(a.remote.label);
@@ -107,15 +107,15 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   ctx.ui.info(
     `release ${release} was deployed before with another command (java, java-opts, app-args or env) on ${differs.join(', ')}: this deployment is release ${next}, next to it (same jar), so that a rollback returns to ${release} as it ran`,
   );
-  dropEarlyRelease(apps);
+  dropReleaseReads(apps);
   return next;
 }
 
 /** The release recorded on a port of the first app host that has one (what serves there); locks: what taking them said. */
 export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | null, locks?: Locked): Promise<string | undefined> {
   if (port === null || apps.length === 0) return undefined;
-  // A rollback read them while the lock was taken (fleet/early.ts).
-  const early = freshEarly(locks, apps[0])?.records;
+  // A rollback read them while the lock was taken (fleet/lockreads.ts).
+  const early = readsStillValid(locks, apps[0])?.records;
   if (early) return releasesCmd.parseReleaseInfo(await early).ports.get(port);
   const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
   return info.get(apps[0])?.ports.get(port);

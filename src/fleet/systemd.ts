@@ -10,7 +10,7 @@ import type { Cmd, CmdOptions } from '../commands/shell.ts';
 import type { OpContext } from '../run/context.ts';
 import { appCommand, type BackendKind, type LogSource, type ReleaseCommand, type ReleaseStart, type RestartFrom, type RunBackend, type StopOptions, type StopUnit } from './backend.ts';
 import type { DetachedBackend } from './detached.ts';
-import { take } from './early.ts';
+import { takeRead } from './lockreads.ts';
 import type { AppNode } from './node.ts';
 import { keptRelease, releaseOn } from './releases.ts';
 
@@ -46,7 +46,7 @@ export class UnitBackend implements RunBackend {
     const ctx = this.ctx;
     const cfg = ctx.cfg;
     if (app.unitUser) return;
-    const p = unitCmd.parseUnitPreflight(await (take(app, 'unit') ?? app.remote.must('preflight', this.preflightCmd(), cfg.commandTimeoutMs)));
+    const p = unitCmd.parseUnitPreflight(await (takeRead(app, 'unit') ?? app.remote.must('preflight', this.preflightCmd(), cfg.commandTimeoutMs)));
     if (!p.systemctl || !p.booted) {
       throw new DeployError(
         'preflight',

@@ -28,7 +28,7 @@ export interface Uploaded {
 /**
  * Puts the jar at releases/<release>/app.jar unless an identical one is there. Returns what was
  * done, and the checksum check of a fresh upload, which runs while the JVM starts. known: what
- * the release directory said while the lock was taken, still true now it is ours (fleet/early.ts):
+ * the release directory said while the lock was taken, still true now it is ours (fleet/lockreads.ts):
  * `need` sends the jar at once, while the directories are made. gated: a fresh upload returns as
  * soon as the jar is on its way (pending), so that the start follows it without a round trip;
  * sent at once, it returns before the release directory answered (the gate needs nothing of it:

@@ -13,7 +13,7 @@ import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Deployment, Runbook } from './types.ts';
 
 export const blueGreen: Runbook = {
-  readsEarly: true,
+  readsWhileLocking: true,
   describe(ctx: DeployRun, deployment: Deployment): DryRunPlan {
     const plans = planBlueGreen(ctx, deployment);
     const p = plans[0];

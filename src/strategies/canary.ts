@@ -33,7 +33,7 @@ function requireUpstream(deployment: Deployment): void {
 }
 
 export const canary: Runbook = {
-  readsEarly: true,
+  readsWhileLocking: true,
   describe(ctx: DeployRun, deployment: Deployment): DryRunPlan {
     requireUpstream(deployment);
     const p = planBlueGreen(ctx, deployment)[0];

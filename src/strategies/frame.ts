@@ -16,7 +16,7 @@ import type { Deployment, Outcome, Runbook } from './types.ts';
 import { deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
 import { commandOf, type RunBackend } from '../fleet/backend.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
-import { dropEarly, readEarly } from '../fleet/early.ts';
+import { dropLockReads, readWhileLocking } from '../fleet/lockreads.ts';
 import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
 /** The summary's lines about settings that change where things go: health-port, log-max-size. */
@@ -90,7 +90,7 @@ export async function runStrategy(ctx: DeployRun, strategy: Runbook): Promise<Ou
     }
     // While the locks are taken, the app hosts are asked what the start on the idle port will
     // need to know (all reads; the upload channel opens and waits).
-    if (strategy.readsEarly) readEarly(ctx, ctx.backend, apps, artifact, release);
+    if (strategy.readsWhileLocking) readWhileLocking(ctx, ctx.backend, apps, artifact, release);
     // A rollback reads the history on the first nginx host: behind its lock too.
     const history = cfg.mode === 'rollback' && !cfg.release ? nginxRemotes[0]?.remote : undefined;
     await ctx.step('Lock', () =>
@@ -150,7 +150,7 @@ export async function runStrategy(ctx: DeployRun, strategy: Runbook): Promise<Ou
     if (deployment && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
   } finally {
-    if (apps) dropEarly(apps);
+    if (apps) dropLockReads(apps);
     await locks.release(nginxRemotes.map((n) => n.remote)).catch(() => undefined);
     await ctx.pool.dispose();
   }

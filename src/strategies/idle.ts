@@ -10,7 +10,7 @@ import { startProcess } from '../fleet/start.ts';
 import { uploadJar, type Uploaded } from '../fleet/upload.ts';
 import { waitHealthy } from '../fleet/healthy.ts';
 import { preflightApp } from '../fleet/preflight.ts';
-import { freshEarly, take } from '../fleet/early.ts';
+import { readsStillValid, takeRead } from '../fleet/lockreads.ts';
 import { warmUp } from '../fleet/warmup.ts';
 import { smokeTest } from '../fleet/smoke.ts';
 import { type DeployRun } from './deployrun.ts';
@@ -22,8 +22,8 @@ async function checkPorts(ctx: DeployRun, deployment: Deployment, a: AppNode, p:
   const cfg = ctx.cfg;
   const step = 'upload and start';
   const hasLive = p.livePort !== null && p.liveHosts.includes(a.host);
-  // Read while the lock was taken, if nobody could have changed them since (fleet/early.ts).
-  const early = freshEarly(deployment.locks, a)?.ports;
+  // Read while the lock was taken, if nobody could have changed them since (fleet/lockreads.ts).
+  const early = readsStillValid(deployment.locks, a)?.ports;
   const [live, idle] = await Promise.all([hasLive ? inspectPort(ctx, a, p.livePort!, step, early?.get(p.livePort!)) : undefined, inspectPort(ctx, a, p.idlePort, step, early?.get(p.idlePort))]);
   if (live) {
     ctx.backend.refuseUnit(a, p.livePort!, live, step, true);
@@ -71,7 +71,7 @@ export async function startOnIdle(ctx: DeployRun, deployment: Deployment, p: Swi
     const r = reports.get(a)!;
     const warm = reuse.get(a);
     // The channel that may receive the jar opens while the host is checked (or the lock taken).
-    const ahead = take(a, 'upload');
+    const ahead = takeRead(a, 'upload');
     if (warm !== undefined) ahead?.channel.skip();
     const opened = deployment.artifact && warm === undefined ? (ahead ?? openUpload(ctx, a, deployment.artifact, deployment.release)) : undefined;
     try {
@@ -86,14 +86,14 @@ export async function startOnIdle(ctx: DeployRun, deployment: Deployment, p: Swi
       r.newPid = warm;
       r.upload = 'warm standby';
       ctx.ui.info(`${a.remote.label}: ${deployment.release} still runs on port ${p.idlePort} (pid ${warm}): checking it`);
-      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, deployment.release, p.idlePort).log }, nginx, ahead: freshEarly(deployment.locks, a)?.health?.get(p.idlePort) });
+      return waitHealthy(ctx, a, p.idlePort, warm, { log: { file: layout(cfg.remoteDir, deployment.release, p.idlePort).log }, nginx, ahead: readsStillValid(deployment.locks, a)?.health?.get(p.idlePort) });
     }
     // The timeline's upload: until the jar is in place (a gated upload returns while it travels).
     const upAt = Date.now();
     const uploaded = (failed = false) => deployment.artifact && ctx.mark([a.remote.label], 'upload', upAt, failed);
     let up: Uploaded;
     try {
-      up = deployment.artifact ? await uploadJar(ctx, a, deployment.artifact, deployment.release, 'upload and start', opened, freshEarly(deployment.locks, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
+      up = deployment.artifact ? await uploadJar(ctx, a, deployment.artifact, deployment.release, 'upload and start', opened, readsStillValid(deployment.locks, a)?.jar, true) : { upload: 'kept on the host (0 bytes)' };
     } catch (e) {
       uploaded(true);
       throw e;

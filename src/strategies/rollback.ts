@@ -11,7 +11,7 @@ import { type AppNode } from '../fleet/node.ts';
 import { startTeamUnit as enableTeamUnit } from '../fleet/systemd.ts';
 import { keptRelease, releaseOn, teamUnitOf } from '../fleet/releases.ts';
 import { commandText } from '../fleet/backend.ts';
-import { freshEarly } from '../fleet/early.ts';
+import { readsStillValid } from '../fleet/lockreads.ts';
 import { auditPath, previousRelease, readAudit, servingRelease, type AuditEntry } from '../traffic/audit.ts';
 import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
@@ -94,7 +94,7 @@ async function chooseBlueGreen(ctx: DeployRun, deployment: Deployment): Promise<
   const live = deployment.apps.filter((a) => p.liveHosts.includes(a.host));
   // Who listens on the idle port is asked alongside: a warm standby is the target still running
   // there, started by this action.
-  const idle = Promise.all(deployment.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback', freshEarly(deployment.locks, a)?.ports.get(p.idlePort))));
+  const idle = Promise.all(deployment.apps.map((a) => inspectPort(ctx, a, p.idlePort, 'rollback', readsStillValid(deployment.locks, a)?.ports.get(p.idlePort))));
   idle.catch(() => undefined);
   const info = await target(ctx, deployment, releaseOn(ctx, live, p.livePort, deployment.locks), [p.idlePort]);
   const states = await idle;
@@ -121,7 +121,7 @@ async function startTeamUnit(ctx: DeployRun, deployment: Deployment, a: AppNode,
 export const blueGreenRollback: Runbook = {
   // The ports, the release records and (behind the lock) the history: a warm rollback's checks
   // cost no round trip after the lock.
-  readsEarly: true,
+  readsWhileLocking: true,
   async describe(ctx: DeployRun, deployment: Deployment): Promise<DryRunPlan> {
     const { plans, reuse } = await chooseBlueGreen(ctx, deployment);
     const p = plans[0];

@@ -9,7 +9,7 @@ import { releaseOn } from '../fleet/releases.ts';
 import type { DeployResult, DryRunPlan, Deployment, Runbook } from './types.ts';
 
 export const stage: Runbook = {
-  readsEarly: true,
+  readsWhileLocking: true,
   describe(ctx: DeployRun, deployment: Deployment): DryRunPlan {
     const p = planBlueGreen(ctx, deployment)[0];
     return {

@@ -6,7 +6,7 @@ import type { NginxSide } from '../traffic/nginx.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
 import type { ReleaseCommand } from '../fleet/backend.ts';
-import type { Locked } from '../fleet/early.ts';
+import type { Locked } from '../fleet/lockreads.ts';
 import type { DeployRun } from './deployrun.ts';
 import type { OutcomeKind } from './outcome.ts';
 
@@ -20,7 +20,7 @@ export interface Deployment {
   release: string;
   /** how the release is started */
   command: ReleaseCommand;
-  /** what taking the deploy locks said: which reads made while they were taken still hold (fleet/early.ts); none in a dry run */
+  /** what taking the deploy locks said: which reads made while they were taken still hold (fleet/lockreads.ts); none in a dry run */
   locks?: Locked;
   /** the release serving before, when the caller knew it already (a rollback: the release it leaves, marked bad) */
   previous?: string;
@@ -93,8 +93,8 @@ export interface DryRunPlan {
 /** A runbook: how one strategy (blue-green, rolling, canary) carries out one mode, and what its dry run says. */
 export interface Runbook {
   run(ctx: DeployRun, deployment: Deployment): Promise<DeployResult>;
-  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
-  readsEarly?: boolean;
+  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/lockreads.ts) */
+  readsWhileLocking?: boolean;
   /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
   describe(ctx: DeployRun, deployment: Deployment): DryRunPlan | Promise<DryRunPlan>;
 }

@@ -37,7 +37,7 @@ export function othersUntilOf(out: string, attempt: number, now: number): number
 export class DeployLocks {
   /**
    * Runner time (ms) up to which another deploy may have changed the hosts, as the locks told:
-   * what was read on a host after it still holds once the locks are ours (fleet/early.ts freshEarly).
+   * what was read on a host after it still holds once the locks are ours (fleet/lockreads.ts readsStillValid).
    * Infinity until they are taken: nothing read before counts.
    */
   othersUntil = Infinity;

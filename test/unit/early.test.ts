@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { othersUntilOf } from '../../src/traffic/lock.ts';
-import { freshEarly, take, type Early } from '../../src/fleet/early.ts';
+import { readsStillValid as freshEarly, takeRead as take, type LockReads as Early } from '../../src/fleet/lockreads.ts';
 import type { AppNode } from '../../src/fleet/node.ts';
 import type { DeployLocks as Ctx } from '../../src/traffic/lock.ts';
 

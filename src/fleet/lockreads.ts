@@ -12,9 +12,9 @@ import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
 import type { RunBackend } from './backend.ts';
 import * as httpCmd from '../commands/http.ts';
-import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type Early } from './node.ts';
+import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type LockReads } from './node.ts';
 
-export type { Early } from './node.ts';
+export type { LockReads } from './node.ts';
 
 /** A promise kept for later: its rejection is seen by whoever takes it, never unhandled. */
 function kept<T>(p: Promise<T>): Promise<T> {
@@ -23,7 +23,7 @@ function kept<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Sends the reads of every app host at once; each host's go to app.early. */
-export function readEarly(ctx: OpContext, backend: RunBackend, apps: AppNode[], art: Artifact | undefined, release: string): void {
+export function readWhileLocking(ctx: OpContext, backend: RunBackend, apps: AppNode[], art: Artifact | undefined, release: string): void {
   const cfg = ctx.cfg;
   const unit = backend.preflightCmd();
   for (const app of apps) {
@@ -66,13 +66,13 @@ export interface Locked {
 }
 
 /** The early reads of this host that still hold now that the locks are ours (locks: none taken), or undefined. */
-export function freshEarly(locks: Locked | undefined, app: AppNode): Early | undefined {
+export function readsStillValid(locks: Locked | undefined, app: AppNode): LockReads | undefined {
   const e = app.early;
   return e && locks && e.sentAt > locks.othersUntil ? e : undefined;
 }
 
 /** Takes a promise out of app.early (it is used once). */
-export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, key: K): Early[K] | undefined {
+export function takeRead<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, key: K): LockReads[K] | undefined {
   const e = app.early;
   if (!e) return undefined;
   const v = e[key];
@@ -81,7 +81,7 @@ export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, ke
 }
 
 /** Forgets what was read early about the release label (another label is deployed). */
-export function dropEarlyRelease(apps: AppNode[]): void {
+export function dropReleaseReads(apps: AppNode[]): void {
   for (const a of apps) {
     if (!a.early) continue;
     a.early.upload?.channel.skip();
@@ -92,7 +92,7 @@ export function dropEarlyRelease(apps: AppNode[]): void {
 }
 
 /** Tells every upload channel opened early and not taken that it is not needed. */
-export function dropEarly(apps: AppNode[]): void {
+export function dropLockReads(apps: AppNode[]): void {
   for (const a of apps) {
     a.early?.upload?.channel.skip();
     a.early = undefined;
