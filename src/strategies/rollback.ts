@@ -154,11 +154,11 @@ export const blueGreenRollback: Runbook = {
       );
       const switched = await switchAll(ctx, deployment, plans);
       const tookOver = await finishSwitch(ctx, deployment, p, reports, false, switched);
-      const previousRelease = deployment.previous ?? tookOver;
-      ctx.audit.previous = previousRelease;
+      const previous = deployment.previous ?? tookOver;
+      ctx.audit.previous = previous;
       return switchResult(ctx, deployment, p, reports, {
         strategy: 'blue-green',
-        previousRelease,
+        previousRelease: previous,
         healthyToSwitchedMs: switched.at - healthyAt,
         units: [unit],
         headline: `Rolled back to the team's own ${unit} (enabled and started again): nginx switched from port ${p.livePort} to ${p.idlePort}; ${deployment.previous ?? 'the release left'} is marked bad.`,
@@ -170,11 +170,11 @@ export const blueGreenRollback: Runbook = {
     );
     const switched = await switchAll(ctx, deployment, plans);
     const tookOver = await finishSwitch(ctx, deployment, p, reports, false, switched);
-    const previousRelease = deployment.previous ?? tookOver;
-    ctx.audit.previous = previousRelease;
+    const previous = deployment.previous ?? tookOver;
+    ctx.audit.previous = previous;
     return switchResult(ctx, deployment, p, reports, {
       strategy: 'blue-green',
-      previousRelease,
+      previousRelease: previous,
       healthyToSwitchedMs: switched.at - healthyAt,
       headline: `Rolled back to ${deployment.release}${warm ? ' (from its warm standby)' : ' (started again from its kept jar)'}: nginx switched from port ${p.livePort} to ${p.idlePort}; ${deployment.previous ?? 'the release left'} is marked bad.`,
     });
