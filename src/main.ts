@@ -1,10 +1,10 @@
 // Entry point: wires inputs, the chosen strategy and the runner's outputs and summary together.
 import * as core from '@actions/core';
-import { actionsUi, maskSecrets, readInputs } from './runner.ts';
+import { actionsUi, maskSecrets, readInputs } from './github.ts';
 import { failureMarkdown, summaryMarkdown } from './summary.ts';
 import { errorText } from './errors.ts';
-import { Ctx } from './strategies/context.ts';
-import { runStrategy } from './strategies/run.ts';
+import { DeployRun } from './strategies/deployrun.ts';
+import { runStrategy } from './strategies/frame.ts';
 import { strategyFor } from './strategies/index.ts';
 import { dropEarlyTcp } from './ssh/early-tcp.ts';
 import { failedStepOf, type OutcomeKind } from './strategies/outcome.ts';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     return;
   }
   for (const w of springWarnings(cfg)) core.warning(w);
-  const ctx = new Ctx(cfg, actionsUi());
+  const ctx = new DeployRun(cfg, actionsUi());
   const onSignal = (sig: string) => {
     core.warning(`received ${sig}: stopping at the next safe point and rolling back`);
     ctx.cancel(sig);

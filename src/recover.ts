@@ -1,9 +1,9 @@
 // The post step's work, loaded by post.ts only when the main step left something unfinished:
 // if it died mid-deploy, finish the rollback from its saved journal and release its locks.
 import * as core from '@actions/core';
-import { actionsUi, maskSecrets, readInputs } from './runner.ts';
+import { actionsUi, maskSecrets, readInputs } from './github.ts';
 import { errorText } from './errors.ts';
-import { Ctx } from './strategies/context.ts';
+import { DeployRun } from './strategies/deployrun.ts';
 import { decodeState, postNeeded } from './strategies/state.ts';
 import { undoJournal } from './strategies/journal.ts';
 import { releaseLock } from './commands/lock.ts';
@@ -21,9 +21,9 @@ async function post(): Promise<void> {
   }
   maskSecrets();
   const ui = actionsUi();
-  let ctx: Ctx | undefined;
+  let ctx: DeployRun | undefined;
   try {
-    ctx = new Ctx(readInputs(), { ...ui, saveState: () => undefined });
+    ctx = new DeployRun(readInputs(), { ...ui, saveState: () => undefined });
     if (state.committed) {
       core.warning('the deploy step died after the switch: the new version serves; the old process may still be running on the old port');
     } else if (state.journal.length > 0) {
@@ -36,7 +36,7 @@ async function post(): Promise<void> {
       const addr = ctx.cfg.nginxHosts.find((n) => hostPort(n.host, n.port) === l.nginx);
       if (!addr) continue;
       const r = await ctx.pool.get(addr, 'nginx host').catch(() => undefined);
-      await r?.run(releaseLock(l.dir, l.info, ctx.o()), ctx.cfg.commandTimeoutMs);
+      await r?.run(releaseLock(l.dir, l.info, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
     }
   } catch (e) {
     core.setFailed(`post-step rollback failed: ${errorText(e)}`);

@@ -24,11 +24,11 @@ export interface ProbeResult {
 export type ChannelOpener = () => Promise<Duplex>;
 
 /**
- * undici, loaded on first use: evaluating it takes ~80 ms, which would otherwise sit between the
+ * The HTTP client (undici), loaded on first use: evaluating it takes ~80 ms, which would otherwise sit between the
  * workflow starting the step and the first SSH connection. The first health check comes while
  * the new JVM is still starting, so there it costs nothing.
  */
-export const undici = (): Promise<typeof import('undici')> => import('undici');
+export const loadHttpClient = (): Promise<typeof import('undici')> => import('undici');
 
 /** undici's `connect` option: every connection is a channel from open (an SSH forward). */
 export function viaChannel(open: ChannelOpener) {
@@ -71,7 +71,7 @@ export class HealthProber implements Probe {
   }
 
   private async makeClient(): Promise<Client> {
-    const { Client } = await undici();
+    const { Client } = await loadHttpClient();
     return new Client(`http://127.0.0.1:${this.port}`, {
       connect: viaChannel(() => {
         const ch = this.primed;
@@ -147,7 +147,7 @@ function shortError(e: unknown): string {
 /** GET a URL directly from the runner (verify-url through nginx). */
 export async function fetchStatus(url: string, timeoutMs: number): Promise<ProbeResult> {
   try {
-    const { request } = await undici();
+    const { request } = await loadHttpClient();
     const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.body.text();
     const ok = res.statusCode >= 200 && res.statusCode < 400;

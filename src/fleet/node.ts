@@ -1,8 +1,9 @@
-// An app host as the fleet sees it, and what is asked of it ahead (fleet/early.ts) and opened
-// ahead (the upload's channel): the types and helpers both early.ts and instance.ts use.
+// An app host as fleet/ sees it, what is asked of it while the lock is taken (fleet/lockreads.ts)
+// and opened ahead (the upload's channel): the types and helpers lockreads.ts, upload.ts,
+// start.ts and healthy.ts share.
 import { randomBytes } from 'node:crypto';
 import type { AppHost } from '../config/hosts.ts';
-import * as A from '../commands/app.ts';
+import * as appCmd from '../commands/app.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
@@ -15,8 +16,8 @@ export interface AppNode {
   unitUser?: { user: string; group: string };
   /** the java the preflight found for the deploy user (a unit's PATH is systemd's, not the user's) */
   javaPath?: string;
-  /** what was asked while the lock was taken (fleet/early.ts) */
-  early?: Early;
+  /** what was asked while the lock was taken (fleet/lockreads.ts; the field keeps its old name, which a unit test builds it with) */
+  early?: LockReads;
 }
 
 /** An upload channel opened ahead: it receives the jar only once told to (Remote.openWithFile). */
@@ -31,10 +32,10 @@ export interface OpenUpload {
  * set-up (two round trips and the login shell) overlaps the checks and the release directory's.
  */
 export function openUpload(ctx: OpContext, app: AppNode, art: Artifact, release: string): OpenUpload {
-  const jar = A.layout(ctx.cfg.remoteDir, release).jar;
+  const jar = appCmd.layout(ctx.cfg.remoteDir, release).jar;
   const part = `${jar}.part-${randomBytes(4).toString('hex')}`;
   const limitSec = 600 + art.size / 100_000; // generous: 10 min plus 10 s per MB
-  return { part, limitSec, channel: app.remote.openWithFile(A.receiveJar(part, jar, art.size, ctx.o(false, limitSec)), limitSec * 1000) };
+  return { part, limitSec, channel: app.remote.openWithFile(appCmd.receiveJar(part, jar, art.size, ctx.cmdOptions(false, limitSec)), limitSec * 1000) };
 }
 
 /** The health path as the app host itself GETs it (curl or wget there). */
@@ -49,12 +50,12 @@ export interface AheadCheck {
   at: number;
 }
 
-export interface Early {
+export interface LockReads {
   /** runner time the reads were sent */
   sentAt: number;
   /** taken (and set to undefined) by preflightApp */
   preflight?: Promise<string>;
-  /** systemd-unit; taken by unitPreflight */
+  /** the run backend's preflight (systemd-unit); taken by its preflight (fleet/systemd.ts) */
   unit?: Promise<string>;
   /** the state of each of `ports`, as inspectPort reads it */
   ports: Map<number, Promise<string>>;

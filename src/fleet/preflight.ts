@@ -1,11 +1,12 @@
 // Preflight: before anything is uploaded or started, each host says whether the deploy can work
 // there (java, tools, disk; on nginx hosts, whether the include can be written).
 import { DeployError } from '../errors.ts';
-import * as P from '../commands/preflight.ts';
+import * as preflightCmd from '../commands/preflight.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
-import { type AppNode, unitPreflight } from './instance.ts';
-import { take } from './early.ts';
+import type { RunBackend } from './backend.ts';
+import type { AppNode } from './node.ts';
+import { takeRead } from './lockreads.ts';
 import { gib, maxHeap } from '../config/jvm.ts';
 
 const MARGIN = 1 << 20;
@@ -15,13 +16,13 @@ const MARGIN = 1 << 20;
  * the new JVM will run next to the live one (blue/green, canary, stage), so with a jar to start
  * and check-memory, the host's available memory must hold its maximum heap.
  */
-export async function preflightApp(ctx: OpContext, app: AppNode, art: Artifact | undefined, overlap = true): Promise<P.AppPreflight> {
+export async function preflightApp(ctx: OpContext, backend: RunBackend, app: AppNode, art: Artifact | undefined, overlap = true): Promise<preflightCmd.AppPreflight> {
   const cfg = ctx.cfg;
   const label = app.remote.label;
-  // Asked while the lock was taken, if it was (fleet/early.ts): java, tools and disk are the host's.
-  const asked = take(app, 'preflight') ?? app.remote.must('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o()), cfg.commandTimeoutMs);
-  const [out] = await Promise.all([asked, unitPreflight(ctx, app)]);
-  const p = P.parseAppPreflight(out);
+  // Asked while the lock was taken, if it was (fleet/lockreads.ts): java, tools and disk are the host's.
+  const asked = takeRead(app, 'preflight') ?? app.remote.must('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions()), cfg.commandTimeoutMs);
+  const [out] = await Promise.all([asked, backend.preflight(app)]);
+  const p = preflightCmd.parseAppPreflight(out);
   if (!p.java) {
     throw new DeployError(
       'preflight',

@@ -2,7 +2,7 @@
 // or, where its sshd refuses TCP forwarding (AllowTcpForwarding no), curl or wget run on the
 // host itself over the exec channel. The refusal is seen at the first check, not after
 // health-timeout.
-import * as H from '../commands/http.ts';
+import * as httpCmd from '../commands/http.ts';
 import { hostPort } from '../config/hosts.ts';
 import type { Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
@@ -16,7 +16,7 @@ const noForwarding = new WeakSet<Remote>();
  * fatal when the host has neither curl nor wget.
  */
 export function judgeHttpGet(ctx: OpContext, stdout: string): ProbeResult {
-  const a = H.parseHttpGet(stdout);
+  const a = httpCmd.parseHttpGet(stdout);
   if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
   return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
 }
@@ -31,7 +31,7 @@ class ExecProber implements Probe {
     this.url = url;
   }
   async probe(timeoutMs: number): Promise<ProbeResult> {
-    const r = await this.remote.run(H.httpGet(this.url, timeoutMs / 1000, this.ctx.o(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
+    const r = await this.remote.run(httpCmd.httpGet(this.url, timeoutMs / 1000, this.ctx.cmdOptions(false, timeoutMs / 1000 + 5)), timeoutMs + 5000);
     if (r.code !== 0) return { ok: false, detail: r.code === null ? 'the SSH connection was lost' : `exit code ${r.code}: ${r.stderr.trim()}` };
     return judgeHttpGet(this.ctx, r.stdout);
   }

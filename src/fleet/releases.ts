@@ -1,33 +1,23 @@
 // Releases on the app hosts: how each is started (recorded with it, so a rollback starts it the
 // same way), which runs where, and which one a rollback goes back to.
-import * as RL from '../commands/releases.ts';
-import * as A from '../commands/app.ts';
+import * as releasesCmd from '../commands/releases.ts';
+import * as appCmd from '../commands/app.ts';
 import type { Artifact } from './artifact.ts';
-import { appCommand, type Config } from '../config/inputs.ts';
 import { DeployError } from '../errors.ts';
 import type { OpContext } from '../run/context.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
-import type { AppNode } from './instance.ts';
+import type { AppNode } from './node.ts';
+import { commandOf, type ReleaseCommand } from './backend.ts';
 import { failureText } from '../ssh/remote.ts';
 import { createHash } from 'node:crypto';
-import { dropEarlyRelease, freshEarly } from './early.ts';
+import { dropReleaseReads, readsStillValid, type Locked } from './lockreads.ts';
 
-/** How a release is started: recorded with it on every app host (start.json, mode 600). */
-export interface ReleaseCommand {
-  java: string;
-  javaOpts: string[];
-  appArgs: string[];
-  env: [string, string][];
-}
+/** The release label a team's own unit gets in the records and the audit log: `unit:shop.service`. */
+export const teamUnitLabel = (unit: string) => `unit:${unit}`;
 
-export function commandOf(cfg: Pick<Config, 'java' | 'javaOpts' | 'appArgs' | 'env'>): ReleaseCommand {
-  return { java: cfg.java, javaOpts: cfg.javaOpts, appArgs: cfg.appArgs, env: cfg.env };
-}
-
-/** A release's start command on port in words, for a plan: env names only (values may be secrets). */
-export function commandText(cmd: ReleaseCommand, port: number): string {
-  const env = cmd.env.length ? ` (env ${cmd.env.map(([k]) => k).join(', ')})` : '';
-  return appCommand(cmd, port, 'app.jar').join(' ') + env;
+/** The team's own unit a release label names (teamUnitLabel), or undefined. */
+export function teamUnitOf(release: string): string | undefined {
+  return release.startsWith('unit:') ? release.slice('unit:'.length) : undefined;
 }
 
 /** Records the release on its ports with its start command, and prunes all but keep-releases. */
@@ -36,8 +26,8 @@ export async function cleanupReleases(ctx: OpContext, apps: AppNode[], release: 
   const json = JSON.stringify(cmd);
   await mapLimit(apps, PARALLEL, async (a) => {
     const [r, ...recs] = await Promise.all([
-      a.remote.run(RL.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.o()), cfg.commandTimeoutMs),
-      ...ports.map((port) => a.remote.run(RL.recordRelease(cfg.remoteDir, port, release, json, ctx.o()), cfg.commandTimeoutMs)),
+      a.remote.run(releasesCmd.pruneReleases(cfg.remoteDir, cfg.keepReleases, [release], ctx.cmdOptions()), cfg.commandTimeoutMs),
+      ...ports.map((port) => a.remote.run(releasesCmd.recordRelease(cfg.remoteDir, port, release, json, ctx.cmdOptions()), cfg.commandTimeoutMs)),
     ]);
     // Neither fails the deploy (it serves), but both are said: a missing record misleads rollback.
     recs.forEach((rec, i) => {
@@ -54,10 +44,10 @@ export async function cleanupReleases(ctx: OpContext, apps: AppNode[], release: 
 }
 
 /** Each host's records of a release (its jar, its start command) and of the given ports. */
-export async function readReleaseInfo(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, RL.ReleaseInfo>> {
-  const out = new Map<AppNode, RL.ReleaseInfo>();
+export async function readReleaseInfo(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<Map<AppNode, releasesCmd.ReleaseInfo>> {
+  const out = new Map<AppNode, releasesCmd.ReleaseInfo>();
   await mapLimit(apps, PARALLEL, async (a) => {
-    out.set(a, RL.parseReleaseInfo(await a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.o()), ctx.cfg.commandTimeoutMs)));
+    out.set(a, releasesCmd.parseReleaseInfo(await a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, ports, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)));
   });
   return out;
 }
@@ -66,7 +56,7 @@ export async function readReleaseInfo(ctx: OpContext, apps: AppNode[], release: 
  * The release a rollback starts: the jar must be kept on every app host; its recorded command is
  * used (a release recorded before commands were kept falls back to today's inputs, with a warning).
  */
-export async function keptRelease(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<{ cmd: ReleaseCommand; info: Map<AppNode, RL.ReleaseInfo> }> {
+export async function keptRelease(ctx: OpContext, apps: AppNode[], release: string, ports: number[]): Promise<{ cmd: ReleaseCommand; info: Map<AppNode, releasesCmd.ReleaseInfo> }> {
   const info = await readReleaseInfo(ctx, apps, release, ports);
   const missing = apps.filter((a) => !info.get(a)!.jar).map((a) => a.remote.label);
   if (missing.length > 0) {
@@ -88,7 +78,7 @@ export async function keptRelease(ctx: OpContext, apps: AppNode[], release: stri
 export async function releaseForLabel(ctx: OpContext, apps: AppNode[], label: string, art: Artifact): Promise<string> {
   const taken: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
-    const said = (await a.remote.must('releases', A.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+    const said = (await a.remote.must('releases', appCmd.jarState(ctx.cfg.remoteDir, label, art.sha256, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim();
     if (said.startsWith('taken')) taken.push(`${a.remote.label} (sha256 ${said.slice(6)})`);
   });
   if (taken.length === 0) return label;
@@ -103,13 +93,13 @@ export async function releaseForLabel(ctx: OpContext, apps: AppNode[], label: st
  * java, java-opts, app-args or env), this deployment is `release-<its command's sha256, first 8>`,
  * next to it, so that a rollback returns to the earlier one with its own options and environment.
  */
-export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: string, cmd: ReleaseCommand): Promise<string> {
+export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: string, cmd: ReleaseCommand, locks?: Locked): Promise<string> {
   const json = JSON.stringify(cmd);
   const differs: string[] = [];
   await mapLimit(apps, PARALLEL, async (a) => {
-    const early = freshEarly(ctx, a)?.started;
-    const out = await (early ?? a.remote.must('releases', RL.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.o()), ctx.cfg.commandTimeoutMs));
-    const info = RL.parseReleaseInfo(out);
+    const early = readsStillValid(locks, a)?.started;
+    const out = await (early ?? a.remote.must('releases', releasesCmd.releaseInfo(ctx.cfg.remoteDir, release, [], ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
+    const info = releasesCmd.parseReleaseInfo(out);
     if (info.jar && info.start !== undefined && info.start.trim() !== json) differs.push(a.remote.label);
   });
   if (differs.length === 0) return release;
@@ -117,6 +107,41 @@ export async function deploymentLabel(ctx: OpContext, apps: AppNode[], release: 
   ctx.ui.info(
     `release ${release} was deployed before with another command (java, java-opts, app-args or env) on ${differs.join(', ')}: this deployment is release ${next}, next to it (same jar), so that a rollback returns to ${release} as it ran`,
   );
-  dropEarlyRelease(apps);
+  dropReleaseReads(apps);
   return next;
+}
+
+/** The release recorded on a port of the first app host that has one (what serves there); locks: what taking them said. */
+export async function releaseOn(ctx: OpContext, apps: AppNode[], port: number | null, locks?: Locked): Promise<string | undefined> {
+  if (port === null || apps.length === 0) return undefined;
+  // A rollback read them while the lock was taken (fleet/lockreads.ts).
+  const early = readsStillValid(locks, apps[0])?.records;
+  if (early) return releasesCmd.parseReleaseInfo(await early).ports.get(port);
+  const info = await readReleaseInfo(ctx, apps.slice(0, 1), '', [port]);
+  return info.get(apps[0])?.ports.get(port);
+}
+
+/** The team's own unit is no kept release: only its port is recorded, as teamUnitLabel. */
+export function recordPortOnly(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<unknown> {
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.recordPort(ctx.cfg.remoteDir, port, release, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
+}
+
+/** stage: the release waiting on port is recorded as staged on every app host. */
+export async function markStaged(ctx: OpContext, apps: AppNode[], port: number, release: string): Promise<void> {
+  await mapLimit(apps, PARALLEL, (a) => a.remote.must('stage', releasesCmd.markStaged(ctx.cfg.remoteDir, port, release, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
+}
+
+/** promote: nothing is staged any more. */
+export function clearStaged(ctx: OpContext, apps: AppNode[]): Promise<unknown> {
+  return mapLimit(apps, PARALLEL, (a) => a.remote.run(releasesCmd.clearStaged(ctx.cfg.remoteDir, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
+}
+
+/** A process kept as a warm standby is recorded as this action's on its port (the next deploy may replace it). */
+export async function adoptProcess(ctx: OpContext, app: AppNode, port: number, pid: number, step: string): Promise<void> {
+  await app.remote.must(step, releasesCmd.adoptProcess(ctx.cfg.remoteDir, port, pid, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
+}
+
+/** What the release directory of an app host says of a jar: have, copied ..., need, taken ... (commands/app.ts jarState). */
+export function jarStateOn(ctx: OpContext, app: AppNode, release: string, sha256: string, step: string): Promise<string> {
+  return app.remote.must(step, appCmd.jarState(ctx.cfg.remoteDir, release, sha256, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
 }

@@ -6,7 +6,7 @@ import * as exec from '@actions/exec';
 import * as io from '@actions/io';
 import { DeployError, errorText } from '../errors.ts';
 import type { OpContext } from '../run/context.ts';
-import type { AppNode } from './instance.ts';
+import type { AppNode } from './node.ts';
 
 /** A local port on the runner that forwards every connection to port on the app host. */
 async function forwardLocally(app: AppNode, port: number): Promise<{ server: Server; url: string; open: Set<Socket> }> {

@@ -1,11 +1,11 @@
 // Warm-up: a JVM's first requests are slow (class loading, lazy initialisation, JIT). Before the
 // switch, each new process gets warmup-requests GETs of warmup-path, through the same channel as
 // its health checks, a few at a time; any answer that is not 2xx stops the deploy as unhealthy.
-import * as H from '../commands/http.ts';
+import * as httpCmd from '../commands/http.ts';
 import { DeployError, errorText } from '../errors.ts';
 import type { OpContext } from '../run/context.ts';
-import type { AppNode } from './instance.ts';
-import { undici, viaChannel } from './health.ts';
+import type { AppNode } from './node.ts';
+import { loadHttpClient, viaChannel } from './health.ts';
 import { forwardingRefused } from './probe.ts';
 
 const CONCURRENCY = 8;
@@ -27,7 +27,7 @@ export async function warmUp(ctx: OpContext, app: AppNode, port: number): Promis
   };
   const ms: number[] = [];
   if (forwardingRefused(app.remote)) {
-    const r = await app.remote.run(H.httpGetMany(`http://127.0.0.1:${port}${cfg.warmupPath}`, n, 10, ctx.o(false, 10 * n + 30)), 10_000 * n + 30_000);
+    const r = await app.remote.run(httpCmd.httpGetMany(`http://127.0.0.1:${port}${cfg.warmupPath}`, n, 10, ctx.cmdOptions(false, 10 * n + 30)), 10_000 * n + 30_000);
     if (r.stdout.trim() === 'zdd-no-client') fail('could not be sent: curl is not installed on the host');
     for (const line of r.stdout.trim().split('\n')) {
       const [code, secs] = line.split(' ');
@@ -35,7 +35,7 @@ export async function warmUp(ctx: OpContext, app: AppNode, port: number): Promis
       ms.push(Number(secs) * 1000);
     }
   } else {
-    const { Pool } = await undici();
+    const { Pool } = await loadHttpClient();
     const pool = new Pool(`http://127.0.0.1:${port}`, {
       connections: CONCURRENCY,
       connect: viaChannel(() => app.remote.forward(port)),

@@ -1,8 +1,8 @@
 // What a host-level operation (fleet/, traffic/) gets from the run: the settings, the runner's
 // output, the options of its remote commands, cancellation, and the journal it records its
 // changes in. What the deploy run owns besides (the connections, the steps and their timings, the
-// report) is the strategies' Ctx, which extends this.
-import type { Config } from '../config/inputs.ts';
+// report) is the strategies' DeployRun, which extends this.
+import type { Config } from '../config/settings.ts';
 import type { CmdOptions } from '../commands/shell.ts';
 import type { UndoEntry } from './undo.ts';
 
@@ -36,7 +36,7 @@ export interface Span {
   failed?: boolean;
 }
 
-/** The timeline's "host" of the run's own steps (Ctx.step): the whole deploy at a glance. */
+/** The timeline's "host" of the run's own steps (DeployRun.step): the whole deploy at a glance. */
 export const RUN = '';
 
 export class Cancelled extends Error {
@@ -54,11 +54,6 @@ export class OpContext {
   undoing = false;
   /** what the clean-up after a switch could not do (the deploy still succeeded): log and summary */
   readonly cleanupProblems: string[] = [];
-  /**
-   * Runner time (ms) up to which another deploy may have changed the hosts, as the locks told
-   * (takeLocks): what was read on a host after it still holds once the locks are ours.
-   */
-  othersUntil = Infinity;
   /** per host, when each phase ran (connect, upload, start, health, switch, drain, stop): the timeline */
   readonly spans: Span[] = [];
 
@@ -76,19 +71,14 @@ export class OpContext {
     if (this.cancelled && !this.state.committed && !this.undoing) throw new Cancelled(this.cancelled);
   }
 
-  o(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
+  /** The options of a remote command: its timeout, and sudo (only with sudo: true) for a root step. */
+  cmdOptions(sudo = false, timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
     return { sudo: sudo && this.cfg.sudo, timeoutSec };
   }
 
-  /**
-   * A command about a process on an app host (stop it, keep how it was started). It runs as the
-   * deploy user, whose processes the releases are; with sudo: true and without systemd-unit, a
-   * process of another user (the one-time takeover of an app the seed scripts started as root)
-   * goes through `sudo -n sh -c` (commands/shell.ts wrapForPid), which only a broad rule
-   * allows. With systemd-unit, a team's unit is stopped by the exact systemctl commands instead.
-   */
-  oApp(timeoutSec = this.cfg.commandTimeoutMs / 1000): CmdOptions {
-    return { sudo: this.cfg.sudo && this.cfg.systemdUnit === undefined, timeoutSec };
+  /** cmdOptions, by the short name traffic/nginx.ts still uses (its owner is changing that file). */
+  o(sudo?: boolean, timeoutSec?: number): CmdOptions {
+    return this.cmdOptions(sudo, timeoutSec);
   }
 
   /**
@@ -97,11 +87,6 @@ export class OpContext {
    * named, and can be taken over.
    */
   get privPorts(): boolean {
-    return this.cfg.sudo;
-  }
-
-  /** systemd-unit: whether the unit commands' systemctl and tee run through sudo. */
-  get privUnit(): boolean {
     return this.cfg.sudo;
   }
 

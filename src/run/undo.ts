@@ -2,6 +2,17 @@
 // journal's entries; strategies/journal.ts undoes them). Types only.
 import type { SshAddress } from '../config/hosts.ts';
 
+/** Which run backend (fleet/backend.ts) an entry's process ran under: a detached process or a systemd unit. */
+export type BackendKind = 'process' | 'unit';
+
+/**
+ * What starts an old process again as it was: a detached process from how it was started, kept
+ * on its host in `saved` (argv and environment may hold secrets; the state holds only that path),
+ * logging to `log`; a unit instance NAME@PORT with the release it ran (and its recorded command).
+ * A detached one may leave `backend` out (entries written before it was recorded).
+ */
+export type RestartFrom = { backend?: 'process'; saved: string; log: string } | { backend: 'unit'; release: string };
+
 /** Set on an entry once its undo is complete and saved: a post step resumes from the rest. */
 export interface Progress {
   undone?: boolean;
@@ -17,25 +28,18 @@ export type UndoEntry = Progress &
     }
   /** a process started (pid unknown when the start was cut off: the pid file tells) */
   /** gate: the start waited on the host behind the jar (its gate file: commands/app.ts gateFile) */
-  | { kind: 'started'; app: SshAddress; port: number; pid?: number; gate?: string }
+  /** backend: what it ran under (left out: a detached process) */
+  | { kind: 'started'; app: SshAddress; port: number; pid?: number; gate?: string; backend?: BackendKind }
   /** systemd-unit: a rollback enabled and started the team's own unit again: disable and stop it */
   | { kind: 'unit-started'; app: SshAddress; unit: string }
-  /**
-   * an old process stopped to make room: start it again as it was. How it was started (argv and
-   * environment may hold secrets) stays on its host in `saved`; the state holds only that path.
-   */
-  | {
+  /** an old process stopped to make room: start it again as it was (RestartFrom) */
+  | ({
       kind: 'stopped';
       app: SshAddress;
       port: number;
-      /** how it was started, kept on its host ('' for a unit: `release` says what it ran) */
-      saved: string;
-      log: string;
-      /** systemd-unit: the old instance was NAME@PORT running this release; it is started again so */
-      release?: string;
       /** its restart began: the process now on the port may be that restart (started by this rollback) */
       restarting?: boolean;
-    }
+    } & RestartFrom)
   );
 
 export type IncludeUndo = Extract<UndoEntry, { kind: 'include' }>;

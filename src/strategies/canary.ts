@@ -8,80 +8,84 @@ import { DeployError } from '../errors.ts';
 import { hostPort } from '../config/hosts.ts';
 import { applyChanges } from '../traffic/nginx.ts';
 import { figures, judgeStep, renderCanary, type CanaryStep } from '../traffic/canary.ts';
-import { attemptsSince, checkLog, gatesOf, logOffsets, show } from './analysis.ts';
+import { attemptsSince, checkLog, gatesOf, logOffsets, show } from '../traffic/accesslog.ts';
 import type { UpstreamForm } from '../traffic/include.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { sleep } from '../util/async.ts';
-import { finishSwitch, planBlueGreen, releaseOn, reportsFor, retiredWords, smoke, startOnIdle, switchAll, switchResult } from './phases.ts';
-import type { DeployResult, DryRunPlan, Fleet, Strategy } from './types.ts';
+import { finishSwitch } from './retire.ts';
+import { planBlueGreen, reportsFor, retiredWords, switchResult } from './plan.ts';
+import { smoke, startOnIdle } from './idle.ts';
+import { switchAll } from './switch.ts';
+import { releaseOn } from '../fleet/releases.ts';
+import type { DeployResult, DryRunPlan, Deployment, Runbook } from './types.ts';
 
-function requireUpstream(fleet: Fleet): void {
-  const form = fleet.nginx[0].form;
-  const where = `nginx host ${fleet.nginx[0].remote.label}`;
-  if (form === null) throw new DeployError('read include', where, `${fleet.nginx[0].path} names no running version: a canary needs one to compare with; make the first deploy with strategy: blue-green`);
+function requireUpstream(deployment: Deployment): void {
+  const form = deployment.nginx[0].form;
+  const where = `nginx host ${deployment.nginx[0].remote.label}`;
+  if (form === null) throw new DeployError('read include', where, `${deployment.nginx[0].path} names no running version: a canary needs one to compare with; make the first deploy with strategy: blue-green`);
   if (form.kind !== 'upstream') {
     throw new DeployError(
       'read include',
       where,
-      `strategy: canary needs the upstream form of ${fleet.nginx[0].path}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (docs/server-setup.md, "The nginx include")`,
+      `strategy: canary needs the upstream form of ${deployment.nginx[0].path}; it has 'set $${form.variable}'. Convert it: 'upstream app { server ${form.host}:${form.port}; }' included at http {} level, and proxy_pass http://app; (docs/server-setup.md, "The nginx include")`,
     );
   }
 }
 
-export const canary: Strategy = {
-  readsEarly: true,
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan {
-    requireUpstream(fleet);
-    const p = planBlueGreen(ctx, fleet)[0];
+export const canary: Runbook = {
+  readsWhileLocking: true,
+  describe(ctx: DeployRun, deployment: Deployment): DryRunPlan {
+    requireUpstream(deployment);
+    const p = planBlueGreen(ctx, deployment)[0];
     const first = ctx.cfg.canary.steps[0];
     return {
       lines: [
-        `would start ${fleet.release} on port ${p.idlePort} on every app host, then move ${ctx.cfg.canary.steps.join(' → ')} % of requests to it, each step held ${ctx.cfg.canary.intervalMs / 1000}s and judged from ${ctx.cfg.canary.log}`,
+        `would start ${deployment.release} on port ${p.idlePort} on every app host, then move ${ctx.cfg.canary.steps.join(' → ')} % of requests to it, each step held ${ctx.cfg.canary.intervalMs / 1000}s and judged from ${ctx.cfg.canary.log}`,
       ],
-      includes: fleet.nginx.map((side) => ({ side, after: first === 100 ? planBlueGreen(ctx, fleet)[0].newText : renderCanary(side.text!, side.form as UpstreamForm, p.idlePort, first) })),
-      reach: fleet.apps.map((app) => ({ app, port: p.idlePort })),
+      includes: deployment.nginx.map((side) => ({ side, after: first === 100 ? planBlueGreen(ctx, deployment)[0].newText : renderCanary(side.text!, side.form as UpstreamForm, p.idlePort, first) })),
+      reach: deployment.apps.map((app) => ({ app, port: p.idlePort })),
     };
   },
 
-  async run(ctx: Ctx, fleet: Fleet): Promise<DeployResult> {
+  async run(ctx: DeployRun, deployment: Deployment): Promise<DeployResult> {
     const cfg = ctx.cfg;
     const c = cfg.canary;
-    requireUpstream(fleet);
-    const plans = planBlueGreen(ctx, fleet);
+    requireUpstream(deployment);
+    const plans = planBlueGreen(ctx, deployment);
     const p = plans[0];
     const livePort = p.livePort!;
-    const original = fleet.nginx.map((n) => ({ text: n.text!, form: n.form as UpstreamForm }));
+    const original = deployment.nginx.map((n) => ({ text: n.text!, form: n.form as UpstreamForm }));
     ctx.audit.from = `port ${livePort}`;
     ctx.audit.to = `port ${p.idlePort} (canary ${c.steps.join(',')})`;
-    await ctx.step(`Check ${c.log}`, () => checkLog(ctx, fleet.nginx));
-    const reports = reportsFor(fleet, p.idlePort);
-    const previous = releaseOn(ctx, fleet.apps.filter((a) => p.liveHosts.includes(a.host)), livePort).catch(() => undefined);
-    if (cfg.bakeMs > 0) fleet.bakeFrom = await logOffsets(ctx, fleet.nginx);
-    await ctx.step(`Upload, start and health-check ${fleet.release} on port ${p.idlePort}`, () => startOnIdle(ctx, fleet, p, reports));
-    await smoke(ctx, fleet, fleet.apps.map((app) => ({ app, port: p.idlePort })), previous);
+    await ctx.step(`Check ${c.log}`, () => checkLog(ctx, deployment.nginx));
+    const reports = reportsFor(deployment, p.idlePort);
+    const previous = releaseOn(ctx, deployment.apps.filter((a) => p.liveHosts.includes(a.host)), livePort, deployment.locks).catch(() => undefined);
+    if (cfg.bakeMs > 0) deployment.bakeFrom = await logOffsets(ctx, deployment.nginx);
+    await ctx.step(`Upload, start and health-check ${deployment.release} on port ${p.idlePort}`, () => startOnIdle(ctx, deployment, p, reports));
+    await smoke(ctx, deployment, deployment.apps.map((app) => ({ app, port: p.idlePort })), previous);
 
     const steps: CanaryStep[] = ctx.canarySteps;
     // nginx logs the address it connected to: the instances' own, never a port alone.
     const oldAddrs = p.liveHosts.map((h) => hostPort(h.target, livePort));
-    const newAddrs = fleet.apps.map((a) => hostPort(a.host.target, p.idlePort));
+    const newAddrs = deployment.apps.map((a) => hostPort(a.host.target, p.idlePort));
     const gates = gatesOf(ctx);
     for (const weight of c.steps.filter((w) => w < 100)) {
       await ctx.step(`Canary ${weight} %`, async () => {
-        const offsets = await logOffsets(ctx, fleet.nginx);
+        const offsets = await logOffsets(ctx, deployment.nginx);
         await applyChanges(
           ctx,
           `canary ${weight} %`,
-          fleet.nginx.map((side, i) => ({ side, after: renderCanary(original[i].text, original[i].form, p.idlePort, weight) })),
+          deployment.nginx.map((side, i) => ({ side, after: renderCanary(original[i].text, original[i].form, p.idlePort, weight) })),
         );
         const began = Date.now();
-        ctx.ui.info(`${weight} % of requests now go to ${fleet.release} (port ${p.idlePort}); holding ${c.intervalMs / 1000}s`);
+        ctx.ui.info(`${weight} % of requests now go to ${deployment.release} (port ${p.idlePort}); holding ${c.intervalMs / 1000}s`);
         let hold = c.intervalMs;
         for (;;) {
           while (Date.now() - began < hold) {
             ctx.checkpoint();
             await sleep(Math.min(250, hold - (Date.now() - began)));
           }
-          const f = figures(await attemptsSince(ctx, fleet.nginx, offsets), oldAddrs, newAddrs);
+          const f = figures(await attemptsSince(ctx, deployment.nginx, offsets), oldAddrs, newAddrs);
           const v = judgeStep(f, gates);
           const line = `step ${weight} %: old ${show(f.old)}; new ${show(f.new)}`;
           if (v.kind === 'pass') {
@@ -105,13 +109,15 @@ export const canary: Strategy = {
         }
       });
     }
-    const switchedAt = await switchAll(ctx, fleet, plans);
-    await finishSwitch(ctx, fleet, p, reports, cfg.keepPrevious);
-    ctx.audit.previous = (await previous) ?? ctx.audit.previous;
-    return switchResult(ctx, fleet, p, reports, {
+    const switched = await switchAll(ctx, deployment, plans);
+    const tookOver = await finishSwitch(ctx, deployment, p, reports, cfg.keepPrevious, switched);
+    const previousRelease = (await previous) ?? tookOver;
+    ctx.audit.previous = previousRelease;
+    return switchResult(ctx, deployment, p, reports, {
       strategy: 'canary',
+      previousRelease,
       canary: steps,
-      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switchedAt).toISOString().slice(11, 19)}), the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
+      headline: `Canary ${c.steps.join(' → ')} %: every step passed; nginx now sends all traffic to port ${p.idlePort} (switched ${new Date(switched.at).toISOString().slice(11, 19)}), the old version was drained and ${retiredWords(ctx, cfg.keepPrevious)}.`,
     });
   },
 };

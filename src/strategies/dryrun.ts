@@ -1,43 +1,41 @@
 // dry-run: connect, check the locks, read the includes, run the preflight and the nginx-side
 // reachability probe, print the plan and the include diff. Nothing here changes a host.
 import { DeployError } from '../errors.ts';
-import * as A from '../commands/app.ts';
-import * as L from '../commands/lock.ts';
 import type { SshAddress } from '../config/hosts.ts';
 import type { Artifact } from '../fleet/artifact.ts';
-import { inspectPort, probeFromNginx, unitTemplate, type AppNode } from '../fleet/instance.ts';
-import { instanceUnit, sudoersRule, UNIT_DIR } from '../commands/unit.ts';
-import { appSudoersRule } from '../commands/sudoers.ts';
+import { inspectPort } from '../fleet/port.ts';
+import { probeFromNginx } from '../fleet/reach.ts';
+import { type AppNode } from '../fleet/node.ts';
+import { lockStatus } from '../traffic/lock.ts';
 import { nginxRule } from '../traffic/nginx.ts';
 import { preflightApp } from '../fleet/preflight.ts';
-import { commandOf, deploymentLabel } from '../fleet/releases.ts';
+import { deploymentLabel, jarStateOn } from '../fleet/releases.ts';
+import { commandOf } from '../fleet/backend.ts';
 import { lineDiff } from '../traffic/diff.ts';
 import type { Remote } from '../ssh/remote.ts';
-import { type Ctx } from './context.ts';
+import { type DeployRun } from './deployrun.ts';
 import { mapLimit, PARALLEL } from '../util/async.ts';
 import { readNginx } from './read.ts';
-import type { Strategy } from './types.ts';
+import type { Runbook } from './types.ts';
 
 /** With sudo: the exact sudoers rule each host's role needs for these inputs (docs/server-setup.md). */
-function sudoRules(ctx: Ctx, nginx: { label: string; path: string }[], apps: string[]): string[] {
+function sudoRules(ctx: DeployRun, nginx: { label: string; path: string }[], apps: string[]): string[] {
   const cfg = ctx.cfg;
   const user = cfg.sshUser;
   const block = (title: string, rule: string) => [title, '', '```', rule.trimEnd(), '```', ''];
   const paths = [...new Set(nginx.map((n) => n.path))];
+  const app = ctx.backend.sudoersRule(user, cfg.ports);
   return [
     `With sudo: true, the exact sudoers rules for these inputs (\`sudo visudo -f /etc/sudoers.d/${user}\` on each host; docs/server-setup.md, "The sudo rule"):`,
     '',
     ...paths.flatMap((p) => block(`nginx host ${nginx.filter((n) => n.path === p).map((n) => n.label).join(', ')}:`, nginxRule(ctx, user, p))),
-    ...block(
-      `app host ${apps.join(', ')}${cfg.systemdUnit !== undefined ? ` (systemd-unit; a takeover of a team's unit adds its lines: docs/systemd.md)` : ''}:`,
-      cfg.systemdUnit !== undefined ? sudoersRule(user, cfg.systemdUnit, cfg.ports) : appSudoersRule(user, cfg.ports),
-    ),
+    ...block(`app host ${apps.join(', ')}${app.note}:`, app.rule),
   ];
 }
 
 export async function dryRun(
-  ctx: Ctx,
-  strategy: Strategy,
+  ctx: DeployRun,
+  strategy: Runbook,
   nginxRemotes: { addr: SshAddress; remote: Remote }[],
   apps: AppNode[],
   artifact: Artifact | undefined,
@@ -49,8 +47,8 @@ export async function dryRun(
   await ctx.step('Check the locks', () =>
     Promise.all(
       nginxRemotes.map(async ({ remote }) => {
-        const out = (await remote.must('lock', L.lockStatus(`${cfg.remoteDir}/deploy.lock`, ctx.o()), cfg.commandTimeoutMs)).trim();
-        if (out !== 'free') problems.push(`${remote.label}: the deploy lock is ${out.replace(/^held (\d+)/, 'held for $1s by')}`);
+        const out = await lockStatus(ctx, remote);
+        if (out !== 'free') problems.push(`${remote.label}: ${out}`);
       }),
     ),
   );
@@ -60,8 +58,8 @@ export async function dryRun(
   await ctx.step('Preflight', () =>
     mapLimit(apps, PARALLEL, async (a) => {
       const [, found] = await Promise.all([
-        preflightApp(ctx, a, artifact, ctx.cfg.strategy !== 'rolling'),
-        artifact ? a.remote.must('preflight', A.jarState(cfg.remoteDir, release, artifact.sha256, ctx.o()), cfg.commandTimeoutMs) : undefined,
+        preflightApp(ctx, ctx.backend, a, artifact, ctx.cfg.strategy !== 'rolling'),
+        artifact ? jarStateOn(ctx, a, release, artifact.sha256, 'preflight') : undefined,
       ]);
       if (!artifact || found === undefined) return;
       const st = found.trim();
@@ -71,9 +69,9 @@ export async function dryRun(
     }),
   );
   // promote and rollback find their release on the hosts: describe reads it (and changes nothing)
-  const fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
-  const plan = await ctx.step('Plan', async () => strategy.describe(ctx, fleet));
-  md.unshift(`### Dry run: ${cfg.mode === 'deploy' ? cfg.strategy : `${cfg.mode} (${cfg.strategy})`} of ${fleet.release} (nothing was changed)`, '');
+  const deployment = { nginx, apps, artifact, release, command: commandOf(cfg) };
+  const plan = await ctx.step('Plan', async () => strategy.describe(ctx, deployment));
+  md.unshift(`### Dry run: ${cfg.mode === 'deploy' ? cfg.strategy : `${cfg.mode} (${cfg.strategy})`} of ${deployment.release} (nothing was changed)`, '');
   await ctx.step('Reachability from nginx', () =>
     mapLimit(plan.reach, PARALLEL, async ({ app, port }) => {
       const st = await inspectPort(ctx, app, port, 'reachability');
@@ -97,16 +95,7 @@ export async function dryRun(
   for (const c of plan.includes) {
     md.push(`${c.side.path} on ${c.side.remote.label} (${c.side.how})${plan.includes.length > 1 || c.after === null ? '' : ' (first change)'}:`, '', '```diff', ...lineDiff(c.side.text ?? '', c.after ?? ''), '```', '');
   }
-  if (cfg.systemdUnit !== undefined && apps[0]?.unitUser) {
-    md.push(
-      `systemd: each instance would run as ${instanceUnit(cfg.systemdUnit, 0).replace('@0.', '@PORT.')}, from ${UNIT_DIR}/${cfg.systemdUnit}@.service (written if it differs from this) on ${apps.map((a) => a.remote.label).join(', ')}:`,
-      '',
-      '```ini',
-      ...unitTemplate(ctx, apps[0]).trimEnd().split('\n'),
-      '```',
-      '',
-    );
-  }
+  md.push(...ctx.backend.describe(apps));
   if (cfg.sudo) md.push(...sudoRules(ctx, nginx.map((n) => ({ label: n.remote.label, path: n.path })), apps.map((a) => a.remote.label)));
   for (const l of md) ctx.ui.info(l);
   if (problems.length > 0) {

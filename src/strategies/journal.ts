@@ -4,15 +4,17 @@
 // stopped; processes stopped for a rolling batch are started again as they were.
 import type { SshAddress } from '../config/hosts.ts';
 import { hostPort } from '../config/hosts.ts';
-import * as A from '../commands/app.ts';
-import { instanceUnit, stopUnit } from '../commands/unit.ts';
 import { errorText } from '../errors.ts';
 import { restoreIncludes } from '../traffic/nginx.ts';
 import { formAddresses, parseInclude, renderDown } from '../traffic/include.ts';
 import { drain } from '../traffic/drain.ts';
-import { capturedSpec, inspectPort, releaseSpec, startProcess, stopProcess, waitHealthy, type AppNode } from '../fleet/instance.ts';
-import { keptRelease } from '../fleet/releases.ts';
-import type { Ctx } from './context.ts';
+import { closeGate } from '../fleet/upload.ts';
+import { inspectPort } from '../fleet/port.ts';
+import { startProcess } from '../fleet/start.ts';
+import { waitHealthy } from '../fleet/healthy.ts';
+import { type AppNode } from '../fleet/node.ts';
+import { stopTeamUnit } from '../fleet/systemd.ts';
+import type { DeployRun } from './deployrun.ts';
 import type { IncludeUndo, UndoEntry } from '../run/undo.ts';
 import { sleep } from '../util/async.ts';
 
@@ -84,15 +86,8 @@ export function withoutDead(text: string | null, targets: string[], dead: Set<st
   }
 }
 
-/** Tells a start waiting on the host behind the jar never to run: aborted, decided (it passed) or none. */
-async function closeGate(ctx: Ctx, a: AppNode, rcFile: string): Promise<'aborted' | 'decided' | 'none'> {
-  const r = await a.remote.run(A.abortGate(rcFile, ctx.o()), ctx.cfg.commandTimeoutMs).catch(() => undefined);
-  const said = r?.stdout.trim();
-  return said === 'aborted' || said === 'decided' ? said : 'none';
-}
-
 /** Undoes the journal from its end; returns what could not be undone (empty: all of it). */
-export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<string[]> {
+export async function undoJournal(ctx: DeployRun, journal: UndoEntry[]): Promise<string[]> {
   const problems: string[] = [];
   const cfg = ctx.cfg;
   ctx.undoing = true;
@@ -161,11 +156,11 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
         (g as Extract<UndoEntry, { kind: 'unit-started' }>[]).map(async (e) => {
           const a = await app(e.app);
           if (!a) return;
-          const r = await a.remote.run(stopUnit(ctx.privUnit, e.unit, 'disable-now', '', ctx.o(false, cfg.stopTimeoutMs / 1000 + 30)), cfg.stopTimeoutMs + 2 * cfg.commandTimeoutMs);
-          if (r.code === 0) {
+          const code = await stopTeamUnit(ctx, a, e.unit);
+          if (code === 0) {
             ctx.ui.info(`${a.remote.label}: ${e.unit} stopped and disabled again`);
             done(e);
-          } else problems.push(`${a.remote.label}: could not stop and disable ${e.unit} again (exit ${r.code}) -- MANUAL ACTION NEEDED`);
+          } else problems.push(`${a.remote.label}: could not stop and disable ${e.unit} again (exit ${code}) -- MANUAL ACTION NEEDED`);
         }),
       );
     } else if (kind === 'started') {
@@ -204,8 +199,8 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
           }
           try {
             // A unit started by this run is stopped, its enablement left as it was.
-            const unit = cfg.systemdUnit !== undefined ? { name: instanceUnit(cfg.systemdUnit, e.port), disable: false } : undefined;
-            const how = await stopProcess(ctx, a, pid, e.port, 'rollback', Math.min(10, cfg.stopTimeoutMs / 1000), false, undefined, unit);
+            const backend = ctx.backend.of(e.backend);
+            const how = await backend.stop(a, pid, e.port, 'rollback', { waitSec: Math.min(10, cfg.stopTimeoutMs / 1000), unit: backend.ownInstance(undefined, e.port) });
             ctx.ui.info(`${a.remote.label}: the new process (pid ${pid}) on port ${e.port} ${how}`);
             done(e);
           } catch (err) {
@@ -225,7 +220,10 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
             return;
           }
           try {
+            // What it ran under: a unit runs the release it ran, a detached process as it was captured.
+            const backend = ctx.backend.of(e.backend);
             const now = await inspectPort(ctx, a, e.port, 'rollback');
+            let log = backend.restartLog(e.port, e);
             let pid: number;
             if (e.restarting && now.ours !== undefined && (now.free || now.pid === now.ours)) {
               // A rollback cut off while it started it again: the process its pid file names (alive,
@@ -234,18 +232,18 @@ export async function undoJournal(ctx: Ctx, journal: UndoEntry[]): Promise<strin
               ctx.ui.info(`${a.remote.label}: the previous version was being started again on port ${e.port} (pid ${pid}); waiting until it is healthy`);
             } else {
               if (!now.free) throw new Error(`port ${e.port} is held by pid ${now.pid ?? 'unknown'}`);
-              // A unit ran `release` with its recorded command; a detached process as it was captured.
-              const spec = e.release !== undefined ? releaseSpec(ctx, e.release, e.port, (await keptRelease(ctx, [a], e.release, [])).cmd) : await capturedSpec(ctx, a, e.saved, e.log);
+              const spec = await backend.restartStart(a, e.port, e);
+              log = spec.log;
               e.restarting = true;
               ctx.save();
               // No start guard: this is the version that ran before, and it must keep running
               // whatever becomes of this run (a guard would stop it minutes after a cancel). A
               // process that ran detached is started detached again.
-              pid = await startProcess(ctx, a, e.port, spec, 'rollback', false, e.release === undefined);
+              pid = await startProcess(ctx, backend, a, e.port, spec, 'rollback', false);
             }
-            await waitHealthy(ctx, a, e.port, pid, { log: e.log, nginx });
+            await waitHealthy(ctx, a, e.port, pid, { log, nginx });
             ctx.ui.info(`${a.remote.label}: the previous version runs again on port ${e.port} (pid ${pid})`);
-            if (e.saved) await a.remote.run(A.forgetCaptured([e.saved], ctx.o()), cfg.commandTimeoutMs).catch(() => undefined);
+            await backend.forgetRestart(a, e);
             done(e);
           } catch (err) {
             problems.push(`${a.remote.label}: could not start the previous version on port ${e.port} again: ${errorText(err)} -- MANUAL ACTION NEEDED`);

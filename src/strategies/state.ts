@@ -4,7 +4,7 @@
 // each, so the JSON is brotli-compressed (its window spans the whole journal) and base64-encoded.
 // Nothing secret is in it: how old processes were started stays on their hosts (journal.ts).
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
-import type { RecoveryState } from './context.ts';
+import type { RecoveryState } from './deployrun.ts';
 
 const PREFIX = 'br1:';
 

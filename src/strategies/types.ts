@@ -1,16 +1,17 @@
-// What the strategies and the frame they run in (run.ts) pass each other: the fleet a strategy
+// What the strategies and the frame they run in (frame.ts) pass each other: the deployment a strategy
 // gets, what it reports, and the strategy itself. Types only.
 import type { Artifact } from '../fleet/artifact.ts';
 import type { AppNode } from '../fleet/node.ts';
 import type { NginxSide } from '../traffic/nginx.ts';
 import type { AuditEntry } from '../traffic/audit.ts';
 import type { CanaryStep } from '../traffic/canary.ts';
-import type { ReleaseCommand } from '../fleet/releases.ts';
-import type { Ctx } from './context.ts';
+import type { ReleaseCommand } from '../fleet/backend.ts';
+import type { Locked } from '../fleet/lockreads.ts';
+import type { DeployRun } from './deployrun.ts';
 import type { OutcomeKind } from './outcome.ts';
 
 /** What a strategy gets: connected hosts, the includes as read, the jar and the release label. */
-export interface Fleet {
+export interface Deployment {
   nginx: NginxSide[];
   apps: AppNode[];
   /** the jar to upload; none when the release is already kept on the hosts (promote, rollback) */
@@ -19,6 +20,10 @@ export interface Fleet {
   release: string;
   /** how the release is started */
   command: ReleaseCommand;
+  /** what taking the deploy locks said: which reads made while they were taken still hold (fleet/lockreads.ts); none in a dry run */
+  locks?: Locked;
+  /** the release serving before, when the caller knew it already (a rollback: the release it leaves, marked bad) */
+  previous?: string;
   /** systemd-unit: a rollback to the team's own unit (release `unit:NAME.service`) */
   teamUnit?: string;
   /** bake-time with access-log: each nginx host's log size when the deploy began (the old version's window starts there) */
@@ -85,12 +90,13 @@ export interface DryRunPlan {
   reach: { app: AppNode; port: number }[];
 }
 
-export interface Strategy {
-  run(ctx: Ctx, fleet: Fleet): Promise<DeployResult>;
-  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/early.ts) */
-  readsEarly?: boolean;
+/** A runbook: how one strategy (blue-green, rolling, canary) carries out one mode, and what its dry run says. */
+export interface Runbook {
+  run(ctx: DeployRun, deployment: Deployment): Promise<DeployResult>;
+  /** its start goes through startOnIdle: the app hosts can be read while the lock is taken (fleet/lockreads.ts) */
+  readsWhileLocking?: boolean;
   /** the plan of a dry run: may read the hosts (which release, what runs where), changes nothing */
-  describe(ctx: Ctx, fleet: Fleet): DryRunPlan | Promise<DryRunPlan>;
+  describe(ctx: DeployRun, deployment: Deployment): DryRunPlan | Promise<DryRunPlan>;
 }
 
 export interface Outcome {

@@ -1,6 +1,6 @@
 // The audit trail: <remote-dir>/deploys.log on every nginx host, one JSON line per deploy, stage,
 // promote and rollback, appended atomically (one write under PIPE_BUF to an O_APPEND file).
-import * as N from '../commands/nginx.ts';
+import * as nginxCmd from '../commands/nginx.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
 
@@ -37,7 +37,7 @@ export async function appendAudit(ctx: OpContext, nginx: Remote[], entry: AuditE
   const line = JSON.stringify(entry);
   const logs = await Promise.all(
     nginx.map(async (n, i) => {
-      const r = await n.run(N.appendLine(auditPath(ctx), line, i === 0 ? last : 0, ctx.o()), ctx.cfg.commandTimeoutMs, lanes?.get(n));
+      const r = await n.run(nginxCmd.appendLine(auditPath(ctx), line, i === 0 ? last : 0, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs, lanes?.get(n));
       if (r.code !== 0) ctx.ui.warn(`${n.label}: could not append to ${auditPath(ctx)}: ${r.stderr.trim()}`);
       return r.stdout;
     }),
@@ -54,7 +54,7 @@ const HISTORY = 500;
  * runs on the host once the lock is held, and costs no round trip of its own. readAudit takes it.
  */
 export function readAuditBehind(ctx: OpContext, nginx: Remote, lane: Lane): void {
-  const r = nginx.run(N.tailLines(auditPath(ctx), HISTORY, ctx.o()), ctx.cfg.commandTimeoutMs, lane);
+  const r = nginx.run(nginxCmd.tailLines(auditPath(ctx), HISTORY, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs, lane);
   r.catch(() => undefined);
   nginx.early.set(EARLY_AUDIT, r);
 }
@@ -62,7 +62,7 @@ export function readAuditBehind(ctx: OpContext, nginx: Remote, lane: Lane): void
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
 export async function readAudit(ctx: OpContext, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
   const early = nginx.take<ReturnType<Remote['run']>>(EARLY_AUDIT);
-  const r = await (n === HISTORY && early ? early : nginx.run(N.tailLines(auditPath(ctx), n, ctx.o()), ctx.cfg.commandTimeoutMs));
+  const r = await (n === HISTORY && early ? early : nginx.run(nginxCmd.tailLines(auditPath(ctx), n, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);
 }
 

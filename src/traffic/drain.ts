@@ -1,7 +1,7 @@
 // Draining: before a process nginx no longer names is stopped, wait until every old nginx worker
 // (of the master that serves the include) has exited and no connection to its port is left.
-import * as A from '../commands/app.ts';
-import * as N from '../commands/nginx.ts';
+import * as appCmd from '../commands/app.ts';
+import * as nginxCmd from '../commands/nginx.ts';
 import { type Cmd, type CmdOptions, parseCount } from '../commands/shell.ts';
 import type { Lane, Remote, RunResult } from '../ssh/remote.ts';
 import { type OpContext } from '../run/context.ts';
@@ -24,7 +24,7 @@ async function untilNone<T extends { remote: Remote }>(ctx: OpContext, items: T[
   for (;;) {
     ctx.checkpoint();
     const ms = Math.max(0, Math.min(5000, deadline - Date.now()));
-    const o = ctx.o(false, ms / 1000 + 10);
+    const o = ctx.cmdOptions(false, ms / 1000 + 10);
     const left = await Promise.all(
       items.map(async (x) => {
         const r = await x.remote.run(cmd(x, ms, o), ms + ctx.cfg.commandTimeoutMs);
@@ -62,7 +62,7 @@ async function workersLeft(ctx: OpContext, nginx: DrainTarget['nginx'], deadline
     ctx,
     waiting.filter((_, i) => first[i] !== 0),
     deadline,
-    (n, ms, o) => N.waitWorkersGone(n.oldWorkers, ms, o),
+    (n, ms, o) => nginxCmd.waitWorkersGone(n.oldWorkers, ms, o),
   );
 }
 
@@ -77,7 +77,7 @@ export async function drainPort(ctx: OpContext, remote: Remote, port: number, de
 
 async function portDrained(ctx: OpContext, remote: Remote, port: number, deadline: number, lane: Lane): Promise<number> {
   const ms = Math.max(0, deadline - Date.now());
-  const r = await remote.run(A.waitNoConnections(port, ms, ctx.o(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
+  const r = await remote.run(appCmd.waitNoConnections(port, ms, ctx.cmdOptions(false, ms / 1000 + 10)), ms + ctx.cfg.commandTimeoutMs, lane);
   if (r.code === null && !remote.connected) return 0;
   return (r.code === 0 ? parseCount(r.stdout) : undefined) ?? 1;
 }
@@ -101,7 +101,7 @@ export async function drain(ctx: OpContext, t: DrainTarget, what: string): Promi
   const deadline = Date.now() + cfg.drainTimeoutMs;
   const w = await drainWorkers(ctx, t.nginx, deadline);
   const start = Date.now();
-  const c = w === 0 ? await untilNone(ctx, t.ports, deadline, (p, ms, o) => A.waitNoConnections(p.port, ms, o)) : 0;
+  const c = w === 0 ? await untilNone(ctx, t.ports, deadline, (p, ms, o) => appCmd.waitNoConnections(p.port, ms, o)) : 0;
   if (w === 0) ctx.mark([...new Set(t.ports.map((p) => p.remote.label))], 'drain', start);
   return drainLeft(ctx, w, c, what);
 }

@@ -1,5 +1,5 @@
 // What the deploy will do, decided from the config and the include file alone. Pure.
-import type { Config } from '../config/inputs.ts';
+import type { Config } from '../config/settings.ts';
 import type { AppHost } from '../config/hosts.ts';
 import { type IncludeForm, IncludeError, formAddresses, parseInclude, renderInclude } from './include.ts';
 

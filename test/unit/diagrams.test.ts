@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { failureMarkdown, summaryMarkdown } from '../../src/summary.ts';
 import { canaryCharts, timeline } from '../../src/diagrams.ts';
-import { RUN, type Span } from '../../src/strategies/context.ts';
+import { RUN, type Span } from '../../src/run/context.ts';
 import type { CanaryStep } from '../../src/traffic/canary.ts';
 import type { DeployResult } from '../../src/strategies/types.ts';
 import { mermaidBlocks, renderMermaid } from '../../scripts/mermaid-render.ts';

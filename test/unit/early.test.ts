@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { othersUntilOf } from '../../src/traffic/lock.ts';
-import { freshEarly, take, type Early } from '../../src/fleet/early.ts';
-import type { AppNode } from '../../src/fleet/instance.ts';
-import type { Ctx } from '../../src/strategies/context.ts';
+import { readsStillValid as freshEarly, takeRead as take, type LockReads as Early } from '../../src/fleet/lockreads.ts';
+import type { AppNode } from '../../src/fleet/node.ts';
+import type { DeployLocks as Ctx } from '../../src/traffic/lock.ts';
 
 const now = 1_000_000;
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readConfig, appCommand, ANALYSIS_DEFAULTS } from '../../src/config/inputs.ts';
+import { readConfig, ANALYSIS_DEFAULTS } from '../../src/config/inputs.ts';
+import { appCommand } from '../../src/fleet/backend.ts';
 import { InputError } from '../../src/errors.ts';
 import { actionDefaults } from '../action-defaults.ts';
 

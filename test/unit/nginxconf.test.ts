@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChoiceError, chooseInclude, globMatches, includeDirectives, parseDump, resolvers, unresolvableName, type LoadedFile, type NginxRead } from '../../src/traffic/nginxconf.ts';
+import { ChoiceError, chooseInclude, parseDump } from '../../src/traffic/nginxconf.ts';
+import { globMatches, includeDirectives, resolvers, unresolvableName, type LoadedFile, type NginxRead } from '../../src/traffic/nginxfiles.ts';
 import { dumpCommand } from '../../src/config/inputs.ts';
 import { parseInclude } from '../../src/traffic/include.ts';
 

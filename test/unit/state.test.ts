@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FINISHED, decodeState, encodeState, postNeeded, stateText } from '../../src/strategies/state.ts';
-import type { RecoveryState } from '../../src/strategies/context.ts';
+import type { RecoveryState } from '../../src/run/context.ts';
 import type { UndoEntry } from '../../src/strategies/journal.ts';
 
 /** The journal of a rolling deploy over n instances (batch size 1) behind two nginx hosts, cut off in its last batch. */

@@ -2,19 +2,19 @@
 // nginx hosts and these on the app hosts overlap. Everything here only reads (and the upload
 // channel only opens: it waits to be told go or no), so a deploy that stops at the lock has
 // changed nothing. What another deploy can change (ports, the release directory) is used only when
-// the locks prove that none held them since these were sent (OpContext.othersUntil); the rest (java,
+// the locks prove that none held them since these were sent (Locked, what taking them said); the rest (java,
 // tools, disk, systemd) is the host's, lock or not.
-import * as A from '../commands/app.ts';
-import * as P from '../commands/preflight.ts';
-import * as U from '../commands/unit.ts';
-import * as RL from '../commands/releases.ts';
+import * as appCmd from '../commands/app.ts';
+import * as preflightCmd from '../commands/preflight.ts';
+import * as releasesCmd from '../commands/releases.ts';
 import { andThen, waiting, type Cmd } from '../commands/shell.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Artifact } from './artifact.ts';
-import * as H from '../commands/http.ts';
-import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type Early } from './node.ts';
+import type { RunBackend } from './backend.ts';
+import * as httpCmd from '../commands/http.ts';
+import { healthRequestMs, hostHealthUrl, openUpload, type AheadCheck, type AppNode, type LockReads } from './node.ts';
 
-export type { Early } from './node.ts';
+export type { LockReads } from './node.ts';
 
 /** A promise kept for later: its rejection is seen by whoever takes it, never unhandled. */
 function kept<T>(p: Promise<T>): Promise<T> {
@@ -23,8 +23,9 @@ function kept<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Sends the reads of every app host at once; each host's go to app.early. */
-export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undefined, release: string): void {
+export function readWhileLocking(ctx: OpContext, backend: RunBackend, apps: AppNode[], art: Artifact | undefined, release: string): void {
   const cfg = ctx.cfg;
+  const unit = backend.preflightCmd();
   for (const app of apps) {
     const r = app.remote;
     // Each in a shell of its own: they run side by side on the host, not one after another in one
@@ -32,13 +33,13 @@ export function readEarly(ctx: OpContext, apps: AppNode[], art: Artifact | undef
     const ask = (step: string, cmd: Cmd) => kept(r.must(step, waiting(cmd), cfg.commandTimeoutMs));
     app.early = {
       sentAt: Date.now(),
-      preflight: ask('preflight', P.appPreflight(cfg.java, cfg.remoteDir, ctx.o())),
-      unit: cfg.systemdUnit === undefined ? undefined : ask('preflight', U.unitPreflight(ctx.o())),
-      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', A.portState(port, A.layout(cfg.remoteDir, '', port).pidFile, ctx.o(), ctx.privPorts))])),
-      records: cfg.mode === 'rollback' ? ask('releases', RL.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.o())) : undefined,
+      preflight: ask('preflight', preflightCmd.appPreflight(cfg.java, cfg.remoteDir, ctx.cmdOptions())),
+      unit: unit && ask('preflight', unit),
+      ports: new Map(cfg.ports.map((port) => [port, ask('upload and start', appCmd.portState(port, appCmd.layout(cfg.remoteDir, '', port).pidFile, ctx.cmdOptions(), ctx.privPorts))])),
+      records: cfg.mode === 'rollback' ? ask('releases', releasesCmd.releaseInfo(cfg.remoteDir, '', cfg.ports, ctx.cmdOptions())) : undefined,
       health: cfg.mode === 'rollback' && cfg.healthPasses >= 2 ? new Map(cfg.ports.map((port) => [port, aheadCheck(ctx, app, port)])) : undefined,
       // One shell: the release directory's answer (one line), then its records.
-      ...(art ? jarAndRecords(ask('upload and start', andThen(A.jarState(cfg.remoteDir, release, art.sha256, ctx.o()), RL.releaseInfo(cfg.remoteDir, release, [], ctx.o())))) : {}),
+      ...(art ? jarAndRecords(ask('upload and start', andThen(appCmd.jarState(cfg.remoteDir, release, art.sha256, ctx.cmdOptions()), releasesCmd.releaseInfo(cfg.remoteDir, release, [], ctx.cmdOptions())))) : {}),
       upload: art ? openUpload(ctx, app, art, release) : undefined,
     };
   }
@@ -52,18 +53,26 @@ function jarAndRecords(both: Promise<string>): { jar: Promise<string>; started: 
 /** One health GET of the port, made by the host; undefined when it could not be made. */
 function aheadCheck(ctx: OpContext, app: AppNode, port: number): Promise<AheadCheck | undefined> {
   const ms = healthRequestMs(ctx);
-  const get = H.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.o(false, ms / 1000 + 10));
+  const get = httpCmd.httpGet(hostHealthUrl(ctx, port), ms / 1000, ctx.cmdOptions(false, ms / 1000 + 10));
   return kept(app.remote.run(get, ms + ctx.cfg.commandTimeoutMs).then((r) => (r.code === 0 ? { stdout: r.stdout, at: Date.now() } : undefined)));
 }
 
-/** The early reads of this host that still hold now that the locks are ours, or undefined. */
-export function freshEarly(ctx: OpContext, app: AppNode): Early | undefined {
+/**
+ * What taking the deploy locks said (traffic/lock.ts DeployLocks): up to when (runner time, ms)
+ * another deploy may have changed the hosts.
+ */
+export interface Locked {
+  readonly othersUntil: number;
+}
+
+/** The early reads of this host that still hold now that the locks are ours (locks: none taken), or undefined. */
+export function readsStillValid(locks: Locked | undefined, app: AppNode): LockReads | undefined {
   const e = app.early;
-  return e && e.sentAt > ctx.othersUntil ? e : undefined;
+  return e && locks && e.sentAt > locks.othersUntil ? e : undefined;
 }
 
 /** Takes a promise out of app.early (it is used once). */
-export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, key: K): Early[K] | undefined {
+export function takeRead<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, key: K): LockReads[K] | undefined {
   const e = app.early;
   if (!e) return undefined;
   const v = e[key];
@@ -72,7 +81,7 @@ export function take<K extends 'preflight' | 'unit' | 'upload'>(app: AppNode, ke
 }
 
 /** Forgets what was read early about the release label (another label is deployed). */
-export function dropEarlyRelease(apps: AppNode[]): void {
+export function dropReleaseReads(apps: AppNode[]): void {
   for (const a of apps) {
     if (!a.early) continue;
     a.early.upload?.channel.skip();
@@ -83,7 +92,7 @@ export function dropEarlyRelease(apps: AppNode[]): void {
 }
 
 /** Tells every upload channel opened early and not taken that it is not needed. */
-export function dropEarly(apps: AppNode[]): void {
+export function dropLockReads(apps: AppNode[]): void {
   for (const a of apps) {
     a.early?.upload?.channel.skip();
     a.early = undefined;

@@ -7,34 +7,28 @@ import type { AppNode } from '../fleet/node.ts';
 import { hostPort, type SshAddress } from '../config/hosts.ts';
 import type { Lane, Remote } from '../ssh/remote.ts';
 import { readBehind } from '../traffic/nginx.ts';
-import { releaseLocks, takeLocks } from '../traffic/lock.ts';
-import type { Ctx } from './context.ts';
+import { DeployLocks } from '../traffic/lock.ts';
+import type { DeployRun } from './deployrun.ts';
 import { undoJournal } from './journal.ts';
 import { dryRun } from './dryrun.ts';
 import { readNginx } from './read.ts';
-import type { Fleet, Outcome, Strategy } from './types.ts';
-import { commandOf, deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
+import type { Deployment, Outcome, Runbook } from './types.ts';
+import { deploymentLabel, releaseForLabel } from '../fleet/releases.ts';
+import { commandOf, type RunBackend } from '../fleet/backend.ts';
 import { appendAudit, readAuditBehind, runUrl, type AuditEntry } from '../traffic/audit.ts';
-import { dropEarly, readEarly } from '../fleet/early.ts';
+import { dropLockReads, readWhileLocking } from '../fleet/lockreads.ts';
 import { failedHost, failedStepOf, failureOutcome, hostsInvolved } from './outcome.ts';
 
 /** The summary's lines about settings that change where things go: health-port, log-max-size. */
-export function settingNotes(cfg: Pick<Ctx['cfg'], 'healthPort' | 'healthPath' | 'logMaxBytes' | 'systemdUnit' | 'remoteDir'>): string[] {
+export function settingNotes(cfg: Pick<DeployRun['cfg'], 'healthPort' | 'healthPath'>, backend: RunBackend): string[] {
   const out: string[] = [];
   if (cfg.healthPort) out.push(`Health checks: GET ${cfg.healthPath} on port ${cfg.healthPort} (health-port; {port} is the instance's port).`);
-  if (cfg.systemdUnit === undefined) {
-    const mib = cfg.logMaxBytes / 1048576;
-    out.push(
-      cfg.logMaxBytes > 0
-        ? `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, capped at ${mib >= 1 ? `${+mib.toFixed(1)} MiB` : `${Math.round(cfg.logMaxBytes / 1024)} KiB`} (log-max-size; the older part in .log.1).`
-        : `Logs: ${cfg.remoteDir}/logs/RELEASE.PORT.log, not capped (log-max-size: 0).`,
-    );
-  }
+  out.push(...backend.notes());
   return out;
 }
 
 /** Appends this run's line to every nginx host's audit log; returns the last five entries. */
-async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
+async function audit(ctx: DeployRun, nginx: Remote[], result: AuditEntry['result'], lanes?: Map<Remote, Lane>): Promise<AuditEntry[]> {
   const a = ctx.audit;
   const entry: AuditEntry = {
     time: new Date().toISOString(),
@@ -54,11 +48,12 @@ async function audit(ctx: Ctx, nginx: Remote[], result: AuditEntry['result'], la
   return appendAudit(ctx, nginx, entry, 5, lanes);
 }
 
-export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome> {
+export async function runStrategy(ctx: DeployRun, strategy: Runbook): Promise<Outcome> {
   const cfg = ctx.cfg;
   const nginxRemotes: { addr: SshAddress; remote: Remote }[] = [];
-  let fleet: Fleet | undefined;
+  let deployment: Deployment | undefined;
   let apps: AppNode[] | undefined;
+  const locks = new DeployLocks(ctx);
   try {
     // Connections open while the jar is hashed.
     const connecting = Promise.allSettled([
@@ -95,12 +90,11 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     }
     // While the locks are taken, the app hosts are asked what the start on the idle port will
     // need to know (all reads; the upload channel opens and waits).
-    if (strategy.readsEarly) readEarly(ctx, apps, artifact, release);
+    if (strategy.readsWhileLocking) readWhileLocking(ctx, ctx.backend, apps, artifact, release);
     // A rollback reads the history on the first nginx host: behind its lock too.
     const history = cfg.mode === 'rollback' && !cfg.release ? nginxRemotes[0]?.remote : undefined;
     await ctx.step('Lock', () =>
-      takeLocks(
-        ctx,
+      locks.take(
         nginxRemotes.map((n) => n.remote),
         (remote, lane) => {
           readBehind(ctx, remote, lane);
@@ -110,11 +104,11 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     );
     const nginx = await readNginx(ctx, nginxRemotes);
     // The same jar with another command is a deployment of its own (read while the lock was taken).
-    if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg));
-    fleet = { nginx, apps, artifact, release, command: commandOf(cfg) };
-    const result = await strategy.run(ctx, fleet);
+    if (artifact) ctx.audit.release = release = await deploymentLabel(ctx, apps, release, commandOf(cfg), locks);
+    deployment = { nginx, apps, artifact, release, command: commandOf(cfg), locks };
+    const result = await strategy.run(ctx, deployment);
     if (ctx.cleanupProblems.length > 0) result.cleanupProblems = [...ctx.cleanupProblems];
-    result.notes = settingNotes(cfg);
+    result.notes = settingNotes(cfg, ctx.backend);
     ctx.state.done = true;
     ctx.save();
     // The audit line and the unlock go out together, one behind the other in one shell per host:
@@ -122,12 +116,12 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const remotes = nginxRemotes.map((n) => n.remote);
     const lanes = new Map(remotes.map((r) => [r, r.lane()]));
     const auditing = audit(ctx, remotes, 'ok', lanes);
-    const unlocking = releaseLocks(ctx, remotes, lanes);
+    const unlocking = locks.release(remotes, lanes);
     result.audit = await auditing;
     await unlocking;
     return { result, rolledBack: false };
   } catch (e) {
-    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: fleet?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
+    const out: Outcome = { error: e, rolledBack: false, canary: ctx.canarySteps, timings: ctx.timings, instances: deployment?.reports, nginxHosts: nginxRemotes.map((n) => n.remote.label) };
     const journal = [...ctx.state.journal];
     const committed = ctx.state.committed;
     if (!ctx.state.committed && ctx.state.journal.length > 0) {
@@ -153,11 +147,11 @@ export async function runStrategy(ctx: Ctx, strategy: Strategy): Promise<Outcome
     const host = failedHost(e);
     out.failure = { outcome: failureOutcome({ committed, journal, rollbackProblem: out.rollbackProblem }), step: failedStepOf(e, ctx.failedStep), host, hosts: hostsInvolved(journal, host) };
     // A run that reached the hosts leaves its line in the audit log, whatever happened.
-    if (fleet && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
+    if (deployment && !cfg.dryRun) await audit(ctx, nginxRemotes.map((n) => n.remote), out.rolledBack ? 'rolled back' : 'failed').catch(() => undefined);
     return out;
   } finally {
-    if (apps) dropEarly(apps);
-    await releaseLocks(ctx, nginxRemotes.map((n) => n.remote)).catch(() => undefined);
+    if (apps) dropLockReads(apps);
+    await locks.release(nginxRemotes.map((n) => n.remote)).catch(() => undefined);
     await ctx.pool.dispose();
   }
 }

@@ -1,10 +1,10 @@
 // What nginx's own access log (access-log, in the canary log_format) says about each release: read
 // by a canary step and by a bake.
 import { DeployError } from '../errors.ts';
-import * as N from '../commands/nginx.ts';
-import type { NginxSide } from '../traffic/nginx.ts';
-import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type Gates, type ReleaseFigures } from '../traffic/canary.ts';
-import type { Ctx } from './context.ts';
+import * as nginxCmd from '../commands/nginx.ts';
+import type { NginxSide } from './nginx.ts';
+import { CANARY_LOG_FORMAT, parseLogLine, type Attempt, type Gates, type ReleaseFigures } from './canary.ts';
+import type { OpContext } from '../run/context.ts';
 
 const MAX_LOG_BYTES = 64 << 20;
 
@@ -12,8 +12,8 @@ const MAX_LOG_BYTES = 64 << 20;
  * The log is read as the deploy user, also with sudo: true (a read from an offset is no exact
  * command a sudoers line could name), so that user must be able to read it.
  */
-function unreadable(ctx: Ctx, n: NginxSide, step: string, out: string): DeployError | undefined {
-  const u = N.parseUnreadable(out);
+function unreadable(ctx: OpContext, n: NginxSide, step: string, out: string): DeployError | undefined {
+  const u = nginxCmd.parseUnreadable(out);
   if (!u) return undefined;
   const f = ctx.cfg.canary.log;
   return new DeployError(
@@ -26,11 +26,11 @@ function unreadable(ctx: Ctx, n: NginxSide, step: string, out: string): DeployEr
 }
 
 /** Before any traffic moves: the log must be there and hold lines in the canary format. */
-export async function checkLog(ctx: Ctx, nginx: NginxSide[], step = 'canary'): Promise<void> {
+export async function checkLog(ctx: OpContext, nginx: NginxSide[], step = 'canary'): Promise<void> {
   const f = ctx.cfg.canary.log;
   await Promise.all(
     nginx.map(async (n) => {
-      const out = await n.remote.must(step, N.tailLog(f, 200, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must(step, nginxCmd.tailLog(f, 200, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
       const denied = unreadable(ctx, n, step, out);
       if (denied) throw denied;
       const lines = out.split('\n').filter((l) => l.trim() !== '');
@@ -45,10 +45,10 @@ export async function checkLog(ctx: Ctx, nginx: NginxSide[], step = 'canary'): P
   );
 }
 
-export async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]> {
+export async function logOffsets(ctx: OpContext, nginx: NginxSide[]): Promise<number[]> {
   return Promise.all(
     nginx.map(async (n) => {
-      const out = (await n.remote.must('canary', N.logSize(ctx.cfg.canary.log, ctx.o()), ctx.cfg.commandTimeoutMs)).trim();
+      const out = (await n.remote.must('canary', nginxCmd.logSize(ctx.cfg.canary.log, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs)).trim();
       const denied = unreadable(ctx, n, 'canary', out);
       if (denied) throw denied;
       return /^\d+$/.test(out) ? Number(out) : 0;
@@ -56,7 +56,7 @@ export async function logOffsets(ctx: Ctx, nginx: NginxSide[]): Promise<number[]
   );
 }
 
-export async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
+export async function attemptsSince(ctx: OpContext, nginx: NginxSide[], offsets: number[]): Promise<Attempt[]> {
   return (await readSince(ctx, nginx, offsets)).attempts;
 }
 
@@ -64,12 +64,12 @@ export async function attemptsSince(ctx: Ctx, nginx: NginxSide[], offsets: numbe
  * The attempts logged from each host's offset on (up to `until`, when given), and where the next
  * read starts: after the last complete line, so a line nginx is writing is read whole next time.
  */
-export async function readSince(ctx: Ctx, nginx: NginxSide[], offsets: number[], until?: number[]): Promise<{ attempts: Attempt[]; next: number[] }> {
+export async function readSince(ctx: OpContext, nginx: NginxSide[], offsets: number[], until?: number[]): Promise<{ attempts: Attempt[]; next: number[] }> {
   const all = await Promise.all(
     nginx.map(async (n, i) => {
       const max = until ? Math.max(0, until[i] - offsets[i]) : MAX_LOG_BYTES;
       if (max === 0) return { attempts: [] as Attempt[], next: offsets[i] };
-      const out = await n.remote.must('analysis', N.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.o()), ctx.cfg.commandTimeoutMs);
+      const out = await n.remote.must('analysis', nginxCmd.readLogFrom(ctx.cfg.canary.log, offsets[i], max, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs);
       const whole = until ? out : out.slice(0, out.lastIndexOf('\n') + 1);
       return { attempts: whole.split('\n').flatMap((l) => parseLogLine(l) ?? []), next: offsets[i] + Buffer.byteLength(whole, 'utf8') };
     }),
@@ -80,7 +80,7 @@ export async function readSince(ctx: Ctx, nginx: NginxSide[], offsets: number[],
 export const show = (f: ReleaseFigures) => `${f.requests} requests, ${f.errorRate.toFixed(1)} % 5xx, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms`;
 
 /** The gates a canary step and a bake are judged with (judgeStep). */
-export function gatesOf(ctx: Ctx): Gates {
+export function gatesOf(ctx: OpContext): Gates {
   const c = ctx.cfg.canary;
   return { maxErrorRate: c.maxErrorRate, maxP99Ratio: c.maxP99Ratio, p99FloorMs: c.p99FloorMs, maxMedianShiftMs: c.maxMedianShiftMs, minRequests: c.minRequests };
 }

@@ -1,6 +1,6 @@
 // Glue to the GitHub Actions runner shared by the main and post steps.
 import * as core from '@actions/core';
-import type { Ui } from './strategies/context.ts';
+import type { Ui } from './strategies/deployrun.ts';
 import { stateText } from './strategies/state.ts';
 import { type Config, readConfig } from './config/inputs.ts';
 
