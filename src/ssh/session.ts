@@ -12,6 +12,7 @@ import type { Cmd } from '../commands/shell.ts';
 import { SHELL_MUX } from '../commands/scripts.gen.ts';
 import { errorText } from '../errors.ts';
 import { quote } from '../util/quote.ts';
+import { FrameReader, jobScript } from './frames.ts';
 
 export interface ShellResult {
   /** null: not answered (connection lost, the shell ended, or given up after a runner-side timeout) */
@@ -42,46 +43,6 @@ export const CHUNK = 1 << 20;
 
 /** Jobs sent before the channel is asked for go into its command line, up to this size. */
 const EMBED_MAX = 32_768;
-
-/**
- * Splits the dispatcher's stdout at its headers (`\n<nonce> ` and the rest of that line). Pure:
- * onBytes gets what lies between headers, onHeader each header's words.
- */
-export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private readonly marker: Buffer;
-  constructor(nonce: string) {
-    this.marker = Buffer.from(`\n${nonce} `);
-  }
-
-  push(chunk: Buffer, onBytes: (b: Buffer) => void, onHeader: (words: string[]) => void): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const i = this.buf.indexOf(this.marker);
-      if (i < 0) {
-        // Hand on all but what could be the start of a header.
-        const keep = Math.min(this.buf.length, this.marker.length - 1);
-        if (this.buf.length > keep) {
-          onBytes(this.buf.subarray(0, this.buf.length - keep));
-          this.buf = this.buf.subarray(this.buf.length - keep);
-        }
-        return;
-      }
-      const nl = this.buf.indexOf(10, i + this.marker.length);
-      if (nl < 0) {
-        if (i > 0) {
-          onBytes(this.buf.subarray(0, i));
-          this.buf = this.buf.subarray(i);
-        }
-        return;
-      }
-      if (i > 0) onBytes(this.buf.subarray(0, i));
-      const words = this.buf.subarray(i + this.marker.length, nl).toString('utf8').split(' ');
-      this.buf = this.buf.subarray(nl + 1);
-      onHeader(words);
-    }
-  }
-}
 
 /** A lane of a shell: its jobs run one after another on the host, in the order sent (lane()). */
 export interface Lane {
@@ -317,12 +278,4 @@ export class HostShell {
     if (!this.closed && this.channel) this.channel.end();
     this.fail(why);
   }
-}
-
-/** The script a job runs: the command line; with keep, its stdout also kept in the shell. Pure. */
-export function jobScript(cmd: Pick<Cmd, 'line' | 'keep'>): string {
-  if (!cmd.keep) return `${cmd.line}\n`;
-  // keep: its stdout, byte for byte (the x guards trailing newlines), stays in the lane's shell
-  // as $_zdd_prev for the command sent right behind it there (shell.ts withPrevious).
-  return `_zdd_prev=$( { ${cmd.line}\n}; _zdd_rc=$?; echo x; exit "$_zdd_rc" )\n_zdd_rc=$?; _zdd_prev=\${_zdd_prev%x}; printf %s "$_zdd_prev"; (exit "$_zdd_rc")\n`;
 }

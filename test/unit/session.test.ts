@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
-import { FrameReader, HostShell, jobScript } from '../../src/ssh/session.ts';
+import { HostShell } from '../../src/ssh/session.ts';
+import { FrameReader, jobScript } from '../../src/ssh/frames.ts';
 import { withPrevious, wrap } from '../../src/commands/shell.ts';
 
 /** A local `sh -c LOGIN; COMMAND` that looks like an ssh2 exec channel; chunk: split every output into pieces this small. */
