@@ -53,9 +53,27 @@ interface Run extends Variant {
 const HOME = `/home/${DEPLOY_USER}`;
 const name = (v: Variant) => `${v.bundle === 'this' ? 'this bundle' : `baseline ${opt.baseline}`}, ${v.far ? `${RTT} ms RTT` : 'direct'}, ${v.slow ? `${BURN} ms .bashrc` : 'light .bashrc'}`;
 
-/** The deploy user's ~/.bashrc on every host: it counts itself, and burns CPU when slow (bash's clock, busy). */
+/** Loop turns of bash that take BURN ms of CPU on an idle host (measured there once). */
+let turns = 0;
+async function calibrate(tb: Testbed): Promise<void> {
+  const probe = 300_000;
+  const ms: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await tb.exec(tb.apps[0], ['bash', '-c', `i=0; while [ $i -lt ${probe} ]; do i=$((i+1)); done`]);
+    if (r.code !== 0) throw new Error(`calibration: ${r.stderr}`);
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  turns = Math.round((probe * BURN) / median(ms));
+  process.stderr.write(`${probe} turns took ${median(ms).toFixed(0)} ms: ${turns} turns for ${BURN} ms\n`);
+}
+
+/**
+ * The deploy user's ~/.bashrc on every host: it counts itself, and when slow it burns BURN ms of
+ * CPU (a fixed amount of work, like an init script: shells that start together share the cores).
+ */
 async function setBashrc(tb: Testbed, slow: boolean): Promise<void> {
-  const burn = slow ? `_t0=\${EPOCHREALTIME/./}; while (( \${EPOCHREALTIME/./} - _t0 < ${BURN * 1000} )); do :; done\n` : '';
+  const burn = slow ? `i=0; while [ $i -lt ${turns} ]; do i=$((i+1)); done\n` : '';
   const text = `echo "$$" >> ${HOME}/.login-shells\n${burn}`;
   for (const h of [...tb.nginxes, ...tb.apps]) {
     const r = await tb.exec(h, ['sh', '-c', `printf %s "$1" > ${HOME}/.bashrc`, 'sh', text]);
@@ -84,6 +102,7 @@ async function main(): Promise<void> {
     const baseDir = path.join(tb.dir, 'baseline-dist');
     writeBaselineDist(opt.baseline, baseDir);
     await tb.startSeedApp(tb.apps[0], 8080, 'v0');
+    await calibrate(tb);
     const relay = await startRelays(tb, RTT);
     let slow: boolean | undefined;
     for (let i = 0; i < N; i++) {
@@ -145,7 +164,7 @@ function report(runs: Run[], variants: Variant[], failures: (Variant & { error: 
   return [
     `# Login shell benchmark (\`node bench/loginshell.ts --deploys ${N} --rtt ${RTT} --baseline ${opt.baseline} --burn ${BURN}${opt.load ? ' --load' : ''}\`)`,
     '',
-    `A non-root deploy user with sudo, login shell bash; one app host, one nginx host, a blue/green deploy ${opt.load ? 'under wrk load' : 'on idle hosts'}, health-interval 0.2 s, wait-for-exit: false, the app ${JAVA_OPTS}; ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit, no post step) minus the app's own readiness (the same jar started directly on the host right before: exec to its first 200 on /health, polled every 20 ms there). Login shells: lines the ~/.bashrc appended during the deploy.`,
+    `A non-root deploy user with sudo, login shell bash; one app host, one nginx host, a blue/green deploy ${opt.load ? 'under wrk load' : 'on idle hosts'}, health-interval 0.2 s, wait-for-exit: false, the app ${JAVA_OPTS}; ${N} deploys per variant, rotating through them in one run. Overhead: wall time (node start to exit, no post step) minus the app's own readiness (the same jar started directly on the host right before: exec to its first 200 on /health, polled every 20 ms there). Login shells: lines the ~/.bashrc appended during the deploy. The slow .bashrc runs a bash loop measured to take ${BURN} ms of CPU on the idle app host (${turns} turns): a fixed amount of work, so shells that start together share the 2 cores.`,
     '',
     '| variant | deploys (ok) | wall time (median) | app readiness | overhead | login shells, nginx host | login shells, app host | remote commands | non-2xx |',
     '|---|---|---|---|---|---|---|---|---|',

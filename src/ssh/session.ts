@@ -41,6 +41,9 @@ const STREAM_FDS = [4, 5, 6, 7, 8];
 /** The jar's chunks: each is one D frame, between which other frames get through. */
 export const CHUNK = 1 << 20;
 
+/** Empty lines sent ahead of the first frame: a .bashrc may read this many lines of stdin. */
+const PAD = 16;
+
 /** Jobs sent before the channel is asked for go into its command line, up to this size. */
 const EMBED_MAX = 32_768;
 
@@ -61,7 +64,7 @@ export class HostShell {
   private embed?: string[] = [];
   /** a job of the first tick could not go into the command line: the ones after it may not either (order) */
   private embedShut = false;
-  /** frames written once the dispatcher said hello (nothing before: a .bashrc may read stdin) */
+  /** frames sent before the channel was open: written right behind its padding */
   private held: Buffer[] = [];
   private started = false;
   private readonly helloWaiters: (() => void)[] = [];
@@ -134,9 +137,12 @@ export class HostShell {
     ch.on('exit', (code: number | null) => (this.exitCode = code));
     ch.on('close', () => this.fail(!this.started && typeof this.exitCode === 'number' ? this.endedEarly() : 'the SSH connection was lost'));
     ch.on('error', (e: unknown) => this.fail(errorText(e)));
-    // A .bashrc that reads a line of stdin gets an empty one (the dispatcher skips it); until the
-    // dispatcher says hello, another each half second.
-    ch.write('\n');
+    // Frames go out at once, not a round trip later once the dispatcher says hello: a command
+    // sent while the login shell starts runs as soon as the dispatcher does. Ahead of them, empty
+    // lines the dispatcher skips, for a .bashrc that reads stdin (up to PAD lines), and until the
+    // dispatcher says hello, another each half second, for one that reads while it waits on
+    // something. The jar's bytes wait for the hello (stream()).
+    ch.write(Buffer.concat([Buffer.from('\n'.repeat(PAD)), ...this.held.splice(0)]));
     const nudge = setInterval(() => (this.started || this.closed ? clearInterval(nudge) : ch.write('\n')), 500);
     nudge.unref();
   }
@@ -152,14 +158,13 @@ export class HostShell {
   private hello(): void {
     if (this.started) return;
     this.started = true;
-    for (const b of this.held.splice(0)) this.channel!.write(b);
     for (const w of this.helloWaiters.splice(0)) w();
   }
 
   private write(b: Buffer | string): boolean {
     const buf = typeof b === 'string' ? Buffer.from(b) : b;
     if (this.closed) return true;
-    if (!this.started || !this.channel) {
+    if (!this.channel) {
       this.held.push(buf);
       return true;
     }

@@ -173,7 +173,11 @@ test('the jar streams over the same shell, byte for byte, and commands get throu
 
 test('a .bashrc that reads stdin and changes directory breaks nothing; commands start in the home directory', async () => {
   using t = tmp();
-  const s = new HostShell(localChannel({ tmp: t.dir, login: 'read -r line; cd /; echo "bashrc read [$line]"' }));
+  const s = new HostShell(localChannel({ tmp: t.dir, login: 'read -r a; read -r b; sleep 0.2; read -r c; cd /; echo "bashrc read [$a$b$c]"' }));
+  // sent while the login shell starts: written at once, behind the lines a .bashrc may read
+  await new Promise((r) => setImmediate(r));
+  const early = run(s, wrap('early', 'echo "$1"', ['sent before the dispatcher ran'], o, 'with stdin'));
+  assert.equal((await early).stdout.toString(), 'sent before the dispatcher ran\n');
   const r = await run(s, { line: 'pwd' });
   assert.deepEqual([r.code, r.stdout.toString().trim()], [0, process.env.HOME]);
   assert.equal((await run(s, wrap('stdin', 'cat', [], o, 'mine'))).stdout.toString(), 'mine');
