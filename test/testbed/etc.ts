@@ -43,12 +43,12 @@ export async function readMachineEtc(): Promise<MachineEtc> {
  * drop-in), `${h.dir}/home/${DEPLOY_USER}` and `${h.dir}/opt/app` (owned by the user); returns
  * the mount commands that bind them in the host's mount namespace.
  */
-export async function prepareDeployUser(h: Host, etc: MachineEtc, sudoers: string): Promise<string[]> {
+export async function prepareDeployUser(h: Host, etc: MachineEtc, sudoers: string, shell = '/bin/sh'): Promise<string[]> {
   const etcDir = path.join(h.dir, 'etc');
   await fsp.mkdir(etcDir, { recursive: true });
   const days = Math.floor(Date.now() / 86_400_000);
   const extra: Record<string, string> = {
-    '/etc/passwd': `${DEPLOY_USER}:x:${DEPLOY_UID}:${DEPLOY_UID}:zdd testbed deploy user:/home/${DEPLOY_USER}:/bin/sh\n`,
+    '/etc/passwd': `${DEPLOY_USER}:x:${DEPLOY_UID}:${DEPLOY_UID}:zdd testbed deploy user:/home/${DEPLOY_USER}:${shell}\n`,
     '/etc/group': `${DEPLOY_USER}:x:${DEPLOY_UID}:\n`,
     // `*`: no password, but not "locked" (sshd without PAM refuses logins of `!` accounts)
     '/etc/shadow': `${DEPLOY_USER}:*:${days}:0:99999:7:::\n`,

@@ -14,6 +14,7 @@ export interface ResolvedOptions extends Pick<TestbedOptions, 'keyPassphrase' | 
   instanceSpec: { app: number; port: number }[];
   initialInclude: boolean;
   deployUser: boolean;
+  deployUserShell: string;
   useSystemd: boolean;
   /** the deploy user's sudoers drop-in: opts.sudoers (with a trailing newline) or the default rule */
   sudoersText: string;
@@ -39,6 +40,9 @@ export function resolveOptions(opts: TestbedOptions): ResolvedOptions {
   if (opts.instances && form === 'set' && instanceSpec.length > 1) throw new Error(`form 'set' names one instance, got ${instanceSpec.length}`);
   const initialInclude = opts.initialInclude ?? true;
   const deployUser = opts.deployUser ?? false;
+  const deployUserShell = opts.deployUserShell ?? '/bin/sh';
+  if (opts.deployUserShell !== undefined && !deployUser) throw new Error('deployUserShell needs deployUser: true');
+  if (!/^\/[\w./-]+$/.test(deployUserShell)) throw new Error(`deployUserShell must be an absolute path, got ${JSON.stringify(deployUserShell)}`);
   const useSystemd = opts.systemd ?? false;
   if (typeof useSystemd !== 'boolean') throw new Error('systemd must be a boolean');
   if (opts.sudoers !== undefined && !deployUser) throw new Error('sudoers needs deployUser: true');
@@ -56,5 +60,5 @@ export function resolveOptions(opts: TestbedOptions): ResolvedOptions {
     if (typeof allow !== 'boolean') throw new Error(`allowTcpForwarding.${name} must be a boolean`);
   }
   const { keyPassphrase, allowTcpForwarding, sudoers, sudoersByHost, verbose } = opts;
-  return { subnet, prefix, appCount, nginxCount, form, instanceSpec, initialInclude, deployUser, useSystemd, sudoersText, keyPassphrase, allowTcpForwarding, sudoers, sudoersByHost, verbose };
+  return { subnet, prefix, appCount, nginxCount, form, instanceSpec, initialInclude, deployUser, deployUserShell, useSystemd, sudoersText, keyPassphrase, allowTcpForwarding, sudoers, sudoersByHost, verbose };
 }

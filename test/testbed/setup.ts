@@ -139,7 +139,7 @@ export async function writeConfigs(ctx: Setup, keys: Keys, machineEtc: MachineEt
     await fsp.chmod(authorizedKeys, 0o644);
     for (const h of sshHosts) {
       const own = o.sudoersByHost?.[h.name];
-      deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc, own !== undefined ? withNewline(own) : o.sudoersText));
+      deployBinds.set(h.ns, await prepareDeployUser(h, machineEtc, own !== undefined ? withNewline(own) : o.sudoersText, o.deployUserShell));
     }
   }
   const includeText =

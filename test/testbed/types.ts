@@ -29,6 +29,8 @@ export interface TestbedOptions {
    * /etc is not changed); tb.sshUser becomes DEPLOY_USER. Default false.
    */
   deployUser?: boolean;
+  /** with deployUser: its login shell (sshd runs every command through it); default /bin/sh */
+  deployUserShell?: string;
   /** per sshd host name ('nginx', 'nginx2', 'app1', ...): false = `AllowTcpForwarding no`; default true */
   allowTcpForwarding?: Record<string, boolean>;
   /**
