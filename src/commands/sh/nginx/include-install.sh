@@ -75,7 +75,7 @@ function dur(w, k) { return w ~ ("^" k "=[0-9]+(ms|s|m|h|d)?$") && length(w) <= 
     if (open) no("a block inside the upstream block")
     if (n != 2 || w[1] != "upstream" || w[2] !~ /^[A-Za-z0-9_.-]+$/ || length(w[2]) > 64) no("not an upstream NAME { line")
     if (sets) no("an upstream block in a file with a set line")
-    open = 1; ups++; servers = 0; next
+    open = 1; ups++; next
   }
   if (last != ";") no("not a directive the action writes (each ends with ; on its own line)")
   if (w[1] == "set") {
