@@ -131,8 +131,10 @@ test('an nginx host without the validator, or with another version of it: the na
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
     assert.equal(r.code, 1, explain(r));
     assert.match(r.error, /\[preflight\] nginx host [\d.:]+: include validator missing: \/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install is missing, so nothing was changed/);
-    assert.ok(r.error.includes(validatorInstallCommand()), 'the install command');
-    assert.ok(r.error.includes(NGINX_RULE.trimEnd()), 'the rule');
+    // (the ::error:: line keeps its newlines as %0A)
+    const lines = (t: string) => t.replace(/\n/g, '%0A');
+    assert.ok(r.error.includes(lines(validatorInstallCommand())), 'the install command');
+    assert.ok(r.error.includes(lines(NGINX_RULE.trimEnd())), 'the rule');
     assert.doesNotMatch(r.stdout, /started pid/);
     assert.equal(await tb.readInclude(), include);
     assert.deepEqual(await pids(), before);
