@@ -812,8 +812,9 @@ done`,jg=`#!/bin/sh
 # as its only argument, so the caller chooses neither the file nor anything else: the new content
 # comes on stdin, and only the lines the action itself writes are accepted (a set line, upstream
 # blocks of server lines with their parameters, comments), with host names, addresses and ports
-# as values. Anything else (log_format, access_log, include, quotes, $ variables...) is refused:
-# nginx's master runs as root and would open the files such directives name.
+# as values; a file of comments only (what a first deploy's undo puts back) too. Anything else
+# (log_format, access_log, include, quotes, $ variables...) is refused: nginx's master runs as
+# root and would open the files such directives name.
 #   include-install PATH < NEW    check NEW, then replace PATH with it atomically (mode 644)
 #   include-install --check < NEW check only (any user)
 # Exit codes: 0 written (or valid), 2 bad usage or target, 3 content refused, 4 write failed.
@@ -913,7 +914,6 @@ function dur(w, k) { return w ~ ("^" k "=[0-9]+(ms|s|m|h|d)?$") && length(w) <= 
 END {
   if (bad) exit 3
   if (open) { printf "include-install: refused: the upstream block is not closed\\n" > "/dev/stderr"; exit 3 }
-  if (!sets && !ups) { printf "include-install: refused: neither a set line nor an upstream block\\n" > "/dev/stderr"; exit 3 }
 }' "$tmpf" || exit 3
 [ "$f" = --check ] && exit 0
 chmod 644 -- "$tmpf" || say "cannot set the mode of the new content" 4
