@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseInclude, renderDown, renderInclude, type UpstreamForm } from '../../src/traffic/include.ts';
 import { renderCanary } from '../../src/traffic/canary.ts';
+import { isValidHost } from '../../src/config/hosts.ts';
 import { REFUSED_CONTENT, VALIDATOR_PATH, VALIDATOR_SHA, VALIDATOR_TEXT, parseValidatorState, validatorInstallCommand, validatorProblem } from '../../src/commands/validator.ts';
 
 const dirs: string[] = [];
@@ -38,7 +39,11 @@ const check = (text: string | Buffer) => B.run(['--check'], text);
 function written(): [string, string][] {
   const out: [string, string][] = [];
   const add = (what: string, t: string) => out.push([what, t]);
-  for (const hosts of [['10.0.0.5'], ['app1.example.com'], ['fd00::5']]) add(`first deploy, set form, ${hosts}`, renderInclude('', null, hosts, 8080));
+  // Every kind of host app-hosts accepts (isValidHost): names with _ and a final dot, IPv4, IPv6 with a zone.
+  const kinds = ['10.0.0.5', 'app1.example.com', 'my_app-1.internal.', '_svc.example', 'fd00::5', 'fe80::1%eth0', '::ffff:10.0.0.5'];
+  for (const h of kinds) assert.ok(isValidHost(h), h);
+  for (const h of kinds) add(`first deploy, set form, ${h}`, renderInclude('', null, [h], 8080));
+  add('first deploy, upstream form, every kind of host', renderInclude('', null, kinds, 65535));
   const many = ['10.0.0.5', 'app-2.internal', 'fd00::7'];
   add('first deploy, upstream form', renderInclude('', null, many, 8081));
   add('first deploy over a file of comments', renderInclude('# made by hand\n\n', null, ['10.0.0.5'], 8080));
@@ -69,7 +74,7 @@ function written(): [string, string][] {
 
 test('accepts every include the action writes (renderInclude, renderDown, renderCanary)', () => {
   const shapes = written();
-  assert.ok(shapes.length >= 16);
+  assert.ok(shapes.length >= 22);
   for (const [what, text] of shapes) {
     const r = check(text);
     assert.equal(r.code, 0, `${what}:\n${text}\n${r.err}`);

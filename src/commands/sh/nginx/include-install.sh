@@ -52,7 +52,8 @@ awk '
 function no(m) { if (length(line) > 120) line = substr(line, 1, 120) "..."; printf "include-install: refused: line %d: %s: %s\n", NR, m, line > "/dev/stderr"; bad = 1; exit 3 }
 function addr(a,  p) {
   if (length(a) > 270 || a ~ /\.\./) return 0
-  if (a ~ /^\[[0-9A-Fa-f:.]+\]:[0-9]+$/ || a ~ /^[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]+$/) { p = a; sub(/^.*:/, "", p) } else return 0
+  # the host names and addresses app-hosts accepts (config/hosts.ts isValidHost)
+  if (a ~ /^\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\]:[0-9]+$/ || a ~ /^[A-Za-z0-9_][A-Za-z0-9_.-]*:[0-9]+$/) { p = a; sub(/^.*:/, "", p) } else return 0
   return length(p) <= 5 && p + 0 >= 1 && p + 0 <= 65535
 }
 function num(w, k) { return w ~ ("^" k "=[0-9]+$") && length(w) <= length(k) + 10 }
