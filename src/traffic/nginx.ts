@@ -18,12 +18,6 @@ export { nginxRule, sudoRefused } from './explain.ts';
 export { type Change, type NginxSide, type Target, sha256 } from './side.ts';
 export { applyChanges, restoreIncludes } from './switch.ts';
 
-/**
- * Reads, on every nginx host in one round trip each, which files nginx loads (nginx -T) and
- * picks the include among them (include-file, checked; or found); refuses when it is not part of
- * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
- * what they point at.
- */
 const EARLY_READ = 'read include';
 
 function readCmd(ctx: OpContext, key: string): Cmd {
@@ -48,6 +42,13 @@ export function readBehind(ctx: OpContext, remote: Remote, lane: Lane): void {
   remote.early.set(EARLY_READ, { key, out });
 }
 
+/**
+ * Reads, on every nginx host in one round trip each, which files nginx loads (nginx -T) and
+ * picks the include among them (include-file, checked; or found); refuses when it is not part of
+ * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
+ * what they point at; with sudo, when the include validator is not this version's under an exact
+ * rule.
+ */
 export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
   const cfg = ctx.cfg;
   const targets = cfg.appHosts.map((h) => h.target);
