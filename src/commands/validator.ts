@@ -60,3 +60,75 @@ export function validatorProblem(s: ValidatorState): { title: string; detail: st
   if (s.dirUid !== 0 || othersWrite(s.dirMode)) return { title: 'include validator unsafe', detail: `${VALIDATOR_DIR} must be root's and writable by root only (it is uid ${s.dirUid}, mode ${s.dirMode})` };
   return undefined;
 }
+
+const NUM = (w: string, k: string) => new RegExp(`^${k}=[0-9]+$`).test(w) && w.length <= k.length + 10;
+const DUR = (w: string, k: string) => new RegExp(`^${k}=[0-9]+(ms|s|m|h|d)?$`).test(w) && w.length <= k.length + 12;
+const PARAMS = (p: string) => ['down', 'backup', 'resolve'].includes(p) || ['weight', 'max_fails', 'max_conns'].some((k) => NUM(p, k)) || ['fail_timeout', 'slow_start'].some((k) => DUR(p, k));
+function addrOk(a: string): boolean {
+  if (a.length > 270 || a.includes('..')) return false;
+  const m = /^\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\]:([0-9]+)$/.exec(a) ?? /^[A-Za-z0-9_][A-Za-z0-9_.-]*:([0-9]+)$/.exec(a);
+  const p = m?.[m.length - 1] ?? '';
+  return p.length >= 1 && p.length <= 5 && Number(p) >= 1 && Number(p) <= 65535;
+}
+function upstreamLine(w: string[], body: string): boolean {
+  const [d, a] = w;
+  if (w.length === 2 && (NUM(`${d}=${a}`, 'keepalive') || NUM(`${d}=${a}`, 'keepalive_requests') || DUR(`${d}=${a}`, 'keepalive_timeout') || DUR(`${d}=${a}`, 'keepalive_time'))) return true;
+  if (w.length === 1 && ['least_conn', 'ip_hash', 'random'].includes(d)) return true;
+  if (d === 'random' && /^random[ \t]+two([ \t]+least_conn)?$/.test(body)) return true;
+  return d === 'zone' && (w.length === 2 || w.length === 3) && /^[A-Za-z0-9_.-]+$/.test(a) && (w.length === 2 || /^[0-9]+[kKmM]?$/.test(w[2]));
+}
+
+/**
+ * What the validator would refuse in a text (`line N: why`), or undefined when it accepts it: the
+ * same grammar as the script, checked where the include is read, so that an include it would
+ * refuse stops the deploy before anything starts (a unit test checks that both agree).
+ */
+export function validatorRefusal(text: string): string | undefined {
+  if (Buffer.byteLength(text, 'utf8') > 65536) return 'more than 65536 bytes';
+  if (text.includes('\0')) return 'a NUL byte';
+  const lines = text.split('\n');
+  if (text.endsWith('\n') || text === '') lines.pop();
+  let open = false;
+  let sets = 0;
+  let ups = 0;
+  for (const [i, line] of lines.entries()) {
+    const no = (why: string) => `line ${i + 1}: ${why}`;
+    if (Buffer.byteLength(line, 'utf8') > 1024) return no('longer than 1024 characters');
+    const hash = line.indexOf('#');
+    const code = (hash >= 0 ? line.slice(0, hash) : line).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (code === '') continue;
+    if (hash > 0 && !/^[ \t;{}]$/.test(line[hash - 1])) return no('a # inside a word');
+    if (code === '}') {
+      if (!open) return no('a } without an upstream block');
+      open = false;
+      continue;
+    }
+    const last = code[code.length - 1];
+    const body = code.slice(0, -1).replace(/[ \t]+$/, '');
+    const w = body === '' ? [] : body.split(/[ \t]+/);
+    if (last === '{') {
+      if (open) return no('a block inside the upstream block');
+      if (w.length !== 2 || w[0] !== 'upstream' || !/^[A-Za-z0-9_.-]+$/.test(w[1]) || w[1].length > 64) return no('not an upstream NAME { line');
+      if (sets) return no('an upstream block in a file with a set line');
+      open = true;
+      ups++;
+      continue;
+    }
+    if (last !== ';') return no('not a directive the action writes (each ends with ; on its own line)');
+    if (w[0] === 'set') {
+      if (open) return no('a set line inside an upstream block');
+      if (w.length !== 3 || !/^\$[A-Za-z_][A-Za-z0-9_]*$/.test(w[1]) || w[1].length > 64 || !/^https?:\/\//.test(w[2])) return no('not set $VAR http://HOST:PORT;');
+      if (!addrOk(w[2].replace(/^https?:\/\//, '').replace(/\/$/, ''))) return no('not a HOST:PORT after http://');
+      if (++sets > 1 || ups) return no('a second set line or upstream block next to a set line');
+      continue;
+    }
+    if (!open) return no('not a set line, an upstream block or a comment');
+    if (w[0] === 'server') {
+      if (w.length < 2 || !addrOk(w[1])) return no('not server HOST:PORT');
+      if (!w.slice(2).every(PARAMS)) return no('not a server parameter the action keeps');
+      continue;
+    }
+    if (!upstreamLine(w, body)) return no('not a directive the action keeps in an upstream block');
+  }
+  return open ? 'the upstream block is not closed' : undefined;
+}

@@ -4,7 +4,7 @@
 import * as N from '../commands/nginx.ts';
 import { describe } from '../commands/shell.ts';
 import { debianPath, nginxRuleForInputs, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
-import { VALIDATOR_PATH, parseValidatorState, validatorInstallCommand, validatorProblem } from '../commands/validator.ts';
+import { VALIDATOR_PATH, parseValidatorState, validatorInstallCommand, validatorProblem, validatorRefusal } from '../commands/validator.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Target } from './side.ts';
 
@@ -52,11 +52,7 @@ export const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome):
     case 'reload-failed':
       return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
     case 'content-refused':
-      return (
-        `the include validator (${VALIDATOR_PATH}) refused the new content of ${f}, so nothing was written: ${o.detail}. ` +
-        'It accepts only the lines the action writes (a set line, upstream blocks of server lines with their parameters, keepalive and the balancing directives, comments: docs/server-setup.md, "The include validator"); ' +
-        `make ${f} hold only those`
-      );
+      return contentRefused(f, o.detail);
     case 'sudo-refused':
       return sudoRefused(ctx, o.refused, f);
     case 'no-workers':
@@ -68,17 +64,28 @@ export const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome):
   }
 };
 
+/** The include validator refused (or would refuse) the include's content. */
+const contentRefused = (f: string, detail: string, early = false) =>
+  `the include validator (${VALIDATOR_PATH}) ${early ? `would refuse ${f} as it is (the switch keeps its lines), so nothing was changed` : `refused the new content of ${f}, so nothing was written`}: ${detail}. ` +
+  'It accepts only the lines the action writes (a set line, upstream blocks of server lines with their parameters, keepalive and the balancing directives, comments: docs/server-setup.md, "The include validator"); ' +
+  `make ${f} hold only those`;
+
 /**
  * With sudo, what the read says of the include validator (`zdd-KEY validator ...` and, when it is
  * not this version's, `zdd-KEY broad yes|no`): nothing when it is this version's; a warning when
  * it is not but the rule is broad (NOPASSWD: ALL: the include is then written unchecked, as the
  * key is root there anyway); otherwise the named error, with the install command and the rule.
  */
-export function validatorCheck(ctx: OpContext, out: string, key: string, user: string, include: string): { error?: string; warning?: string } {
+export function validatorCheck(ctx: OpContext, out: string, key: string, user: string, include: string, text: string | null): { error?: string; warning?: string } {
   const line = (kind: string) => out.split('\n').find((l) => l.startsWith(`zdd-${key} ${kind} `))?.slice(`zdd-${key} ${kind} `.length);
   const state = parseValidatorState(line('validator') ?? '');
   const p = state ? validatorProblem(state) : { title: 'include validator unreadable', detail: `the state of ${VALIDATOR_PATH} could not be read` };
-  if (!p) return {};
+  if (!p) {
+    // The switch writes this include with its addresses changed: lines the validator refuses
+    // now, it would refuse then (after the new version started), so they are said here.
+    const refusal = text === null ? undefined : validatorRefusal(text);
+    return refusal ? { error: contentRefused(include, `include-install: refused: ${refusal}`, true) } : {};
+  }
   const { title, detail: problem } = p;
   if (line('broad') === 'yes') {
     return {

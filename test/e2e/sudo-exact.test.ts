@@ -149,6 +149,22 @@ test('an nginx host without the validator, or with another version of it: the na
   }
 });
 
+test('an include holding a line the validator refuses is said before anything starts, with the line', async () => {
+  const include = (await tb.readInclude())!;
+  const before = await pids();
+  await tb.exec(tb.nginx, ['sh', '-c', `printf '%s\\n' 'server_tokens off;' >> ${INCLUDE}`]);
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /\[read include\] nginx host [\d.:]+: the include validator \(\/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install\) would refuse \/etc\/nginx\/conf\.d\/service_url\.inc as it is .*, so nothing was changed: include-install: refused: line \d+: not a set line, an upstream block or a comment/);
+    assert.doesNotMatch(r.stdout, /started pid/);
+    assert.deepEqual(await pids(), before);
+  } finally {
+    await tb.exec(tb.nginx, ['sh', '-c', `printf '%s' "$1" > ${INCLUDE}`, 'sh', include]);
+  }
+  assert.equal(await tb.readInclude(), include);
+});
+
 test('blue/green under load with only the exact rules; the apps run as the deploy user; the lock and audit log are its own', async () => {
   const r = await deploy('v1');
   assert.equal(r.code, 0, explain(r));

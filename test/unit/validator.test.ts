@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseInclude, renderDown, renderInclude, type UpstreamForm } from '../../src/traffic/include.ts';
 import { renderCanary } from '../../src/traffic/canary.ts';
 import { isValidHost } from '../../src/config/hosts.ts';
-import { REFUSED_CONTENT, VALIDATOR_PATH, VALIDATOR_SHA, VALIDATOR_TEXT, parseValidatorState, validatorInstallCommand, validatorProblem } from '../../src/commands/validator.ts';
+import { REFUSED_CONTENT, VALIDATOR_PATH, VALIDATOR_SHA, VALIDATOR_TEXT, parseValidatorState, validatorInstallCommand, validatorProblem, validatorRefusal } from '../../src/commands/validator.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -208,4 +208,15 @@ test('the install command holds the script as generated; the state a host report
   assert.equal(validatorProblem(parseValidatorState(`${VALIDATOR_SHA} 0 775 0 755`)!)?.title, 'include validator unsafe');
   assert.equal(validatorProblem(parseValidatorState(`${VALIDATOR_SHA} 0 755 0 1777`)!)?.title, 'include validator unsafe');
   assert.equal(parseValidatorState('garbage'), undefined);
+});
+
+test('validatorRefusal, which checks the include where it is read, agrees with the script on every case above', () => {
+  const more = ['upstream app {\n    server 10.0.0.5:8080;\n    random\ttwo least_conn;\n}\n', 'upstream app {\n    zone z;\n    server a_b.c.:1 backup;\n}\n', '# é\n' + SET, 'x # y\n', SET.replace(';', ' ;'), '\n\n'];
+  for (const text of [...written().map(([, t]) => t), ...refused.map(([, t]) => t), ...more]) {
+    const r = check(text);
+    const ts = validatorRefusal(text);
+    assert.equal(ts === undefined, r.code === 0, `${JSON.stringify(text.slice(0, 200))}: script ${r.code} ${r.err}, validatorRefusal ${ts}`);
+    const line = /refused: (line \d+)/.exec(r.err)?.[1];
+    if (line) assert.ok(ts?.startsWith(`${line}:`), `${ts} / ${r.err}`);
+  }
 });

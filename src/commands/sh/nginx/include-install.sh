@@ -100,7 +100,7 @@ function dur(w, k) { return w ~ ("^" k "=[0-9]+(ms|s|m|h|d)?$") && length(w) <= 
   }
   if (n == 2 && (num(w[1] "=" w[2], "keepalive") || num(w[1] "=" w[2], "keepalive_requests") || dur(w[1] "=" w[2], "keepalive_timeout") || dur(w[1] "=" w[2], "keepalive_time"))) next
   if (n == 1 && (w[1] == "least_conn" || w[1] == "ip_hash" || w[1] == "random")) next
-  if (w[1] == "random" && (body == "random two" || body ~ /^random[ \t]+two[ \t]+least_conn$/)) next
+  if (w[1] == "random" && body ~ /^random[ \t]+two([ \t]+least_conn)?$/) next
   if (w[1] == "zone" && (n == 2 || n == 3) && w[2] ~ /^[A-Za-z0-9_.-]+$/ && (n == 2 || w[3] ~ /^[0-9]+[kKmM]?$/)) next
   no("not a directive the action keeps in an upstream block (server, keepalive, keepalive_requests, keepalive_timeout, keepalive_time, least_conn, ip_hash, random, zone)")
 }
