@@ -156,7 +156,7 @@ test('an include holding a line the validator refuses is said before anything st
   try {
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
     assert.equal(r.code, 1, explain(r));
-    assert.match(r.error, /\[read include\] nginx host [\d.:]+: the include validator \(\/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install\) would refuse \/etc\/nginx\/conf\.d\/service_url\.inc as it is .*, so nothing was changed: include-install: refused: line \d+: not a set line, an upstream block or a comment/);
+    assert.match(r.error, /\[preflight\] nginx host [\d.:]+: the include validator \(\/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install\) would refuse \/etc\/nginx\/conf\.d\/service_url\.inc as it is .*, so nothing was changed: include-install: refused: line \d+: not a set line, an upstream block or a comment/);
     assert.doesNotMatch(r.stdout, /started pid/);
     assert.deepEqual(await pids(), before);
   } finally {
