@@ -4,7 +4,7 @@
 import * as N from '../commands/nginx.ts';
 import { describe } from '../commands/shell.ts';
 import { debianPath, nginxRuleForInputs, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
-import { VALIDATOR_PATH, parseValidatorState, validatorInstallCommand, validatorProblem, validatorRefusal } from '../commands/validator.ts';
+import { VALIDATOR_PATH, VALIDATOR_SHA, parseValidatorState, validatorInstallCommand, validatorProblem, validatorRefusal } from '../commands/validator.ts';
 import type { OpContext } from '../run/context.ts';
 import type { Target } from './side.ts';
 
@@ -88,10 +88,13 @@ export function validatorCheck(ctx: OpContext, out: string, key: string, user: s
   }
   const { title, detail: problem } = p;
   if (line('broad') === 'yes') {
+    // This version's, but not root's alone: the switch uses it all the same (nginx/change.sh).
+    const used = state?.kind === 'present' && state.sha === VALIDATOR_SHA;
     return {
-      warning:
-        `${title}: ${problem}. The sudoers rule is broad (NOPASSWD: ALL), so the include is written without it and its content is not checked; ` +
-        `install it to have it checked (docs/server-setup.md, "The include validator"), and prefer the exact rule`,
+      warning: used
+        ? `${title}: ${problem}. The sudoers rule is broad (NOPASSWD: ALL), so it is used all the same; make it root's, mode 755, before you give the exact rule`
+        : `${title}: ${problem}. The sudoers rule is broad (NOPASSWD: ALL), so the include is written without it and its content is not checked; ` +
+          `install it to have it checked (docs/server-setup.md, "The include validator"), and prefer the exact rule`,
     };
   }
   return {
