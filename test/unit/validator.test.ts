@@ -220,3 +220,27 @@ test('validatorRefusal, which checks the include where it is read, agrees with t
     if (line) assert.ok(ts?.startsWith(`${line}:`), `${ts} / ${r.err}`);
   }
 });
+
+test('where the include is read: this version\'s validator and an include it accepts pass; otherwise the named error, or under a broad rule a warning', async () => {
+  const { validatorCheck } = await import('../../src/traffic/explain.ts');
+  const { nginxRuleForInputs } = await import('../../src/commands/sudoers.ts');
+  type Ctx = Parameters<typeof validatorCheck>[0];
+  const ctx = { cfg: { nginxTestCommand: ['nginx', '-t'], nginxReloadCommand: ['nginx', '-s', 'reload'] } } as unknown as Ctx;
+  const inc = '/etc/nginx/conf.d/service_url.inc';
+  const read = (...lines: string[]) => `zdd-k uid 1000 deploy\n${lines.map((l) => `zdd-k ${l}\n`).join('')}zdd-k status 0\n`;
+  const ok = `validator ${VALIDATOR_SHA} 0 755 0 755`;
+  assert.deepEqual(validatorCheck(ctx, read(ok), 'k', 'deploy', inc, SET), {});
+  assert.deepEqual(validatorCheck(ctx, read(ok), 'k', 'deploy', inc, null), {}, 'no include yet');
+  const bad = validatorCheck(ctx, read(ok), 'k', 'deploy', inc, `${SET}include /etc/shadow;\n`);
+  assert.match(bad.error ?? '', /would refuse \/etc\/nginx\/conf\.d\/service_url\.inc as it is .*so nothing was changed: include-install: refused: line 2: /);
+  const missing = validatorCheck(ctx, read('validator absent', 'broad no'), 'k', 'deploy', inc, SET);
+  assert.match(missing.error ?? '', /^include validator missing: \/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install is missing, so nothing was changed/);
+  assert.ok(missing.error?.includes(validatorInstallCommand()), 'the install command');
+  assert.ok(missing.error?.endsWith(nginxRuleForInputs('deploy', inc, ['nginx', '-t'], ['nginx', '-s', 'reload']).trimEnd()), 'the rule');
+  assert.match(validatorCheck(ctx, read(`validator ${'1'.repeat(64)} 0 755 0 755`, 'broad no'), 'k', 'deploy', inc, SET).error ?? '', /^include validator outdated/);
+  assert.match(validatorCheck(ctx, read(`validator ${VALIDATOR_SHA} 1000 755 0 755`, 'broad no'), 'k', 'deploy', inc, SET).error ?? '', /^include validator unsafe/);
+  const broad = validatorCheck(ctx, read('validator absent', 'broad yes'), 'k', 'deploy', inc, `${SET}include /etc/shadow;\n`);
+  assert.equal(broad.error, undefined);
+  assert.match(broad.warning ?? '', /^include validator missing: .*broad \(NOPASSWD: ALL\), so the include is written without it/);
+  assert.match(validatorCheck(ctx, 'zdd-k uid 0 root\n', 'k', 'root', inc, SET).error ?? '', /^include validator unreadable/);
+});
