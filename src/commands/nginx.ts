@@ -1,6 +1,7 @@
 // Commands that run on the nginx hosts, built as data. Pure: nothing here connects.
 import { type Cmd, type CmdOptions, waiting, withPrevious, wrap } from './shell.ts';
 import * as SH from './scripts.gen.ts';
+import { VALIDATOR_PATH, VALIDATOR_SHA } from './validator.ts';
 
 // nginx_workers: one line per nginx worker process: `PID PPID serving|shutting`.
 export const WORKERS_FN = SH.NGINX_WORKERS_FN;
@@ -13,13 +14,15 @@ export const READ_NGINX = SH.NGINX_READ_NGINX;
  * status and, when it passed, every file it lists (writable, symlinks resolved) and the dump.
  * `key` makes the marker lines unguessable to the files' content.
  */
-export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = [], priv = false, checks: string[][] = []): Cmd {
+export function readNginx(key: string, includeFile: string | undefined, dump: string[], commandSec: number, o: CmdOptions, names: string[] = [], priv = false, checks: string[][] = [], validator = VALIDATOR_PATH): Cmd {
   // names: host names (never addresses) to resolve on the host, one word each (config/hosts.ts isValidHost).
   // priv: the dump runs as `sudo -n DUMP...` (an exact command of the sudoers rule); the script
   // itself runs as the deploy user. checks: the other commands a switch runs through sudo (the
   // test, the reload), asked with `sudo -n -l` (which runs nothing) so a refusal comes first.
+  // With priv it also says how the include validator is (validator.ts), and whether the rule is
+  // broad when that is not the one expected.
   const asked = priv ? checks.filter((c) => c.length > 0).flatMap((c) => [String(c.length), ...c]) : [];
-  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), priv ? 1 : 0, ...asked, '--', ...dump], o);
+  return wrap('read the nginx configuration', READ_NGINX, [key, includeFile ?? '', Math.ceil(commandSec), names.join(' '), priv ? 1 : 0, validator, VALIDATOR_SHA, ...asked, '--', ...dump], o);
 }
 
 /** Lists nginx worker processes: `PID PPID shutting|serving` per line. */
@@ -68,6 +71,8 @@ export type ChangeOutcome =
   | { kind: 'same' }
   | { kind: 'changed'; current: string }
   | { kind: 'write-failed'; detail: string }
+  /** the include validator refused the new content (its reason): nothing was written */
+  | { kind: 'content-refused'; detail: string }
   | { kind: 'test-failed' | 'dump-failed'; detail: string; code: number }
   /** applied: nginx started new workers all the same (it runs the new include) */
   | { kind: 'reload-failed'; detail: string; code: number; applied: boolean }
@@ -114,11 +119,14 @@ export interface ChangeSpec {
   commandSec: number;
   /** with sudo: every root step is `sudo -n` and an exact command of the sudoers rule (sudoers.ts) */
   priv?: boolean;
+  /** the include validator's path (validator.ts VALIDATOR_PATH; another one in tests) */
+  validator?: string;
 }
 
 /**
  * One round trip on an nginx host: note the serving workers; unless the file changed since it
- * was read (its sha256 is not `expect`), write the include atomically (stdin) and run the test
+ * was read (its sha256 is not `expect`), write the include atomically (stdin; with sudo, through
+ * the include validator when the host has this version's) and run the test
  * command, putting the previous file back if the test fails; then (reload) reload and wait until
  * a worker that was not there before serves, the sign that the new configuration is live. The
  * master of that new worker is the nginx that serves the include: its old workers are the ones
@@ -129,7 +137,7 @@ export function changeInclude(path: string, s: ChangeSpec, o: CmdOptions): Cmd {
   return wrap(
     s.reload ? 'switch nginx' : 'write and test the include',
     CHANGE,
-    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, s.dump.length, s.loadedAs, s.priv ? 1 : 0, ...s.test, ...s.dump, ...s.reloadCmd],
+    [path, action, s.expect, s.target, s.reload ? 1 : 0, s.waitSec, Math.ceil(s.commandSec), s.test.length, s.dump.length, s.loadedAs, s.priv ? 1 : 0, s.validator ?? VALIDATOR_PATH, VALIDATOR_SHA, ...s.test, ...s.dump, ...s.reloadCmd],
     o,
     typeof s.content === 'string' ? s.content : undefined,
   );
@@ -147,6 +155,8 @@ export function parseChange(stdout: string): { written: boolean; outcome?: Chang
   if (refused) return { written: written && lines.includes('reload-refused'), outcome: { kind: 'sudo-refused', refused } };
   let i = first('changed');
   if (i >= 0) return { written: false, outcome: { kind: 'changed', current: lines[i].slice(8).trim() } };
+  i = first('content-refused');
+  if (i >= 0) return { written: false, outcome: { kind: 'content-refused', detail: lines.slice(i + 1).join('\n').trim() } };
   i = first('write-failed');
   if (i >= 0) return { written: false, outcome: { kind: 'write-failed', detail: lines.slice(i).join('\n').slice(13).trim() } };
   i = first('not-loaded');

@@ -3,13 +3,14 @@
 // Pure: nothing here connects. docs/server-setup.md ("The sudo rule") prints them, and a unit
 // test checks that the docs show exactly these, and that the scripts run exactly these.
 //
-//   nginx host   the include's change (install from stdin beside it, cp/mv/rm of fixed names next
-//                to it), nginx-test-command, nginx -T, nginx-reload-command: includeCommands +
-//                nginxCommands
+//   nginx host   the include's change (the validator, validator.ts, which alone writes new
+//                content; cp/mv/rm of the include and a fixed name next to it),
+//                nginx-test-command, nginx -T, nginx-reload-command: includeCommands + the rest
 //   app host     who holds each port (ss, to name another user's process): appSudoersRule
 //   systemd-unit the unit commands as well: unit.ts sudoersRule
 import { dumpCommand } from '../config/inputs.ts';
 import { SS_COMMAND } from './app.ts';
+import { VALIDATOR_PATH } from './validator.ts';
 
 /** Where sudo looks for a command given without a slash (Debian's and Ubuntu's secure_path). */
 export const SECURE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -45,11 +46,28 @@ export function includeSidecars(include: string): { staged: string; kept: string
 
 /**
  * The commands a switch runs as root on the include (its real path, symlinks resolved), in the
- * order nginx/change.sh runs them: the new content staged from stdin, the old one kept, the new
- * one moved over it (atomic); put back; removed (a first deploy's undo); the kept copy and a
- * staged file dropped.
+ * order nginx/change.sh runs them: the old one kept; the new content written by the validator,
+ * which reads it on stdin, accepts only the lines the action writes and replaces the include
+ * atomically (the rule pins its one argument, so no caller chooses the file); put back; removed
+ * (a first deploy's undo); the kept copy dropped.
  */
 export function includeCommands(include: string): string[][] {
+  const { kept } = includeSidecars(include);
+  return [
+    ['/usr/bin/cp', '-p', include, kept],
+    [VALIDATOR_PATH, include],
+    ['/usr/bin/mv', '-f', kept, include],
+    ['/usr/bin/rm', '-f', include],
+    ['/usr/bin/rm', '-f', kept],
+  ];
+}
+
+/**
+ * The commands of the change without the validator, under a broad rule (NOPASSWD: ALL) only: the
+ * new content staged from stdin beside the include (unchecked: the broad rule is root anyway),
+ * the old one kept, the new one moved over it; put back; removed; dropped.
+ */
+export function unvalidatedIncludeCommands(include: string): string[][] {
   const { staged, kept } = includeSidecars(include);
   return [
     ['/usr/bin/install', '-m', '644', '/dev/stdin', staged],

@@ -1,46 +1,23 @@
 // The nginx side of a deploy, on one or several nginx hosts switched together: read the include
-// everywhere (they must agree), change it (write + test everywhere, then reload everywhere and
-// confirm), and put it back. Each change records its undo before it is made.
-import { createHash, randomBytes } from 'node:crypto';
+// everywhere (they must agree) and check, before anything changes, that it can be written (with
+// sudo: the include validator). The changes are switch.ts; what is shown on a refusal, explain.ts.
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { SshAddress } from '../config/hosts.ts';
 import { DeployError } from '../errors.ts';
 import * as N from '../commands/nginx.ts';
 import { type Cmd, describe } from '../commands/shell.ts';
-import { debianPath, nginxRuleForInputs, sudoersCommand, sudoersLine } from '../commands/sudoers.ts';
-import { failureText, type Lane, type Remote, type RunResult } from '../ssh/remote.ts';
+import type { Lane, Remote } from '../ssh/remote.ts';
 import type { OpContext } from '../run/context.ts';
-import type { IncludeUndo } from '../run/undo.ts';
-import { type IncludeForm, formAddresses, renderInclude } from './include.ts';
+import { formAddresses, renderInclude } from './include.ts';
 import { type ChosenInclude, ChoiceError, chooseInclude, parseNginxRead, unresolvableName } from './nginxconf.ts';
+import { sudoRefused, validatorCheck } from './explain.ts';
+import { type NginxSide, sha256 } from './side.ts';
 
-export const sha256 = (text: string | null) => (text === null ? 'absent' : createHash('sha256').update(text, 'utf8').digest('hex'));
+export { nginxRule, sudoRefused } from './explain.ts';
+export { type Change, type NginxSide, type Target, sha256 } from './side.ts';
+export { applyChanges, restoreIncludes } from './switch.ts';
 
-export interface NginxSide {
-  addr: SshAddress;
-  remote: Remote;
-  /** the include file on this host (symlinks resolved) */
-  path: string;
-  /** its name in nginx's dump (how nginx includes it) */
-  loadedAs: string;
-  /** how it was found, for the log and the dry run */
-  how: string;
-  /** the include as read; null: no file */
-  text: string | null;
-  sha: string;
-  form: IncludeForm | null;
-  /** set by the last change that reloaded: the old workers of the master serving the include */
-  oldWorkers: number[];
-  /** the host's wait for those workers, sent right behind that change (drain.ts takes it once) */
-  workersGone?: Promise<RunResult>;
-}
-
-/**
- * Reads, on every nginx host in one round trip each, which files nginx loads (nginx -T) and
- * picks the include among them (include-file, checked; or found); refuses when it is not part of
- * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
- * what they point at.
- */
 const EARLY_READ = 'read include';
 
 function readCmd(ctx: OpContext, key: string): Cmd {
@@ -65,6 +42,13 @@ export function readBehind(ctx: OpContext, remote: Remote, lane: Lane): void {
   remote.early.set(EARLY_READ, { key, out });
 }
 
+/**
+ * Reads, on every nginx host in one round trip each, which files nginx loads (nginx -T) and
+ * picks the include among them (include-file, checked; or found); refuses when it is not part of
+ * what nginx serves, when the user may not write it (without sudo), or when the hosts disagree on
+ * what they point at; with sudo, when the include validator is not this version's under an exact
+ * rule.
+ */
 export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; remote: Remote }[]): Promise<NginxSide[]> {
   const cfg = ctx.cfg;
   const targets = cfg.appHosts.map((h) => h.target);
@@ -96,6 +80,13 @@ export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; 
       }
       const unresolvable = unresolvableName(read, c, targets);
       if (unresolvable) throw new DeployError('read include', where, unresolvable);
+      // With sudo: the include validator this version expects (and an include it accepts), or a
+      // broad rule (then unchecked). A root user's sudo is no bound: nothing to say.
+      if (cfg.sudo && read.uid !== 0) {
+        const v = validatorCheck(ctx, out, key, read.user, c.path, c.text);
+        if (v.error) throw new DeployError('preflight', where, v.error);
+        if (v.warning) ctx.ui.warn(`${remote.label}: ${v.warning}`);
+      }
       // Without sudo, a non-root user must be able to write the include, or the switch would fail late.
       if (!cfg.sudo && read.uid !== 0 && !c.writable) {
         throw new DeployError(
@@ -132,249 +123,4 @@ export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; 
     );
   }
   return sides;
-}
-
-export interface Change {
-  side: NginxSide;
-  /** the new include (null: remove it) */
-  after: string | null;
-}
-
-/** The nginx host's sudoers rule for these inputs (include: its real path). */
-export function nginxRule(ctx: OpContext, user: string, include: string, resolve?: (cmd: string) => string): string {
-  const cfg = ctx.cfg;
-  return nginxRuleForInputs(user, include, cfg.nginxTestCommand, cfg.nginxReloadCommand, resolve);
-}
-
-/**
- * sudo refused a command (a password is required: the sudoers rule does not name it): the
- * command, the line that would allow it, and the whole rule for this host's inputs.
- */
-export function sudoRefused(ctx: OpContext, r: N.SudoRefusal, include: string | undefined): string {
-  const cmd = r.argv.join(' ');
-  const line = sudoersLine(r.user, [sudoersCommand(r.argv)]).trimEnd();
-  // The rule for the include as named here; a command given by name where the host found the refused one.
-  const found = (c: string) => (!c.includes('/') && r.argv[0].endsWith(`/${c}`) ? r.argv[0] : debianPath(c));
-  const rule = include ? `\nThe rule for this host (include-file, nginx-test-command, nginx-reload-command as given):\n${nginxRule(ctx, r.user, include, found).trimEnd()}` : '';
-  return (
-    `sudo refused \`${cmd}\` for user '${r.user}' (a password is required): the sudoers rule does not name this exact command, so nothing was changed here. ` +
-    `With sudo: true every step that needs root is one exact command (docs/server-setup.md, "The sudo rule"); if include-file, nginx-test-command or nginx-reload-command changed, the rule must change with them. Missing line:\n${line}${rule}`
-  );
-}
-
-const explainOutcome = (ctx: OpContext, inc: Target, o: N.ChangeOutcome): string => {
-  const cfg = ctx.cfg;
-  const f = inc.path;
-  const why = (x: { code: number; detail: string }) =>
-    x.code === 124 ? `timed out after ${cfg.commandTimeoutMs / 1000}s (command-timeout)${x.detail ? `: ${x.detail}` : ''}` : x.detail || `exit code ${x.code}, no output`;
-  switch (o.kind) {
-    case 'changed':
-      return `${f} changed on the host since it was read (now sha256 ${o.current.slice(0, 12)}…), so it was not overwritten; run the deploy again`;
-    case 'write-failed':
-      return `could not write ${f}: ${o.detail}${cfg.sudo ? '' : ' (if its directory is root-owned, set sudo: true)'}`;
-    case 'test-failed':
-      return `nginx-test-command (${describe(cfg.nginxTestCommand)}) did not pass, so nginx was not reloaded: ${why(o)} (${f} was put back as it was)`;
-    case 'dump-failed':
-      return `\`${describe(cfg.nginxDumpCommand)}\` (to confirm nginx loads the new ${f}) failed, so nginx was not reloaded: ${why(o)} (${f} was put back as it was)`;
-    case 'not-loaded':
-      return (
-        `after writing ${f}, \`${describe(cfg.nginxDumpCommand)}\` does not show its new content as '${inc.loadedAs}' (${o.got === 'absent' ? 'nginx no longer loads it: was its include directive changed?' : 'it shows other content'}), ` +
-        `so nginx was not reloaded and ${f} was put back as it was`
-      );
-    case 'reload-failed':
-      return `nginx-reload-command (${describe(cfg.nginxReloadCommand)}) failed: ${why(o)}`;
-    case 'sudo-refused':
-      return sudoRefused(ctx, o.refused, f);
-    case 'no-workers':
-      return "no nginx worker process could be seen before or after the reload (ps shows none titled 'nginx: worker process': hidepid, a container, other process titles), so the switch is not confirmed";
-    case 'not-applied':
-      return `nginx did not start new worker processes within 15s of the reload: the new configuration was not applied (see the nginx error log)`;
-    default:
-      return `unexpected outcome ${o.kind}`;
-  }
-};
-
-/** Whether nginx may run what a change wrote, from its outcome; undefined: it cannot be told. */
-function mayServe(o: N.ChangeOutcome | undefined): boolean | undefined {
-  switch (o?.kind) {
-    case 'switched':
-      return true;
-    case 'reload-failed':
-      return o.applied;
-    case 'staged':
-    case 'sudo-refused':
-    case 'changed':
-    case 'write-failed':
-    case 'test-failed':
-    case 'dump-failed':
-    case 'not-loaded':
-      return false;
-    default:
-      return undefined;
-  }
-}
-
-/** Where an include is on a host, and the name nginx loads it by. */
-export interface Target {
-  path: string;
-  loadedAs: string;
-}
-
-/**
- * One changeInclude round trip on a host: `content` where the file's sha256 is `expect` (reload
- * and confirm unless `over` says otherwise), with this run's test and reload commands; after the
- * write, nginx's dump must show the new content under the include's name before any reload.
- */
-async function change(ctx: OpContext, remote: Remote, inc: Target, content: string | null | undefined, expect: string, over: Partial<N.ChangeSpec> = {}) {
-  const cfg = ctx.cfg;
-  const s: N.ChangeSpec = {
-    content,
-    expect,
-    target: content === undefined ? '-' : sha256(content),
-    reload: true,
-    test: cfg.nginxTestIsDump ? cfg.nginxDumpCommand : cfg.nginxTestCommand,
-    dump: cfg.nginxTestIsDump ? [] : cfg.nginxDumpCommand,
-    loadedAs: inc.loadedAs,
-    reloadCmd: cfg.nginxReloadCommand,
-    waitSec: 15,
-    commandSec: cfg.commandTimeoutMs / 1000,
-    priv: cfg.sudo,
-    ...over,
-  };
-  // A reload: the wait for the old workers goes right behind it, in its shell, and starts on the
-  // host the moment the switch is confirmed, with the pids the switch printed (a drain takes its
-  // answer; nothing else needs it, and it ends within 5 s).
-  const lane = s.reload ? remote.lane() : undefined;
-  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.o(false, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
-  const ms = Math.min(5000, cfg.drainTimeoutMs);
-  const gone = lane && remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
-  gone?.catch(() => undefined);
-  const r = await running;
-  return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload, gone };
-}
-
-/**
- * Switches every nginx host to its new include. One host: one round trip (write, test, reload,
- * confirm). Several: write + test on all; only when all pass, reload all in parallel and confirm.
- * The undo (put back every include, reload) is recorded first; the caller's rollback runs it.
- * Returns the moment the last host confirmed.
- */
-export async function applyChanges(ctx: OpContext, step: string, changes: Change[]): Promise<number> {
-  const start = Date.now();
-  try {
-    const at = await changeAll(ctx, step, changes);
-    ctx.mark(changes.map((c) => c.side.remote.label), step, start);
-    return at;
-  } catch (e) {
-    ctx.mark(changes.map((c) => c.side.remote.label), step, start, true);
-    throw e;
-  }
-}
-
-async function changeAll(ctx: OpContext, step: string, changes: Change[]): Promise<number> {
-  const cfg = ctx.cfg;
-  ctx.checkpoint();
-  const entry: IncludeUndo = {
-    kind: 'include',
-    hosts: changes.map((c) => ({ nginx: c.side.addr, path: c.side.path, loadedAs: c.side.loadedAs, before: c.side.text, after: c.after })),
-  };
-  ctx.record(entry);
-  const send = async (c: Change, over: Partial<N.ChangeSpec>, ok: N.ChangeOutcome['kind'][]) => {
-    const where = `nginx host ${c.side.remote.label}`;
-    const { r, outcome, reload, gone } = await change(ctx, c.side.remote, c.side, 'content' in over ? over.content : c.after, c.side.sha, over);
-    // Whether nginx there may run the new include: said in the journal for the rollback.
-    const h = entry.hosts[changes.indexOf(c)];
-    const known = mayServe(outcome);
-    if (known !== undefined && h.mayServe !== known) {
-      h.mayServe = known;
-      ctx.save();
-    }
-    if (r.code !== 0 || !outcome) throw new DeployError(step, where, `${reload ? 'the switch' : 'writing the include'} failed: ${failureText(r, cfg.commandTimeoutMs)}`);
-    if (!ok.includes(outcome.kind)) throw new DeployError(step, where, explainOutcome(ctx, c.side, outcome));
-    if (outcome.kind === 'switched') {
-      c.side.oldWorkers = outcome.oldWorkers;
-      c.side.workersGone = gone;
-    }
-    return outcome;
-  };
-  if (changes.length === 1) {
-    await send(changes[0], {}, ['switched', 'same']);
-  } else {
-    // Phase 1: write and test everywhere. A failure anywhere leaves every include as it was.
-    const staged = await Promise.allSettled(changes.map((c) => send(c, { reload: false }, ['staged', 'same'])));
-    const bad = staged.find((s) => s.status === 'rejected');
-    if (bad) throw (bad as PromiseRejectedResult).reason;
-    // Phase 2: reload everywhere at once and confirm.
-    ctx.checkpoint();
-    const reloaded = await Promise.allSettled(changes.map((c) => send(c, { content: undefined }, ['switched'])));
-    const badReload = reloaded.find((s) => s.status === 'rejected');
-    if (badReload) throw (badReload as PromiseRejectedResult).reason;
-  }
-  // The sides now hold what was written: the next change expects it.
-  for (const c of changes) {
-    c.side.text = c.after;
-    c.side.sha = sha256(c.after);
-  }
-  return Date.now();
-}
-
-/** The line of nginx -t's output that says why it failed ([emerg]), else its last line. */
-function emergLine(out: string): string {
-  const lines = out.split('\n').filter((l) => l.trim() !== '');
-  return lines.find((l) => l.includes('[emerg]')) ?? lines[lines.length - 1] ?? 'no output';
-}
-
-/**
- * Puts includes back (the undo of applyChanges): on each host, unless the file holds something
- * else than what was written, writes the old text, tests, reloads and confirms. Returns the
- * problems; the sides' oldWorkers are set for the drain that must follow before any process the
- * restored include no longer names is stopped.
- */
-export async function restoreIncludes(
-  ctx: OpContext,
-  hosts: ({ remote: Remote; before: string | null; after: string | null } & Target)[],
-): Promise<{ problems: string[]; drain: { remote: Remote; oldWorkers: number[] }[]; unrestored: { label: string; mayHold: string | null | undefined }[] }> {
-  const cfg = ctx.cfg;
-  const problems: string[] = [];
-  // Hosts whose include may still hold what the run wrote (mayHold; undefined: unknown content).
-  const unrestored: { label: string; mayHold: string | null | undefined }[] = [];
-  const drain: { remote: Remote; oldWorkers: number[] }[] = [];
-  const start = Date.now();
-  await Promise.all(
-    hosts.map(async (h) => {
-      const { r, outcome: o } = await change(ctx, h.remote, h, h.before, sha256(h.after));
-      ctx.mark([h.remote.label], 'switch', start, r.code !== 0 || !o);
-      const on = `on ${h.remote.label}`;
-      const f = h.path;
-      if (r.code !== 0 || !o) {
-        problems.push(`could not restore ${f} ${on}: ${failureText(r, cfg.commandTimeoutMs)} -- MANUAL ACTION NEEDED: check what nginx points at`);
-        unrestored.push({ label: h.remote.label, mayHold: h.after });
-        return;
-      }
-      switch (o.kind) {
-        case 'same':
-          ctx.ui.info(`${f} ${on} was not changed; nothing to restore`);
-          return;
-        case 'switched':
-          drain.push({ remote: h.remote, oldWorkers: o.oldWorkers });
-          ctx.ui.info(`restored ${f} and reloaded nginx ${on}`);
-          return;
-        case 'removed-untestable':
-          // nginx's configuration needs the file now: left as this run wrote and tested it.
-          ctx.ui.warn(
-            `${f} ${on} was not removed: without it \`${describe(cfg.nginxTestCommand)}\` fails (${emergLine(o.detail)}), and nginx could not restart. ` +
-              'It stays as this run wrote it (tested), naming a port where nothing runs now; the next deploy switches it',
-          );
-          return;
-        case 'changed':
-          problems.push(`${f} ${on} holds neither the old nor the new text (changed by someone else?); left as it is -- MANUAL ACTION NEEDED`);
-          unrestored.push({ label: h.remote.label, mayHold: undefined });
-          return;
-        default:
-          problems.push(`restoring ${f} ${on}: ${explainOutcome(ctx, h, o)} -- MANUAL ACTION NEEDED`);
-          unrestored.push({ label: h.remote.label, mayHold: h.after });
-      }
-    }),
-  );
-  return { problems, drain, unrestored };
 }

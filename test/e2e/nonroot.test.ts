@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
 import { baseInputs, runAction, explain } from './harness.ts';
 import { startLoad } from './load.ts';
+import { validatorInstallCommand } from '../../src/commands/validator.ts';
 
 let tb: Testbed;
 before(async () => {
@@ -33,6 +34,13 @@ test('a non-root deploy user with sudo: the app runs as that user, the root-star
   const seed = (await tb.pidOnPort(tb.apps[0], 8080))!;
   assert.equal(await owner(seed), 'root');
   for (const v of ['v1', 'v2']) {
+    // NOPASSWD: ALL: without the include validator the include is written unchecked, with a
+    // warning; once it is installed (v2, in a tmpfs over /usr/local of the host's own mount
+    // namespace), through it.
+    if (v === 'v2') {
+      const i = await tb.exec(tb.nginx, ['sh', '-c', `mount -t tmpfs -o mode=0755 zdd-usr-local /usr/local && ${validatorInstallCommand()}`]);
+      assert.equal(i.code, 0, i.stderr);
+    }
     const load = startLoad(tb, 120);
     const r = await runAction(tb, baseInputs(tb, await tb.makeJar(v), { sudo: 'true' }));
     const l = await load.stop();
@@ -45,6 +53,8 @@ test('a non-root deploy user with sudo: the app runs as that user, the root-star
     assert.equal(await tb.pidOnPort(tb.apps[0], port === 8080 ? 8081 : 8080), null, 'the old version is stopped');
     assert.match((await tb.get('/version')).body, new RegExp(`version=${v} port=${port}`));
     if (v === 'v1') assert.match(r.stdout, /refuses TCP forwarding .*checking with curl\/wget on the host instead/);
+    if (v === 'v1') assert.match(r.stdout, /::warning::[\d.:]+: include validator missing: .*The sudoers rule is broad \(NOPASSWD: ALL\), so the include is written without it/);
+    else assert.doesNotMatch(r.stdout, /include validator/);
     assert.match(r.stdout, new RegExp(`reachable from nginx at ${tb.apps[0].ip.replaceAll('.', '\\.')}:${port}`));
   }
 });

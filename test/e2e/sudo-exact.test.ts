@@ -3,7 +3,10 @@
 // blue/green, dry-run, canary, stage/promote, warm and cold rollback and rolling under load, and
 // systemd-unit on hosts with systemd; it cannot get a root shell; an include-file or a reload
 // command the rule does not name is refused by name before anything changes; an app another user
-// started is not taken over under the exact rule, and says why.
+// started is not taken over under the exact rule, and says why. The include goes in only through
+// the include validator, installed on the nginx hosts with the command the docs print: content
+// other than the action's lines fed to it through sudo is refused and changes nothing, and a host
+// without it gets the named error before anything changes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, DEPLOY_USER, type Host, type Testbed } from '../testbed/testbed.ts';
@@ -11,16 +14,31 @@ import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
 import { underLoad } from './load.ts';
 import { appSudoersRule, nginxRuleForInputs } from '../../src/commands/sudoers.ts';
 import { sudoersRule } from '../../src/commands/unit.ts';
+import { VALIDATOR_PATH, VALIDATOR_SHA, validatorInstallCommand } from '../../src/commands/validator.ts';
 
 const INCLUDE = '/etc/nginx/conf.d/service_url.inc';
 // The rule for the default nginx-test-command and nginx-reload-command (docs/server-setup.md).
 const NGINX_RULE = nginxRuleForInputs(DEPLOY_USER, INCLUDE, ['nginx', '-t'], ['nginx', '-s', 'reload']);
 const APP_RULE = appSudoersRule(DEPLOY_USER, [8080, 8081]);
 
+/**
+ * The admin's one-time install on an nginx host, the command the docs print, run as root there.
+ * /usr/local is the machine's: a tmpfs over it in the host's own mount namespace takes the
+ * validator, so nothing on the machine changes.
+ */
+async function installValidator(t: Testbed, h: Host): Promise<void> {
+  const m = await t.exec(h, ['sh', '-c', 'mountpoint -q /usr/local || mount -t tmpfs -o mode=0755 zdd-usr-local /usr/local']);
+  assert.equal(m.code, 0, m.stderr);
+  const r = await t.exec(h, ['sh', '-c', validatorInstallCommand()]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${VALIDATOR_SHA} `), 'the sha256 the docs print');
+}
+
 let tb: Testbed;
 before(async () => {
   await cleanupStale('zddsudo');
   tb = await createTestbed({ prefix: 'zddsudo', subnet: 100, appHosts: 2, form: 'upstream', deployUser: true, sudoersByHost: { nginx: NGINX_RULE, app1: APP_RULE, app2: APP_RULE } });
+  await installValidator(tb, tb.nginx);
   // app1's old app as root (the seed scripts' way), app2's as the deploy user.
   await tb.startSeedApp(tb.apps[0], 8080, 'v0');
   await tb.startSeedApp(tb.apps[1], 8080, 'v0', [], { user: tb.sshUser, jarName: 'seed.jar' });
@@ -68,6 +86,83 @@ test('an app root started is not taken over under the exact rule: said before th
   // The one-time takeover done by hand here: the old app runs as the deploy user from now on.
   await tb.exec(tb.apps[0], ['sh', '-c', `kill ${before[0]}; while kill -0 ${before[0]} 2>/dev/null; do sleep 0.1; done; rm -f /opt/app/app-8080.jar /opt/app/app-8080.log`]);
   await tb.startSeedApp(tb.apps[0], 8080, 'v0', [], { user: tb.sshUser, jarName: 'seed.jar' });
+});
+
+const nginxPids = async () => (await tb.exec(tb.nginx, ['sh', '-c', 'ps -eo pid,args | grep "[n]ginx: " | sort'])).stdout;
+
+test('content other than the action\'s lines, fed through the sudo command, is refused: the include and nginx stay as they were', async () => {
+  const include = (await tb.readInclude())!;
+  const dump = (await tb.exec(tb.nginx, ['nginx', '-T'])).stdout;
+  const running = await nginxPids();
+  const evil = [
+    `${include}log_format x '$remote_addr';\naccess_log /etc/cron.d/zdd-x x;\n`,
+    `${include}include /etc/shadow;\n`,
+    include.replace(/;\n/, '; include /etc/shadow;\n'),
+    include.replace(/:8080;/, ':8080 "weight=1";'),
+    `${include}upstream x {\n`,
+  ];
+  for (const text of evil) {
+    const r = await tb.execAs(tb.nginx, DEPLOY_USER, ['sudo', '-n', VALIDATOR_PATH, INCLUDE], { input: text });
+    assert.equal(r.code, 3, `refused:\n${text}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /include-install: refused: /);
+  }
+  // The caller chooses no other file, and the unchecked ways in are gone from the rule.
+  for (const argv of [
+    ['sudo', '-n', VALIDATOR_PATH, '/etc/nginx/conf.d/other.inc'],
+    ['sudo', '-n', VALIDATOR_PATH, '--check'],
+    ['sudo', '-n', '/usr/bin/install', '-m', '644', '/dev/stdin', '/etc/nginx/conf.d/.service_url.inc.zdd-new'],
+    ['sudo', '-n', '/usr/bin/tee', INCLUDE],
+  ]) {
+    const r = await tb.execAs(tb.nginx, DEPLOY_USER, argv, { input: include });
+    assert.notEqual(r.code, 0, argv.join(' '));
+    assert.match(r.stderr, /a password is required/, argv.join(' '));
+  }
+  assert.equal(await tb.readInclude(), include);
+  assert.equal((await tb.exec(tb.nginx, ['nginx', '-T'])).stdout, dump);
+  assert.equal(await nginxPids(), running, 'nginx was not reloaded');
+  assert.equal((await tb.exec(tb.nginx, ['ls', '-A', '/etc/nginx/conf.d'])).stdout.trim(), 'service_url.inc');
+});
+
+test('an nginx host without the validator, or with another version of it: the named error with the install command and the rule, before anything changes', async () => {
+  const include = await tb.readInclude();
+  const before = await pids();
+  await tb.exec(tb.nginx, ['mv', VALIDATOR_PATH, `${VALIDATOR_PATH}.away`]);
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /\[preflight\] nginx host [\d.:]+: include validator missing: \/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install is missing, so nothing was changed/);
+    // (the ::error:: line keeps its newlines as %0A)
+    const lines = (t: string) => t.replace(/\n/g, '%0A');
+    assert.ok(r.error.includes(lines(validatorInstallCommand())), 'the install command');
+    assert.ok(r.error.includes(lines(NGINX_RULE.trimEnd())), 'the rule');
+    assert.doesNotMatch(r.stdout, /started pid/);
+    assert.equal(await tb.readInclude(), include);
+    assert.deepEqual(await pids(), before);
+    await tb.exec(tb.nginx, ['sh', '-c', `cp -p ${VALIDATOR_PATH}.away ${VALIDATOR_PATH} && echo '# changed' >> ${VALIDATOR_PATH}`]);
+    const old = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
+    assert.equal(old.code, 1, explain(old));
+    assert.match(old.error, /include validator outdated: \/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install is not this version's \(sha256 [0-9a-f]{12}…, this version's is [0-9a-f]{12}…\)/);
+    assert.equal(await tb.readInclude(), include);
+    assert.deepEqual(await pids(), before);
+  } finally {
+    await tb.exec(tb.nginx, ['mv', '-f', `${VALIDATOR_PATH}.away`, VALIDATOR_PATH]);
+  }
+});
+
+test('an include holding a line the validator refuses is said before anything starts, with the line', async () => {
+  const include = (await tb.readInclude())!;
+  const before = await pids();
+  await tb.exec(tb.nginx, ['sh', '-c', `printf '%s\\n' 'server_tokens off;' >> ${INCLUDE}`]);
+  try {
+    const r = await runAction(tb, baseInputs(tb, await tb.makeJar('v1'), { ...SUDO, release: 'v1' }));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.error, /\[preflight\] nginx host [\d.:]+: the include validator \(\/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install\) would refuse \/etc\/nginx\/conf\.d\/service_url\.inc as it is .*, so nothing was changed: include-install: refused: line \d+: not a set line, an upstream block or a comment/);
+    assert.doesNotMatch(r.stdout, /started pid/);
+    assert.deepEqual(await pids(), before);
+  } finally {
+    await tb.exec(tb.nginx, ['sh', '-c', `printf '%s' "$1" > ${INCLUDE}`, 'sh', include]);
+  }
+  assert.equal(await tb.readInclude(), include);
 });
 
 test('blue/green under load with only the exact rules; the apps run as the deploy user; the lock and audit log are its own', async () => {
@@ -147,8 +242,8 @@ test('an include-file or a reload command the rule does not name: refused by nam
   try {
     const moved = await runAction(tb, baseInputs(tb, await tb.makeJar('v7'), { ...SUDO, 'include-file': '/etc/nginx/conf.d/other.inc' }));
     assert.equal(moved.code, 1, explain(moved));
-    assert.match(moved.error, /\[preflight\] nginx host [\d.:]+: sudo refused `\/usr\/bin\/install -m 644 \/dev\/stdin \/etc\/nginx\/conf\.d\/\.other\.inc\.zdd-new` for user 'zdddeploy' \(a password is required\)/);
-    assert.ok(moved.error.includes('zdddeploy ALL=(root) NOPASSWD: /usr/bin/install -m 644 /dev/stdin /etc/nginx/conf.d/.other.inc.zdd-new'), 'the missing line');
+    assert.match(moved.error, /\[preflight\] nginx host [\d.:]+: sudo refused `\/usr\/local\/libexec\/jar-bluegreen-deploy\/include-install \/etc\/nginx\/conf\.d\/other\.inc` for user 'zdddeploy' \(a password is required\)/);
+    assert.ok(moved.error.includes('zdddeploy ALL=(root) NOPASSWD: /usr/local/libexec/jar-bluegreen-deploy/include-install /etc/nginx/conf.d/other.inc'), 'the missing line');
     assert.doesNotMatch(moved.stdout, /started pid/);
   } finally {
     await tb.exec(tb.nginx, ['rm', '-f', '/etc/nginx/conf.d/other.inc']);
@@ -173,6 +268,7 @@ test('systemd-unit with only the exact rules on the nginx host and the app host'
     sudoersByHost: { nginx: NGINX_RULE, app1: sudoersRule(DEPLOY_USER, 'shop', [8080, 8081]) },
   });
   try {
+    await installValidator(sb, sb.nginx);
     const a = sb.apps[0];
     await sb.startSeedApp(a, 8080, 'v0', [], { user: sb.sshUser });
     for (const h of sb.hosts) assert.notEqual((await sb.execAs(h, DEPLOY_USER, ['sudo', '-n', 'id'])).code, 0, `${h.name}: no sudo id`);

@@ -1,5 +1,5 @@
-f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8 nd=$9 name=${10} P=${11}
-shift 11
+f=$1 action=$2 expect=$3 target=$4 reload=$5 wait=$6 ct=$7 nt=$8 nd=$9 name=${10} P=${11} V=${12} vsha=${13}
+shift 13
 # A symlinked include is replaced through its link: the link stays.
 [ -L "$f" ] && f=$(readlink -f -- "$f")
 # @include nginx/_workers-fn.sh
@@ -51,17 +51,22 @@ if [ "$action" != none ]; then
   if [ "$cur" = "$target" ]; then echo same; exit 0; fi
   if [ "$expect" != - ] && [ "$cur" != "$expect" ]; then echo "changed $cur"; exit 0; fi
   if [ "$P" = 1 ]; then
-    # With sudo: the exact commands of the sudoers rule, on fixed names next to the include (in
-    # a directory only root may write). The new content comes on stdin (never from a file the
-    # deploy user could point elsewhere), the previous one is kept by a copy, and mv replaces the
-    # include atomically. The first command is the staging: a refusal (the rule names another
-    # include) leaves everything as it was.
+    # With sudo: the exact commands of the sudoers rule, on the include and a fixed name next to
+    # it (in a directory only root may write). New content goes in only through the validator
+    # $V (when it is the one this action expects, sha256 $vsha): it reads the content on stdin,
+    # accepts only the lines the action writes, and replaces the include atomically; the rule
+    # pins its one argument. Without it (the action checked before anything started that the rule
+    # is then broad), the content is staged from stdin beside the include and moved over it.
+    # The previous file is kept by a copy. The first command is asked of sudo before any change:
+    # a refusal (the rule names another include) leaves everything as it was.
+    via=unchecked
+    [ -f "$V" ] && [ "$(sha256sum -- "$V" 2>/dev/null | cut -d' ' -f1)" = "$vsha" ] && via=validator
     new="$(dirname -- "$f")/.$(basename -- "$f").zdd-new"
     bak="$(dirname -- "$f")/.$(basename -- "$f").zdd-prev"
     made=0 had=0
     undo_write() { [ "$made" = 1 ] && root rm -f "$new"; [ "$had" = 1 ] && root rm -f "$bak"; }
     fail_write() { refused_of sudo-refused || echo "write-failed $1"; undo_write; exit 0; }
-    if [ "$action" = write ]; then
+    if [ "$via" = unchecked ] && [ "$action" = write ]; then
       # Through cat: /dev/stdin is then a pipe (a socket, as some callers give, cannot be opened).
       err=$(cat | root install -m 644 /dev/stdin "$new" 2>&1) || fail_write "$err"
       made=1
@@ -70,11 +75,16 @@ if [ "$action" != none ]; then
       err=$(root cp -p "$f" "$bak" 2>&1) || fail_write "$err"
       had=1
     fi
-    if [ "$action" = write ]; then
+    if [ "$action" = remove ]; then
+      err=$(root rm -f "$f" 2>&1) || fail_write "$err"
+    elif [ "$via" = unchecked ]; then
       err=$(root mv -f "$new" "$f" 2>&1) || fail_write "$err"
       made=0
     else
-      err=$(root rm -f "$f" 2>&1) || fail_write "$err"
+      # Exit 3: the validator refused the content (its reason on stderr), and wrote nothing.
+      err=$(cat | root "$V" "$f" 2>&1); st=$?
+      if [ "$st" = 3 ]; then echo content-refused; printf '%s\n' "$err"; undo_write; exit 0; fi
+      [ "$st" = 0 ] || fail_write "$err"
     fi
     put_back() { if [ "$had" = 1 ]; then root mv -f "$bak" "$f"; else root rm -f "$f"; fi; }
     drop_kept() { [ "$had" = 1 ] && root rm -f "$bak"; }

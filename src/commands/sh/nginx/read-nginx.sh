@@ -1,5 +1,5 @@
-k=$1 f=$2 ct=$3 names=$4 P=$5
-shift 5
+k=$1 f=$2 ct=$3 names=$4 P=$5 V=$6 vsha=$7
+shift 7
 # @include nginx/_workers-fn.sh
 # @include nginx/_sudo-fn.sh
 # @include shell/_run-first-fn.sh
@@ -7,6 +7,21 @@ S=
 [ "$P" = 1 ] && S="sudo -n"
 echo "zdd-$k uid $(id -u) $(id -un)"
 if command -v ps >/dev/null 2>&1; then echo "zdd-$k workers $(nginx_workers | awk '$3 == "serving"' | wc -l)"; else echo "zdd-$k workers no-ps"; fi
+vok=0
+if [ "$P" = 1 ]; then
+  # With sudo: the include validator $V (docs/server-setup.md), its sha256, owner and mode, and its
+  # directory's. When it is not the one expected ($vsha), is the rule broad (NOPASSWD: ALL)?
+  # Asked with sudo -l, which runs nothing.
+  if [ -f "$V" ] && vs=$(sha256sum -- "$V" 2>/dev/null) && vm=$(stat -c '%u %a' -- "$V" "${V%/*}" 2>/dev/null); then
+    echo "zdd-$k validator ${vs%% *}" $vm
+    [ "${vs%% *}" = "$vsha" ] && vok=1
+  else
+    echo "zdd-$k validator absent"
+  fi
+  if [ "$vok" = 0 ]; then
+    if sudo -n -l sh -c : >/dev/null 2>&1; then echo "zdd-$k broad yes"; else echo "zdd-$k broad no"; fi
+  fi
+fi
 if [ -n "$f" ]; then
   d=$(dirname -- "$f")
   if [ -e "$f" ]; then s=present; elif [ -d "$d" ]; then s=absent; else s=nodir; fi
@@ -14,11 +29,10 @@ if [ -n "$f" ]; then
   o=$(stat -c %U -- "$d" 2>/dev/null) || o='?'
   r=$(readlink -m -- "$f")
   echo "zdd-$k want $s $w ${o:-?} $r"
-  # With sudo: does the sudoers rule name this include? Its first command in a switch (the
-  # staging next to it) is asked with sudo -l, which runs nothing: a rule for another include is
-  # refused here, before anything starts.
-  n="$(dirname -- "$r")/.$(basename -- "$r").zdd-new"
-  if [ "$P" = 1 ] && ! sudo -n -l install -m 644 /dev/stdin "$n" >/dev/null 2>&1; then refused_line "zdd-$k sudo-refused" install -m 644 /dev/stdin "$n"; fi
+  # With sudo: does the sudoers rule name this include? The validator's command for it, which
+  # writes it in a switch, is asked with sudo -l, which runs nothing: a rule for another include
+  # is refused here, before anything starts.
+  if [ "$vok" = 1 ] && ! sudo -n -l "$V" "$r" >/dev/null 2>&1; then refused_line "zdd-$k sudo-refused" "$V" "$r"; fi
 fi
 # With sudo, the other commands a switch runs as root (the test, the reload), given as
 # `N WORD...` groups up to `--`: asked the same way.
