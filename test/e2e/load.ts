@@ -1,6 +1,7 @@
 // Bounded load through nginx from the runner namespace, for "0 5xx during the whole attempt".
 import assert from 'node:assert/strict';
 import type { Host, Testbed } from '../testbed/testbed.ts';
+import { baseInputs, explain, runAction, type ActionRun } from './harness.ts';
 
 export interface LoadResult {
   requests: number;
@@ -77,4 +78,18 @@ export async function underLoad<T>(tb: Testbed, attempt: () => Promise<T>, shape
   assert.ok(l.requests > 50, `load ran: ${l.raw}`);
   assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
   return { run, load: l };
+}
+
+/**
+ * Runs the action under wrk load (inputs over baseInputs, a jar of version if given); every run,
+ * failed or not, must leave clients unharmed: 0 non-2xx, no connection errors.
+ */
+export async function actUnderLoad(tb: Testbed, inputs: Record<string, string>, version?: string): Promise<ActionRun> {
+  const load = startLoad(tb, 120);
+  const r = await runAction(tb, baseInputs(tb, version ? await tb.makeJar(version) : '', inputs));
+  const l = await load.stop();
+  assert.ok(l.requests > 20, `load ran: ${l.raw}`);
+  assert.equal(l.non2xx, 0, `no 5xx: ${l.raw}\n${explain(r)}`);
+  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
+  return r;
 }

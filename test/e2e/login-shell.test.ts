@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
-import { startLoad } from './load.ts';
+import { baseInputs, runAction, explain } from './harness.ts';
+import { actUnderLoad } from './load.ts';
 import type { Host } from '../testbed/types.ts';
 
 let tb: Testbed;
@@ -46,15 +46,7 @@ after(async () => {
   await tb?.teardown();
 });
 
-async function act(inputs: Record<string, string>, version?: string): Promise<ActionRun> {
-  const load = startLoad(tb, 120);
-  const r = await runAction(tb, baseInputs(tb, version ? await tb.makeJar(version) : '', inputs));
-  const l = await load.stop();
-  assert.ok(l.requests > 20, `load ran: ${l.raw}`);
-  assert.equal(l.non2xx, 0, `no 5xx: ${l.raw}\n${explain(r)}`);
-  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
-  return r;
-}
+const act = (inputs: Record<string, string>, version?: string) => actUnderLoad(tb, inputs, version);
 
 test('a slow .bashrc that prints, reads stdin and changes directory: one login shell per host for a deploy and for a rollback', async () => {
   const r1 = await act({ release: 'r1' }, 'r1');

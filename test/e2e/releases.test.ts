@@ -3,8 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, cleanupStale, type Testbed } from '../testbed/testbed.ts';
-import { baseInputs, runAction, explain, type ActionRun } from './harness.ts';
-import { startLoad } from './load.ts';
+import { explain } from './harness.ts';
+import { actUnderLoad } from './load.ts';
 
 let tb: Testbed;
 let app: Testbed['apps'][number];
@@ -18,16 +18,7 @@ after(async () => {
   await tb?.teardown();
 });
 
-/** Runs the action under wrk load; every run, failed or not, must leave clients unharmed. */
-async function act(inputs: Record<string, string>, version?: string): Promise<ActionRun> {
-  const load = startLoad(tb, 120);
-  const r = await runAction(tb, baseInputs(tb, version ? await tb.makeJar(version) : '', inputs));
-  const l = await load.stop();
-  assert.ok(l.requests > 20, `load ran: ${l.raw}`);
-  assert.equal(l.non2xx, 0, `no 5xx: ${l.raw}\n${explain(r)}`);
-  assert.equal(l.socketErrors, 0, `no connection errors: ${l.raw}`);
-  return r;
-}
+const act = (inputs: Record<string, string>, version?: string) => actUnderLoad(tb, inputs, version);
 
 const served = async () => (await tb.get('/version')).body.replace(/ pid=.*/, '').trim();
 const audit = async () =>
