@@ -53,7 +53,7 @@ function askHint(ctx: OpContext, app: AppNode, port: number, pid: number, deadli
  * when the host could not tell (the prober then decides).
  */
 async function waitOpen(ctx: OpContext, app: AppNode, port: number, pid: number, log: LogSource, deadline: number): Promise<HostCheck | undefined> {
-  let r = app.remote.take<Promise<RunResult>>(readyKey(port));
+  let r = app.remote.takeAhead<Promise<RunResult>>(readyKey(port));
   while (r) {
     const res = await r;
     const said = res.code === 0 ? appCmd.parseWaitListen(res.stdout, pid) : undefined;

@@ -35,9 +35,9 @@ async function startOn(ctx: OpContext, backend: RunBackend, app: AppNode, port: 
   const lane = app.remote.lane();
   const started = app.remote.must(step, cmd, cfg.commandTimeoutMs + (gate?.limitMs ?? 0), lane);
   // Right behind the start, in its shell (waitHealthy takes it).
-  app.remote.early.set(readyKey(port), listenWait(ctx, app, port, lane));
+  app.remote.ahead.set(readyKey(port), listenWait(ctx, app, port, lane));
   const out = await started.catch((e: unknown) => {
-    app.remote.early.delete(readyKey(port));
+    app.remote.ahead.delete(readyKey(port));
     throw e;
   });
   const pid = Number(out.trim());

@@ -76,11 +76,6 @@ export class OpContext {
     return { sudo: sudo && this.cfg.sudo, timeoutSec };
   }
 
-  /** cmdOptions, by the short name traffic/nginx.ts still uses (its owner is changing that file). */
-  o(sudo?: boolean, timeoutSec?: number): CmdOptions {
-    return this.cmdOptions(sudo, timeoutSec);
-  }
-
   /**
    * sudo: true: port inspection lists sockets through sudo (the exact ss command of the sudoers
    * rule), so that a process of another user (a team's unit of root, an app root started) is

@@ -148,15 +148,16 @@ export class Remote {
   }
 
   /**
-   * Commands sent early, ahead of the caller that needs the answer (the include read behind the
-   * lock): the caller takes its answer by name, once.
+   * Answers of commands sent ahead of the caller that needs them (the include read behind the
+   * lock, the audit log's read, the wait for a port sent behind a start), by name: the caller
+   * takes its answer once (takeAhead).
    */
-  readonly early = new Map<string, unknown>();
+  readonly ahead = new Map<string, unknown>();
 
-  /** The answer sent early under name, taken (it is gone from early then); undefined if none. */
-  take<T>(name: string): T | undefined {
-    const v = this.early.get(name) as T | undefined;
-    this.early.delete(name);
+  /** The answer sent ahead under name, taken (it is gone from ahead then); undefined if none. */
+  takeAhead<T>(name: string): T | undefined {
+    const v = this.ahead.get(name) as T | undefined;
+    this.ahead.delete(name);
     return v;
   }
 

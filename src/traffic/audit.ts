@@ -45,7 +45,7 @@ export async function appendAudit(ctx: OpContext, nginx: Remote[], entry: AuditE
   return parseAudit(logs[0] ?? '').slice(-last);
 }
 
-const EARLY_AUDIT = 'audit';
+const AUDIT_AHEAD = 'audit';
 /** How many of the last lines a rollback reads for its history. */
 const HISTORY = 500;
 
@@ -56,12 +56,12 @@ const HISTORY = 500;
 export function readAuditBehind(ctx: OpContext, nginx: Remote, lane: Lane): void {
   const r = nginx.run(nginxCmd.tailLines(auditPath(ctx), HISTORY, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs, lane);
   r.catch(() => undefined);
-  nginx.early.set(EARLY_AUDIT, r);
+  nginx.ahead.set(AUDIT_AHEAD, r);
 }
 
 /** The last entries of the audit log (oldest first); lines that are not entries are skipped. */
 export async function readAudit(ctx: OpContext, nginx: Remote, n = HISTORY): Promise<AuditEntry[]> {
-  const early = nginx.take<ReturnType<Remote['run']>>(EARLY_AUDIT);
+  const early = nginx.takeAhead<ReturnType<Remote['run']>>(AUDIT_AHEAD);
   const r = await (n === HISTORY && early ? early : nginx.run(nginxCmd.tailLines(auditPath(ctx), n, ctx.cmdOptions()), ctx.cfg.commandTimeoutMs));
   return parseAudit(r.stdout);
 }

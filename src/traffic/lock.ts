@@ -81,7 +81,7 @@ export class DeployLocks {
         }
         const [, age, ...owner] = out.split(' ');
         // What was read behind a lock that is another deploy's is of no use: read again once it is ours.
-        if (out.startsWith('held')) remote.early.clear();
+        if (out.startsWith('held')) remote.ahead.clear();
         if (out.startsWith('acquired') || out.startsWith('recovered')) {
           othersUntil = Math.max(othersUntil, othersUntilOf(out, attempt, Date.now()));
           ctx.state.locks.push({ nginx: remote.label, dir, info });

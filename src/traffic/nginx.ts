@@ -18,14 +18,14 @@ export { nginxRule, sudoRefused } from './explain.ts';
 export { type Change, type NginxSide, type Target, sha256 } from './side.ts';
 export { applyChanges, restoreIncludes } from './switch.ts';
 
-const EARLY_READ = 'read include';
+const READ_AHEAD = 'read include';
 
 function readCmd(ctx: OpContext, key: string): Cmd {
   const cfg = ctx.cfg;
   // The set form needs a resolver for a host name: what the host resolves it to goes in the refusal.
   const names = cfg.appHosts.length === 1 && !isIP(cfg.appHosts[0].target) ? [cfg.appHosts[0].target] : [];
   // With sudo the script runs as the deploy user and only the dump goes through sudo (exactly).
-  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.o(false, cfg.commandTimeoutMs / 1000 + 10), names, cfg.sudo, [
+  return N.readNginx(key, cfg.includeFile, cfg.nginxDumpCommand, cfg.commandTimeoutMs / 1000, ctx.cmdOptions(false, cfg.commandTimeoutMs / 1000 + 10), names, cfg.sudo, [
     cfg.nginxTestIsDump ? [] : cfg.nginxTestCommand,
     cfg.nginxReloadCommand,
   ]);
@@ -39,7 +39,7 @@ export function readBehind(ctx: OpContext, remote: Remote, lane: Lane): void {
   const key = randomBytes(6).toString('hex');
   const out = remote.must('read include', readCmd(ctx, key), ctx.cfg.commandTimeoutMs + 10_000, lane);
   out.catch(() => undefined);
-  remote.early.set(EARLY_READ, { key, out });
+  remote.ahead.set(READ_AHEAD, { key, out });
 }
 
 /**
@@ -56,7 +56,7 @@ export async function readIncludes(ctx: OpContext, remotes: { addr: SshAddress; 
   const sides = await Promise.all(
     remotes.map(async ({ addr, remote }) => {
       const where = `nginx host ${remote.label}`;
-      const early = remote.take<{ key: string; out: Promise<string> }>(EARLY_READ);
+      const early = remote.takeAhead<{ key: string; out: Promise<string> }>(READ_AHEAD);
       const key = early?.key ?? randomBytes(6).toString('hex');
       const out = await (early?.out ?? remote.must('read include', readCmd(ctx, key), cfg.commandTimeoutMs + 10_000));
       const read = parseNginxRead(out, key);

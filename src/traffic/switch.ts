@@ -56,9 +56,9 @@ async function change(ctx: OpContext, remote: Remote, inc: Target, content: stri
   // host the moment the switch is confirmed, with the pids the switch printed (a drain takes its
   // answer; nothing else needs it, and it ends within 5 s).
   const lane = s.reload ? remote.lane() : undefined;
-  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.o(false, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
+  const running = remote.run({ ...N.changeInclude(inc.path, s, ctx.cmdOptions(false, 3 * s.commandSec + 30)), keep: s.reload }, 3 * cfg.commandTimeoutMs + 30_000, lane);
   const ms = Math.min(5000, cfg.drainTimeoutMs);
-  const gone = lane && remote.run(N.waitSwitchedWorkers(ms, ctx.o(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
+  const gone = lane && remote.run(N.waitSwitchedWorkers(ms, ctx.cmdOptions(false, ms / 1000 + 10)), ms + cfg.commandTimeoutMs, lane);
   gone?.catch(() => undefined);
   const r = await running;
   return { r, outcome: N.parseChange(r.stdout).outcome, reload: s.reload, gone };
