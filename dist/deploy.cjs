@@ -1184,6 +1184,12 @@ emit() {
   trap - PIPE
 }
 
+# finish ID CODE: the job's frame goes out, then its files
+finish() {
+  emit "$1" "$2"
+  rm -f -- "$_zm_d/$1.s" "$_zm_d/$1.i" "$_zm_d/$1.o" "$_zm_d/$1.e"
+}
+
 # job ID: runs the job's script in a subshell of its own, its stdin its bytes (or nothing); the
 # positional parameters and the nonce are not the job's
 job() {
@@ -1197,8 +1203,7 @@ job() {
       # shellcheck source=/dev/null
       . "$_zm_d/$_zm_j.s"
     ) <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
-    emit "$_zm_j" "$?"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$?"
   ) &
 }
 
@@ -1217,8 +1222,7 @@ stream() {
     ) >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
     _zm_r=$?
     cat >/dev/null
-    emit "$_zm_j" "$_zm_r"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$_zm_r"
   ) &
   eval "exec $2>\\"\\$_zm_d/\\$1.i\\""
 }
@@ -1239,8 +1243,7 @@ lane() {
         { . "$_zm_d/$_zm_j.s"; } <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&- 9>&-
         _zm_r=$?
         _zm_n=$_zm_m
-        emit "$_zm_j" "$_zm_r"
-        rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+        finish "$_zm_j" "$_zm_r"
       done
     ) &
     _zm_lanes="$_zm_lanes $1:$!"
@@ -1355,11 +1358,11 @@ _zdd_rc=$?; _zdd_prev=\${_zdd_prev%x}; printf %s "$_zdd_prev"; (exit "$_zdd_rc")
 `:`${t.line}
 `}f(Gd,"jobScript");var Jx=Eg.split(`
 `).filter(t=>!/^\s*#/.test(t)).join(`
-`),Zx=[4,5,6,7,8],Cg=1<<20,e1=16,t1=32768,Ca=class{static{f(this,"HostShell")}nonce=(0,kg.randomBytes)(16).toString("hex");jobs=new Map;nextId=1;nextLane=1;closed=!1;channel;embed=[];embedShut=!1;held=[];started=!1;helloWaiters=[];freeFds=[...Zx];fdWaiters=[];preStderr="";exitCode;why;sent=0;constructor(e){new Promise(r=>setImmediate(r)).then(()=>{let r=this.embed??[];return this.embed=void 0,e(["exec sh -c",Dr(Jx),"sh",this.nonce,...r.map(Dr)].join(" "))}).then(r=>this.attach(r),r=>this.fail(`the SSH server would not start a shell: ${tt(r)}`))}get alive(){return!this.closed}attach(e){if(this.channel=e,this.closed){e.close();return}let n=new ka(this.nonce),r;e.on("data",s=>n.push(s,o=>{r?.part==="o"?r.out.push(Buffer.from(o)):r?.part==="e"&&r.err.push(Buffer.from(o))},o=>{if(o[0]==="hello")return this.hello();if(o[0]==="fail")return this.fail(o.slice(1).join(" "));let a=this.jobs.get(Number(o[0]));if(o[1]==="o"||o[1]==="e")r=a,a&&(a.part=o[1]);else if(o[1]==="r"){if(r=void 0,!a)return;this.jobs.delete(Number(o[0])),a.resolve({code:Number(o[2]),stdout:Buffer.concat(a.out),stderr:Buffer.concat(a.err)})}})),e.stderr.on("data",s=>{!this.started&&this.preStderr.length<4096&&(this.preStderr+=s.toString("utf8"))}),e.on("exit",s=>this.exitCode=s),e.on("close",()=>this.fail(!this.started&&typeof this.exitCode=="number"?this.endedEarly():"the SSH connection was lost")),e.on("error",s=>this.fail(tt(s))),e.write(Buffer.concat([Buffer.from(`
+`),Zx=[4,5,6,7,8],Cg=1<<20,e1=16,t1=32768,Ca=class{static{f(this,"HostShell")}nonce=(0,kg.randomBytes)(16).toString("hex");jobs=new Map;nextId=1;nextLane=1;closed=!1;channel;embed=[];embedShut=!1;held=[];started=!1;helloWaiters=[];freeFds=[...Zx];fdWaiters=[];preStderr="";exitCode;why;constructor(e){new Promise(r=>setImmediate(r)).then(()=>{let r=this.embed??[];return this.embed=void 0,e(["exec sh -c",Dr(Jx),"sh",this.nonce,...r.map(Dr)].join(" "))}).then(r=>this.attach(r),r=>this.fail(`the SSH server would not start a shell: ${tt(r)}`))}get alive(){return!this.closed}attach(e){if(this.channel=e,this.closed){e.close();return}let n=new ka(this.nonce),r;e.on("data",s=>n.push(s,o=>{r?.part==="o"?r.out.push(Buffer.from(o)):r?.part==="e"&&r.err.push(Buffer.from(o))},o=>{if(o[0]==="hello")return this.hello();if(o[0]==="fail")return this.fail(o.slice(1).join(" "));let a=this.jobs.get(Number(o[0]));if(o[1]==="o"||o[1]==="e")r=a,a&&(a.part=o[1]);else if(o[1]==="r"){if(r=void 0,!a)return;this.jobs.delete(Number(o[0])),a.resolve({code:Number(o[2]),stdout:Buffer.concat(a.out),stderr:Buffer.concat(a.err)})}})),e.stderr.on("data",s=>{!this.started&&this.preStderr.length<4096&&(this.preStderr+=s.toString("utf8"))}),e.on("exit",s=>this.exitCode=s),e.on("close",()=>this.fail(!this.started&&typeof this.exitCode=="number"?this.endedEarly():"the SSH connection was lost")),e.on("error",s=>this.fail(tt(s))),e.write(Buffer.concat([Buffer.from(`
 `.repeat(e1)),...this.held.splice(0)]));let i=setInterval(()=>this.started||this.closed?clearInterval(i):e.write(`
 `),500);i.unref()}endedEarly(){let e=this.preStderr.trim().split(`
 `).slice(-4).join(`
-`);return`the login shell ended before it ran anything (exit code ${this.exitCode}): a ~/.bashrc or profile that exits when run by sshd ends every command; make it return early when not interactive ([ -n "$PS1" ] || return)${e?`; it printed: ${e}`:""}`}hello(){if(!this.started){this.started=!0;for(let e of this.helloWaiters.splice(0))e()}}write(e){let n=typeof e=="string"?Buffer.from(e):e;return this.closed?!0:this.channel?this.channel.write(n):(this.held.push(n),!0)}fail(e){if(!this.closed){this.closed=!0,this.why=e;for(let[,n]of this.jobs)n.resolve({code:null,stdout:Buffer.concat(n.out),stderr:Buffer.concat(n.err),error:e});this.jobs.clear();for(let n of this.helloWaiters.splice(0))n();this.channel?.close()}}newJob(){let e=this.nextId++;this.sent++;let n=new Promise(r=>this.jobs.set(e,{resolve:r,out:[],err:[]}));return[e,n]}gone(){return{code:null,stdout:Buffer.alloc(0),stderr:Buffer.alloc(0),error:this.why??"the shell is closed"}}lane(){return{shell:this,id:this.nextLane++}}send(e,n){if(this.closed)return{id:0,result:Promise.resolve(this.gone())};let[r,i]=this.newJob(),s=Gd(e),o=n?String(n.id):"-";if(this.embed&&!this.embedShut&&!e.stdin&&this.embed.reduce((a,c)=>a+c.length,0)+s.length<t1)this.embed.push(String(r),o,s);else{this.embedShut=!0;let a=Buffer.from(s),c=e.stdin?Buffer.from(e.stdin):Buffer.alloc(0);this.write(Buffer.concat([Buffer.from(`${this.nonce} J ${r} ${a.length} ${c.length} ${o}
+`);return`the login shell ended before it ran anything (exit code ${this.exitCode}): a ~/.bashrc or profile that exits when run by sshd ends every command; make it return early when not interactive ([ -n "$PS1" ] || return)${e?`; it printed: ${e}`:""}`}hello(){if(!this.started){this.started=!0;for(let e of this.helloWaiters.splice(0))e()}}write(e){let n=typeof e=="string"?Buffer.from(e):e;return this.closed?!0:this.channel?this.channel.write(n):(this.held.push(n),!0)}fail(e){if(!this.closed){this.closed=!0,this.why=e;for(let[,n]of this.jobs)n.resolve({code:null,stdout:Buffer.concat(n.out),stderr:Buffer.concat(n.err),error:e});this.jobs.clear();for(let n of this.helloWaiters.splice(0))n();this.channel?.close()}}newJob(){let e=this.nextId++,n=new Promise(r=>this.jobs.set(e,{resolve:r,out:[],err:[]}));return[e,n]}gone(){return{code:null,stdout:Buffer.alloc(0),stderr:Buffer.alloc(0),error:this.why??"the shell is closed"}}lane(){return{shell:this,id:this.nextLane++}}send(e,n){if(this.closed)return{id:0,result:Promise.resolve(this.gone())};let[r,i]=this.newJob(),s=Gd(e),o=n?String(n.id):"-";if(this.embed&&!this.embedShut&&!e.stdin&&this.embed.reduce((a,c)=>a+c.length,0)+s.length<t1)this.embed.push(String(r),o,s);else{this.embedShut=!0;let a=Buffer.from(s),c=e.stdin?Buffer.from(e.stdin):Buffer.alloc(0);this.write(Buffer.concat([Buffer.from(`${this.nonce} J ${r} ${a.length} ${c.length} ${o}
 `),a,c]))}return{id:r,result:i}}abandon(e,n){let r=this.jobs.get(e);r&&(this.jobs.delete(e),r.resolve({code:null,stdout:Buffer.concat(r.out),stderr:Buffer.concat(r.err),error:n}))}async stream(e){let n=await this.takeFd(),[r,i]=this.newJob(),s=Buffer.from(Gd(e));this.write(Buffer.concat([Buffer.from(`${this.nonce} S ${r} ${s.length} ${n}
 `),s]));let o=!1;return{id:r,result:i,write:f(async a=>{if(this.started||await this.whenStarted(),o||this.closed)return;!this.write(Buffer.concat([Buffer.from(`${this.nonce} D ${n} ${a.length}
 `),a]))&&this.channel&&!this.closed&&await this.drained()},"write"),end:f(()=>{if(o)return;o=!0,this.write(`${this.nonce} E ${n}

@@ -902,6 +902,12 @@ emit() {
   trap - PIPE
 }
 
+# finish ID CODE: the job's frame goes out, then its files
+finish() {
+  emit "$1" "$2"
+  rm -f -- "$_zm_d/$1.s" "$_zm_d/$1.i" "$_zm_d/$1.o" "$_zm_d/$1.e"
+}
+
 # job ID: runs the job's script in a subshell of its own, its stdin its bytes (or nothing); the
 # positional parameters and the nonce are not the job's
 job() {
@@ -915,8 +921,7 @@ job() {
       # shellcheck source=/dev/null
       . "$_zm_d/$_zm_j.s"
     ) <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
-    emit "$_zm_j" "$?"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$?"
   ) &
 }
 
@@ -935,8 +940,7 @@ stream() {
     ) >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
     _zm_r=$?
     cat >/dev/null
-    emit "$_zm_j" "$_zm_r"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$_zm_r"
   ) &
   eval "exec $2>\\"\\$_zm_d/\\$1.i\\""
 }
@@ -957,8 +961,7 @@ lane() {
         { . "$_zm_d/$_zm_j.s"; } <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&- 9>&-
         _zm_r=$?
         _zm_n=$_zm_m
-        emit "$_zm_j" "$_zm_r"
-        rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+        finish "$_zm_j" "$_zm_r"
       done
     ) &
     _zm_lanes="$_zm_lanes $1:$!"
@@ -1070,11 +1073,11 @@ _zdd_rc=$?; _zdd_prev=\${_zdd_prev%x}; printf %s "$_zdd_prev"; (exit "$_zdd_rc")
 `:`${n.line}
 `}f(of,"jobScript");var kE=Fh.split(`
 `).filter(n=>!/^\s*#/.test(n)).join(`
-`),RE=[4,5,6,7,8],Gh=1<<20,NE=16,TE=32768,go=class{static{f(this,"HostShell")}nonce=(0,jh.randomBytes)(16).toString("hex");jobs=new Map;nextId=1;nextLane=1;closed=!1;channel;embed=[];embedShut=!1;held=[];started=!1;helloWaiters=[];freeFds=[...RE];fdWaiters=[];preStderr="";exitCode;why;sent=0;constructor(t){new Promise(r=>setImmediate(r)).then(()=>{let r=this.embed??[];return this.embed=void 0,t(["exec sh -c",ur(kE),"sh",this.nonce,...r.map(ur)].join(" "))}).then(r=>this.attach(r),r=>this.fail(`the SSH server would not start a shell: ${Et(r)}`))}get alive(){return!this.closed}attach(t){if(this.channel=t,this.closed){t.close();return}let e=new mo(this.nonce),r;t.on("data",s=>e.push(s,o=>{r?.part==="o"?r.out.push(Buffer.from(o)):r?.part==="e"&&r.err.push(Buffer.from(o))},o=>{if(o[0]==="hello")return this.hello();if(o[0]==="fail")return this.fail(o.slice(1).join(" "));let a=this.jobs.get(Number(o[0]));if(o[1]==="o"||o[1]==="e")r=a,a&&(a.part=o[1]);else if(o[1]==="r"){if(r=void 0,!a)return;this.jobs.delete(Number(o[0])),a.resolve({code:Number(o[2]),stdout:Buffer.concat(a.out),stderr:Buffer.concat(a.err)})}})),t.stderr.on("data",s=>{!this.started&&this.preStderr.length<4096&&(this.preStderr+=s.toString("utf8"))}),t.on("exit",s=>this.exitCode=s),t.on("close",()=>this.fail(!this.started&&typeof this.exitCode=="number"?this.endedEarly():"the SSH connection was lost")),t.on("error",s=>this.fail(Et(s))),t.write(Buffer.concat([Buffer.from(`
+`),RE=[4,5,6,7,8],Gh=1<<20,NE=16,TE=32768,go=class{static{f(this,"HostShell")}nonce=(0,jh.randomBytes)(16).toString("hex");jobs=new Map;nextId=1;nextLane=1;closed=!1;channel;embed=[];embedShut=!1;held=[];started=!1;helloWaiters=[];freeFds=[...RE];fdWaiters=[];preStderr="";exitCode;why;constructor(t){new Promise(r=>setImmediate(r)).then(()=>{let r=this.embed??[];return this.embed=void 0,t(["exec sh -c",ur(kE),"sh",this.nonce,...r.map(ur)].join(" "))}).then(r=>this.attach(r),r=>this.fail(`the SSH server would not start a shell: ${Et(r)}`))}get alive(){return!this.closed}attach(t){if(this.channel=t,this.closed){t.close();return}let e=new mo(this.nonce),r;t.on("data",s=>e.push(s,o=>{r?.part==="o"?r.out.push(Buffer.from(o)):r?.part==="e"&&r.err.push(Buffer.from(o))},o=>{if(o[0]==="hello")return this.hello();if(o[0]==="fail")return this.fail(o.slice(1).join(" "));let a=this.jobs.get(Number(o[0]));if(o[1]==="o"||o[1]==="e")r=a,a&&(a.part=o[1]);else if(o[1]==="r"){if(r=void 0,!a)return;this.jobs.delete(Number(o[0])),a.resolve({code:Number(o[2]),stdout:Buffer.concat(a.out),stderr:Buffer.concat(a.err)})}})),t.stderr.on("data",s=>{!this.started&&this.preStderr.length<4096&&(this.preStderr+=s.toString("utf8"))}),t.on("exit",s=>this.exitCode=s),t.on("close",()=>this.fail(!this.started&&typeof this.exitCode=="number"?this.endedEarly():"the SSH connection was lost")),t.on("error",s=>this.fail(Et(s))),t.write(Buffer.concat([Buffer.from(`
 `.repeat(NE)),...this.held.splice(0)]));let i=setInterval(()=>this.started||this.closed?clearInterval(i):t.write(`
 `),500);i.unref()}endedEarly(){let t=this.preStderr.trim().split(`
 `).slice(-4).join(`
-`);return`the login shell ended before it ran anything (exit code ${this.exitCode}): a ~/.bashrc or profile that exits when run by sshd ends every command; make it return early when not interactive ([ -n "$PS1" ] || return)${t?`; it printed: ${t}`:""}`}hello(){if(!this.started){this.started=!0;for(let t of this.helloWaiters.splice(0))t()}}write(t){let e=typeof t=="string"?Buffer.from(t):t;return this.closed?!0:this.channel?this.channel.write(e):(this.held.push(e),!0)}fail(t){if(!this.closed){this.closed=!0,this.why=t;for(let[,e]of this.jobs)e.resolve({code:null,stdout:Buffer.concat(e.out),stderr:Buffer.concat(e.err),error:t});this.jobs.clear();for(let e of this.helloWaiters.splice(0))e();this.channel?.close()}}newJob(){let t=this.nextId++;this.sent++;let e=new Promise(r=>this.jobs.set(t,{resolve:r,out:[],err:[]}));return[t,e]}gone(){return{code:null,stdout:Buffer.alloc(0),stderr:Buffer.alloc(0),error:this.why??"the shell is closed"}}lane(){return{shell:this,id:this.nextLane++}}send(t,e){if(this.closed)return{id:0,result:Promise.resolve(this.gone())};let[r,i]=this.newJob(),s=of(t),o=e?String(e.id):"-";if(this.embed&&!this.embedShut&&!t.stdin&&this.embed.reduce((a,c)=>a+c.length,0)+s.length<TE)this.embed.push(String(r),o,s);else{this.embedShut=!0;let a=Buffer.from(s),c=t.stdin?Buffer.from(t.stdin):Buffer.alloc(0);this.write(Buffer.concat([Buffer.from(`${this.nonce} J ${r} ${a.length} ${c.length} ${o}
+`);return`the login shell ended before it ran anything (exit code ${this.exitCode}): a ~/.bashrc or profile that exits when run by sshd ends every command; make it return early when not interactive ([ -n "$PS1" ] || return)${t?`; it printed: ${t}`:""}`}hello(){if(!this.started){this.started=!0;for(let t of this.helloWaiters.splice(0))t()}}write(t){let e=typeof t=="string"?Buffer.from(t):t;return this.closed?!0:this.channel?this.channel.write(e):(this.held.push(e),!0)}fail(t){if(!this.closed){this.closed=!0,this.why=t;for(let[,e]of this.jobs)e.resolve({code:null,stdout:Buffer.concat(e.out),stderr:Buffer.concat(e.err),error:t});this.jobs.clear();for(let e of this.helloWaiters.splice(0))e();this.channel?.close()}}newJob(){let t=this.nextId++,e=new Promise(r=>this.jobs.set(t,{resolve:r,out:[],err:[]}));return[t,e]}gone(){return{code:null,stdout:Buffer.alloc(0),stderr:Buffer.alloc(0),error:this.why??"the shell is closed"}}lane(){return{shell:this,id:this.nextLane++}}send(t,e){if(this.closed)return{id:0,result:Promise.resolve(this.gone())};let[r,i]=this.newJob(),s=of(t),o=e?String(e.id):"-";if(this.embed&&!this.embedShut&&!t.stdin&&this.embed.reduce((a,c)=>a+c.length,0)+s.length<TE)this.embed.push(String(r),o,s);else{this.embedShut=!0;let a=Buffer.from(s),c=t.stdin?Buffer.from(t.stdin):Buffer.alloc(0);this.write(Buffer.concat([Buffer.from(`${this.nonce} J ${r} ${a.length} ${c.length} ${o}
 `),a,c]))}return{id:r,result:i}}abandon(t,e){let r=this.jobs.get(t);r&&(this.jobs.delete(t),r.resolve({code:null,stdout:Buffer.concat(r.out),stderr:Buffer.concat(r.err),error:e}))}async stream(t){let e=await this.takeFd(),[r,i]=this.newJob(),s=Buffer.from(of(t));this.write(Buffer.concat([Buffer.from(`${this.nonce} S ${r} ${s.length} ${e}
 `),s]));let o=!1;return{id:r,result:i,write:f(async a=>{if(this.started||await this.whenStarted(),o||this.closed)return;!this.write(Buffer.concat([Buffer.from(`${this.nonce} D ${e} ${a.length}
 `),a]))&&this.channel&&!this.closed&&await this.drained()},"write"),end:f(()=>{if(o)return;o=!0,this.write(`${this.nonce} E ${e}

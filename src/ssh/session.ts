@@ -74,8 +74,6 @@ export class HostShell {
   private preStderr = '';
   private exitCode?: number | null;
   private why?: string;
-  /** how many jobs were sent (the step-debug log and the tests) */
-  sent = 0;
 
   /**
    * open: asks for the channel, running the command given (ssh2's exec). The jobs sent in the
@@ -183,7 +181,6 @@ export class HostShell {
 
   private newJob(): [number, Promise<ShellResult>] {
     const id = this.nextId++;
-    this.sent++;
     const p = new Promise<ShellResult>((resolve) => this.jobs.set(id, { resolve, out: [], err: [] }));
     return [id, p];
   }

@@ -1,33 +1,20 @@
 // The start sent right behind the jar waits on the host (GATE) for the receiving's exit code; a
 // deploy that gives up closes the gate (ABORT_GATE). Exactly one of them decides: run here, with
 // the real scripts, in each order.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as A from '../../src/commands/app.ts';
-import { gatedStart, type Cmd } from '../../src/commands/shell.ts';
+import { gatedStart } from '../../src/commands/shell.ts';
+import { run, tmp } from './sh.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 function setup(): { d: string; rc: string } {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-gate-'));
-  dirs.push(d);
+  const d = tmp('zdd-gate-');
   return { d, rc: A.gateFile(path.join(d, 'app.jar.part-1')) };
 }
 const o = { timeoutSec: 20 };
-function run(cmd: Cmd): { code: number; out: string } {
-  try {
-    return { code: 0, out: execFileSync('sh', ['-c', cmd.line], { input: cmd.stdin ?? '' }).toString() };
-  } catch (e) {
-    const err = e as { status: number; stdout: Buffer; stderr: Buffer };
-    return { code: err.status, out: err.stdout.toString() + err.stderr.toString() };
-  }
-}
 /** The start behind its gate; the "start" records that it ran. */
 const started = (d: string, rc: string) => gatedStart(A.gate(rc.replace(/\.rc$/, ''), 1, o), { what: 'start', line: `echo ran > ${d}/ran; echo 4242` }, rc);
 

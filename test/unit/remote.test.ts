@@ -1,9 +1,9 @@
 // The remote scripts run for real here, in a local sh, against a temp directory.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, readdirSync, rmSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:http';
@@ -15,33 +15,12 @@ import * as RL from '../../src/commands/releases.ts';
 import * as S from '../../src/commands/shell.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
 import { parseNginxRead, type NginxRead } from '../../src/traffic/nginxconf.ts';
+import { fakeDump, run, tmp } from './sh.ts';
 
 const R = { ...A, ...N, ...L, ...RL };
 
-// Every temp directory a test makes is removed when the file is done.
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 const o = { timeoutSec: 20 };
-function run(cmd: Cmd): { code: number; out: string } {
-  try {
-    const out = execFileSync('sh', ['-c', cmd.line], { input: cmd.stdin ?? '' }).toString();
-    return { code: 0, out };
-  } catch (e) {
-    const err = e as { status: number; stdout: Buffer; stderr: Buffer };
-    return { code: err.status, out: err.stdout.toString() + err.stderr.toString() };
-  }
-}
 
-// A stand-in for `nginx -T`: dumps the given files as nginx does (header, content, one LF).
-const fakeDump = (...files: string[]) => ['sh', '-c', 'for f; do printf "# configuration file %s:\\n" "$f"; cat -- "$f"; echo; done', 'sh', ...files];
 
 test('readNginx: who reads, the explicit include (present / absent / nodir), the files the dump lists, the dump itself', () => {
   const d = tmp();

@@ -4,12 +4,11 @@
 // without the validator, only the broad rule's unchecked commands; a command the rule does not
 // name is refused by name, and nothing stays changed; the docs print the rules exactly as the
 // code builds them.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as N from '../../src/commands/nginx.ts';
 import { appSudoersRule, includeCommands, nginxRuleForInputs, nginxSudoersRule, sudoersCommand, sudoersWord, unvalidatedIncludeCommands } from '../../src/commands/sudoers.ts';
@@ -17,16 +16,7 @@ import { VALIDATOR_PATH, VALIDATOR_TEXT, validatorInstallCommand } from '../../s
 import { sudoersRule } from '../../src/commands/unit.ts';
 import { parseNginxRead } from '../../src/traffic/nginxconf.ts';
 import type { Cmd } from '../../src/commands/shell.ts';
-
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'zdd-unit-'));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+import { fakeDump, tmp } from './sh.ts';
 
 // A stand-in sudo: logs each command (one tab-separated line; -l asks go to LOG.l), refuses the
 // ones holding ZDD_REFUSE as sudo does (a password is required), runs the others as they are.
@@ -63,7 +53,6 @@ function bed() {
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 // Includes as the action writes them (the validator accepts nothing else).
 const inc = (port: number) => `set $service_url http://10.0.0.5:${port};\n`;
-const fakeDump = (...files: string[]) => ['sh', '-c', 'for f; do printf "# configuration file %s:\\n" "$f"; cat -- "$f"; echo; done', 'sh', ...files];
 // The rule's words for a command as the stand-in saw it (a bare name where Debian keeps it).
 const ruleLines = (rule: string) => rule.replace(/^\S+ ALL=\(root\) NOPASSWD: /, '').split(', \\\n    ').map((l) => l.trim());
 

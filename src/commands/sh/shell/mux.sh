@@ -41,6 +41,12 @@ emit() {
   trap - PIPE
 }
 
+# finish ID CODE: the job's frame goes out, then its files
+finish() {
+  emit "$1" "$2"
+  rm -f -- "$_zm_d/$1.s" "$_zm_d/$1.i" "$_zm_d/$1.o" "$_zm_d/$1.e"
+}
+
 # job ID: runs the job's script in a subshell of its own, its stdin its bytes (or nothing); the
 # positional parameters and the nonce are not the job's
 job() {
@@ -54,8 +60,7 @@ job() {
       # shellcheck source=/dev/null
       . "$_zm_d/$_zm_j.s"
     ) <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
-    emit "$_zm_j" "$?"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$?"
   ) &
 }
 
@@ -74,8 +79,7 @@ stream() {
     ) >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&-
     _zm_r=$?
     cat >/dev/null
-    emit "$_zm_j" "$_zm_r"
-    rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+    finish "$_zm_j" "$_zm_r"
   ) &
   eval "exec $2>\"\$_zm_d/\$1.i\""
 }
@@ -96,8 +100,7 @@ lane() {
         { . "$_zm_d/$_zm_j.s"; } <"$_zm_i" >"$_zm_d/$_zm_j.o" 2>"$_zm_d/$_zm_j.e" 3>&- 9>&-
         _zm_r=$?
         _zm_n=$_zm_m
-        emit "$_zm_j" "$_zm_r"
-        rm -f -- "$_zm_d/$_zm_j.s" "$_zm_d/$_zm_j.i" "$_zm_d/$_zm_j.o" "$_zm_d/$_zm_j.e"
+        finish "$_zm_j" "$_zm_r"
       done
     ) &
     _zm_lanes="$_zm_lanes $1:$!"
