@@ -9,10 +9,11 @@ export function httpGet(url: string, timeoutSec: number, o: CmdOptions): Cmd {
   return waiting(wrap(`GET ${url}`, GET, [url, Math.max(1, Math.ceil(timeoutSec))], o));
 }
 
-export type HttpAnswer = { status: number; body: string } | { error: string };
+/** noClient: the host has neither curl nor wget. */
+export type HttpAnswer = { status: number; body: string } | { error: string; noClient?: true };
 
 export function parseHttpGet(stdout: string): HttpAnswer {
-  if (stdout.trim() === 'zdd-no-client') return { error: 'neither curl nor wget is installed on the host (needed because its sshd refuses TCP forwarding)' };
+  if (stdout.trim() === 'zdd-no-client') return { error: 'neither curl nor wget is installed on the host (needed because its sshd refuses TCP forwarding)', noClient: true };
   const curl = /\nzdd-status (\d{3})\n?$/.exec(stdout);
   if (curl) {
     const body = stdout.slice(0, curl.index);

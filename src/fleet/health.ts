@@ -4,6 +4,7 @@
 import type { Client } from 'undici';
 import type { Duplex } from 'node:stream';
 import { errorText } from '../errors.ts';
+import { isForwardingRefused } from '../ssh/remote.ts';
 
 export interface HealthSpec {
   path: string;
@@ -19,6 +20,8 @@ export interface ProbeResult {
   detail: string;
   /** the HTTP status, when an answer came */
   status?: number;
+  /** the host's sshd refuses TCP forwarding: only a check on the host itself can work */
+  forwardingRefused?: boolean;
 }
 
 export type ChannelOpener = () => Promise<Duplex>;
@@ -119,7 +122,7 @@ export class HealthProber implements Probe {
       }
       return judge(this.spec, res.statusCode, body);
     } catch (e) {
-      return { ok: false, detail: shortError(e) };
+      return { ok: false, detail: shortError(e), ...(isForwardingRefused(e) ? { forwardingRefused: true } : {}) };
     }
   }
 

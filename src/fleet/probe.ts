@@ -17,7 +17,7 @@ const noForwarding = new WeakSet<Remote>();
  */
 export function judgeHttpGet(ctx: OpContext, stdout: string): ProbeResult {
   const a = httpCmd.parseHttpGet(stdout);
-  if ('error' in a) return { ok: false, detail: a.error, fatal: /neither curl nor wget/.test(a.error) };
+  if ('error' in a) return { ok: false, detail: a.error, fatal: a.noClient === true };
   return judge({ path: ctx.cfg.healthPath, status: ctx.cfg.healthStatus, body: ctx.cfg.healthBody }, a.status, a.body);
 }
 
@@ -67,7 +67,7 @@ export class AppProbe implements Probe {
 
   async probe(timeoutMs: number): Promise<ProbeResult> {
     const r = await this.inner.probe(timeoutMs);
-    if (r.ok || !/refuses TCP forwarding/.test(r.detail)) return r;
+    if (r.ok || !r.forwardingRefused) return r;
     if (!noForwarding.has(this.remote)) {
       noForwarding.add(this.remote);
       this.ctx.ui.warn(`${r.detail}; checking with curl/wget on the host instead`);

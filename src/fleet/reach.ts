@@ -21,12 +21,13 @@ export async function probeFromNginx(ctx: OpContext, nginx: Remote[], target: st
       const deadline = Date.now() + 5000;
       let last: string;
       for (;;) {
-        last = forwardingRefused(n) ? await connectWithCurl(ctx, n, target, port) : await connectThroughSsh(n, target, port, deadline);
-        if (/refuses TCP forwarding/.test(last)) {
+        const r = forwardingRefused(n) ? await connectWithCurl(ctx, n, target, port) : await connectThroughSsh(n, target, port, deadline);
+        if (r instanceof ForwardingRefused) {
           markForwardingRefused(n);
           continue;
         }
-        if (last === '' || /neither curl nor wget/.test(last) || Date.now() >= deadline) break;
+        last = r.detail;
+        if (last === '' || r.fatal || Date.now() >= deadline) break;
         await sleep(200);
       }
       if (last === '') return;
@@ -41,17 +42,23 @@ export async function probeFromNginx(ctx: OpContext, nginx: Remote[], target: st
 }
 
 /** '' when the nginx host's sshd could open a TCP connection to target:port, else why not. */
-async function connectThroughSsh(n: Remote, target: string, port: number, deadline: number): Promise<string> {
+/** What one try saw: detail '' when it connected; fatal: no point in trying again. */
+interface Reached {
+  detail: string;
+  fatal?: boolean;
+}
+
+async function connectThroughSsh(n: Remote, target: string, port: number, deadline: number): Promise<Reached | ForwardingRefused> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((res) => (timer = setTimeout(() => res('no answer within 5s (a firewall dropping the packets?)'), Math.max(500, deadline - Date.now()))));
+  const late = new Promise<Reached>((res) => (timer = setTimeout(() => res({ detail: 'no answer within 5s (a firewall dropping the packets?)' }), Math.max(500, deadline - Date.now()))));
   try {
     return await Promise.race([
       n.forward(port, target).then(
-        (ch) => {
+        (ch): Reached => {
           ch.destroy();
-          return '';
+          return { detail: '' };
         },
-        (e: unknown) => (e instanceof ForwardingRefused ? e.message : isConnectFailed(e) ? 'connection refused' : errorText(e)),
+        (e: unknown) => (e instanceof ForwardingRefused ? e : { detail: isConnectFailed(e) ? 'connection refused' : errorText(e) }),
       ),
       late,
     ]);
@@ -61,8 +68,8 @@ async function connectThroughSsh(n: Remote, target: string, port: number, deadli
 }
 
 /** The same from the nginx host itself when its sshd refuses forwarding: any HTTP answer will do. */
-async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: number): Promise<string> {
+async function connectWithCurl(ctx: OpContext, n: Remote, target: string, port: number): Promise<Reached> {
   const r = await n.run(httpCmd.httpGet(`http://${hostPort(target, port)}${ctx.cfg.healthPath}`, 5, ctx.cmdOptions(false, 10)), 15_000);
   const a = httpCmd.parseHttpGet(r.stdout);
-  return 'error' in a ? a.error : '';
+  return 'error' in a ? { detail: a.error, fatal: a.noClient } : { detail: '' };
 }

@@ -33,6 +33,13 @@ export class ForwardingRefused extends Error {
   }
 }
 
+/** The error, or one it was caused by (undici wraps a connector's), is sshd refusing forwarding. */
+export function isForwardingRefused(e: unknown): boolean {
+  let x = e;
+  for (let i = 0; i < 5 && x; i++, x = (x as { cause?: unknown }).cause) if (x instanceof ForwardingRefused) return true;
+  return false;
+}
+
 /** sshd could not connect a forwarded channel to its target (SSH_OPEN_CONNECT_FAILED: refused, unreachable). */
 export function isConnectFailed(e: unknown): boolean {
   return (e as { reason?: unknown }).reason === 2;
